@@ -1,0 +1,1 @@
+"""Alembic plugin that makes autogenerate write migrations following pgkeel's standards."""

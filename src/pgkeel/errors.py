@@ -1,0 +1,27 @@
+"""The errors pgkeel raises: each one says what is wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+
+class PgkeelError(Exception):
+    """Base class of every error pgkeel raises on purpose."""
+
+
+class NamingError(PgkeelError, ValueError):
+    """An identifier breaks the naming standard (for example, it is longer than 63 bytes)."""
+
+
+class TenantNotSetError(PgkeelError):
+    """A tenant-scoped query or write ran outside ``tenant_context``."""
+
+
+class CrossTenantWriteError(PgkeelError):
+    """A write targets a row that belongs to another tenant than the current one."""
+
+
+class DatabaseNotFoundError(PgkeelError):
+    """No PostgreSQL server could be found or started; the message lists what was tried."""
+
+
+class DatabaseError(PgkeelError):
+    """A PostgreSQL server was found but could not be used (bad URL, unreachable, bad directory)."""
