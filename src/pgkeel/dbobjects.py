@@ -1,0 +1,195 @@
+"""Database objects that models require beyond tables: functions, triggers, row-level security.
+
+The runtime library describes *what* the database must contain as frozen value objects with
+their DDL; ``Base.metadata.create_all`` installs them through DDL events and the Alembic plugin
+compares them with the catalog and renders operations. Each object is attached to the
+``Table`` that needs it (``require(table, obj)``), so the description travels with the metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from sqlalchemy import MetaData, Table
+
+INFO_KEY = "pgkeel_objects"
+
+
+class DatabaseObject(Protocol):
+    """An object pgkeel creates and drops as a whole, identified by kind and qualified name."""
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Kind and qualified name: two objects with the same identity are the same object."""
+        ...
+
+    def create_sql(self) -> sql.Composed:
+        """The statement that creates this object."""
+        ...
+
+    def drop_sql(self) -> sql.Composed:
+        """The statement that removes this object."""
+        ...
+
+
+def _qualified(schema: str | None, name: str) -> sql.Composable:
+    if schema is None:
+        return sql.Identifier(name)
+    return sql.Identifier(schema, name)
+
+
+@dataclass(frozen=True)
+class TriggerFunction:
+    """A PL/pgSQL ``RETURNS trigger`` function; ``body`` goes between ``BEGIN`` and ``END``."""
+
+    name: str
+    body: str
+    schema: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Kind and qualified name."""
+        return ("function", self.schema or "", self.name)
+
+    @property
+    def source(self) -> str:
+        """The function's source exactly as PostgreSQL stores it in ``pg_proc.prosrc``."""
+        return f"\nBEGIN\n{self.body.strip()}\nEND;\n"
+
+    def create_sql(self) -> sql.Composed:
+        """``CREATE OR REPLACE FUNCTION ... RETURNS trigger``."""
+        return sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
+        ).format(_qualified(self.schema, self.name), sql.Literal(self.source))
+
+    def drop_sql(self) -> sql.Composed:
+        """``DROP FUNCTION IF EXISTS``."""
+        return sql.SQL("DROP FUNCTION IF EXISTS {}()").format(_qualified(self.schema, self.name))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A ``FOR EACH ROW`` trigger on a table that runs a ``TriggerFunction``."""
+
+    table: str
+    name: str
+    function: TriggerFunction
+    timing: str = "BEFORE"
+    events: tuple[str, ...] = ("UPDATE",)
+    schema: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Kind and qualified name (trigger names are unique per table)."""
+        return ("trigger", self.schema or "", self.table, self.name)
+
+    def create_sql(self) -> sql.Composed:
+        """``CREATE TRIGGER ... FOR EACH ROW EXECUTE FUNCTION ...``."""
+        events = sql.SQL(" OR ").join(sql.SQL(event) for event in self.events)
+        return sql.SQL("CREATE TRIGGER {} {} {} ON {} FOR EACH ROW EXECUTE FUNCTION {}()").format(
+            sql.Identifier(self.name),
+            sql.SQL(self.timing),
+            events,
+            _qualified(self.schema, self.table),
+            _qualified(self.function.schema, self.function.name),
+        )
+
+    def drop_sql(self) -> sql.Composed:
+        """``DROP TRIGGER IF EXISTS ... ON table``."""
+        return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(self.name), _qualified(self.schema, self.table)
+        )
+
+
+@dataclass(frozen=True)
+class RowLevelSecurity:
+    """Row-level security ENABLED and FORCED on a table (FORCE applies it to the owner too)."""
+
+    table: str
+    schema: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Kind and qualified table name."""
+        return ("row_security", self.schema or "", self.table)
+
+    def create_sql(self) -> sql.Composed:
+        """``ALTER TABLE ... ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY``."""
+        return sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY").format(
+            _qualified(self.schema, self.table)
+        )
+
+    def drop_sql(self) -> sql.Composed:
+        """``ALTER TABLE ... NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY``."""
+        return sql.SQL(
+            "ALTER TABLE {} NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY"
+        ).format(_qualified(self.schema, self.table))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A permissive row-level security policy ``FOR ALL`` with ``USING`` and ``WITH CHECK``."""
+
+    table: str
+    name: str
+    using: str
+    with_check: str
+    schema: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Kind and qualified name (policy names are unique per table)."""
+        return ("policy", self.schema or "", self.table, self.name)
+
+    def create_sql(self) -> sql.Composed:
+        """``CREATE POLICY ... FOR ALL USING (...) WITH CHECK (...)``."""
+        return sql.SQL("CREATE POLICY {} ON {} FOR ALL USING ({}) WITH CHECK ({})").format(
+            sql.Identifier(self.name),
+            _qualified(self.schema, self.table),
+            sql.SQL(self.using),
+            sql.SQL(self.with_check),
+        )
+
+    def drop_sql(self) -> sql.Composed:
+        """``DROP POLICY IF EXISTS ... ON table``."""
+        return sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(
+            sql.Identifier(self.name), _qualified(self.schema, self.table)
+        )
+
+
+def fingerprint(obj: DatabaseObject) -> str:
+    """A short stable hash of an object's DDL, to notice a changed definition cheaply."""
+    text = repr(obj.create_sql())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def require(table: Table, *objects: DatabaseObject) -> None:
+    """Record that ``table`` needs ``objects``; creating them twice is harmless (deduplicated)."""
+    existing: list[DatabaseObject] = table.info.setdefault(INFO_KEY, [])
+    known = {obj.identity for obj in existing}
+    existing.extend(obj for obj in objects if obj.identity not in known)
+
+
+def required_by(table: Table) -> tuple[DatabaseObject, ...]:
+    """The objects recorded for one table, in the order they must be created."""
+    return tuple(table.info.get(INFO_KEY, ()))
+
+
+def required_objects(metadata: MetaData) -> tuple[DatabaseObject, ...]:
+    """Every object the tables of ``metadata`` need, deduplicated, in creation order."""
+    return tuple(_unique(obj for table in metadata.sorted_tables for obj in required_by(table)))
+
+
+def _unique(objects: Iterable[DatabaseObject]) -> Iterator[DatabaseObject]:
+    seen: set[tuple[str, ...]] = set()
+    for obj in objects:
+        if obj.identity not in seen:
+            seen.add(obj.identity)
+            yield obj
