@@ -1,0 +1,400 @@
+"""PostgreSQL clusters pgkeel creates: throwaway ones for tests, a persistent one for development.
+
+A throwaway cluster lives in a temporary directory, runs with settings that trade durability for
+speed, and leaves no process and no directory behind on normal exit, on an exception, and on
+SIGTERM or SIGINT. A persistent cluster lives in a service's ``.pgkeel/`` directory and is
+managed by ``pgkeel db start|stop|status|url``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from pgkeel.database.osuser import ServerUser, check_reachable, server_user
+from pgkeel.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pgkeel.database.binaries import PostgresBinaries
+
+SUPERUSER = "postgres"
+READY_TIMEOUT_S = 60.0
+STATE_FILE = "pgkeel.json"
+THROWAWAY_PREFIX = "pgkeel-"
+OWNER_FILE = "owner.pid"
+THROWAWAY_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_connections": "200",
+    "listen_addresses": "127.0.0.1",
+}
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to stop the postmaster (SIGQUIT) if the process that started it dies."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+
+
+@dataclass
+class Cluster:
+    """One PostgreSQL data directory and the server running on it."""
+
+    binaries: PostgresBinaries
+    directory: Path
+    user: ServerUser
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's ``PGDATA``."""
+        return self.directory / "data"
+
+    @property
+    def log_file(self) -> Path:
+        """Where the server writes its log."""
+        return self.directory / "postgres.log"
+
+    def url(self, database: str = "postgres") -> URL:
+        """SQLAlchemy URL (psycopg 3 driver) for ``database`` as the cluster's superuser."""
+        return URL.create(
+            "postgresql+psycopg",
+            username=SUPERUSER,
+            host="127.0.0.1",
+            port=self.port,
+            database=database,
+        )
+
+    def run_tool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one of the server programs as the server user, in the cluster directory."""
+        return subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.directory,
+            **self.user.subprocess_options(),
+        )
+
+    def initialize(self) -> None:
+        """Run ``initdb`` (trust auth on loopback, UTF-8, superuser ``postgres``)."""
+        result = self.run_tool(
+            self.binaries.tool("initdb"),
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        if result.returncode != 0:
+            raise DatabaseError(
+                f"initdb failed for {self.data_dir} (exit {result.returncode}): "
+                f"{result.stderr.strip()}\nFix: check that {self.user.name!r} can write "
+                f"{self.directory}, or remove it and try again."
+            )
+
+    def start_foreground(self, settings: dict[str, str]) -> None:
+        """Start ``postgres`` as a child process and wait until it accepts connections."""
+        options = [f"--{name.replace('_', '-')}={value}" for name, value in settings.items()]
+        command = [
+            self.binaries.tool("postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.directory),
+            *options,
+        ]
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  # only calls prctl(2)
+                **self.user.subprocess_options(),
+            )
+        self.wait_until_ready()
+
+    def wait_until_ready(self) -> None:
+        """Block until the server answers a query; raise with the log's tail if it dies first."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            with suppress(psycopg.OperationalError):
+                psycopg.connect(self.conninfo(), connect_timeout=2).close()
+                return
+            time.sleep(0.02)
+        raise DatabaseError(
+            f"PostgreSQL in {self.data_dir} did not start on port {self.port}. "
+            f"Its log says:\n{self.log_tail()}\nFix: read the full log at {self.log_file}."
+        )
+
+    def conninfo(self, database: str = "postgres") -> str:
+        """The libpq connection string for psycopg, over TCP on loopback."""
+        return psycopg.conninfo.make_conninfo(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the server log, for error messages."""
+        with suppress(OSError):
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log was written)"
+
+    def stop_foreground(self) -> None:
+        """Stop a server started with ``start_foreground`` (immediate shutdown) and reap it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_LIVE_THROWAWAYS: list[Cluster] = []
+_PREVIOUS_HANDLERS: dict[int, object] = {}
+
+
+def _destroy(cluster: Cluster) -> None:
+    cluster.stop_foreground()
+    shutil.rmtree(cluster.directory, ignore_errors=True)
+    with suppress(ValueError):
+        _LIVE_THROWAWAYS.remove(cluster)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    while _LIVE_THROWAWAYS:
+        _destroy(_LIVE_THROWAWAYS[-1])
+    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_signal_cleanup() -> None:
+    """Remove live throwaway clusters on SIGTERM/SIGINT, then let the signal do what it did."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signum in _PREVIOUS_HANDLERS:
+            continue
+        with suppress(ValueError):  # only the main thread may install handlers
+            _PREVIOUS_HANDLERS[signum] = signal.signal(signum, _on_signal)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_throwaways() -> None:
+    """Remove throwaway directories whose creator was killed (SIGKILL leaves no chance to clean)."""
+    for marker in Path(tempfile.gettempdir()).glob(f"{THROWAWAY_PREFIX}*/{OWNER_FILE}"):
+        with suppress(OSError, ValueError):
+            if not _pid_alive(int(marker.read_text())):
+                shutil.rmtree(marker.parent, ignore_errors=True)
+
+
+def start_throwaway(binaries: PostgresBinaries) -> Cluster:
+    """Create and start a throwaway cluster; call ``destroy_throwaway`` (or use the context)."""
+    remove_stale_throwaways()
+    user = server_user()
+    directory = Path(tempfile.mkdtemp(prefix=THROWAWAY_PREFIX))
+    (directory / OWNER_FILE).write_text(str(os.getpid()))
+    user.give(directory)
+    cluster = Cluster(binaries, directory, user, free_port())
+    _LIVE_THROWAWAYS.append(cluster)
+    _install_signal_cleanup()
+    try:
+        check_reachable(user, directory)
+        cluster.initialize()
+        cluster.start_foreground(THROWAWAY_SETTINGS)
+    except BaseException:
+        _destroy(cluster)
+        raise
+    return cluster
+
+
+def destroy_throwaway(cluster: Cluster) -> None:
+    """Stop the server and remove its directory."""
+    _destroy(cluster)
+
+
+@contextmanager
+def throwaway_cluster(binaries: PostgresBinaries) -> Iterator[Cluster]:
+    """A running throwaway cluster, gone (process and directory) when the block exits."""
+    cluster = start_throwaway(binaries)
+    try:
+        yield cluster
+    finally:
+        _destroy(cluster)
+
+
+class PersistentCluster:
+    """The development cluster of one service, kept in a directory such as ``.pgkeel/``."""
+
+    def __init__(self, directory: Path, binaries: PostgresBinaries) -> None:
+        self.directory = directory.resolve()
+        self.binaries = binaries
+        self.user = server_user()
+
+    def _state(self) -> dict[str, int]:
+        with suppress(OSError, ValueError):
+            state = json.loads((self.directory / STATE_FILE).read_text())
+            if isinstance(state, dict) and isinstance(state.get("port"), int):
+                return {"port": state["port"]}
+        return {}
+
+    def _save_port(self, port: int) -> None:
+        (self.directory / STATE_FILE).write_text(json.dumps({"port": port}) + "\n")
+
+    def cluster(self) -> Cluster:
+        """The cluster object for this directory (port from the saved state, or a new free one)."""
+        port = self._state().get("port") or free_port()
+        return Cluster(self.binaries, self.directory, self.user, port)
+
+    def exists(self) -> bool:
+        """Whether ``initdb`` has already run here."""
+        return (self.directory / "data" / "PG_VERSION").is_file()
+
+    def check_ownership(self) -> None:
+        """Raise when the data directory belongs to another user than the one running the server."""
+        data = self.directory / "data"
+        if not data.exists():
+            return
+        owner = data.stat().st_uid
+        if owner != self.user.uid:
+            raise DatabaseError(
+                f"The data directory {data} belongs to uid {owner} ({_user_name(owner)}), but "
+                f"PostgreSQL would run as {self.user.name!r} (uid {self.user.uid}). Fix: "
+                f"`chown -R {self.user.name} {self.directory}`, or remove {self.directory} to "
+                "start afresh, or choose another directory with --dir."
+            )
+
+    def ensure_initialized(self) -> Cluster:
+        """Create the directory and run ``initdb`` once; later calls reuse the data."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.user.give(self.directory)
+        check_reachable(self.user, self.directory)
+        self.check_ownership()
+        cluster = self.cluster()
+        if not self.exists():
+            cluster.initialize()
+        self._save_port(cluster.port)
+        return cluster
+
+    def status(self) -> str | None:
+        """The running server's URL, or None when it is not running."""
+        if not self.exists():
+            return None
+        cluster = self.cluster()
+        result = cluster.run_tool(
+            self.binaries.tool("pg_ctl"), "status", "-D", str(cluster.data_dir)
+        )
+        return cluster.url().render_as_string() if result.returncode == 0 else None
+
+    def start(self) -> Cluster:
+        """Start the server in the background (initializing on first use) and wait for it."""
+        cluster = self.ensure_initialized()
+        if self.status() is not None:
+            return cluster
+        if not _port_free(cluster.port):
+            cluster.port = free_port()
+            self._save_port(cluster.port)
+        options = f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        result = cluster.run_tool(
+            self.binaries.tool("pg_ctl"),
+            "start",
+            "--wait",
+            "-D",
+            str(cluster.data_dir),
+            "-l",
+            str(cluster.log_file),
+            "-o",
+            options,
+        )
+        if result.returncode != 0:
+            raise DatabaseError(
+                f"PostgreSQL in {cluster.data_dir} did not start:\n{cluster.log_tail()}\n"
+                f"Fix: read {cluster.log_file}; `pgkeel db stop` then `pgkeel db start` to retry."
+            )
+        return cluster
+
+    def stop(self) -> bool:
+        """Stop the server (fast shutdown); False when it was not running."""
+        if self.status() is None:
+            return False
+        cluster = self.cluster()
+        cluster.run_tool(
+            self.binaries.tool("pg_ctl"),
+            "stop",
+            "--wait",
+            "-m",
+            "fast",
+            "-D",
+            str(cluster.data_dir),
+        )
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "unknown user"

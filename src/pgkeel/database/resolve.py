@@ -1,0 +1,148 @@
+"""The one place that decides where PostgreSQL comes from.
+
+In order: ``DATABASE_URL``; PostgreSQL binaries on this machine (a throwaway cluster); the
+``pgserver`` wheel (the same, with its bundled binaries); a testcontainers PostgreSQL when a
+Docker engine answers; else an error listing every source tried, why it failed and how to fix it.
+The CLI, the pytest plugin and generated services all go through ``provide_server``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psycopg
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from pgkeel.database.binaries import Attempt, find_binaries
+from pgkeel.database.cluster import throwaway_cluster
+from pgkeel.errors import DatabaseError, DatabaseNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+DATABASE_URL_ENV = "DATABASE_URL"
+DEFAULT_IMAGE = "postgres:16-alpine"
+CONNECT_TIMEOUT_S = 5
+_URL_EXAMPLE = "postgresql+psycopg://user:password@localhost:5432/dbname"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A PostgreSQL server: the URL of its maintenance database, and where it came from."""
+
+    url: URL
+    origin: str
+
+
+def parse_database_url(raw: str, *, source: str = DATABASE_URL_ENV) -> URL:
+    """Parse a PostgreSQL URL with the psycopg 3 driver; raise a clear error for anything else."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise DatabaseError(
+            f"{source} is not a database URL: {raw!r}. Fix: set it to a URL such as {_URL_EXAMPLE}."
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in {"postgresql", "postgres"}:
+        raise DatabaseError(
+            f"{source} points at {backend!r}, but pgkeel needs PostgreSQL. "
+            f"Fix: set it to a URL such as {_URL_EXAMPLE}."
+        )
+    if url.get_driver_name() not in {"psycopg", "postgresql", "postgres"}:
+        raise DatabaseError(
+            f"{source} uses the driver {url.get_driver_name()!r}; pgkeel supports psycopg 3 only. "
+            f"Fix: write it as {_URL_EXAMPLE} (driver 'psycopg')."
+        )
+    return url.set(drivername="postgresql+psycopg")
+
+
+def conninfo(url: URL) -> str:
+    """The URL as a libpq connection string for psycopg."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def check_connects(url: URL, *, source: str = DATABASE_URL_ENV) -> None:
+    """Open and close one connection; raise a one-paragraph error naming the server if it fails."""
+    try:
+        psycopg.connect(conninfo(url), connect_timeout=CONNECT_TIMEOUT_S).close()
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseError(
+            f"Cannot connect to the server in {source} "
+            f"({url.render_as_string(hide_password=True)}): {reason}. Fix: start that server or "
+            f"correct {source}; unset it to let pgkeel start a throwaway PostgreSQL instead."
+        ) from None
+
+
+@contextmanager
+def provide_server(
+    environ: Mapping[str, str] | None = None, *, image: str = DEFAULT_IMAGE
+) -> Iterator[Server]:
+    """A PostgreSQL server for this process, from the first source that can serve."""
+    env = os.environ if environ is None else environ
+    raw = env.get(DATABASE_URL_ENV, "").strip()
+    if raw:
+        url = parse_database_url(raw)
+        check_connects(url)
+        yield Server(url, DATABASE_URL_ENV)
+        return
+    attempts = [
+        Attempt(
+            DATABASE_URL_ENV, "not set", f"export {DATABASE_URL_ENV}={_URL_EXAMPLE} (your server)"
+        )
+    ]
+    binaries = find_binaries(attempts)
+    if binaries is not None:
+        with throwaway_cluster(binaries) as cluster:
+            yield Server(cluster.url(), f"throwaway cluster from {binaries.origin}")
+        return
+    with _container_server(attempts, image) as server:
+        yield server
+
+
+@contextmanager
+def _container_server(attempts: list[Attempt], image: str) -> Iterator[Server]:
+    container_class = _docker_postgres(attempts)
+    if container_class is None:
+        raise DatabaseNotFoundError(not_found_message(attempts))
+    with container_class(image, driver="psycopg") as container:
+        url = parse_database_url(container.get_connection_url(), source="testcontainers")
+        yield Server(url, f"testcontainers ({image})")
+
+
+def _docker_postgres(attempts: list[Attempt]) -> type | None:
+    try:
+        import docker  # noqa: PLC0415  # optional: only with pgkeel[testcontainers]
+        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+    except ImportError:
+        attempts.append(
+            Attempt(
+                "testcontainers",
+                "not installed",
+                "`pip install 'pgkeel[testcontainers]'` and run a Docker engine",
+            )
+        )
+        return None
+    with suppress(Exception):  # any failure to reach Docker means "no engine answers"
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+        return PostgresContainer
+    attempts.append(
+        Attempt(
+            "testcontainers",
+            "no Docker engine answers",
+            "start Docker (or Podman with DOCKER_HOST)",
+        )
+    )
+    return None
+
+
+def not_found_message(attempts: list[Attempt]) -> str:
+    """The error text when no source could provide PostgreSQL."""
+    tried = "\n".join(attempt.describe() for attempt in attempts)
+    return f"No PostgreSQL server could be found or started. Tried, in order:\n{tried}"
