@@ -1,0 +1,196 @@
+"""pytest plugin: a real PostgreSQL for every test session, a fresh database for every module.
+
+Fixtures (all overridable in a ``conftest.py``):
+
+- ``postgres_url`` (session): URL of an empty database for this session, one per xdist worker.
+- ``pgkeel_schema`` (session): what builds the schema once, from the ``pgkeel_schema`` option.
+- ``db_url`` (module): a fresh database copied from a template that holds the schema.
+- ``db_engine`` (module): an Engine on ``db_url``.
+- ``db_session`` (function): a Session inside a transaction that is rolled back after the test;
+  the code under test may call ``commit()``, which only releases a SAVEPOINT.
+
+The server is the first of: ``--pgkeel-url``/``pgkeel_url``, ``DATABASE_URL``, a throwaway
+cluster from local or pgserver binaries, a testcontainers PostgreSQL. Under pytest-xdist the
+controller starts one server and each worker gets its own databases on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from pgkeel.database import parse_database_url, provide_server
+from pgkeel.errors import PgkeelError
+from pgkeel.testing.config import PluginConfig, SchemaBuilder, add_options
+from pgkeel.testing.databases import create_database, drop_database, session_token
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.engine import URL, Engine
+
+__all__ = ["PluginConfig", "SchemaBuilder"]
+
+_WORKER_URL = "pgkeel_server_url"
+_WORKER_TOKEN = "pgkeel_session_token"  # noqa: S105  # a key name, not a secret
+
+
+class _ServerHolder:
+    """The server of this pytest process, started on first use and stopped at the end."""
+
+    def __init__(self, plugin_config: PluginConfig) -> None:
+        self.plugin_config = plugin_config
+        self.token = session_token()
+        self._stack = ExitStack()
+        self._url: URL | None = None
+
+    def url(self) -> URL:
+        if self._url is None:
+            env = {"DATABASE_URL": self.plugin_config.url} if self.plugin_config.url else None
+            server = self._stack.enter_context(provide_server(env, image=self.plugin_config.image))
+            self._url = server.url
+        return self._url
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+_HOLDER = pytest.StashKey[_ServerHolder]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--pgkeel-*`` options and ``pgkeel_*`` ini keys."""
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Prepare (but do not start) this process's server unless it is an xdist worker."""
+    if not hasattr(config, "workerinput"):
+        config.stash[_HOLDER] = _ServerHolder(PluginConfig.from_pytest(config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the server this process started, if any."""
+    holder = config.stash.get(_HOLDER, None)
+    if holder is not None:
+        holder.close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """Under xdist, start the server in the controller and hand its URL to each worker."""
+    config: pytest.Config = node.config  # type: ignore[attr-defined]
+    holder = config.stash[_HOLDER]
+    try:
+        url = holder.url()
+    except PgkeelError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    node.workerinput[_WORKER_URL] = url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    node.workerinput[_WORKER_TOKEN] = holder.token  # type: ignore[attr-defined]
+
+
+def _worker_id(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+@pytest.fixture(scope="session")
+def pgkeel_config(pytestconfig: pytest.Config) -> PluginConfig:
+    """The plugin's options as one frozen value."""
+    return PluginConfig.from_pytest(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def pgkeel_server_url(pytestconfig: pytest.Config) -> URL:
+    """URL of the server's maintenance database; the server is started on first use."""
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput is not None:
+        return parse_database_url(workerinput[_WORKER_URL])
+    try:
+        return pytestconfig.stash[_HOLDER].url()
+    except PgkeelError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pgkeel_database_prefix(pytestconfig: pytest.Config) -> str:
+    """Prefix of every database this session creates: unique per session and per worker."""
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    token = workerinput[_WORKER_TOKEN] if workerinput else pytestconfig.stash[_HOLDER].token
+    return f"pgkeel_{token}_{_worker_id(pytestconfig)}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[str]:
+    """URL (``postgresql+psycopg://``) of an empty database for this session and worker."""
+    name = f"{pgkeel_database_prefix}_session"
+    url = create_database(pgkeel_server_url, name)
+    yield url.render_as_string(hide_password=False)
+    drop_database(pgkeel_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def pgkeel_schema(pgkeel_config: PluginConfig) -> SchemaBuilder | None:
+    """What builds the schema in the template database; override it in a conftest.py."""
+    try:
+        return pgkeel_config.schema_builder()
+    except PgkeelError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pgkeel_template_database(
+    pgkeel_server_url: URL, pgkeel_database_prefix: str, pgkeel_schema: SchemaBuilder | None
+) -> Iterator[str]:
+    """Name of a database holding the schema, built once, copied for every test module."""
+    name = f"{pgkeel_database_prefix}_template"
+    url = create_database(pgkeel_server_url, name)
+    if pgkeel_schema is not None:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                pgkeel_schema(connection)
+        finally:
+            engine.dispose()
+    yield name
+    drop_database(pgkeel_server_url, name)
+
+
+_MODULE_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def db_url(
+    pgkeel_server_url: URL, pgkeel_database_prefix: str, pgkeel_template_database: str
+) -> Iterator[str]:
+    """URL of a fresh database for this test module, copied from the template database."""
+    name = f"{pgkeel_database_prefix}_m{next(_MODULE_NUMBERS)}"
+    url = create_database(pgkeel_server_url, name, template=pgkeel_template_database)
+    yield url.render_as_string(hide_password=False)
+    drop_database(pgkeel_server_url, name)
+
+
+@pytest.fixture(scope="module")
+def db_engine(db_url: str) -> Iterator[Engine]:
+    """An Engine on this module's database, disposed after the module."""
+    engine = create_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A Session whose work is rolled back after the test, even work it committed."""
+    with db_engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()

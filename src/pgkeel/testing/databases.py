@@ -1,0 +1,38 @@
+"""Creating, copying and dropping databases on a server, with identifiers quoted by psycopg."""
+
+from __future__ import annotations
+
+import secrets
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from pgkeel.database import conninfo
+
+
+def session_token() -> str:
+    """A short random token so two test sessions on one shared server never collide."""
+    return secrets.token_hex(3)
+
+
+def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(conninfo(server), autocommit=True)
+
+
+def create_database(server: URL, name: str, *, template: str | None = None) -> URL:
+    """Create ``name`` (optionally as a copy of ``template``) and return its URL."""
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    with _admin(server) as connection:
+        connection.execute(statement)
+    return server.set(database=name)
+
+
+def drop_database(server: URL, name: str) -> None:
+    """Drop ``name`` even if connections are still open (``WITH (FORCE)``)."""
+    with _admin(server) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
