@@ -127,7 +127,7 @@ def _forced(bindir: Path, attempts: list[Attempt]) -> PostgresBinaries | None:
 def find_pgserver(attempts: list[Attempt]) -> PostgresBinaries | None:
     """The server bundled in the ``pgserver`` wheel (``pgkeel[embedded]``), if it is installed."""
     spec = importlib.util.find_spec("pgserver")
-    locations = list(spec.submodule_search_locations or []) if spec else []
+    locations = list(spec.submodule_search_locations or []) if spec and spec.origin else []
     if not locations:
         attempts.append(
             Attempt(
@@ -152,5 +152,10 @@ def find_pgserver(attempts: list[Attempt]) -> PostgresBinaries | None:
 
 
 def find_binaries(attempts: list[Attempt]) -> PostgresBinaries | None:
-    """Server binaries from this machine, else from the pgserver wheel, else None."""
+    """Server binaries from this machine, else from the pgserver wheel, else None.
+
+    A ``PGKEEL_PG_BINDIR`` that holds no server is an error, never a reason to fall back.
+    """
+    if os.environ.get(BINDIR_ENV):
+        return find_local(attempts)
     return find_local(attempts) or find_pgserver(attempts)

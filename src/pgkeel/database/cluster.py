@@ -320,10 +320,10 @@ class PersistentCluster:
 
     def ensure_initialized(self) -> Cluster:
         """Create the directory and run ``initdb`` once; later calls reuse the data."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.user.give(self.directory)
         check_reachable(self.user, self.directory)
         self.check_ownership()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.user.give(self.directory)
         cluster = self.cluster()
         if not self.exists():
             cluster.initialize()

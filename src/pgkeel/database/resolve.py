@@ -8,6 +8,8 @@ The CLI, the pytest plugin and generated services all go through ``provide_serve
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -117,7 +119,8 @@ def _container_server(attempts: list[Attempt], image: str) -> Iterator[Server]:
 def _docker_postgres(attempts: list[Attempt]) -> type | None:
     try:
         import docker  # noqa: PLC0415  # optional: only with pgkeel[testcontainers]
-        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+
+        postgres_module = importlib.import_module(_container_module())
     except ImportError:
         attempts.append(
             Attempt(
@@ -131,7 +134,7 @@ def _docker_postgres(attempts: list[Attempt]) -> type | None:
         client = docker.from_env(timeout=3)
         client.ping()
         client.close()
-        return PostgresContainer
+        return postgres_module.PostgresContainer  # type: ignore[no-any-return]
     attempts.append(
         Attempt(
             "testcontainers",
@@ -140,6 +143,13 @@ def _docker_postgres(attempts: list[Attempt]) -> type | None:
         )
     )
     return None
+
+
+def _container_module() -> str:
+    """Where this testcontainers version keeps PostgresContainer (it moved in 4.x)."""
+    if importlib.util.find_spec("testcontainers.community.postgres") is not None:
+        return "testcontainers.community.postgres"
+    return "testcontainers.postgres"
 
 
 def not_found_message(attempts: list[Attempt]) -> str:

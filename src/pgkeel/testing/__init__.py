@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from sqlalchemy import create_engine
@@ -30,12 +30,13 @@ from pgkeel.testing.config import PluginConfig, SchemaBuilder, add_options
 from pgkeel.testing.databases import create_database, drop_database, session_token
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import URL, Engine
 
 __all__ = ["PluginConfig", "SchemaBuilder"]
 
+T = TypeVar("T")
 _WORKER_URL = "pgkeel_server_url"
 _WORKER_TOKEN = "pgkeel_session_token"  # noqa: S105  # a key name, not a secret
 
@@ -94,6 +95,15 @@ def pytest_configure_node(node: object) -> None:
     node.workerinput[_WORKER_TOKEN] = holder.token  # type: ignore[attr-defined]
 
 
+def _or_fail(produce: Callable[[], T]) -> T:
+    """Call ``produce``; a pgkeel error fails the test with its message alone, no traceback."""
+    try:
+        return produce()
+    except PgkeelError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
+
+
 def _worker_id(config: pytest.Config) -> str:
     workerinput = getattr(config, "workerinput", None)
     return str(workerinput["workerid"]) if workerinput else "main"
@@ -111,10 +121,7 @@ def pgkeel_server_url(pytestconfig: pytest.Config) -> URL:
     workerinput = getattr(pytestconfig, "workerinput", None)
     if workerinput is not None:
         return parse_database_url(workerinput[_WORKER_URL])
-    try:
-        return pytestconfig.stash[_HOLDER].url()
-    except PgkeelError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return _or_fail(pytestconfig.stash[_HOLDER].url)
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +144,7 @@ def postgres_url(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterato
 @pytest.fixture(scope="session")
 def pgkeel_schema(pgkeel_config: PluginConfig) -> SchemaBuilder | None:
     """What builds the schema in the template database; override it in a conftest.py."""
-    try:
-        return pgkeel_config.schema_builder()
-    except PgkeelError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    return _or_fail(pgkeel_config.schema_builder)
 
 
 @pytest.fixture(scope="session")

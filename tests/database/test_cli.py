@@ -1,0 +1,59 @@
+"""``pgkeel db start|stop|status|url`` on a real persistent development cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from pgkeel.database import conninfo
+
+PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
+
+
+def pgkeel(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PGKEEL, *args], capture_output=True, text=True, check=False)
+
+
+def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
+    directory = str(open_dir / ".pgkeel")
+    assert pgkeel("db", "status", "--dir", directory).returncode == 3
+    started = pgkeel("db", "start", "--dir", directory)
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.strip()
+    assert url.startswith("postgresql+psycopg://postgres@127.0.0.1:")
+    try:
+        assert pgkeel("db", "url", "--dir", directory).stdout.strip() == url
+        status = pgkeel("db", "status", "--dir", directory)
+        assert (status.returncode, status.stdout.strip()) == (0, f"running: {url}")
+        with psycopg.connect(conninfo(make_url(url)), autocommit=True) as connection:
+            connection.execute("create table kept (id int)")
+        assert pgkeel("db", "start", "--dir", directory).stdout.strip() == url
+        assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "stopped"
+        stopped_url = pgkeel("db", "url", "--dir", directory)
+        assert stopped_url.returncode == 3
+        assert "not running; run `pgkeel db start` first" in stopped_url.stderr
+        assert pgkeel("db", "start", "--dir", directory).stdout.strip() == url
+        with psycopg.connect(conninfo(make_url(url))) as connection:
+            assert connection.execute("select to_regclass('kept') is not null").fetchone() == (
+                True,
+            )
+    finally:
+        pgkeel("db", "stop", "--dir", directory)
+    assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "not running"
+
+
+def test_help_reads_like_a_manual() -> None:
+    result = pgkeel("db", "--help")
+    assert result.returncode == 0
+    for text in ["start", "stop", "status", "url", "export DATABASE_URL=$(pgkeel db url)", "root"]:
+        assert text in result.stdout
+
+
+def test_unknown_command_exits_non_zero() -> None:
+    result = pgkeel("db", "explode")
+    assert result.returncode == 2
+    assert "invalid choice: 'explode'" in result.stderr
