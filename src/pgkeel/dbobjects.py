@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from psycopg import sql
+from sqlalchemy import event
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from sqlalchemy import MetaData, Table
+    from sqlalchemy.engine import Connection
 
 INFO_KEY = "pgkeel_objects"
 
@@ -193,3 +195,45 @@ def _unique(objects: Iterable[DatabaseObject]) -> Iterator[DatabaseObject]:
         if obj.identity not in seen:
             seen.add(obj.identity)
             yield obj
+
+
+def _is_function(obj: DatabaseObject) -> bool:
+    return obj.identity[0] == "function"
+
+
+def _execute(connection: Connection, statement: sql.Composed) -> None:
+    connection.exec_driver_sql(statement.as_string())
+
+
+def _create_for_table(table: Table, connection: Connection, **_: object) -> None:
+    """``after_create`` of a table: its functions first, then triggers, RLS and policies."""
+    objects = required_by(table)
+    for obj in sorted(objects, key=lambda item: not _is_function(item)):
+        _execute(connection, obj.create_sql())
+
+
+def _drop_unused_functions(metadata: MetaData, connection: Connection, **kw: object) -> None:
+    """``after_drop`` of the metadata: drop functions no remaining table of it still needs."""
+    dropped = kw.get("tables")
+    dropped_keys = (
+        {table.key for table in dropped} if isinstance(dropped, list) else set(metadata.tables)
+    )
+    still_used = {
+        obj.identity
+        for key, table in metadata.tables.items()
+        if key not in dropped_keys
+        for obj in required_by(table)
+    }
+    for obj in required_objects(metadata):
+        if _is_function(obj) and obj.identity not in still_used:
+            _execute(connection, obj.drop_sql())
+
+
+def attach(table: Table, *objects: DatabaseObject) -> None:
+    """Require ``objects`` for ``table`` and have ``create_all``/``drop_all`` manage them."""
+    require(table, *objects)
+    if not event.contains(table, "after_create", _create_for_table):
+        event.listen(table, "after_create", _create_for_table)
+    metadata = table.metadata
+    if not event.contains(metadata, "after_drop", _drop_unused_functions):
+        event.listen(metadata, "after_drop", _drop_unused_functions)

@@ -25,3 +25,7 @@ class DatabaseNotFoundError(PgkeelError):
 
 class DatabaseError(PgkeelError):
     """A PostgreSQL server was found but could not be used (bad URL, unreachable, bad directory)."""
+
+
+class ModelDefinitionError(PgkeelError, TypeError):
+    """A model class breaks a standard pgkeel checks when the class is defined."""

@@ -1,0 +1,178 @@
+"""One naming convention for every object, names that fit PostgreSQL's 63-byte limit.
+
+PostgreSQL keeps the first 63 *bytes* of an identifier and silently drops the rest, while
+SQLAlchemy shortens convention names by *characters* and only when it renders DDL. pgkeel fits
+each generated name into 63 UTF-8 bytes when the constraint is attached to its table (a readable
+prefix, then a short hash of the full name), so the name in ``Base.metadata``, in the migration
+and in ``pg_catalog`` is the same string in every process. Names the developer writes (tables,
+columns, explicit constraint names) are never shortened: they are refused with ``NamingError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import inflect
+from sqlalchemy import Column, ForeignKeyConstraint, Index, Table
+from sqlalchemy.sql.elements import conv
+
+from pgkeel.errors import NamingError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from sqlalchemy.sql.schema import Constraint
+
+MAX_IDENTIFIER_BYTES = 63
+HASH_LENGTH = 8
+ALLOW_KEY = "pgkeel_allow"
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def allow(*rule_ids: str) -> dict[str, Any]:
+    """An ``info`` dict that opts one object out of the named pgkeel rules."""
+    return {ALLOW_KEY: frozenset(rule_ids)}
+
+
+def byte_length(name: str) -> int:
+    """Length of ``name`` as PostgreSQL counts it: UTF-8 bytes."""
+    return len(name.encode())
+
+
+def fit_identifier(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
+    """``name`` itself if it fits ``limit`` bytes, else a readable prefix and a stable hash."""
+    raw = name.encode()
+    if len(raw) <= limit:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:HASH_LENGTH]
+    prefix = raw[: limit - HASH_LENGTH - 1].decode(errors="ignore").rstrip("_")
+    return f"{prefix}_{digest}"
+
+
+def check_identifier(name: str, where: str, fix: str) -> None:
+    """Raise ``NamingError`` when a name written by the developer is over 63 bytes."""
+    length = byte_length(name)
+    if length > MAX_IDENTIFIER_BYTES:
+        raise NamingError(
+            f"{where}: {name!r} is {length} bytes long; PostgreSQL keeps only "
+            f"{MAX_IDENTIFIER_BYTES} bytes of an identifier and would silently cut it. "
+            f"Fix: {fix}"
+        )
+
+
+def is_snake_case(name: str) -> bool:
+    """Lower-case ASCII letters, digits and underscores, not starting with a digit."""
+    return bool(_SNAKE_CASE.match(name))
+
+
+def snake_case(class_name: str) -> str:
+    """``WorkflowStep`` -> ``workflow_step``, ``HTTPRequest`` -> ``http_request``."""
+    return _CAMEL_BOUNDARY.sub("_", class_name).lower()
+
+
+@cache
+def _inflector() -> inflect.engine:
+    return inflect.engine()
+
+
+def pluralize(word: str) -> str:
+    """The English plural of a singular noun; a noun that is already plural is kept."""
+    engine = _inflector()
+    plural = engine.plural_noun(word)
+    singular = engine.singular_noun(word)
+    already_plural = (
+        singular is not False and engine.plural_noun(singular) == word and plural == f"{word}s"
+    )
+    return word if already_plural else plural
+
+
+def table_name_for(class_name: str) -> str:
+    """The table name of a model class: plural snake case (``Category`` -> ``categories``)."""
+    *head, last = snake_case(class_name).split("_")
+    return "_".join([*head, pluralize(last)])
+
+
+def _column_names(constraint: Constraint | Index) -> list[str]:
+    if isinstance(constraint, ForeignKeyConstraint):
+        return [element.parent.name for element in constraint.elements]
+    columns = getattr(constraint, "columns", ())
+    return [column.name for column in columns]
+
+
+def _fitted(prefix: str, *, with_columns: bool) -> Callable[[Constraint | Index, Table], str]:
+    def token(constraint: Constraint | Index, table: Table) -> str:
+        parts = [prefix, table.name]
+        if with_columns:
+            parts.extend(_column_names(constraint))
+        return fit_identifier("_".join(parts))
+
+    return token
+
+
+def _check_token(constraint: Constraint | Index, table: Table) -> str:
+    name = constraint.name
+    if name is None or not isinstance(name, str) or isinstance(name, conv):
+        raise NamingError(
+            f"A CHECK constraint on table {table.name!r} has no name; the convention "
+            f"chk_<table>_<name> needs one. Fix: CheckConstraint(..., name='email_format')."
+        )
+    return fit_identifier(f"chk_{table.name}_{name}")
+
+
+# Each key is a token computed by pgkeel, so the whole name is fitted to 63 bytes. The ``ck``
+# template also names ``constraint_name`` with zero width: SQLAlchemy applies a convention to an
+# explicitly named constraint only when the template mentions that token.
+NAMING_CONVENTION: dict[str, Any] = {
+    "pk": "%(pgkeel_pk)s",
+    "fk": "%(pgkeel_fk)s",
+    "uq": "%(pgkeel_uq)s",
+    "ck": "%(pgkeel_ck)s%(constraint_name).0s",
+    "ix": "%(pgkeel_ix)s",
+    "pgkeel_pk": _fitted("pk", with_columns=False),
+    "pgkeel_fk": _fitted("fk", with_columns=True),
+    "pgkeel_uq": _fitted("uq", with_columns=True),
+    "pgkeel_ck": _check_token,
+    "pgkeel_ix": _fitted("idx", with_columns=True),
+}
+
+
+def index_name(table: str, columns: list[str], *, unique: bool = False) -> str:
+    """The conventional name of an index on ``columns`` (``uq_`` when it enforces uniqueness)."""
+    return fit_identifier("_".join(["uq" if unique else "idx", table, *columns]))
+
+
+def written_names(table: Table) -> Iterator[tuple[str, str, str]]:
+    """Every name in ``table`` that the developer wrote: (name, where it is, how to shorten it)."""
+    yield (table.name, "table name", "set a shorter __tablename__ (or class name).")
+    for column in table.columns:
+        yield (
+            column.name,
+            f"column name in table {table.name!r}",
+            "pass a shorter name: mapped_column('short_name', ...).",
+        )
+    items: list[Constraint | Index] = [*table.constraints, *table.indexes]
+    for item in items:
+        if isinstance(item.name, str) and not isinstance(item.name, conv):
+            yield (
+                item.name,
+                f"{type(item).__name__} name in table {table.name!r}",
+                "use a shorter explicit name, or none to get a fitted conventional one.",
+            )
+
+
+def check_table_names(table: Table) -> None:
+    """Refuse a table whose written names do not fit 63 bytes (at class definition)."""
+    for name, where, fix in written_names(table):
+        check_identifier(name, where, fix)
+
+
+def column_allows(column: Column[Any], rule_id: str) -> bool:
+    """Whether ``column`` (or its table) opts out of ``rule_id``."""
+    return rule_id in column.info.get(ALLOW_KEY, ()) or rule_id in column.table.info.get(
+        ALLOW_KEY, ()
+    )
