@@ -105,18 +105,20 @@ def _document(cls: type, table: Table) -> None:
         table.comment = inspect.cleandoc(doc)
 
 
-class Base(DeclarativeBase):
-    """Declarative base of every pgkeel model: one naming convention, one type map."""
+class PgkeelDeclarative:
+    """pgkeel's declarative behaviour, for ``Base`` and for any other declarative base.
 
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+    ``class OtherBase(PgkeelDeclarative, DeclarativeBase)`` with its own ``metadata =
+    new_metadata()`` gives a second, independent set of tables (another database, or an
+    isolated set of models in tests) with every pgkeel rule and mixin working on it.
+    """
 
     @declared_attr.directive
     def __tablename__(cls) -> str | None:  # noqa: N805  # declared_attr receives the class
         """Plural snake case of the class name; ``None`` for single-table inheritance."""
         if has_inherited_table(cls):  # type: ignore[arg-type]
             return None
-        return table_name_for(cls.__name__)
+        return table_name_for(cls.__name__)  # type: ignore[attr-defined]
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805  # declared_attr receives the class
@@ -136,3 +138,15 @@ class Base(DeclarativeBase):
         _document(cls, table)
         for setup in _mixin_hooks(cls, "_pgkeel_setup_table"):
             setup.__func__(cls, table)
+
+
+def new_metadata() -> MetaData:
+    """A ``MetaData`` with pgkeel's naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    """Declarative base of every pgkeel model: one naming convention, one type map."""
+
+    metadata = new_metadata()
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
