@@ -1,0 +1,158 @@
+"""Refuse answers that would give a broken service, before any file is written.
+
+Each problem is one line on stderr that says what to type instead; the exit status is 1, and
+cookiecutter then removes the directory it had started to create.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+# Names a distribution or top-level package of the service must not take: they would shadow the
+# standard library, the service's own `app`/`tests` packages, or a package the service depends on.
+DEPENDENCY_NAMES = frozenset(
+    {
+        "alembic",
+        "alembic_extensions",
+        "app",
+        "conftest",
+        "cookiecutter",
+        "docker",
+        "inflect",
+        "mypy",
+        "pgkeel",
+        "pgserver",
+        "psycopg",
+        "psycopg_binary",
+        "pytest",
+        "ruff",
+        "sqlalchemy",
+        "test",
+        "testcontainers",
+        "tests",
+        "uuid_utils",
+    }
+)
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+SPECIFIER_PATTERN = re.compile(
+    r"(~=|===|==|!=|<=|>=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*"
+    r"(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*)*"
+)
+FORBIDDEN_IN_NAME = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def suggest_slug(text: str) -> str:
+    """A valid, non-shadowing slug that resembles ``text``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "my_service"
+    if slug[0].isdigit():
+        slug = f"service_{slug}"
+    if is_reserved(slug):
+        slug = f"{slug}_service"
+    return slug
+
+
+def is_reserved(slug: str) -> bool:
+    """Whether ``slug`` would shadow a module the service imports or a Python keyword."""
+    return slug in DEPENDENCY_NAMES or slug in sys.stdlib_module_names or keyword.iskeyword(slug)
+
+
+def check_project_name(name: str) -> str | None:
+    """The error for a project name that cannot go into the generated files, if any."""
+    if not name.strip():
+        return "project_name is empty; type a name such as 'Billing Service'."
+    if FORBIDDEN_IN_NAME.search(name):
+        cleaned = FORBIDDEN_IN_NAME.sub("", name).strip() or "Billing Service"
+        return (
+            f"project_name {name!r} contains a quote, a backslash or a control character; "
+            f"type it without them, e.g. {cleaned!r}."
+        )
+    return None
+
+
+def check_slug(slug: str) -> str | None:
+    """The error for a slug that is not a usable Python and PyPI name, if any."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        return (
+            f"project_slug {slug!r} is not a valid Python identifier and PyPI name "
+            f"(lowercase letters, digits and underscores, starting with a letter); "
+            f"type project_slug={suggest_slug(slug)} instead."
+        )
+    if keyword.iskeyword(slug):
+        return (
+            f"project_slug {slug!r} is a Python keyword; "
+            f"type project_slug={suggest_slug(slug)} instead."
+        )
+    if slug in sys.stdlib_module_names:
+        return (
+            f"project_slug {slug!r} shadows the standard-library module {slug!r}; "
+            f"type project_slug={suggest_slug(slug)} instead."
+        )
+    if slug in DEPENDENCY_NAMES:
+        return (
+            f"project_slug {slug!r} is reserved: it would shadow the module {slug!r} of the "
+            "service or of one of its dependencies; "
+            f"type project_slug={suggest_slug(slug)} instead."
+        )
+    return None
+
+
+def check_choice(name: str, value: str, choices: list[str]) -> str | None:
+    """The error for a value that is not one of ``choices``, if any."""
+    if value in choices:
+        return None
+    listed = ", ".join(choices)
+    return f"{name} {value!r} is not supported; type one of: {listed} (e.g. {name}={choices[0]})."
+
+
+def check_pgkeel_requirement(requirement: str) -> str | None:
+    """The error for a pgkeel requirement that is neither a version range nor a checkout."""
+    if requirement.startswith("/"):
+        pyproject = Path(requirement) / "pyproject.toml"
+        if not pyproject.is_file() or 'name = "pgkeel"' not in pyproject.read_text():
+            return (
+                f"pgkeel_requirement {requirement!r} is not a pgkeel checkout (no pyproject.toml "
+                "naming pgkeel there); type the absolute path of one, or a version range such "
+                "as '>=0.1,<0.2'."
+            )
+        return None
+    if requirement and not SPECIFIER_PATTERN.fullmatch(requirement.strip()):
+        return (
+            f"pgkeel_requirement {requirement!r} is neither a version range nor an absolute "
+            "path; type a range such as '>=0.1,<0.2', or the absolute path of a pgkeel checkout."
+        )
+    return None
+
+
+def problems(answers: dict[str, Any]) -> list[str]:
+    """Every problem with the answers, in the order the questions were asked."""
+    found = [
+        check_project_name(str(answers["project_name"])),
+        check_slug(str(answers["project_slug"])),
+        check_choice("multi_tenant", str(answers["multi_tenant"]), ["yes", "no"]),
+        check_choice(
+            "postgres_version",
+            str(answers["postgres_version"]),
+            [str(version) for version in answers["_postgres_versions"]],
+        ),
+        check_pgkeel_requirement(str(answers["pgkeel_requirement"])),
+    ]
+    return [problem for problem in found if problem is not None]
+
+
+def main() -> int:
+    """Print each problem on its own line; exit 1 if there is any."""
+    found = problems(ANSWERS)
+    for problem in found:
+        sys.stderr.write(f"error: {problem}\n")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

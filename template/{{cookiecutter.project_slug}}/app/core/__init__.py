@@ -1,0 +1,1 @@
+"""Settings and database access shared by the whole service."""

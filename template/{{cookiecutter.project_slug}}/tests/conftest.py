@@ -1,0 +1,109 @@
+"""The tests run on a real PostgreSQL, from pgkeel's pytest plugin (``pgkeel.testing``).
+
+The server is ``DATABASE_URL`` when it is set. Otherwise, when a Docker engine answers, a
+container of the PostgreSQL version the service targets (``pgkeel_image`` in pyproject.toml);
+otherwise pgkeel's default: a throwaway cluster from the PostgreSQL binaries on this machine or
+from the ``pgserver`` wheel. Each test module gets a fresh copy of a database built once from
+the models; the migration tests get empty databases of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic.config import Config
+from pgkeel import create_sessionmaker
+from psycopg import sql
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from app.core.config import DATABASE_URL, MIGRATION_DATABASE_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+_CONTAINER = pytest.StashKey[Any]()
+
+
+def _docker_answers() -> bool:
+    """Whether a Docker engine answers a ping within a few seconds."""
+    try:
+        import docker
+    except ImportError:
+        return False
+    try:
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # any failure to reach Docker means "no engine answers"
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Start PostgreSQL in Docker for this run when no server is given and Docker answers."""
+    given = config.getoption("pgkeel_url") or config.getini("pgkeel_url")
+    is_xdist_worker = hasattr(config, "workerinput")
+    if given or os.environ.get(DATABASE_URL) or is_xdist_worker or not _docker_answers():
+        return
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer(str(config.getini("pgkeel_image")), driver="psycopg")
+    container.start()
+    config.stash[_CONTAINER] = container
+    config.option.pgkeel_url = container.get_connection_url()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the container this run started, if any."""
+    container = config.stash.get(_CONTAINER, None)
+    if container is not None:
+        container.stop()
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A session of the service's own kind (pgkeel's hooks), rolled back after the test."""
+    with db_engine.connect() as connection:
+        transaction = connection.begin()
+        factory = create_sessionmaker(db_engine)
+        session = factory(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
+
+
+def _admin_connect(server: URL) -> psycopg.Connection[tuple[Any, ...]]:
+    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(conninfo, autocommit=True)
+
+
+@pytest.fixture
+def empty_database_url(pgkeel_server_url: URL) -> Iterator[str]:
+    """URL of a new, empty database on the test server, dropped after the test."""
+    name = f"migrations_{secrets.token_hex(6)}"
+    with _admin_connect(pgkeel_server_url) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield pgkeel_server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _admin_connect(pgkeel_server_url) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def alembic_config(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """The service's Alembic configuration, migrating the empty database of this test."""
+    monkeypatch.setenv(MIGRATION_DATABASE_URL, empty_database_url)
+    return Config(toml_file=str(ROOT / "pyproject.toml"))

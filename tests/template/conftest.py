@@ -1,0 +1,83 @@
+"""Rendering pgkeel's service template into temporary directories, as cookiecutter users do."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template"
+CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+POSTGRES_VERSIONS: list[str] = CONTEXT["_postgres_versions"]
+MULTI_TENANT = ["yes", "no"]
+COMBINATIONS = list(itertools.product(MULTI_TENANT, POSTGRES_VERSIONS))
+
+Render = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cookiecutter config that keeps replay files and clones out of the home directory."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {home / 'cookiecutters'}\nreplay_dir: {home / 'replay'}\n"
+    )
+    return config
+
+
+def render_into(output_dir: Path, config: Path, **answers: str) -> Path:
+    """Render the template with ``answers`` (the rest default) and return the service's path."""
+    created = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=answers,
+        output_dir=str(output_dir),
+        config_file=str(config),
+    )
+    return Path(created)
+
+
+@pytest.fixture
+def render(tmp_path: Path, cookiecutter_config: Path) -> Render:
+    """``render(**answers)``: a freshly rendered service in this test's temporary directory."""
+
+    def render_service(**answers: str) -> Path:
+        return render_into(tmp_path, cookiecutter_config, **answers)
+
+    return render_service
+
+
+def run_cookiecutter_cli(
+    output_dir: Path, config: Path, *answers: str
+) -> subprocess.CompletedProcess[str]:
+    """``cookiecutter --no-input template KEY=VALUE...`` as a user types it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            "--output-dir",
+            str(output_dir),
+            str(TEMPLATE),
+            *answers,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def python_files(service: Path) -> Iterator[Path]:
+    """Every Python file of a rendered service."""
+    return (path for path in service.rglob("*.py") if ".venv" not in path.parts)

@@ -1,0 +1,199 @@
+"""Every option combination renders a complete, lint-clean service; no database needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.template.conftest import (
+    COMBINATIONS,
+    CONTEXT,
+    POSTGRES_VERSIONS,
+    ROOT,
+    Render,
+    python_files,
+    render_into,
+)
+
+TENANT_FILES = ["app/models/tenant.py", "tests/test_tenant_isolation.py"]
+COMMON_FILES = [
+    "pyproject.toml",
+    "README.md",
+    "Makefile",
+    "Dockerfile",
+    "docker-compose.yml",
+    "docker/postgres/10-app-role.sh",
+    ".gitignore",
+    ".env.example",
+    "app/__init__.py",
+    "app/__main__.py",
+    "app/core/config.py",
+    "app/core/database.py",
+    "app/models/__init__.py",
+    "app/models/base.py",
+    "app/models/user.py",
+    "app/models/project.py",
+    "app/alembic/env.py",
+    "app/alembic/script.py.mako",
+    "app/alembic/versions/0001_initial.py",
+    "tests/conftest.py",
+    "tests/test_migrations.py",
+    "tests/test_standards.py",
+    "tests/test_soft_delete.py",
+]
+
+
+@pytest.fixture(scope="module")
+def services(
+    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
+) -> dict[tuple[str, str], Path]:
+    """One rendered service per (multi_tenant, postgres_version), shared by this module."""
+    rendered = {}
+    for multi_tenant, version in COMBINATIONS:
+        output = tmp_path_factory.mktemp(f"render-{multi_tenant}-{version}")
+        rendered[multi_tenant, version] = render_into(
+            output, cookiecutter_config, multi_tenant=multi_tenant, postgres_version=version
+        )
+    return rendered
+
+
+def test_no_input_gives_a_multi_tenant_billing_service(render: Render) -> None:
+    service = render()
+    assert service.name == "billing_service"
+    assert (service / "app/models/tenant.py").is_file()
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "billing_service"
+    assert (
+        f"postgres:{CONTEXT['postgres_version']}-alpine"
+        in (service / "docker-compose.yml").read_text()
+    )
+
+
+def test_the_default_postgres_version_is_a_supported_one() -> None:
+    assert CONTEXT["postgres_version"] in POSTGRES_VERSIONS
+
+
+def test_the_version_prompt_lists_exactly_the_supported_versions() -> None:
+    prompt = CONTEXT["__prompts__"]["postgres_version"]
+    listed = [word.strip(",:") for word in prompt.split() if word.strip(",:").isdigit()]
+    assert sorted(listed) == sorted(POSTGRES_VERSIONS)
+
+
+@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
+def test_every_combination_renders_its_files(
+    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
+) -> None:
+    service = services[multi_tenant, version]
+    for name in COMMON_FILES:
+        assert (service / name).is_file(), name
+    for name in TENANT_FILES:
+        assert (service / name).is_file() is (multi_tenant == "yes"), name
+
+
+@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
+def test_no_template_syntax_is_left(
+    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
+) -> None:
+    service = services[multi_tenant, version]
+    for path in service.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            for marker in ("{{", "{%", "cookiecutter."):
+                assert marker not in text, f"{path.relative_to(service)} contains {marker!r}"
+
+
+@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
+def test_python_files_compile(
+    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
+) -> None:
+    for path in python_files(services[multi_tenant, version]):
+        compile(path.read_text(), str(path), "exec")
+
+
+@pytest.mark.parametrize("multi_tenant", ["yes", "no"])
+def test_only_a_multi_tenant_service_mentions_tenants(
+    services: dict[tuple[str, str], Path], multi_tenant: str
+) -> None:
+    service = services[multi_tenant, POSTGRES_VERSIONS[0]]
+    models = (service / "app/models/__init__.py").read_text()
+    assert ("Tenant" in models) is (multi_tenant == "yes")
+    code = "\n".join(path.read_text() for path in python_files(service))
+    assert ("tenant_context" in code) is (multi_tenant == "yes")
+
+
+@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
+def test_pyproject_configures_alembic_pytest_and_the_postgres_image(
+    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
+) -> None:
+    pyproject = tomllib.loads((services[multi_tenant, version] / "pyproject.toml").read_text())
+    assert pyproject["tool"]["alembic"]["script_location"] == "%(here)s/app/alembic"
+    pytest_options = pyproject["tool"]["pytest"]["ini_options"]
+    assert pytest_options["pgkeel_schema"] == "app.models:Base.metadata"
+    assert pytest_options["pgkeel_image"] == f"postgres:{version}-alpine"
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    for name in ("pgkeel[alembic]", "SQLAlchemy", "alembic", "psycopg"):
+        assert name in runtime
+    dev = " ".join(pyproject["project"]["optional-dependencies"]["dev"])
+    for name in ("pytest", "testcontainers", "ruff", "mypy"):
+        assert name in dev
+
+
+def test_pgkeel_comes_from_a_version_range_by_default(render: Render) -> None:
+    pyproject = tomllib.loads((render() / "pyproject.toml").read_text())
+    assert f"pgkeel[alembic]{CONTEXT['pgkeel_requirement']}" in pyproject["project"]["dependencies"]
+
+
+def test_pgkeel_can_come_from_a_local_checkout(render: Render) -> None:
+    service = render(pgkeel_requirement=str(ROOT))
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    assert f"pgkeel[alembic] @ file://{ROOT}" in pyproject["project"]["dependencies"]
+    assert (
+        f"pgkeel[embedded,testcontainers] @ file://{ROOT}"
+        in pyproject["project"]["optional-dependencies"]["dev"]
+    )
+
+
+@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
+def test_docker_compose_runs_postgres_behind_pgbouncer_in_transaction_mode(
+    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
+) -> None:
+    compose = yaml.safe_load((services[multi_tenant, version] / "docker-compose.yml").read_text())
+    postgres, pgbouncer, app = (
+        compose["services"][name] for name in ("postgres", "pgbouncer", "app")
+    )
+    assert postgres["image"] == f"postgres:{version}-alpine"
+    assert pgbouncer["environment"]["POOL_MODE"] == "transaction"
+    assert "@postgres:5432/" in pgbouncer["environment"]["DATABASE_URL"]
+    assert "@pgbouncer:5432/" in app["environment"]["DATABASE_URL"]
+    assert "@postgres:5432/" in app["environment"]["MIGRATION_DATABASE_URL"]
+    assert set(compose["volumes"]) == {"postgres-data"}
+
+
+@pytest.mark.parametrize("multi_tenant", ["yes", "no"])
+def test_generated_code_passes_ruff(
+    services: dict[tuple[str, str], Path], multi_tenant: str
+) -> None:
+    service = services[multi_tenant, POSTGRES_VERSIONS[0]]
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command],
+            cwd=service,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_post_generation_hook_prints_the_next_three_commands(
+    render: Render, capfd: pytest.CaptureFixture[str]
+) -> None:
+    render(project_name="Ledger")
+    out = capfd.readouterr().out
+    commands = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("    ")]
+    assert commands == ["cd ledger", "make install", "make test"]

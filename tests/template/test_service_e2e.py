@@ -1,0 +1,209 @@
+"""A rendered service, installed in a fresh virtual environment, passes its own checks.
+
+One virtual environment per ``multi_tenant`` value (``postgres_version`` only changes Docker
+images, which cannot run here), with pgkeel installed from this checkout, shared by the tests of
+that value. The service's tests use this session's PostgreSQL server through ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from pgkeel.testing.databases import create_database, drop_database
+from tests.template.conftest import ROOT, TEMPLATE, render_into
+
+pytestmark = pytest.mark.slow
+
+INITIAL_MIGRATIONS = TEMPLATE / "templates" / "initial_migration"
+UPDATE_ENV = "PGKEEL_UPDATE_TEMPLATE"
+MODEL_BASES = {"yes": "MultiTenantModel", "no": "BaseModel"}
+
+INVOICE_MODEL = '''\
+"""Invoices: what a project bills."""
+
+import uuid
+from decimal import Decimal
+
+from pgkeel import {base}, SoftDeleteMixin, Str255
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.project import Project
+
+
+class Invoice({base}, SoftDeleteMixin):
+    """An amount billed for a project."""
+
+    number: Mapped[Str255]
+    amount: Mapped[Decimal]
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Project.id))
+'''
+
+
+@dataclass(frozen=True)
+class Service:
+    """A rendered service with its own virtual environment."""
+
+    path: Path
+    venv: Path
+    multi_tenant: str
+    server: URL
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a command run inside the service's virtual environment."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"DATABASE_URL", "MIGRATION_DATABASE_URL", "PYTHONPATH", "VIRTUAL_ENV"}
+            and not key.startswith(("PYTEST_", "COV_"))
+        }
+        env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(self.venv)
+        env["DATABASE_URL"] = self.server.render_as_string(hide_password=False)
+        env.update(extra)
+        return env
+
+    def run(self, *command: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """Run a console script of the virtual environment in the service's directory."""
+        return subprocess.run(
+            [str(self.venv / "bin" / command[0]), *command[1:]],
+            cwd=self.path,
+            env=self.env(**extra_env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def ok(self, *command: str, **extra_env: str) -> str:
+        """Run a command that must succeed; its output."""
+        result = self.run(*command, **extra_env)
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def migrations(self) -> set[str]:
+        """The file names in ``app/alembic/versions``."""
+        return {path.name for path in (self.path / "app/alembic/versions").glob("*.py")}
+
+
+@pytest.fixture(scope="module", params=["yes", "no"], ids=lambda value: f"multi_tenant={value}")
+def service(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    cookiecutter_config: Path,
+    pgkeel_server_url: URL,
+) -> Iterator[Service]:
+    """A service rendered with pgkeel from this checkout and installed with its dev tools."""
+    multi_tenant: str = request.param
+    workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}")
+    path = render_into(
+        workdir, cookiecutter_config, multi_tenant=multi_tenant, pgkeel_requirement=str(ROOT)
+    )
+    venv = workdir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-e", f"{path}[dev]"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    yield Service(path, venv, multi_tenant, pgkeel_server_url)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def empty_database(service: Service, pgkeel_database_prefix: str) -> Iterator[str]:
+    """URL of an empty database for the service's migrations, dropped after the test."""
+    name = f"{pgkeel_database_prefix}_svc_{service.multi_tenant}"
+    url = create_database(service.server, name)
+    yield url.render_as_string(hide_password=False)
+    drop_database(service.server, name)
+
+
+def test_the_service_test_suite_passes(service: Service) -> None:
+    output = service.ok("pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in output
+    assert " failed" not in output
+
+
+def test_ruff_and_mypy_pass_on_the_generated_code(service: Service) -> None:
+    service.ok("ruff", "check", "--no-cache", ".")
+    service.ok("ruff", "format", "--check", "--no-cache", ".")
+    service.ok("mypy", "--cache-dir", str(service.path.parent / "mypy-cache"))
+
+
+def test_pgkeel_check_passes(service: Service) -> None:
+    service.ok("pgkeel", "check")
+
+
+def test_the_committed_initial_migration_is_what_the_plugin_generates(
+    service: Service, empty_database: str
+) -> None:
+    versions = service.path / "app/alembic/versions"
+    committed = versions / "0001_initial.py"
+    kept = committed.read_text()
+    committed.unlink()
+    try:
+        service.ok(
+            "alembic",
+            "revision",
+            "--autogenerate",
+            "-m",
+            "initial",
+            MIGRATION_DATABASE_URL=empty_database,
+        )
+        assert service.migrations() == {"0001_initial.py"}
+        generated = committed.read_text()
+    finally:
+        committed.write_text(kept)
+    variant = "multi_tenant" if service.multi_tenant == "yes" else "single_tenant"
+    if os.environ.get(UPDATE_ENV) == "1":
+        (INITIAL_MIGRATIONS / f"{variant}.py.j2").write_text(generated)
+    assert generated == kept, (
+        f"template/templates/initial_migration/{variant}.py.j2 is stale: regenerate it with "
+        f"{UPDATE_ENV}=1 pytest tests/template -m slow -k initial_migration"
+    )
+
+
+def test_a_new_model_gets_its_index_trigger_and_policy(
+    service: Service, empty_database: str
+) -> None:
+    models = service.path / "app/models"
+    init = models / "__init__.py"
+    original_init = init.read_text()
+    before = service.migrations()
+    (models / "invoice.py").write_text(INVOICE_MODEL.format(base=MODEL_BASES[service.multi_tenant]))
+    init.write_text(
+        original_init.replace(
+            "from app.models.project import Project\n",
+            "from app.models.invoice import Invoice\nfrom app.models.project import Project\n",
+        ).replace('__all__ = ["Base", ', '__all__ = ["Base", "Invoice", ')
+    )
+    try:
+        database = {"MIGRATION_DATABASE_URL": empty_database}
+        service.ok("alembic", "upgrade", "head", **database)
+        service.ok("alembic", "revision", "--autogenerate", "-m", "add invoices", **database)
+        (added,) = service.migrations() - before
+        assert added == "0002_add_invoices.py"
+        migration = (service.path / "app/alembic/versions" / added).read_text()
+        assert "idx_invoices_project_id" in migration
+        assert "trg_invoices_updated_at" in migration
+        assert ("POLICY" in migration.upper()) is (service.multi_tenant == "yes")
+        service.ok("alembic", "upgrade", "head", **database)
+        service.ok("alembic", "check", **database)
+        service.ok("ruff", "check", "--no-cache", ".")
+        service.ok("pytest", "-q", "-p", "no:cacheprovider")
+    finally:
+        (models / "invoice.py").unlink(missing_ok=True)
+        init.write_text(original_init)
+        for name in service.migrations() - before:
+            (service.path / "app/alembic/versions" / name).unlink()
