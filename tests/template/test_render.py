@@ -27,7 +27,7 @@ COMMON_FILES = [
     "Makefile",
     "Dockerfile",
     "docker-compose.yml",
-    "docker/postgres/10-app-role.sh",
+    "deploy/postgres/10-app-role.sh",
     ".gitignore",
     ".env.example",
     "app/__init__.py",
