@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pgkeel.database import PersistentCluster, find_binaries
-from pgkeel.database.cluster import free_port
+from pgkeel.database.process import free_port
 from pgkeel.errors import DatabaseError
 
 PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
@@ -173,3 +173,21 @@ def test_cluster_directory_the_server_user_cannot_reach(
     assert f"which cannot enter {locked} (mode 0o700)" in str(error.value)
     assert f"`chmod o+x {locked}`" in str(error.value)
     assert not (locked / "db").exists()
+
+
+def test_data_directory_of_another_major_version(open_dir: Path) -> None:
+    binaries = find_binaries([])
+    assert binaries is not None
+    cluster = PersistentCluster(open_dir / "db", binaries)
+    data = open_dir / "db" / "data"
+    data.mkdir(parents=True)
+    cluster.user.give(open_dir / "db")
+    cluster.user.give(data)
+    (data / "PG_VERSION").write_text("9\n")
+    with pytest.raises(DatabaseError) as error:
+        cluster.start()
+    message = str(error.value)
+    assert f"was created by PostgreSQL 9, but the server found is PostgreSQL {binaries.major}" in (
+        message
+    )
+    assert "PGKEEL_PG_BINDIR to a PostgreSQL 9 bin directory" in message

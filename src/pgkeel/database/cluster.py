@@ -8,15 +8,11 @@ managed by ``pgkeel db start|stop|status|url``.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -27,6 +23,16 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from pgkeel.database.osuser import ServerUser, check_reachable, server_user
+from pgkeel.database.process import (
+    cleanup_on_exit,
+    die_with_parent,
+    forget,
+    free_port,
+    make_scratch_dir,
+    port_free,
+    remove_stale_scratch_dirs,
+    stop_process,
+)
 from pgkeel.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -37,8 +43,7 @@ if TYPE_CHECKING:
 SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STATE_FILE = "pgkeel.json"
-THROWAWAY_PREFIX = "pgkeel-"
-OWNER_FILE = "owner.pid"
+SOCKET_PATH_MAX = 100  # sun_path holds 104-108 bytes, ".s.PGSQL.NNNNN" included
 THROWAWAY_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
@@ -48,20 +53,6 @@ THROWAWAY_SETTINGS = {
     "max_connections": "200",
     "listen_addresses": "127.0.0.1",
 }
-_PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to stop the postmaster (SIGQUIT) if the process that started it dies."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
 @dataclass
@@ -139,7 +130,7 @@ class Cluster:
             "-p",
             str(self.port),
             "-k",
-            str(self.directory),
+            self.socket_directory(),
             *options,
         ]
         with self.log_file.open("ab") as log:
@@ -148,10 +139,14 @@ class Cluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509  # only calls prctl(2)
+                preexec_fn=die_with_parent(signal.SIGQUIT),  # noqa: PLW1509  # only prctl(2)
                 **self.user.subprocess_options(),
             )
         self.wait_until_ready()
+
+    def socket_directory(self) -> str:
+        """The cluster directory for the Unix socket, or '' (TCP only) when its path is too long."""
+        return str(self.directory) if len(str(self.directory)) < SOCKET_PATH_MAX else ""
 
     def wait_until_ready(self) -> None:
         """Block until the server answers a query; raise with the log's tail if it dies first."""
@@ -182,89 +177,32 @@ class Cluster:
 
     def stop_foreground(self) -> None:
         """Stop a server started with ``start_foreground`` (immediate shutdown) and reap it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGQUIT)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, signal.SIGQUIT)
 
-
-_LIVE_THROWAWAYS: list[Cluster] = []
-_PREVIOUS_HANDLERS: dict[int, object] = {}
-
-
-def _destroy(cluster: Cluster) -> None:
-    cluster.stop_foreground()
-    shutil.rmtree(cluster.directory, ignore_errors=True)
-    with suppress(ValueError):
-        _LIVE_THROWAWAYS.remove(cluster)
-
-
-def _on_signal(signum: int, frame: object) -> None:
-    while _LIVE_THROWAWAYS:
-        _destroy(_LIVE_THROWAWAYS[-1])
-    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-        return
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _install_signal_cleanup() -> None:
-    """Remove live throwaway clusters on SIGTERM/SIGINT, then let the signal do what it did."""
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        if signum in _PREVIOUS_HANDLERS:
-            continue
-        with suppress(ValueError):  # only the main thread may install handlers
-            _PREVIOUS_HANDLERS[signum] = signal.signal(signum, _on_signal)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_throwaways() -> None:
-    """Remove throwaway directories whose creator was killed (SIGKILL leaves no chance to clean)."""
-    for marker in Path(tempfile.gettempdir()).glob(f"{THROWAWAY_PREFIX}*/{OWNER_FILE}"):
-        with suppress(OSError, ValueError):
-            if not _pid_alive(int(marker.read_text())):
-                shutil.rmtree(marker.parent, ignore_errors=True)
+    def destroy(self) -> None:
+        """Stop the server and remove the whole cluster directory (throwaway clusters only)."""
+        forget(self.destroy)
+        self.stop_foreground()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def start_throwaway(binaries: PostgresBinaries) -> Cluster:
-    """Create and start a throwaway cluster; call ``destroy_throwaway`` (or use the context)."""
-    remove_stale_throwaways()
+    """Create and start a throwaway cluster; call its ``destroy`` (or use the context manager)."""
+    remove_stale_scratch_dirs()
     user = server_user()
-    directory = Path(tempfile.mkdtemp(prefix=THROWAWAY_PREFIX))
-    (directory / OWNER_FILE).write_text(str(os.getpid()))
+    directory = make_scratch_dir("cluster")
     user.give(directory)
     cluster = Cluster(binaries, directory, user, free_port())
-    _LIVE_THROWAWAYS.append(cluster)
-    _install_signal_cleanup()
+    cleanup_on_exit(cluster.destroy)
     try:
         check_reachable(user, directory)
         cluster.initialize()
         cluster.start_foreground(THROWAWAY_SETTINGS)
     except BaseException:
-        _destroy(cluster)
+        cluster.destroy()
         raise
     return cluster
-
-
-def destroy_throwaway(cluster: Cluster) -> None:
-    """Stop the server and remove its directory."""
-    _destroy(cluster)
 
 
 @contextmanager
@@ -274,7 +212,7 @@ def throwaway_cluster(binaries: PostgresBinaries) -> Iterator[Cluster]:
     try:
         yield cluster
     finally:
-        _destroy(cluster)
+        cluster.destroy()
 
 
 class PersistentCluster:
@@ -318,10 +256,24 @@ class PersistentCluster:
                 "start afresh, or choose another directory with --dir."
             )
 
+    def check_version(self) -> None:
+        """Raise when the data directory was made by another PostgreSQL major version."""
+        with suppress(OSError, ValueError):
+            major = int((self.directory / "data" / "PG_VERSION").read_text().strip())
+            if major != self.binaries.major:
+                raise DatabaseError(
+                    f"The cluster in {self.directory} was created by PostgreSQL {major}, but the "
+                    f"server found is PostgreSQL {self.binaries.major} ({self.binaries.origin}). "
+                    f"Fix: set PGKEEL_PG_BINDIR to a PostgreSQL {major} bin directory, or remove "
+                    f"{self.directory} to start afresh (its data is lost), or choose another "
+                    "directory with --dir."
+                )
+
     def ensure_initialized(self) -> Cluster:
         """Create the directory and run ``initdb`` once; later calls reuse the data."""
         check_reachable(self.user, self.directory)
         self.check_ownership()
+        self.check_version()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.user.give(self.directory)
         cluster = self.cluster()
@@ -345,7 +297,7 @@ class PersistentCluster:
         cluster = self.ensure_initialized()
         if self.status() is not None:
             return cluster
-        if not _port_free(cluster.port):
+        if not port_free(cluster.port):
             cluster.port = free_port()
             self._save_port(cluster.port)
         options = f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
@@ -382,15 +334,6 @@ class PersistentCluster:
             str(cluster.data_dir),
         )
         return True
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _user_name(uid: int) -> str:

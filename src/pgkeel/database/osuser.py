@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import shutil
@@ -59,13 +58,19 @@ def _create_system_user(name: str) -> ServerUser:
             "PostgreSQL cannot run as root, and there is no `postgres` user and no `useradd` to "
             f"create one. Fix: create an unprivileged user named {name!r}, or run as a normal user."
         )
-    subprocess.run(
+    result = subprocess.run(
         [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
-    entry = pwd.getpwnam(name)
-    return ServerUser(entry.pw_name, entry.pw_uid, grp.getgrgid(entry.pw_gid).gr_gid)
+    if result.returncode != 0:
+        raise DatabaseError(
+            f"PostgreSQL cannot run as root, and creating the system user {name!r} failed: "
+            f"{result.stderr.strip()}. Fix: create an unprivileged user named {name!r} by hand, "
+            "or run as a normal user."
+        )
+    return _from_passwd(pwd.getpwnam(name))
 
 
 def check_reachable(user: ServerUser, path: Path) -> None:

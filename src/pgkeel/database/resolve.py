@@ -73,10 +73,12 @@ def check_connects(url: URL, *, source: str = DATABASE_URL_ENV) -> None:
         psycopg.connect(conninfo(url), connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        fix = f"start that server or correct {source}"
+        if source == DATABASE_URL_ENV:
+            fix += "; unset it to let pgkeel start a throwaway PostgreSQL instead"
         raise DatabaseError(
             f"Cannot connect to the server in {source} "
-            f"({url.render_as_string(hide_password=True)}): {reason}. Fix: start that server or "
-            f"correct {source}; unset it to let pgkeel start a throwaway PostgreSQL instead."
+            f"({url.render_as_string(hide_password=True)}): {reason}. Fix: {fix}."
         ) from None
 
 

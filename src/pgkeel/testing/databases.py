@@ -10,6 +10,8 @@ from sqlalchemy.engine import URL
 
 from pgkeel.database import conninfo
 
+FILE_COPY_SINCE = 150000
+
 
 def session_token() -> str:
     """A short random token so two test sessions on one shared server never collide."""
@@ -21,11 +23,18 @@ def _admin(server: URL) -> psycopg.Connection[tuple[object, ...]]:
 
 
 def create_database(server: URL, name: str, *, template: str | None = None) -> URL:
-    """Create ``name`` (optionally as a copy of ``template``) and return its URL."""
+    """Create ``name`` (optionally as a copy of ``template``) and return its URL.
+
+    A copy uses ``STRATEGY = FILE_COPY`` where PostgreSQL offers it (15+): for a test schema it
+    is about twice as fast as the default ``WAL_LOG``, and its checkpoints cost little on a
+    server without ``fsync``.
+    """
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template is not None:
-        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
     with _admin(server) as connection:
+        if template is not None:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+            if connection.info.server_version >= FILE_COPY_SINCE:
+                statement = sql.SQL("{} STRATEGY = FILE_COPY").format(statement)
         connection.execute(statement)
     return server.set(database=name)
 
