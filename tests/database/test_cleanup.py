@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pgkeel.testing.pgbouncer import find_pgbouncer, not_found_message
+
 SLEEPY_TEST = """
 import os, time
 from pathlib import Path
@@ -18,9 +20,12 @@ import psycopg
 from sqlalchemy.engine import make_url
 from pgkeel.database import conninfo
 
-def test_wait(postgres_url):
+def test_wait(request, postgres_url):
     with psycopg.connect(conninfo(make_url(postgres_url))) as c:
         data = c.execute("show data_directory").fetchone()[0]
+    if os.environ.get("BOUNCER"):
+        bouncer = request.getfixturevalue("pgbouncer_factory")(postgres_url)
+        Path(os.environ["MARKER"] + ".bouncer").write_text(str(bouncer.directory))
     Path(os.environ["MARKER"]).write_text(data)
     time.sleep(float(os.environ.get("SLEEP", "0")))
 """
@@ -42,10 +47,12 @@ def postgres_processes(directory: Path) -> list[int]:
     return found
 
 
-def run_session(tmp_path: Path, sleep: float) -> tuple[subprocess.Popen[bytes], Path]:
+def run_session(
+    tmp_path: Path, sleep: float, *, bouncer: bool = False
+) -> tuple[subprocess.Popen[bytes], Path]:
     (tmp_path / "test_sleepy.py").write_text(SLEEPY_TEST)
     marker = tmp_path / "data_directory.txt"
-    env = {**os.environ, "MARKER": str(marker), "SLEEP": str(sleep)}
+    env = {**os.environ, "MARKER": str(marker), "SLEEP": str(sleep), "BOUNCER": "1" * bouncer}
     env.pop("DATABASE_URL", None)
     with (tmp_path / "output.txt").open("wb") as output:
         process = subprocess.Popen(
@@ -97,4 +104,17 @@ def test_a_killed_session_leaves_nothing(tmp_path: Path, signum: signal.Signals)
     assert postgres_processes(cluster_directory), "the cluster should be running mid-session"
     process.send_signal(signum)
     process.wait(timeout=60)
+    assert_nothing_left(cluster_directory)
+
+
+def test_a_killed_session_leaves_no_pgbouncer(tmp_path: Path) -> None:
+    if find_pgbouncer() is None:
+        pytest.skip(not_found_message())
+    process, marker = run_session(tmp_path, sleep=120, bouncer=True)
+    cluster_directory = wait_for(marker, process)
+    bouncer_directory = Path((tmp_path / "data_directory.txt.bouncer").read_text())
+    assert postgres_processes(bouncer_directory), "PgBouncer should be running mid-session"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert_nothing_left(bouncer_directory)
     assert_nothing_left(cluster_directory)

@@ -8,6 +8,10 @@ Fixtures (all overridable in a ``conftest.py``):
 - ``db_engine`` (module): an Engine on ``db_url``.
 - ``db_session`` (function): a Session inside a transaction that is rolled back after the test;
   the code under test may call ``commit()``, which only releases a SAVEPOINT.
+- ``pgbouncer_factory`` (session): starts PgBouncers in transaction-pooling mode in front of a
+  test database (``pgbouncer_factory(db_url, users=["app"], pool_size=1)``); skips the test when
+  the ``pgbouncer`` program is not installed.
+- ``pgbouncer_url`` (session): ``postgres_url``'s database through such a PgBouncer.
 
 The server is the first of: ``--pgkeel-url``/``pgkeel_url``, ``DATABASE_URL``, a throwaway
 cluster from local or pgserver binaries, a testcontainers PostgreSQL. Under pytest-xdist the
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import pytest
 from sqlalchemy import create_engine
@@ -28,15 +32,17 @@ from pgkeel.database import parse_database_url, provide_server
 from pgkeel.errors import PgkeelError
 from pgkeel.testing.config import PluginConfig, SchemaBuilder, add_options
 from pgkeel.testing.databases import create_database, drop_database, session_token
+from pgkeel.testing.pgbouncer import PgBouncer, PgBouncers, find_pgbouncer, not_found_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import URL, Engine
 
-__all__ = ["PluginConfig", "SchemaBuilder"]
+__all__ = ["PgBouncer", "PluginConfig", "SchemaBuilder"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _WORKER_URL = "pgkeel_server_url"
 _WORKER_TOKEN = "pgkeel_session_token"  # noqa: S105  # a key name, not a secret
 
@@ -102,6 +108,15 @@ def _or_fail(produce: Callable[[], T]) -> T:
     except PgkeelError as exc:
         message = str(exc)
     pytest.fail(message, pytrace=False)
+
+
+def _failing_cleanly(produce: Callable[P, T]) -> Callable[P, T]:
+    """``produce``, but a pgkeel error fails the test with its message alone."""
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        return _or_fail(lambda: produce(*args, **kwargs))
+
+    return call
 
 
 def _worker_id(config: pytest.Config) -> str:
@@ -198,3 +213,24 @@ def db_session(db_engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             transaction.rollback()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_factory() -> Iterator[Callable[..., PgBouncer]]:
+    """Start PgBouncers (transaction pooling) in front of test databases; stopped at the end.
+
+    Call it with a database URL, and optionally ``users`` (extra roles that may connect),
+    ``pool_size`` (default 2) and ``pool_mode``; it returns a running ``PgBouncer`` whose ``url``
+    points at the same database through the pooler. Skips when ``pgbouncer`` is not installed.
+    """
+    if find_pgbouncer() is None:
+        pytest.skip(not_found_message())
+    bouncers = PgBouncers()
+    yield _failing_cleanly(bouncers)
+    bouncers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(pgbouncer_factory: Callable[..., PgBouncer], postgres_url: str) -> str:
+    """URL of ``postgres_url``'s database through a PgBouncer in transaction-pooling mode."""
+    return pgbouncer_factory(postgres_url).url.render_as_string(hide_password=False)
