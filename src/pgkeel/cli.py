@@ -1,11 +1,15 @@
-"""The ``pgkeel`` command: the development database of a service, and the standards check."""
+"""The ``pgkeel`` command: the development database of a service, and the standards check.
+
+Each top-level command is added by one small function taking the subparsers object (see
+``COMMANDS``); each sets ``handler``, a function from the parsed arguments to an exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pgkeel.database import Attempt, PersistentCluster, find_binaries
 from pgkeel.database.resolve import not_found_message
@@ -14,29 +18,106 @@ from pgkeel.errors import DatabaseNotFoundError, PgkeelError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    Subparsers = argparse._SubParsersAction["ManualParser"]
+    Handler = Callable[[argparse.Namespace], int]
+
 DEFAULT_DIR = Path(".pgkeel")
+EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130
 
-DB_DESCRIPTION = """\
-Manage the development PostgreSQL cluster of the service in the current directory.
+MAIN_MANUAL = """\
+NAME
+  pgkeel - PostgreSQL data-layer standards for SQLAlchemy 2 services
 
-The cluster lives in DIR (default: ./.pgkeel), is created on the first `start`, and keeps its
-data across runs. It listens on 127.0.0.1 only, on a free port chosen at creation. When run as
-root, the server runs as the unprivileged `postgres` user (or a `pgkeel` system user that is
-created for it), because PostgreSQL refuses to run as root.
+SYNOPSIS
+  pgkeel COMMAND [ARGUMENTS]
+  pgkeel COMMAND --help
 
-commands:
-  start    create the cluster if needed, start it, print its URL
-  stop     stop it (its data stays in DIR)
-  status   print the URL and exit 0 if it runs; exit 3 if it does not
-  url      print the SQLAlchemy URL, for example: export DATABASE_URL=$(pgkeel db url)
+DESCRIPTION
+  pgkeel's runtime library, Alembic plugin and pytest plugin are used from Python; this command
+  covers what is done from a shell. `pgkeel COMMAND --help` prints the manual of a command.
+
+COMMANDS
+{commands}
+
+EXIT STATUS
+  0 on success, 1 on an error (one paragraph on stderr saying what is wrong and how to fix it),
+  2 on a usage error; a command may define more (see its manual).
+
+SEE ALSO
+  docs/index.md in pgkeel's repository
 """
 
-EPILOG = """\
-exit status: 0 on success, 1 on an error (the message says what to do), 3 when `db status`
-or `db url` finds the cluster stopped.
+DB_MANUAL = """\
+NAME
+  pgkeel db - manage the development PostgreSQL cluster of a service
+
+SYNOPSIS
+  pgkeel db start  [--dir DIR]
+  pgkeel db stop   [--dir DIR]
+  pgkeel db status [--dir DIR]
+  pgkeel db url    [--dir DIR]
+
+DESCRIPTION
+  A service's development database is a PostgreSQL cluster of its own, kept in DIR (default:
+  ./.pgkeel). The first `start` creates it (initdb, user `postgres`, trust authentication);
+  later runs reuse its data. The server listens on 127.0.0.1 only, on a free port chosen when
+  the cluster is created and kept in DIR/pgkeel.json.
+
+  The server programs are the newest PostgreSQL installed on this machine (on PATH, from
+  `pg_config --bindir`, in /usr/lib/postgresql/*/bin), else the ones bundled in the pgserver
+  wheel (pip install 'pgkeel[embedded]').
+
+  PostgreSQL refuses to run as root. When pgkeel runs as root (as in most CI containers), the
+  server runs as the `postgres` system user, or as a `pgkeel` system user created for it, and
+  DIR/data belongs to that user.
+
+COMMANDS
+  start   create the cluster if DIR has none, start the server, wait until it accepts
+          connections, and print its URL; does nothing but print the URL if it already runs
+  stop    stop the server (fast shutdown); the data stays in DIR
+  status  print `running: URL` and exit 0, or say it is not running and exit 3
+  url     print the SQLAlchemy URL (postgresql+psycopg://...) and exit 0, or exit 3 with a
+          message on stderr if the server is not running
+
+OPTIONS
+  --dir DIR   the cluster directory (default: ./.pgkeel); give the same one to every command
+
+ENVIRONMENT
+  PGKEEL_PG_BINDIR   the bin directory of the PostgreSQL to use, instead of searching
+                     (`pg_config --bindir` prints it)
+
+FILES
+  DIR/data           the data directory (PGDATA)
+  DIR/postgres.log   the server's log
+  DIR/pgkeel.json    the port
+
+EXIT STATUS
+  0 success; 1 an error (one paragraph on stderr naming the problem and the fix); 2 a usage
+  error; 3 `status` or `url` found the server stopped.
+
+EXAMPLES
+  pgkeel db start
+  export DATABASE_URL=$(pgkeel db url)   # for the service, Alembic and the tests
+  pgkeel db stop
+
+SEE ALSO
+  docs/testing.md in pgkeel's repository (the database for tests comes from the same search)
 """
+
+
+class ManualParser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` prints a manual page verbatim when it has one."""
+
+    def __init__(self, *args: Any, manual: str = "", **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        self.manual = manual
+
+    def format_help(self) -> str:
+        """The manual page, or argparse's generated help for parsers without one."""
+        return self.manual or super().format_help()
 
 
 def _cluster(args: argparse.Namespace) -> PersistentCluster:
@@ -50,13 +131,13 @@ def _cluster(args: argparse.Namespace) -> PersistentCluster:
 def _start(args: argparse.Namespace) -> int:
     cluster = _cluster(args).start()
     print(cluster.url().render_as_string())
-    return 0
+    return EXIT_OK
 
 
 def _stop(args: argparse.Namespace) -> int:
     stopped = _cluster(args).stop()
     print("stopped" if stopped else "not running")
-    return 0
+    return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -65,7 +146,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"not running (start it with `pgkeel db start --dir {args.dir}`)")
         return EXIT_NOT_RUNNING
     print(f"running: {url}")
-    return 0
+    return EXIT_OK
 
 
 def _url(args: argparse.Namespace) -> int:
@@ -77,51 +158,66 @@ def _url(args: argparse.Namespace) -> int:
         )
         return EXIT_NOT_RUNNING
     print(url)
-    return 0
+    return EXIT_OK
 
 
-DB_COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+DB_ACTIONS: dict[str, tuple[Handler, str]] = {
     "start": (_start, "create the cluster if needed, start it, print its URL"),
-    "stop": (_stop, "stop the cluster; its data stays"),
-    "status": (_status, "say whether the cluster runs (exit 3 if not)"),
-    "url": (_url, "print the cluster's SQLAlchemy URL (exit 3 if it is not running)"),
+    "stop": (_stop, "stop the server; the data stays"),
+    "status": (_status, "say whether the server runs (exit 3 if not)"),
+    "url": (_url, "print the SQLAlchemy URL (exit 3 if the server is not running)"),
 }
+
+
+def add_db_command(commands: Subparsers) -> None:
+    """Add ``pgkeel db start|stop|status|url``."""
+    summary = "manage the service's development PostgreSQL cluster"
+    db = commands.add_parser("db", help=summary, manual=DB_MANUAL)
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, (handler, text) in DB_ACTIONS.items():
+        action = actions.add_parser(name, help=text, description=f"pgkeel db {name}: {text}.")
+        action.add_argument(
+            "--dir", default=str(DEFAULT_DIR), help="the cluster directory (default: ./.pgkeel)"
+        )
+        action.set_defaults(handler=handler)
+
+
+COMMANDS: list[Callable[[Subparsers], None]] = [add_db_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pgkeel``, with help that reads like a manual page."""
-    parser = argparse.ArgumentParser(
-        prog="pgkeel",
-        description="PostgreSQL data-layer standards for SQLAlchemy services.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = ManualParser(prog="pgkeel")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db = commands.add_parser(
-        "db",
-        help="manage the service's development PostgreSQL cluster",
-        description=DB_DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name, (handler, text) in DB_COMMANDS.items():
-        action = actions.add_parser(name, help=text, description=text)
-        action.add_argument(
-            "--dir", default=str(DEFAULT_DIR), help="cluster directory (default: ./.pgkeel)"
-        )
-        action.set_defaults(handler=handler)
+    for add_command in COMMANDS:
+        add_command(commands)
+    parser.manual = MAIN_MANUAL.format(commands=_command_list(commands))
     return parser
 
 
+def _command_list(commands: Subparsers) -> str:
+    """The COMMANDS section of the main manual, from each command's one-line help."""
+    return "\n".join(f"  {c.dest:<8}{c.help}" for c in commands._get_subactions())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors become one paragraph on stderr and exit status 1."""
+    """Run the command line; errors become one paragraph on stderr and a non-zero status."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
     except PgkeelError as exc:
-        print(f"pgkeel: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(str(exc))
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}. Fix: check that path and its permissions.")
+    except KeyboardInterrupt:
+        print("pgkeel: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _fail(message: str) -> int:
+    print(f"pgkeel: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

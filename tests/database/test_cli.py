@@ -46,14 +46,54 @@ def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
     assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "not running"
 
 
+MANUAL_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "EXIT STATUS", "SEE ALSO"]
+
+
+def sections(manual: str) -> list[str]:
+    return [line for line in manual.splitlines() if line and line == line.upper().lstrip()]
+
+
 def test_help_reads_like_a_manual() -> None:
     result = pgkeel("db", "--help")
     assert result.returncode == 0
-    for text in ["start", "stop", "status", "url", "export DATABASE_URL=$(pgkeel db url)", "root"]:
+    assert sections(result.stdout) == [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "COMMANDS",
+        "OPTIONS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ]
+    for text in ["pgkeel db status [--dir DIR]", "export DATABASE_URL=$(pgkeel db url)", "root"]:
         assert text in result.stdout
+
+
+def test_main_help_lists_the_commands() -> None:
+    result = pgkeel("--help")
+    assert result.returncode == 0
+    assert sections(result.stdout) == MANUAL_SECTIONS
+    assert "  db      manage the service's development PostgreSQL cluster" in result.stdout
 
 
 def test_unknown_command_exits_non_zero() -> None:
     result = pgkeel("db", "explode")
     assert result.returncode == 2
     assert "invalid choice: 'explode'" in result.stderr
+
+
+def test_missing_command_exits_non_zero() -> None:
+    assert pgkeel().returncode == 2
+    assert "required: ACTION" in pgkeel("db").stderr
+
+
+def test_a_directory_that_cannot_be_made_is_one_line() -> None:
+    result = pgkeel("db", "start", "--dir", "/proc/pgkeel/db")
+    assert result.returncode == 1
+    assert result.stderr.startswith("pgkeel: error: /proc/pgkeel")
+    assert "Fix: " in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
