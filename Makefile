@@ -1,7 +1,10 @@
 # pgkeel's two commands: `make demo` (the main job) and `make test` (every check).
 # Both create .venv with pip and install what they need; `make bench` runs the benchmarks.
 
-PYTHON ?= python3
+# The pgserver wheel (PostgreSQL for machines with none) exists for Python <= 3.12: prefer those.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && \
+	{ echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pgkeel-installed
@@ -10,15 +13,16 @@ PYTEST_WORKERS ?= 2
 .PHONY: demo test lint typecheck pytest bench system-deps clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(or $(PYTHON),$(error pgkeel needs Python >= 3.11 on PATH)) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,embedded,testcontainers]'
 	touch $@
 
 system-deps: $(STAMP)
-	bash scripts/system-deps.sh $(BIN)/python
+	bash scripts/system-deps.sh $(BIN)/python all
 
 demo: $(STAMP)
+	bash scripts/system-deps.sh $(BIN)/python server
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
