@@ -1,0 +1,237 @@
+"""``run_migrations``: the one call an ``env.py`` makes to get pgkeel's migration standards.
+
+It configures the Alembic context (the pgkeel plugin's comparators, sequential revision ids,
+``include_object``, rendering of custom types, the safe-DDL rewrite of operations on existing
+tables) and runs the migrations online or offline with ``lock_timeout``/``statement_timeout``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from alembic.util import CommandError
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
+
+from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
+from alembic_extensions.rendering import render_item
+from alembic_extensions.revisions import check_unique_numbers, number_revisions
+from alembic_extensions.safety import make_safe
+from alembic_extensions.timeouts import TimeoutGuard, Timeouts
+from pgkeel.database import DATABASE_URL_ENV, parse_database_url
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from types import ModuleType
+
+    from alembic.operations.ops import MigrationScript
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import URL, Connection
+
+    IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+    RenderItem = Callable[[str, Any, Any], str | bool]
+    RevisionHook = Callable[[MigrationContext, Any, list[MigrationScript]], None]
+
+COLLECT_METADATA = "pgkeel.collect_metadata"
+"""``config.attributes`` key: when true, ``run_migrations`` only records the target metadata."""
+COLLECTED_METADATA = "pgkeel.target_metadata"
+"""``config.attributes`` key under which the recorded target metadata is stored."""
+MIGRATE_INFO_KEY = "pgkeel_migrate"
+"""``info`` key of a Table (or Column, Index...) that migrations must leave alone when False."""
+OFFLINE_URL = "postgresql+psycopg://"
+ALEMBIC_PLUGINS = ("alembic.autogenerate.*",)
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """What ``run_migrations`` does besides Alembic's defaults; built from its keyword settings."""
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    sequential: bool = True
+    safe_ddl: bool = True
+    transaction_per_migration: bool = True
+    include_object: IncludeObject | None = None
+    render_item: RenderItem | None = None
+    process_revision_directives: RevisionHook | None = None
+    configure: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> MigrationOptions:
+        """Split keyword settings into pgkeel's own and those passed on to ``configure()``."""
+        own = dict(settings)
+        timeouts = Timeouts(
+            lock_timeout=own.pop("lock_timeout", Timeouts.lock_timeout),
+            statement_timeout=own.pop("statement_timeout", Timeouts.statement_timeout),
+        )
+        known = {
+            name: own.pop(name)
+            for name in (
+                "sequential",
+                "safe_ddl",
+                "transaction_per_migration",
+                "include_object",
+                "render_item",
+                "process_revision_directives",
+            )
+            if name in own
+        }
+        return cls(timeouts=timeouts, configure=own, **known)
+
+
+def _included(obj: object, compare_to: object) -> bool:
+    """Leave alone what the models mark ``info={"pgkeel_migrate": False}`` (a view, say)."""
+    for item in (obj, compare_to):
+        info = getattr(item, "info", None)
+        if isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False:
+            return False
+    return True
+
+
+def _include_object(options: MigrationOptions) -> IncludeObject:
+    user = options.include_object
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:  # noqa: ANN401, FBT001
+        if not _included(obj, compare_to):
+            return False
+        return user is None or user(obj, name, type_, reflected, compare_to)
+
+    return include
+
+
+def _render_item(options: MigrationOptions) -> RenderItem:
+    user = options.render_item
+
+    def render(type_: str, obj: Any, autogen_context: Any) -> str | bool:  # noqa: ANN401
+        if user is not None:
+            rendered = user(type_, obj, autogen_context)
+            if rendered is not False:
+                return rendered
+        return render_item(type_, obj, autogen_context)
+
+    return render
+
+
+def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
+    def process(
+        context: MigrationContext,
+        revision: Any,  # noqa: ANN401  # Alembic passes a revision id or a tuple of them
+        directives: list[MigrationScript],
+    ) -> None:
+        if options.safe_ddl:
+            for directive in directives:
+                make_safe(directive)
+        if options.sequential:
+            number_revisions(context, directives)
+        if options.process_revision_directives is not None:
+            options.process_revision_directives(context, revision, directives)
+
+    return process
+
+
+def _configure_kwargs(
+    metadata: MetaData | Sequence[MetaData], options: MigrationOptions
+) -> dict[str, Any]:
+    plugins = [*ALEMBIC_PLUGINS, PLUGIN_NAME]
+    return {
+        "target_metadata": metadata,
+        "transaction_per_migration": options.transaction_per_migration,
+        "include_object": _include_object(options),
+        "render_item": _render_item(options),
+        "process_revision_directives": _process_revision_directives(options),
+        "autogenerate_plugins": plugins,
+        "compare_type": True,
+        **options.configure,
+    }
+
+
+def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool) -> str | URL:
+    """The explicit URL, else ``DATABASE_URL``, else ``sqlalchemy.url``; offline needs none."""
+    if url is not None:
+        return url
+    raw = os.environ.get(DATABASE_URL_ENV)
+    if raw:
+        return parse_database_url(raw)
+    configured = env.config.get_main_option("sqlalchemy.url")
+    if configured:
+        return make_url(configured)
+    if offline:
+        return OFFLINE_URL
+    raise CommandError(
+        "No database to migrate. Tried: the url argument of run_migrations(), the "
+        f"{DATABASE_URL_ENV} environment variable, sqlalchemy.url in "
+        f"{env.config.config_file_name or 'the Alembic config'}. Fix: export "
+        f"{DATABASE_URL_ENV}=postgresql+psycopg://user@host:5432/dbname (or `pgkeel db start` "
+        "then export DATABASE_URL=$(pgkeel db url))."
+    )
+
+
+def _run_offline(
+    env: EnvironmentContext, url: str | URL, kwargs: dict[str, Any], options: MigrationOptions
+) -> None:
+    env.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **kwargs)
+    for statement in options.timeouts.offline_sql():
+        env.execute(statement)
+    with env.begin_transaction():
+        env.run_migrations()
+
+
+def _run_on(
+    env: EnvironmentContext,
+    connection: Connection,
+    kwargs: dict[str, Any],
+    options: MigrationOptions,
+) -> None:
+    env.configure(connection=connection, **kwargs)
+    with TimeoutGuard(connection, options.timeouts), env.begin_transaction():
+        env.run_migrations()
+
+
+def _run_online(
+    env: EnvironmentContext,
+    url: str | URL | None,
+    kwargs: dict[str, Any],
+    options: MigrationOptions,
+) -> None:
+    shared = env.config.attributes.get("connection")
+    if shared is not None:
+        _run_on(env, shared, kwargs, options)
+        return
+    engine = create_engine(resolve_url(env, url, offline=False), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            _run_on(env, connection, kwargs, options)
+    finally:
+        engine.dispose()
+
+
+def run_migrations(
+    context: EnvironmentContext | ModuleType,
+    target_metadata: MetaData | Sequence[MetaData],
+    url: str | URL | None = None,
+    **settings: Any,  # noqa: ANN401  # pgkeel settings, the rest goes to context.configure()
+) -> None:
+    """Configure Alembic with pgkeel's standards and run the migrations (the whole ``env.py``).
+
+    ``url`` defaults to ``DATABASE_URL``, then ``sqlalchemy.url``. Settings: ``lock_timeout``
+    (default ``"5s"``), ``statement_timeout`` (default ``"1h"``; None keeps the server's),
+    ``sequential``,
+    ``safe_ddl``, ``transaction_per_migration`` (default True), ``include_object``,
+    ``render_item`` and ``process_revision_directives`` (each runs after pgkeel's own);
+    any other keyword goes to ``context.configure()``.
+    """
+    env = cast("EnvironmentContext", context)
+    options = MigrationOptions.from_settings(settings)
+    if env.config.attributes.get(COLLECT_METADATA):
+        env.config.attributes[COLLECTED_METADATA] = target_metadata
+        return
+    ensure_registered()
+    check_unique_numbers(env.script)
+    kwargs = _configure_kwargs(target_metadata, options)
+    if env.is_offline_mode():
+        _run_offline(env, resolve_url(env, url, offline=True), kwargs, options)
+    else:
+        _run_online(env, url, kwargs, options)

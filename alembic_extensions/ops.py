@@ -1,0 +1,326 @@
+"""Reversible migration operations for pgkeel's database objects, and an autocommit block.
+
+Each object operation holds a ``pgkeel.dbobjects`` value object and knows its reverse, so a
+migration's downgrade is derived from its upgrade. In a migration they read as
+``op.create_trigger_function(...)``, ``op.create_trigger(...)``,
+``op.enable_row_level_security(...)``, ``op.create_policy(...)`` and their ``drop_``/``disable_``
+counterparts; ``op.replace_trigger_function(...)`` changes a function in place, because triggers
+depend on it. Every object pgkeel creates is stamped with a comment holding
+``dbobjects.fingerprint(obj)``, which marks it as pgkeel's and lets autogenerate notice a changed
+definition that the catalog stores in a normalised form (policy expressions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import MigrateOperation
+from psycopg import sql
+from sqlalchemy import DDL
+
+from pgkeel.dbobjects import (
+    DatabaseObject,
+    Policy,
+    RowLevelSecurity,
+    Trigger,
+    TriggerFunction,
+    fingerprint,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from alembic.operations import Operations
+
+MARKER_PREFIX = "pgkeel:"
+_MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
+
+
+def marker(obj: DatabaseObject) -> str:
+    """The comment that marks ``obj`` as pgkeel's and records its definition's fingerprint."""
+    return f"{MARKER_PREFIX}{fingerprint(obj)}"
+
+
+def read_marker(comment: str | None) -> str | None:
+    """The fingerprint a pgkeel comment holds, or None for a comment pgkeel did not write."""
+    match = _MARKER.match(comment or "")
+    return match.group(1) if match else None
+
+
+def _qualified(schema: str | None, name: str) -> sql.Composable:
+    return sql.Identifier(name) if schema is None else sql.Identifier(schema, name)
+
+
+def comment_sql(obj: DatabaseObject) -> sql.Composed | None:
+    """``COMMENT ON ... IS 'pgkeel:<fingerprint>'`` for the kinds of object that take one."""
+    text = sql.Literal(marker(obj))
+    if isinstance(obj, TriggerFunction):
+        target = sql.SQL("FUNCTION {}()").format(_qualified(obj.schema, obj.name))
+    elif isinstance(obj, Trigger | Policy):
+        kind = sql.SQL("TRIGGER" if isinstance(obj, Trigger) else "POLICY")
+        target = sql.SQL("{} {} ON {}").format(
+            kind, sql.Identifier(obj.name), _qualified(obj.schema, obj.table)
+        )
+    else:
+        return None
+    return sql.SQL("COMMENT ON {} IS {}").format(target, text)
+
+
+def ddl(statement: sql.Composed) -> DDL:
+    """A psycopg-composed statement as a SQLAlchemy DDL element (no bind-parameter parsing)."""
+    return DDL(statement.as_string().replace("%", "%%"))  # type: ignore[no-untyped-call]
+
+
+def create_statements(obj: DatabaseObject) -> list[DDL]:
+    """What creates ``obj`` and stamps its marker."""
+    comment = comment_sql(obj)
+    return [ddl(obj.create_sql()), *([ddl(comment)] if comment is not None else [])]
+
+
+def _function(name: str, schema: str | None) -> TriggerFunction:
+    """The function a trigger runs, by name: its body does not enter the trigger's DDL."""
+    return TriggerFunction(name=name, body="", schema=schema)
+
+
+def _trigger(  # noqa: PLR0913, PLR0917  # the fields of a Trigger, as the operations take them
+    table: str,
+    name: str,
+    function: str,
+    timing: str,
+    events: Sequence[str],
+    schema: str | None,
+    function_schema: str | None,
+) -> Trigger:
+    return Trigger(
+        table=table,
+        name=name,
+        function=_function(function, function_schema),
+        timing=timing,
+        events=tuple(events),
+        schema=schema,
+    )
+
+
+class ObjectOp(MigrateOperation):
+    """An operation on one pgkeel database object."""
+
+    verb = ""
+
+    def __init__(self, target: DatabaseObject) -> None:
+        self.target = target
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("add_trigger", obj)`` and the like, as ``alembic check`` reports it."""
+        return (f"{self.verb}_{self.target.identity[0]}", self.target)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.target!r})"
+
+
+class CreateObjectOp(ObjectOp):
+    """Create a function, trigger or policy, or enable row-level security."""
+
+    verb = "add"
+
+    def reverse(self) -> DropObjectOp:
+        """Dropping the same object."""
+        return DropObjectOp(self.target)
+
+    @classmethod
+    def create_trigger_function(
+        cls, operations: Operations, name: str, body: str, *, schema: str | None = None
+    ) -> None:
+        """Create (or replace) a PL/pgSQL trigger function; ``body`` goes between BEGIN and END."""
+        operations.invoke(cls(TriggerFunction(name=name, body=body, schema=schema)))
+
+    @classmethod
+    def create_trigger(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        function: str,
+        timing: str = "BEFORE",
+        events: Sequence[str] = ("UPDATE",),
+        schema: str | None = None,
+        function_schema: str | None = None,
+    ) -> None:
+        """Create a ``FOR EACH ROW`` trigger on ``table`` that runs ``function``."""
+        trigger = _trigger(table, name, function, timing, events, schema, function_schema)
+        operations.invoke(cls(trigger))
+
+    @classmethod
+    def enable_row_level_security(
+        cls, operations: Operations, table: str, *, schema: str | None = None
+    ) -> None:
+        """``ENABLE`` and ``FORCE`` row-level security on ``table``."""
+        operations.invoke(cls(RowLevelSecurity(table=table, schema=schema)))
+
+    @classmethod
+    def create_policy(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        using: str,
+        with_check: str,
+        schema: str | None = None,
+    ) -> None:
+        """Create a permissive ``FOR ALL`` row-level security policy."""
+        policy = Policy(table=table, name=name, using=using, with_check=with_check, schema=schema)
+        operations.invoke(cls(policy))
+
+
+class DropObjectOp(ObjectOp):
+    """Drop a function, trigger or policy, or disable row-level security."""
+
+    verb = "remove"
+
+    def reverse(self) -> CreateObjectOp:
+        """Creating the same object again."""
+        return CreateObjectOp(self.target)
+
+    @classmethod
+    def drop_trigger_function(
+        cls, operations: Operations, name: str, body: str, *, schema: str | None = None
+    ) -> None:
+        """Drop a trigger function (its body is kept for the reverse operation)."""
+        operations.invoke(cls(TriggerFunction(name=name, body=body, schema=schema)))
+
+    @classmethod
+    def drop_trigger(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        function: str,
+        timing: str = "BEFORE",
+        events: Sequence[str] = ("UPDATE",),
+        schema: str | None = None,
+        function_schema: str | None = None,
+    ) -> None:
+        """Drop a trigger (its definition is kept for the reverse operation)."""
+        trigger = _trigger(table, name, function, timing, events, schema, function_schema)
+        operations.invoke(cls(trigger))
+
+    @classmethod
+    def disable_row_level_security(
+        cls, operations: Operations, table: str, *, schema: str | None = None
+    ) -> None:
+        """``NO FORCE`` and ``DISABLE`` row-level security on ``table``."""
+        operations.invoke(cls(RowLevelSecurity(table=table, schema=schema)))
+
+    @classmethod
+    def drop_policy(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        using: str,
+        with_check: str,
+        schema: str | None = None,
+    ) -> None:
+        """Drop a policy (its definition is kept for the reverse operation)."""
+        policy = Policy(table=table, name=name, using=using, with_check=with_check, schema=schema)
+        operations.invoke(cls(policy))
+
+
+class ReplaceFunctionOp(ObjectOp):
+    """Change a trigger function's body in place (triggers that use it keep working)."""
+
+    verb = "modify"
+
+    def __init__(self, target: TriggerFunction, old: TriggerFunction) -> None:
+        super().__init__(target)
+        self.old = old
+
+    def reverse(self) -> ReplaceFunctionOp:
+        """Putting the old body back."""
+        return ReplaceFunctionOp(self.old, self.target)  # type: ignore[arg-type]
+
+    @classmethod
+    def replace_trigger_function(
+        cls,
+        operations: Operations,
+        name: str,
+        body: str,
+        *,
+        old_body: str,
+        schema: str | None = None,
+    ) -> None:
+        """``CREATE OR REPLACE`` a trigger function with a new body."""
+        new = TriggerFunction(name=name, body=body, schema=schema)
+        operations.invoke(cls(new, replace(new, body=old_body)))
+
+
+class AutocommitBlockOp(MigrateOperation):
+    """Operations that must run outside a transaction (``CREATE INDEX CONCURRENTLY``).
+
+    Rendered as ``with op.get_context().autocommit_block():``; everything before it in the
+    migration is committed first, which also makes it a separate step after ``NOT VALID``.
+    """
+
+    def __init__(self, ops: Sequence[MigrateOperation]) -> None:
+        self.ops = list(ops)
+
+    def reverse(self) -> AutocommitBlockOp:
+        """The reverse of each operation, in reverse order, in an autocommit block too."""
+        reversed_ops = [op.reverse() for op in reversed(self.ops)]
+        return AutocommitBlockOp([op for op in reversed_ops if not isinstance(op, NoOp)])
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """Diffs of the operations inside (``alembic check`` walks ``ops``)."""
+        return tuple(op.to_diff_tuple() for op in self.ops)
+
+
+class ValidateConstraintOp(MigrateOperation):
+    """``ALTER TABLE ... VALIDATE CONSTRAINT``: check existing rows without blocking writes."""
+
+    def __init__(self, constraint_name: str, table_name: str, schema: str | None = None) -> None:
+        self.constraint_name = constraint_name
+        self.table_name = table_name
+        self.schema = schema
+
+    def reverse(self) -> NoOp:
+        """Nothing: dropping the constraint is the reverse of adding it."""
+        return NoOp()
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("validate_constraint", table, name)``."""
+        return ("validate_constraint", self.table_name, self.constraint_name)
+
+    @classmethod
+    def validate_constraint(
+        cls,
+        operations: Operations,
+        constraint_name: str,
+        table_name: str,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """Validate a constraint added ``NOT VALID`` (takes only a SHARE UPDATE EXCLUSIVE lock)."""
+        operations.invoke(cls(constraint_name, table_name, schema))
+
+    def statement(self) -> sql.Composed:
+        """The ``ALTER TABLE ... VALIDATE CONSTRAINT`` statement."""
+        return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+            _qualified(self.schema, self.table_name), sql.Identifier(self.constraint_name)
+        )
+
+
+class NoOp(MigrateOperation):
+    """An operation that does nothing and renders nothing (the reverse of a validation)."""
+
+    def reverse(self) -> NoOp:
+        """Still nothing."""
+        return self
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """No difference."""
+        return ()

@@ -1,0 +1,163 @@
+"""The Alembic plugin: ``setup(plugin)`` registers pgkeel's autogenerate comparators.
+
+Alembic calls ``setup`` for the ``alembic.plugins`` entry point ``pgkeel.autogenerate``; an
+``env.py`` turns the plugin on by naming it in ``autogenerate_plugins`` (``run_migrations`` does).
+The comparators, in the order they run:
+
+- ``check_rules`` (autogenerate, first): the model rules; any violation stops autogenerate.
+- ``cover_foreign_keys`` (each table, first): adds the index each foreign key needs.
+- ``compare_index_predicates`` (each table, last): a partial index whose predicate changed.
+- ``compare_database_objects`` (schemas, last): trigger functions, triggers, RLS, policies.
+
+This module is imported while Alembic itself is being imported, so it imports the rest of
+Alembic only inside the comparators.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
+
+from alembic_extensions.errors import ModelRulesError
+from alembic_extensions.indexes import add_foreign_key_indexes, predicate_changed
+from alembic_extensions.rules import check_tables
+
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
+    from alembic.operations.ops import ModifyTableOps, UpgradeOps
+    from alembic.runtime.plugins import Plugin
+    from sqlalchemy import Table
+
+CONTINUE = PriorityDispatchResult.CONTINUE
+
+
+def included_tables(autogen_context: AutogenContext) -> list[Table]:
+    """The model tables this autogenerate run compares (``include_object`` applied)."""
+    return [
+        table
+        for table in autogen_context.sorted_tables
+        if autogen_context.run_object_filters(table, table.name, "table", False, None)  # noqa: FBT003
+    ]
+
+
+def check_rules(
+    autogen_context: AutogenContext, _upgrade_ops: UpgradeOps
+) -> PriorityDispatchResult:
+    """Stop autogenerate with every rule violation of the models, before anything is compared."""
+    violations = check_tables(included_tables(autogen_context))
+    if violations:
+        raise ModelRulesError(violations)
+    return CONTINUE
+
+
+def cover_foreign_keys(
+    _autogen_context: AutogenContext,
+    _modify_table_ops: ModifyTableOps,
+    _schema: str | None,
+    _table_name: str,
+    _conn_table: Table | None,
+    metadata_table: Table | None,
+) -> PriorityDispatchResult:
+    """Give the model table the indexes its foreign keys need; Alembic then compares them."""
+    if metadata_table is not None:
+        add_foreign_key_indexes(metadata_table)
+    return CONTINUE
+
+
+def compare_index_predicates(
+    autogen_context: AutogenContext,
+    modify_table_ops: ModifyTableOps,
+    _schema: str | None,
+    _table_name: str,
+    conn_table: Table | None,
+    metadata_table: Table | None,
+) -> PriorityDispatchResult:
+    """Drop and recreate an index whose partial ``WHERE`` predicate is all that changed."""
+    from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
+
+    if conn_table is None or metadata_table is None:
+        return CONTINUE
+    reflected = {index.name: index for index in conn_table.indexes}
+    touched = {
+        getattr(op, "index_name", None)
+        for op in modify_table_ops.ops
+        if isinstance(op, CreateIndexOp | DropIndexOp)
+    }
+    for index in sorted(metadata_table.indexes, key=lambda item: str(item.name)):
+        old = reflected.get(index.name)
+        if old is None or index.name in touched:
+            continue
+        if not autogen_context.run_object_filters(index, index.name, "index", False, old):  # noqa: FBT003
+            continue
+        if predicate_changed(index, old, autogen_context.dialect):
+            modify_table_ops.ops.append(DropIndexOp.from_index(old))
+            modify_table_ops.ops.append(CreateIndexOp.from_index(index))
+    return CONTINUE
+
+
+def compare_database_objects(
+    autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
+) -> PriorityDispatchResult:
+    """Plan the trigger function, trigger, RLS and policy operations (four catalog queries)."""
+    from alembic.operations.ops import DropTableOp  # noqa: PLC0415
+
+    from alembic_extensions.catalog import read_catalog  # noqa: PLC0415
+    from alembic_extensions.objects import Planner, desired_objects  # noqa: PLC0415
+    from alembic_extensions.registration import ensure_registered  # noqa: PLC0415
+
+    ensure_registered()
+    connection = autogen_context.connection
+    dialect = autogen_context.dialect
+    if connection is None or dialect is None:
+        raise CommandError("pgkeel's comparators need a database connection.")
+    default = str(dialect.default_schema_name)
+    tables = included_tables(autogen_context)
+    names = {schema or default for schema in schemas} | {t.schema or default for t in tables}
+    catalog = read_catalog(connection, sorted(names), default)
+    managed = {(_local(t.schema, default), t.name) for t in tables}
+    dropped = {
+        (_local(op.schema, default), op.table_name)
+        for op in upgrade_ops.ops
+        if isinstance(op, DropTableOp)
+    }
+    plan = Planner(catalog, managed, dropped).build(desired_objects(tables, default))
+    upgrade_ops.ops[:0] = plan.before
+    upgrade_ops.ops.extend(plan.after)
+    _drop_runtime_info(upgrade_ops)
+    return CONTINUE
+
+
+def _drop_runtime_info(upgrade_ops: UpgradeOps) -> None:
+    """Keep pgkeel's ``info`` entries (object descriptions, opt-outs) out of ``create_table``.
+
+    Alembic writes a table's ``info`` into the migration; pgkeel's entries hold Python objects
+    that the migration would not know (``NameError``) and that no migration needs.
+    """
+    from alembic.operations.ops import CreateTableOp  # noqa: PLC0415
+
+    for op in upgrade_ops.ops:
+        if isinstance(op, CreateTableOp) and op.info:
+            op.info = {key: value for key, value in op.info.items() if not _is_pgkeel(key)}
+
+
+def _is_pgkeel(key: object) -> bool:
+    return isinstance(key, str) and key.startswith("pgkeel_")
+
+
+def _local(schema: str | None, default: str) -> str:
+    return "" if schema in (None, default) else str(schema)
+
+
+def setup(plugin: Plugin) -> None:
+    """Register pgkeel's comparators with ``plugin`` (called by Alembic, once per process)."""
+    plugin.add_autogenerate_comparator(check_rules, "autogenerate", priority=DispatchPriority.FIRST)
+    plugin.add_autogenerate_comparator(
+        cover_foreign_keys, "table", "pgkeel_fk_indexes", priority=DispatchPriority.FIRST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_index_predicates, "table", "pgkeel_index_predicates", priority=DispatchPriority.LAST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_database_objects, "schema", "pgkeel_objects", priority=DispatchPriority.LAST
+    )

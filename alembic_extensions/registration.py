@@ -1,0 +1,89 @@
+"""Explicit, idempotent registration of pgkeel's operations, renderers and Alembic plugin.
+
+Nothing is registered when a module is imported: ``run_migrations`` (and the plugin's
+comparators, for an ``env.py`` that only lists the plugin) call ``ensure_registered()``.
+"""
+
+from __future__ import annotations
+
+from alembic.autogenerate import renderers
+from alembic.operations import Operations
+from alembic.runtime.plugins import Plugin
+
+from alembic_extensions import ops, rendering
+
+PLUGIN_NAME = "pgkeel.autogenerate"
+"""The plugin's name in ``autogenerate_plugins`` (and of its ``alembic.plugins`` entry point)."""
+
+_OPERATIONS: list[tuple[str, type]] = [
+    ("create_trigger_function", ops.CreateObjectOp),
+    ("create_trigger", ops.CreateObjectOp),
+    ("enable_row_level_security", ops.CreateObjectOp),
+    ("create_policy", ops.CreateObjectOp),
+    ("drop_trigger_function", ops.DropObjectOp),
+    ("drop_trigger", ops.DropObjectOp),
+    ("disable_row_level_security", ops.DropObjectOp),
+    ("drop_policy", ops.DropObjectOp),
+    ("replace_trigger_function", ops.ReplaceFunctionOp),
+    ("validate_constraint", ops.ValidateConstraintOp),
+]
+
+
+def _create(operations: Operations, operation: ops.CreateObjectOp) -> None:
+    for statement in ops.create_statements(operation.target):
+        operations.execute(statement)
+
+
+def _drop(operations: Operations, operation: ops.DropObjectOp) -> None:
+    operations.execute(ops.ddl(operation.target.drop_sql()))
+
+
+def _replace(operations: Operations, operation: ops.ReplaceFunctionOp) -> None:
+    for statement in ops.create_statements(operation.target):
+        operations.execute(statement)
+
+
+def _validate(operations: Operations, operation: ops.ValidateConstraintOp) -> None:
+    operations.execute(ops.ddl(operation.statement()))
+
+
+def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
+    """A no-op runs nothing."""
+
+
+def _register_operations() -> None:
+    for name, op_class in _OPERATIONS:
+        Operations.register_operation(name)(op_class)
+    Operations.implementation_for(ops.CreateObjectOp)(_create)
+    Operations.implementation_for(ops.DropObjectOp)(_drop)
+    Operations.implementation_for(ops.ReplaceFunctionOp)(_replace)
+    Operations.implementation_for(ops.ValidateConstraintOp)(_validate)
+    Operations.implementation_for(ops.NoOp)(_nothing)
+    renderers.dispatch_for(ops.CreateObjectOp)(rendering.render_create)
+    renderers.dispatch_for(ops.DropObjectOp)(rendering.render_drop)
+    renderers.dispatch_for(ops.ReplaceFunctionOp)(rendering.render_replace)
+    renderers.dispatch_for(ops.ValidateConstraintOp)(rendering.render_validate)
+    renderers.dispatch_for(ops.AutocommitBlockOp)(rendering.render_autocommit_block)
+    renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
+
+
+def operations_registered() -> bool:
+    """Whether ``op.create_trigger`` and the other pgkeel operations exist already."""
+    return hasattr(Operations, "create_trigger_function")
+
+
+def _register_plugin() -> None:
+    """Set the plugin up by hand when its entry point is not installed (a source checkout)."""
+    from alembic_extensions import plugin  # noqa: PLC0415  # the plugin module imports this one
+
+    try:
+        Plugin.setup_plugin_from_module(plugin, PLUGIN_NAME)
+    except ValueError:  # already set up from the entry point: Alembic refuses a second one
+        return
+
+
+def ensure_registered() -> None:
+    """Register the operations, their renderers and the plugin, once per process."""
+    if not operations_registered():
+        _register_operations()
+    _register_plugin()

@@ -1,0 +1,307 @@
+"""The standards a model must meet, checked on ``MetaData`` alone (no database, no Alembic).
+
+Autogenerate (through the plugin) and ``pgkeel check`` both run ``check_tables`` and report
+every violation at once. Each violation names its rule id, where it is (``table.column``), what
+is wrong, how to fix it, and how to opt that one object out: list the rule id under
+``"pgkeel_allow"`` in the ``info`` of the Table, Column, Index, Constraint or ForeignKey, for
+example ``mapped_column(info=pgkeel.naming.allow("jsonb"))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+
+from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
+from pgkeel.naming import (
+    ALLOW_KEY,
+    MAX_IDENTIFIER_BYTES,
+    byte_length,
+    is_snake_case,
+    pluralize,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from sqlalchemy import Column, Table
+    from sqlalchemy.sql.schema import Constraint
+    from sqlalchemy.types import TypeEngine
+
+TENANT_COLUMN = "tenant_id"
+TENANT_INFO_KEY = "pgkeel_tenant"
+RULE_IDS = (
+    "timestamptz",
+    "uuid-primary-key",
+    "plural-table-name",
+    "snake-case-column",
+    "identifier-length",
+    "tenant-leading-column",
+    "jsonb",
+    "tenant-rls",
+    "timestamps",
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken standard: rule id, where, what is wrong, the fix, and the opt-out."""
+
+    rule: str
+    where: str
+    problem: str
+    fix: str
+    opt_out: str
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.rule}] {self.where}: {self.problem}\n"
+            f"    fix: {self.fix}\n"
+            f"    opt out: {self.opt_out}"
+        )
+
+
+def format_violations(violations: Iterable[Violation], *, heading: str) -> str:
+    """A report of ``violations``, one paragraph each, under ``heading``."""
+    items = list(violations)
+    noun = "problem" if len(items) == 1 else "problems"
+    body = "\n\n".join(str(item) for item in items)
+    return f"{heading}: {len(items)} {noun}.\n\n{body}"
+
+
+def allowed(rule: str, *items: Any) -> bool:  # noqa: ANN401  # any SchemaItem with an info dict
+    """Whether one of ``items`` (a Column, Index, Table...) lists ``rule`` under pgkeel_allow."""
+    for item in items:
+        info = getattr(item, "info", None)
+        if isinstance(info, dict) and rule in info.get(ALLOW_KEY, ()):
+            return True
+    return False
+
+
+def _opt_out(rule: str, owner: str) -> str:
+    return f"{owner} info=pgkeel.naming.allow({rule!r})"
+
+
+def _column_opt_out(rule: str) -> str:
+    return _opt_out(rule, "mapped_column(...,") + ")"
+
+
+def _table_opt_out(rule: str) -> str:
+    return "__table_args__ = {'info': pgkeel.naming.allow(" + repr(rule) + ")}"
+
+
+def _base_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    return type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+
+
+def _columns_where(
+    table: Table, rule: str, broken: Callable[[Column[Any]], bool]
+) -> Iterator[Column[Any]]:
+    for column in table.columns:
+        if broken(column) and not allowed(rule, column, table):
+            yield column
+
+
+def _timestamptz(table: Table) -> Iterator[Violation]:
+    def naive(column: Column[Any]) -> bool:
+        type_ = _base_type(column.type)
+        return isinstance(type_, DateTime) and not type_.timezone
+
+    for column in _columns_where(table, "timestamptz", naive):
+        yield Violation(
+            "timestamptz",
+            f"{table.name}.{column.name}",
+            "timestamp without time zone: its values change meaning with the server's TimeZone.",
+            "annotate it Mapped[datetime] with no explicit type (pgkeel maps it to timestamptz) "
+            "or use DateTime(timezone=True).",
+            _column_opt_out("timestamptz"),
+        )
+
+
+def _uuid_primary_key(table: Table) -> Iterator[Violation]:
+    def integer_key(column: Column[Any]) -> bool:
+        integer = isinstance(_base_type(column.type), Integer)
+        return column.primary_key and integer and not column.foreign_keys
+
+    for column in _columns_where(table, "uuid-primary-key", integer_key):
+        yield Violation(
+            "uuid-primary-key",
+            f"{table.name}.{column.name}",
+            f"integer primary key ({column.type}): ids that can be guessed and counted, and "
+            "that clash when rows move between databases.",
+            "use UUIDPrimaryKeyMixin (or BaseModel): a uuid id, UUIDv7 from Python, "
+            "gen_random_uuid() from SQL.",
+            _column_opt_out("uuid-primary-key"),
+        )
+
+
+def _plural_table_name(table: Table) -> Iterator[Violation]:
+    name = table.name
+    last = name.rsplit("_", 1)[-1]
+    plural_snake = is_snake_case(name) and pluralize(last) == last
+    if plural_snake or allowed("plural-table-name", table):
+        return
+    expected = f"{name.rsplit('_', 1)[0]}_{pluralize(last)}" if "_" in name else pluralize(last)
+    yield Violation(
+        "plural-table-name",
+        name,
+        "table name is not plural snake_case.",
+        f"name it like {expected.lower()!r}: drop __tablename__ and let pgkeel derive it from "
+        "the class name, or write the plural yourself.",
+        _table_opt_out("plural-table-name"),
+    )
+
+
+def _snake_case_column(table: Table) -> Iterator[Violation]:
+    def not_snake(column: Column[Any]) -> bool:
+        return not is_snake_case(column.name)
+
+    for column in _columns_where(table, "snake-case-column", not_snake):
+        yield Violation(
+            "snake-case-column",
+            f"{table.name}.{column.name}",
+            "column name is not snake_case (lower-case letters, digits, underscores): a "
+            "mixed-case name must be double-quoted in every SQL statement.",
+            "rename the attribute, or keep it and name the column: mapped_column('snake_name').",
+            _column_opt_out("snake-case-column"),
+        )
+
+
+def _named_items(table: Table) -> Iterator[tuple[str, str, Any]]:
+    yield (table.name, table.name, table)
+    for column in table.columns:
+        yield (column.name, f"{table.name}.{column.name}", column)
+    items: list[Constraint | Index] = [*table.constraints, *table.indexes]
+    for item in items:
+        if isinstance(item.name, str):
+            yield (item.name, f"{table.name} ({type(item).__name__} {item.name})", item)
+
+
+def _identifier_length(table: Table) -> Iterator[Violation]:
+    for name, where, item in _named_items(table):
+        length = byte_length(name)
+        if length > MAX_IDENTIFIER_BYTES and not allowed("identifier-length", item, table):
+            yield Violation(
+                "identifier-length",
+                where,
+                f"{name!r} is {length} bytes; PostgreSQL keeps {MAX_IDENTIFIER_BYTES} bytes of "
+                "an identifier and silently cuts the rest.",
+                "use a shorter name (or no explicit name for constraints and indexes: the "
+                "convention fits them to 63 bytes).",
+                _opt_out("identifier-length", "the object's") + " (the name will still be cut)",
+            )
+
+
+def is_tenant_table(table: Table) -> bool:
+    """A table with a ``tenant_id`` column, or marked ``info["pgkeel_tenant"]``."""
+    return TENANT_COLUMN in table.c or bool(table.info.get(TENANT_INFO_KEY))
+
+
+def _leading_names(item: Index | UniqueConstraint) -> list[str]:
+    return [getattr(expr, "name", "") for expr in item.expressions]  # type: ignore[union-attr]
+
+
+def covers_foreign_key(table: Table, columns: list[str]) -> bool:
+    """Whether an index on ``columns`` (in order) starts with all of some FK's columns."""
+    for fk in table.foreign_key_constraints:
+        width = len(fk.column_keys)
+        if width and set(columns[:width]) == {element.parent.name for element in fk.elements}:
+            return True
+    return False
+
+
+def _tenant_leading_column(table: Table) -> Iterator[Violation]:
+    if not is_tenant_table(table):
+        return
+    items: list[Index | UniqueConstraint] = [
+        *table.indexes,
+        *(c for c in table.constraints if isinstance(c, UniqueConstraint)),
+    ]
+    for item in items:
+        names = _leading_names(item)
+        fk_index = not getattr(item, "unique", True) and covers_foreign_key(table, names)
+        if names[:1] == [TENANT_COLUMN] or fk_index:
+            continue
+        if allowed("tenant-leading-column", item, table):
+            continue
+        kind = "unique constraint" if isinstance(item, UniqueConstraint) else "index"
+        yield Violation(
+            "tenant-leading-column",
+            f"{table.name} ({kind} {item.name} on {', '.join(names) or 'an expression'})",
+            f"{kind} on a tenant table does not start with {TENANT_COLUMN}: every query is "
+            "filtered by tenant, and a unique key without it leaks across tenants.",
+            f"put {TENANT_COLUMN} first: Index(..., '{TENANT_COLUMN}', ...) / "
+            f"UniqueConstraint('{TENANT_COLUMN}', ...). Indexes that cover a foreign key are "
+            "exempt.",
+            _opt_out("tenant-leading-column", f"{kind.title().replace(' ', '')}(...,") + ")",
+        )
+
+
+def _jsonb(table: Table) -> Iterator[Violation]:
+    def plain_json(column: Column[Any]) -> bool:
+        type_ = _base_type(column.type)
+        return isinstance(type_, JSON) and not isinstance(type_, JSONB)
+
+    for column in _columns_where(table, "jsonb", plain_json):
+        yield Violation(
+            "jsonb",
+            f"{table.name}.{column.name}",
+            "json column: stored as text, re-parsed on every read, no indexes, no equality.",
+            "annotate it Mapped[dict[str, Any]] with no explicit type (pgkeel maps it to "
+            "jsonb) or use sqlalchemy.dialects.postgresql.JSONB.",
+            _column_opt_out("jsonb"),
+        )
+
+
+def _tenant_rls(table: Table) -> Iterator[Violation]:
+    if not is_tenant_table(table) or allowed("tenant-rls", table):
+        return
+    objects = required_by(table)
+    has_rls = any(isinstance(obj, RowLevelSecurity) for obj in objects)
+    has_policy = any(isinstance(obj, Policy) for obj in objects)
+    if has_rls and has_policy:
+        return
+    missing = "row-level security" if not has_rls else "a row-level security policy"
+    yield Violation(
+        "tenant-rls",
+        table.name,
+        f"tenant table without {missing}: raw SQL and other services can read every tenant.",
+        "use TenantMixin (or MultiTenantModel), which enables and forces RLS with the tenant "
+        "policy.",
+        _table_opt_out("tenant-rls"),
+    )
+
+
+def _timestamps(table: Table) -> Iterator[Violation]:
+    missing = [name for name in ("created_at", "updated_at") if name not in table.c]
+    if not missing or allowed("timestamps", table):
+        return
+    yield Violation(
+        "timestamps",
+        table.name,
+        f"no {' and no '.join(missing)} column.",
+        "use TimestampMixin (or BaseModel): timestamptz columns the database keeps right "
+        "with a trigger.",
+        _table_opt_out("timestamps"),
+    )
+
+
+RULES: tuple[Callable[[Table], Iterator[Violation]], ...] = (
+    _plural_table_name,
+    _identifier_length,
+    _uuid_primary_key,
+    _timestamps,
+    _snake_case_column,
+    _timestamptz,
+    _jsonb,
+    _tenant_leading_column,
+    _tenant_rls,
+)
+
+
+def check_tables(tables: Iterable[Table]) -> list[Violation]:
+    """Every violation of every rule in ``tables``, table by table."""
+    return [violation for table in tables for rule in RULES for violation in rule(table)]
