@@ -1,0 +1,153 @@
+"""Soft delete: rows marked ``deleted_at``, hidden from the ORM, unique among live rows only.
+
+With pgkeel's session hooks (``create_sessionmaker`` / ``install_session_hooks``) a soft-deleted
+row is absent from every ORM load path, ``session.delete(obj)`` and ORM bulk ``delete()`` mark rows
+instead of removing them, and ``hard_delete(session, obj)`` is the explicit way to remove one.
+Unique rules declared once on the model (``unique=True``, ``UniqueConstraint``, a unique
+``Index``) become partial unique indexes ``... WHERE deleted_at IS NULL``, so a deleted value can
+be used again while two live rows still cannot share it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Computed, Index, UniqueConstraint, inspect
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import conv
+
+from pgkeel.mixins import BaseModel
+from pgkeel.naming import ALLOW_KEY, index_name
+from pgkeel.tenancy import TENANT_COLUMN, TENANT_LEADING_RULE, tenant_first
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.orm import Session
+
+SOFT_DELETE_INFO: Final = "pgkeel_soft_delete"
+INCLUDE_DELETED: Final = "include_deleted"
+"""Execution option: ``select(...).execution_options(include_deleted=True)`` sees deleted rows."""
+HARD_DELETE: Final = "hard_delete"
+"""Execution option: an ORM bulk ``delete()`` with ``hard_delete=True`` removes the rows."""
+ALL_ROWS_UNIQUE_RULE: Final = "all-rows-unique"
+"""Opt-out id: keep a unique rule over deleted rows too (no ``WHERE deleted_at IS NULL``)."""
+HARD_DELETES_KEY: Final = "pgkeel_hard_deletes"
+
+
+class SoftDeleteMixin:
+    """``deleted_at timestamptz NULL`` and a generated, indexed ``is_deleted boolean``.
+
+    ``obj.soft_delete()`` and ``obj.restore()`` set and clear ``deleted_at``; with pgkeel's session
+    hooks ``session.delete(obj)`` soft-deletes too. Raw SQL can filter on ``NOT is_deleted`` or on
+    ``deleted_at IS NULL`` (the predicate of the partial unique indexes).
+    """
+
+    deleted_at: Mapped[datetime | None] = mapped_column(
+        default=None,
+        sort_order=103,
+        comment="When the row was soft-deleted; NULL while it is live.",
+    )
+    is_deleted: Mapped[bool] = mapped_column(
+        Computed("deleted_at IS NOT NULL", persisted=True),
+        sort_order=104,
+        comment="Generated: deleted_at IS NOT NULL.",
+    )
+
+    def soft_delete(self) -> None:
+        """Mark the row deleted now (kept if it already is); flushed like any change."""
+        if self.deleted_at is None:
+            self.deleted_at = datetime.now(UTC)
+
+    def restore(self) -> None:
+        """Make a soft-deleted row live again."""
+        self.deleted_at = None
+
+    @classmethod
+    def _pgkeel_setup_table(cls, table: Table) -> None:
+        table.info[SOFT_DELETE_INFO] = True
+        unique_among_live_rows(table)
+        _is_deleted_index(table)
+
+    @classmethod
+    def _pgkeel_mapper_args(cls) -> dict[str, Any]:
+        return {"eager_defaults": True}
+
+
+def _allows(item: Index | UniqueConstraint, rule: str) -> bool:
+    return rule in item.info.get(ALLOW_KEY, ())
+
+
+def _is_live_only(index: Index) -> bool:
+    return index.dialect_options["postgresql"]["where"] is not None
+
+
+def _live_unique_columns(table: Table, item: Index | UniqueConstraint) -> list[str]:
+    names = [column.name for column in item.columns]
+    if TENANT_COLUMN in table.c and not _allows(item, TENANT_LEADING_RULE):
+        return tenant_first(names)
+    return names
+
+
+def _partial_unique_index(table: Table, item: Index | UniqueConstraint) -> Index:
+    """The ``UNIQUE ... WHERE deleted_at IS NULL`` index that replaces ``item``."""
+    names = _live_unique_columns(table, item)
+    own_name = item.name if isinstance(item.name, str) and not isinstance(item.name, conv) else None
+    extra = dict(item.dialect_kwargs) if isinstance(item, Index) else {}
+    extra.pop("postgresql_where", None)
+    return Index(
+        own_name or index_name(table.name, names, unique=True),
+        *(table.c[name] for name in names),
+        unique=True,
+        postgresql_where=table.c.deleted_at.is_(None),
+        info=dict(item.info),
+        **extra,
+    )
+
+
+def unique_among_live_rows(table: Table) -> None:
+    """Turn the table's unique rules into partial unique indexes over live rows."""
+    for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
+        if _allows(constraint, ALL_ROWS_UNIQUE_RULE):
+            continue
+        table.constraints.discard(constraint)
+        for column in constraint.columns:
+            column.unique = False
+        _partial_unique_index(table, constraint)
+    for index in [i for i in table.indexes if i.unique and not _is_live_only(i)]:
+        if _allows(index, ALL_ROWS_UNIQUE_RULE):
+            continue
+        table.indexes.discard(index)
+        for column in index.columns:
+            column.index = False
+        _partial_unique_index(table, index)
+
+
+def _is_deleted_index(table: Table) -> None:
+    """Index ``is_deleted`` (led by ``tenant_id`` on tenant tables, where it also serves the FK)."""
+    names = ["is_deleted"]
+    if TENANT_COLUMN in table.c:
+        names = tenant_first(names)
+    Index(index_name(table.name, names), *(table.c[name] for name in names))
+
+
+def is_soft_delete_table(table: Table) -> bool:
+    """Whether rows of ``table`` are soft-deleted."""
+    return bool(table.info.get(SOFT_DELETE_INFO))
+
+
+def hard_delete(session: Session, obj: object) -> None:
+    """Delete ``obj``'s row for real at the next flush, even on a soft-delete model."""
+    session.info.setdefault(HARD_DELETES_KEY, set()).add(inspect(obj))
+    session.delete(obj)
+
+
+def is_marked_for_hard_delete(session: Session, obj: object) -> bool:
+    """Whether ``hard_delete(session, obj)`` was called and not yet flushed."""
+    return inspect(obj) in session.info.get(HARD_DELETES_KEY, ())
+
+
+class SoftDeleteModel(SoftDeleteMixin, BaseModel):
+    """Abstract base of soft-delete tables: ``id``, timestamps, ``deleted_at``, ``is_deleted``."""
+
+    __abstract__ = True

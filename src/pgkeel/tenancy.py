@@ -1,0 +1,264 @@
+"""Multi-tenancy: ``tenant_id`` on tenant rows, a tenant per context, row-level security behind.
+
+``with tenant_context(tenant_id):`` sets the current tenant in a ``ContextVar`` (each thread and
+each asyncio task sees its own). pgkeel's session hooks filter ORM reads to that tenant, fill in
+``tenant_id`` on new objects and refuse writes to other tenants' rows; each transaction also
+passes the tenant to PostgreSQL with ``set_config('app.tenant_id', <bound value>, true)``, and
+every tenant table has row-level security ENABLED and FORCED with a policy comparing
+``tenant_id`` with that setting. Raw SQL and Core therefore see only the current tenant's rows,
+and no tenant at all means no rows and no writes.
+
+``ALL_TENANTS`` turns the ORM filter off for system jobs. It does not open the database: the
+policy has no "all tenants" branch, so a job under ``ALL_TENANTS`` must connect as a role that
+bypasses row-level security (see docs/multi-tenancy.md), and pgkeel refuses to start such a
+transaction on the runtime role rather than silently return nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from sqlalchemy import UUID, Column, ForeignKey, Index, UniqueConstraint, event, text
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.elements import conv
+
+from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
+from pgkeel.errors import TenantNotSetError
+from pgkeel.mixins import BaseModel
+from pgkeel.naming import ALLOW_KEY, index_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from sqlalchemy import Table
+
+TENANT_COLUMN: Final = "tenant_id"
+TENANT_SETTING: Final = "app.tenant_id"
+DEFAULT_TENANT_FOREIGN_KEY: Final = "tenants.id"
+POLICY_NAME: Final = "tenant_isolation"
+TENANT_INFO: Final = "pgkeel_tenant"
+TENANT_LEADING_RULE: Final = "tenant-leading-column"
+CURRENT_TENANT_SQL: Final = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+"""The current tenant as PostgreSQL sees it: read once per statement, NULL when unset or empty."""
+TENANT_DEFAULT_SQL: Final = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+"""Server default of ``tenant_id``: raw ``INSERT``s inside a tenant context need no tenant_id."""
+
+
+class AllTenants:
+    """The type of ``ALL_TENANTS``: one instance, compared by identity."""
+
+    _instance: ClassVar[AllTenants | None] = None
+
+    def __new__(cls) -> AllTenants:
+        """Always the same instance."""
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ALL_TENANTS"
+
+    def __reduce__(self) -> str:
+        return "ALL_TENANTS"
+
+
+ALL_TENANTS: Final = AllTenants()
+"""``tenant_context(ALL_TENANTS)``: the explicit, greppable scope of system jobs."""
+
+TenantScope = uuid.UUID | AllTenants
+_current: ContextVar[TenantScope | None] = ContextVar("pgkeel_tenant", default=None)
+
+
+def _as_scope(tenant_id: object) -> TenantScope:
+    if isinstance(tenant_id, AllTenants | uuid.UUID):
+        return tenant_id
+    if isinstance(tenant_id, str):
+        try:
+            return uuid.UUID(tenant_id)
+        except ValueError:
+            pass
+    raise TypeError(
+        f"tenant_context({tenant_id!r}): a tenant id must be a uuid.UUID (or its string form), "
+        "or pgkeel.ALL_TENANTS for a system job. There is no 'no tenant' context: code that "
+        "must not see tenant rows simply runs outside tenant_context."
+    )
+
+
+@contextmanager
+def tenant_context(tenant_id: uuid.UUID | str | AllTenants) -> Iterator[TenantScope]:
+    """Run the block as ``tenant_id`` (a system job: ``ALL_TENANTS``); nests and restores."""
+    token = _current.set(_as_scope(tenant_id))
+    try:
+        yield _current.get()  # type: ignore[misc]  # just set: never None here
+    finally:
+        _current.reset(token)
+
+
+def current_tenant() -> TenantScope | None:
+    """The tenant of the running context, ``ALL_TENANTS``, or ``None`` outside any context."""
+    return _current.get()
+
+
+def require_tenant(what: str) -> TenantScope:
+    """The current tenant scope, or ``TenantNotSetError`` naming ``what`` needed it."""
+    scope = _current.get()
+    if scope is None:
+        raise TenantNotSetError(
+            f"{what} needs a tenant, and no tenant_context is active: pgkeel never falls back to "
+            "all tenants. Fix: wrap the code in `with pgkeel.tenant_context(tenant_id):` (for "
+            "example in your request middleware), or `with pgkeel.tenant_context("
+            "pgkeel.ALL_TENANTS):` in a system job that connects with a role that bypasses "
+            "row-level security."
+        )
+    return scope
+
+
+def setting_value(scope: TenantScope | None) -> str:
+    """The text pgkeel stores in ``app.tenant_id`` for ``scope``: empty unless one tenant."""
+    return str(scope) if isinstance(scope, uuid.UUID) else ""
+
+
+def is_tenant_table(table: Table) -> bool:
+    """Whether ``table`` holds rows of many tenants (it has a ``tenant_id`` column)."""
+    return bool(table.info.get(TENANT_INFO)) or TENANT_COLUMN in table.c
+
+
+def tenant_row_security(table: Table) -> RowLevelSecurity:
+    """Row-level security ENABLED and FORCED on ``table`` (FORCE binds the table owner too)."""
+    return RowLevelSecurity(table=table.name, schema=table.schema)
+
+
+def tenant_policy(table: Table) -> Policy:
+    """The policy that shows and accepts only the rows of the tenant set for the transaction."""
+    condition = f"{TENANT_COLUMN} = {CURRENT_TENANT_SQL}"
+    return Policy(
+        table=table.name,
+        name=POLICY_NAME,
+        using=condition,
+        with_check=condition,
+        schema=table.schema,
+    )
+
+
+def _allows(item: Index | UniqueConstraint | Column[Any], rule: str) -> bool:
+    return rule in item.info.get(ALLOW_KEY, ())
+
+
+def tenant_first(columns: Sequence[str]) -> list[str]:
+    """``columns`` led by ``tenant_id`` (added when missing, moved first when elsewhere)."""
+    return [TENANT_COLUMN, *(name for name in columns if name != TENANT_COLUMN)]
+
+
+def _keeps_own_name(name: object) -> bool:
+    """Whether a constraint name was written by the developer (a convention name is redone)."""
+    return isinstance(name, str) and not isinstance(name, conv)
+
+
+def lead_unique_with_tenant(table: Table) -> None:
+    """Make every unique rule of a tenant table per tenant: its columns start with tenant_id."""
+    for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
+        names = [column.name for column in constraint.columns]
+        if names[:1] == [TENANT_COLUMN] or _allows(constraint, TENANT_LEADING_RULE):
+            continue
+        table.constraints.discard(constraint)
+        for column in constraint.columns:
+            column.unique = False
+        UniqueConstraint(
+            *(table.c[name] for name in tenant_first(names)),
+            name=constraint.name if _keeps_own_name(constraint.name) else None,
+            info=dict(constraint.info),
+        )
+    for index in [i for i in table.indexes if i.unique]:
+        names = [column.name for column in index.columns]
+        if names[:1] == [TENANT_COLUMN] or _allows(index, TENANT_LEADING_RULE) or not names:
+            continue
+        table.indexes.discard(index)
+        for column in index.columns:
+            column.index = False
+        Index(
+            index.name
+            if _keeps_own_name(index.name)
+            else index_name(table.name, tenant_first(names), unique=True),
+            *(table.c[name] for name in tenant_first(names)),
+            unique=True,
+            info=dict(index.info),
+            **index.dialect_kwargs,
+        )
+
+
+def _tenant_index(table: Table) -> None:
+    """Index ``tenant_id`` unless another pgkeel index already leads with it."""
+    if "deleted_at" in table.c:
+        return  # SoftDeleteMixin's (tenant_id, is_deleted) index serves the foreign key too
+    leading = {tuple(column.name for column in index.columns)[:1] for index in table.indexes}
+    if (TENANT_COLUMN,) not in leading:
+        Index(index_name(table.name, [TENANT_COLUMN]), table.c[TENANT_COLUMN])
+
+
+def tenant_id_column(foreign_key: str | None = DEFAULT_TENANT_FOREIGN_KEY) -> Column[uuid.UUID]:
+    """A ``tenant_id`` column for a Core ``Table`` (an association table, for example)."""
+    return Column(
+        TENANT_COLUMN,
+        UUID(as_uuid=True),
+        *([ForeignKey(foreign_key)] if foreign_key else []),
+        nullable=False,
+        server_default=text(TENANT_DEFAULT_SQL),
+        comment="Owning tenant; row-level security shows only the current tenant's rows.",
+    )
+
+
+def protect_tenant_table(table: Table) -> Table:
+    """What ``TenantMixin`` does to its table, for a Core ``Table`` with a ``tenant_id`` column.
+
+    Unique rules lead with ``tenant_id``, ``tenant_id`` is indexed, and row-level security with
+    the tenant policy is attached (installed by ``create_all``, emitted by the Alembic plugin).
+    """
+    table.info[TENANT_INFO] = True
+    lead_unique_with_tenant(table)
+    _tenant_index(table)
+    attach(table, tenant_row_security(table), tenant_policy(table))
+    return table
+
+
+class TenantMixin:
+    """``tenant_id uuid NOT NULL`` to the tenant table, row-level security, per-tenant uniques.
+
+    The foreign key target is ``__tenant_foreign_key__`` (default ``"tenants.id"``; ``None`` for no
+    foreign key). Unique rules declared on the model (``unique=True``, ``UniqueConstraint``)
+    become unique per tenant: their columns are led by ``tenant_id``. Opt one out with
+    ``info=pgkeel.naming.allow("tenant-leading-column")``.
+    """
+
+    __tenant_foreign_key__: ClassVar[str | None] = DEFAULT_TENANT_FOREIGN_KEY
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805  # declared_attr receives the class
+        """The owning tenant; defaults in SQL to the tenant set for the transaction."""
+        target = cls.__tenant_foreign_key__
+        return mapped_column(
+            *([ForeignKey(target)] if target else []),
+            server_default=text(TENANT_DEFAULT_SQL),
+            sort_order=-90,
+            comment="Owning tenant; row-level security shows only the current tenant's rows.",
+        )
+
+    @classmethod
+    def _pgkeel_setup_table(cls, table: Table) -> None:
+        protect_tenant_table(table)
+
+
+@event.listens_for(TenantMixin, "init", propagate=True)
+def _assign_tenant(_target: object, _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A new object built inside ``tenant_context(t)`` belongs to ``t`` unless told otherwise."""
+    scope = _current.get()
+    if kwargs.get(TENANT_COLUMN) is None and isinstance(scope, uuid.UUID):
+        kwargs[TENANT_COLUMN] = scope
+
+
+class MultiTenantModel(TenantMixin, BaseModel):
+    """Abstract base of tenant tables: ``id``, ``tenant_id``, ``created_at``, ``updated_at``."""
+
+    __abstract__ = True

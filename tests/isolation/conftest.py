@@ -1,0 +1,176 @@
+"""One database for the isolation tests: the models, seeded rows of three tenants, two roles.
+
+The tables belong to the server's superuser (standing in for the migration owner); the tests
+read and write as ``runtime``, a role created here with LOGIN NOSUPERUSER NOBYPASSRLS that owns
+nothing, exactly as the documented two-role set-up prescribes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session, sessionmaker
+
+from pgkeel import create_sessionmaker
+from pgkeel.database import conninfo
+from pgkeel.testing.databases import create_database, drop_database
+from tests.isolation.models import Base, Customer, Invoice, Tag, Tenant, customer_tags
+
+RUNTIME_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def create_runtime_role(server: URL, database: str, role: str) -> None:
+    """A login role that is subject to row-level security and may use the tables, not own them."""
+    with psycopg.connect(conninfo(server), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(
+                sql.Identifier(role)
+            )
+        )
+    with psycopg.connect(conninfo(server.set(database=database)), autocommit=True) as db:
+        db.execute(
+            sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.SQL(RUNTIME_GRANTS), sql.Identifier(role)
+            )
+        )
+
+
+def drop_role(server: URL, role: str) -> None:
+    with psycopg.connect(conninfo(server), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@dataclass
+class Seed:
+    """Ids of the seeded rows: live and deleted rows per tenant, rows planted across tenants."""
+
+    tenants: list[uuid.UUID]
+    customers: dict[tuple[int, str], uuid.UUID] = field(default_factory=dict)
+    invoices: dict[tuple[int, str], uuid.UUID] = field(default_factory=dict)
+    tags: dict[tuple[int, str], uuid.UUID] = field(default_factory=dict)
+    # the invoice of tenant i's live customer that points at customer (j, state)
+    pointers: dict[tuple[int, int, str], uuid.UUID] = field(default_factory=dict)
+
+
+STATES = ("live", "deleted")
+
+
+def seed(session: Session) -> Seed:
+    """Three tenants; for each, a live and a deleted customer, invoice and tag.
+
+    Rows are planted across tenants on purpose (as superuser, which no policy stops): invoices and
+    tags of every tenant hang off tenant 0's live customer, and every tenant has invoices pointing
+    at every customer, so relationship loads meet rows of other tenants and deleted rows on every
+    path.
+    """
+    tenants = [Tenant(name=f"tenant {n}") for n in range(3)]
+    session.add_all(tenants)
+    session.flush()
+    data = Seed([t.id for t in tenants])
+    for n, tenant in enumerate(tenants):
+        for state in STATES:
+            customer = Customer(tenant_id=tenant.id, name=f"c{n}{state}", email=f"{state}@{n}.test")
+            tag = Tag(tenant_id=tenant.id, label=f"tag {state}")
+            session.add_all([customer, tag])
+            session.flush()
+            data.customers[n, state] = customer.id
+            data.tags[n, state] = tag.id
+    for n, tenant in enumerate(tenants):
+        for state in STATES:
+            invoice = Invoice(
+                tenant_id=tenant.id, customer_id=data.customers[0, "live"], number=n * 10
+            )
+            session.add(invoice)
+            session.flush()
+            data.invoices[n, state] = invoice.id
+            session.execute(
+                customer_tags.insert().values(
+                    tenant_id=data.tenants[0],
+                    customer_id=data.customers[0, "live"],
+                    tag_id=data.tags[n, state],
+                )
+            )
+    for owner in range(3):
+        for n in range(3):
+            for state in STATES:
+                pointer = Invoice(
+                    tenant_id=data.tenants[owner],
+                    customer_id=data.customers[n, state],
+                    number=1000 + owner * 100 + n * 10 + STATES.index(state),
+                )
+                session.add(pointer)
+                session.flush()
+                data.pointers[owner, n, state] = pointer.id
+    for model, ids in ((Customer, data.customers), (Invoice, data.invoices), (Tag, data.tags)):
+        for (_n, state), ident in ids.items():
+            if state == "deleted":
+                session.get_one(model, ident).soft_delete()
+    session.commit()
+    return data
+
+
+@pytest.fixture(scope="session")
+def isolation_db(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
+    """A database with the models' tables (created by create_all, as the superuser)."""
+    name = f"{pgkeel_database_prefix}_isolation"
+    url = create_database(pgkeel_server_url, name)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            Base.metadata.create_all(connection)
+    finally:
+        engine.dispose()
+    yield url
+    drop_database(pgkeel_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def runtime_role(
+    pgkeel_server_url: URL, isolation_db: URL, pgkeel_database_prefix: str
+) -> Iterator[str]:
+    role = f"{pgkeel_database_prefix}_runtime"
+    create_runtime_role(pgkeel_server_url, isolation_db.database or "", role)
+    yield role
+    drop_database(pgkeel_server_url, isolation_db.database or "")
+    drop_role(pgkeel_server_url, role)
+
+
+@pytest.fixture(scope="session")
+def owner_engine(isolation_db: URL) -> Iterator[Engine]:
+    """The superuser: owns the tables and bypasses row-level security (seeding, checks)."""
+    engine = create_engine(isolation_db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded(owner_engine: Engine) -> Seed:
+    with sessionmaker(owner_engine)() as session:
+        return seed(session)
+
+
+@pytest.fixture(scope="session")
+def runtime_engine(isolation_db: URL, runtime_role: str, seeded: Seed) -> Iterator[Engine]:
+    engine = create_engine(isolation_db.set(username=runtime_role, password=None))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def runtime_sessions(runtime_engine: Engine) -> sessionmaker[Session]:
+    return create_sessionmaker(runtime_engine)
+
+
+@pytest.fixture
+def session(runtime_sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A runtime-role session whose work is rolled back."""
+    with runtime_sessions() as session:
+        yield session
+        session.rollback()
