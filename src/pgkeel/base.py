@@ -2,24 +2,43 @@
 
 Every mapped subclass gets a plural snake_case ``__tablename__`` (unless it sets one), its
 docstring as the table comment, and checks at class definition: names written by the developer
-fit 63 bytes, no timestamp is naive, no two mixins define the same column. Then each mixin in the
-class's MRO that defines ``_pgkeel_setup_table(cls, table)`` adds what its table needs (a trigger,
-a policy, a partial index), and ``_pgkeel_mapper_args(cls)`` contributes mapper arguments.
+fit 63 bytes, no timestamp is naive, no two mixins define the same column, no two objects get
+the same name. Each mixin in the class's MRO that defines ``_pgkeel_setup_table(cls, table)``
+adds what its table needs (a trigger, a policy, a partial index), and
+``_pgkeel_mapper_args(cls)`` contributes mapper arguments.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Column, DateTime, MetaData, Table
-from sqlalchemy.orm import DeclarativeBase, MappedColumn, declared_attr, has_inherited_table
+from sqlalchemy import CheckConstraint, Column, DateTime, MetaData, Table, event
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    DeclarativeBaseNoMeta,
+    MappedColumn,
+    MapperProperty,
+    declared_attr,
+    has_inherited_table,
+)
 
-from pgkeel.errors import ModelDefinitionError
-from pgkeel.naming import NAMING_CONVENTION, check_table_names, column_allows, table_name_for
-from pgkeel.types import TYPE_ANNOTATION_MAP
+from pgkeel.errors import ModelDefinitionError, NamingError, PgkeelError
+from pgkeel.naming import (
+    NAMING_CONVENTION,
+    check_name_collisions,
+    check_table_names,
+    column_allows,
+    table_name_for,
+)
+from pgkeel.types import TYPE_ANNOTATION_MAP, json_container_type
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import registry
 
 NAIVE_TIMESTAMP_RULE = "timestamptz"
+_MAPPED_ATTRIBUTES = (MappedColumn, Column, MapperProperty, declared_attr)
 
 
 def _own_table(cls: type) -> Table | None:
@@ -52,12 +71,19 @@ def _merge_user_mapper_args(cls: type) -> None:
         cls.__mapper_args__ = declared_attr.directive(merged)  # type: ignore[attr-defined]
 
 
-def _column_definers(cls: type) -> dict[str, list[type]]:
-    """For each attribute name, the classes above ``cls`` that define it as a column."""
+def _where(cls: type) -> str:
+    """``module.Class (path/to/file.py)``: where a model is defined, for error messages."""
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    location = f" ({path})" if path else ""
+    return f"{cls.__module__}.{cls.__qualname__}{location}"
+
+
+def _attribute_definers(cls: type) -> dict[str, list[type]]:
+    """For each mapped attribute name, the classes above ``cls`` that define it."""
     definers: dict[str, list[type]] = {}
     for klass in cls.__mro__[1:]:
         for name, value in vars(klass).items():
-            if isinstance(value, MappedColumn | Column):
+            if not name.startswith("__") and isinstance(value, _MAPPED_ATTRIBUTES):
                 definers.setdefault(name, []).append(klass)
     return definers
 
@@ -69,19 +95,16 @@ def _most_derived(classes: list[type]) -> list[type]:
 
 def _check_column_collisions(cls: type) -> None:
     """Refuse two unrelated mixins that define the same column: Python would keep one silently."""
-    for name, classes in _column_definers(cls).items():
-        if name in cls.__dict__:
+    for name, classes in _attribute_definers(cls).items():
+        unrelated = _most_derived(classes)
+        if name in cls.__dict__ or len(unrelated) < 2:
             continue
-        unrelated = [
-            k for k in classes if not any(o is not k and issubclass(o, k) for o in classes)
-        ]
-        if len(unrelated) > 1:
-            owners = " and ".join(klass.__name__ for klass in unrelated)
-            raise ModelDefinitionError(
-                f"{cls.__name__}: column {name!r} is defined by both {owners}; only "
-                f"{unrelated[0].__name__}'s would be used, silently. Fix: keep one of these "
-                f"mixins, or define {name!r} on {cls.__name__} itself to choose explicitly."
-            )
+        owners = " and ".join(klass.__name__ for klass in unrelated)
+        raise ModelDefinitionError(
+            f"{_where(cls)}: column {name!r} is defined by both {owners}; only "
+            f"{unrelated[0].__name__}'s would be used, silently. Fix: keep one of these "
+            f"mixins, or define {name!r} on {cls.__name__} itself to choose explicitly."
+        )
 
 
 def _check_timestamps(table: Table) -> None:
@@ -98,6 +121,18 @@ def _check_timestamps(table: Table) -> None:
             )
 
 
+def _check_unnamed_checks(table: Table) -> None:
+    """Refuse CHECK constraints left without a name by a type (``Enum(create_constraint=True)``)."""
+    for constraint in table.constraints:
+        if isinstance(constraint, CheckConstraint) and not isinstance(constraint.name, str):
+            columns = ", ".join(column.name for column in constraint.columns)
+            raise NamingError(
+                f"Table {table.name!r}: the CHECK constraint a type creates on ({columns}) has "
+                "no name; the convention chk_<table>_<name> needs one. Fix: pass name= to the "
+                "type, for example Boolean(create_constraint=True, name='is_active')."
+            )
+
+
 def _document(cls: type, table: Table) -> None:
     """The class docstring becomes the table comment, unless the table has one."""
     doc = cls.__dict__.get("__doc__")
@@ -105,13 +140,36 @@ def _document(cls: type, table: Table) -> None:
         table.comment = inspect.cleandoc(doc)
 
 
+def _complete_table(cls: type, table: Table) -> None:
+    """Check the new table, document it, let each mixin add to it, then check its names."""
+    check_table_names(table)
+    _check_timestamps(table)
+    _check_unnamed_checks(table)
+    _document(cls, table)
+    for setup in _mixin_hooks(cls, "_pgkeel_setup_table"):
+        setup.__func__(cls, table)
+    check_name_collisions(table)
+
+
+def _is_declarative_base(cls: type) -> bool:
+    return DeclarativeBase in cls.__bases__ or DeclarativeBaseNoMeta in cls.__bases__
+
+
+def _install_type_resolver(reg: registry) -> None:
+    """Map every ``dict[...]``/``list[...]`` annotation to JSONB (SQLAlchemy >= 2.1 event)."""
+    if hasattr(reg.dispatch, "resolve_type_annotation"):
+        event.listen(reg, "resolve_type_annotation", json_container_type)
+
+
 class PgkeelDeclarative:
     """pgkeel's declarative behaviour, for ``Base`` and for any other declarative base.
 
-    ``class OtherBase(PgkeelDeclarative, DeclarativeBase)`` with its own ``metadata =
-    new_metadata()`` gives a second, independent set of tables (another database, or an
-    isolated set of models in tests) with every pgkeel rule and mixin working on it.
+    ``class OtherBase(PgkeelDeclarative, DeclarativeBase): pass`` gives a second, independent
+    set of tables (another database, or an isolated set of models in tests) with its own
+    ``MetaData`` carrying the naming convention, pgkeel's type map, and every rule and mixin.
     """
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
 
     @declared_attr.directive
     def __tablename__(cls) -> str | None:  # noqa: N805  # declared_attr receives the class
@@ -126,18 +184,29 @@ class PgkeelDeclarative:
         return pgkeel_mapper_args(cls)  # type: ignore[arg-type]
 
     def __init_subclass__(cls, **kw: object) -> None:
-        """Check the class, map it, then let each mixin complete its table."""
+        """Set up a new base, or check a model, map it, then let each mixin complete its table."""
+        is_base = _is_declarative_base(cls)
+        if is_base and "metadata" not in cls.__dict__:
+            cls.metadata = new_metadata()  # type: ignore[attr-defined]
         _check_column_collisions(cls)
         _merge_user_mapper_args(cls)
-        super().__init_subclass__(**kw)
+        try:
+            super().__init_subclass__(**kw)
+        except NamingError as exc:
+            exc.args = (f"{_where(cls)}: {exc}",)
+            raise
+        if is_base:
+            _install_type_resolver(cls.registry)  # type: ignore[attr-defined]
         table = _own_table(cls)
         if table is None:
             return
-        check_table_names(table)
-        _check_timestamps(table)
-        _document(cls, table)
-        for setup in _mixin_hooks(cls, "_pgkeel_setup_table"):
-            setup.__func__(cls, table)
+        try:
+            _complete_table(cls, table)
+        except Exception as exc:
+            table.metadata.remove(table)  # a refused class leaves no table behind for create_all
+            if isinstance(exc, PgkeelError):
+                exc.args = (f"{_where(cls)}: {exc}",)
+            raise
 
 
 def new_metadata() -> MetaData:

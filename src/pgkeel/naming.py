@@ -16,7 +16,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import inflect
-from sqlalchemy import Column, ForeignKeyConstraint, Index, Table
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.sql.elements import conv
 
 from pgkeel.errors import NamingError
@@ -44,6 +52,11 @@ def byte_length(name: str) -> int:
     return len(name.encode())
 
 
+def postgres_truncation(name: str) -> str:
+    """What PostgreSQL makes of ``name``: its first 63 bytes, never half a character."""
+    return name.encode()[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+
+
 def fit_identifier(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
     """``name`` itself if it fits ``limit`` bytes, else a readable prefix and a stable hash."""
     raw = name.encode()
@@ -59,9 +72,9 @@ def check_identifier(name: str, where: str, fix: str) -> None:
     length = byte_length(name)
     if length > MAX_IDENTIFIER_BYTES:
         raise NamingError(
-            f"{where}: {name!r} is {length} bytes long; PostgreSQL keeps only "
-            f"{MAX_IDENTIFIER_BYTES} bytes of an identifier and would silently cut it. "
-            f"Fix: {fix}"
+            f"{where} {name!r} is {length} bytes long (UTF-8); PostgreSQL's limit is "
+            f"{MAX_IDENTIFIER_BYTES} bytes and it would silently cut the name to "
+            f"{postgres_truncation(name)!r}. Fix: {fix}"
         )
 
 
@@ -75,6 +88,28 @@ def snake_case(class_name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", class_name).lower()
 
 
+# Mass nouns common in schemas that inflect would pluralize (``softwares``) or misread (``medias``).
+_UNCHANGED_PLURALS = frozenset(
+    {
+        "advice",
+        "equipment",
+        "feedback",
+        "firmware",
+        "hardware",
+        "information",
+        "knowledge",
+        "media",
+        "metadata",
+        "middleware",
+        "personnel",
+        "research",
+        "software",
+        "staff",
+        "traffic",
+    }
+)
+
+
 @cache
 def _inflector() -> inflect.engine:
     return inflect.engine()
@@ -82,13 +117,14 @@ def _inflector() -> inflect.engine:
 
 def pluralize(word: str) -> str:
     """The English plural of a singular noun; a noun that is already plural is kept."""
+    if not word or word in _UNCHANGED_PLURALS:
+        return word
     engine = _inflector()
     plural = engine.plural_noun(word)
     singular = engine.singular_noun(word)
-    already_plural = (
-        singular is not False and engine.plural_noun(singular) == word and plural == f"{word}s"
-    )
-    return word if already_plural else plural
+    if singular and plural == f"{word}s" and engine.plural_noun(singular) == word:
+        return word
+    return plural
 
 
 def table_name_for(class_name: str) -> str:
@@ -114,13 +150,27 @@ def _fitted(prefix: str, *, with_columns: bool) -> Callable[[Constraint | Index,
     return token
 
 
+def _index_token(index: Constraint | Index, table: Table) -> str:
+    """``idx_<table>_<columns>``, or ``uq_<table>_<columns>`` for a unique index."""
+    return index_name(table.name, _column_names(index), unique=getattr(index, "unique", False))
+
+
 def _check_token(constraint: Constraint | Index, table: Table) -> str:
+    """``chk_<table>_<name>``; the developer's ``name`` must exist and fit 63 bytes itself."""
     name = constraint.name
-    if name is None or not isinstance(name, str) or isinstance(name, conv):
+    if not isinstance(name, str):
         raise NamingError(
             f"A CHECK constraint on table {table.name!r} has no name; the convention "
-            f"chk_<table>_<name> needs one. Fix: CheckConstraint(..., name='email_format')."
+            "chk_<table>_<name> needs one. Fix: CheckConstraint(..., name='email_format'); for "
+            "Boolean/Enum(create_constraint=True) pass name= to the type."
         )
+    if isinstance(name, conv):
+        return str(name)
+    check_identifier(
+        name,
+        f"CHECK constraint name in table {table.name!r}:",
+        "use a shorter name; pgkeel prefixes it with chk_<table>_ and fits the whole to 63 bytes.",
+    )
     return fit_identifier(f"chk_{table.name}_{name}")
 
 
@@ -137,7 +187,7 @@ NAMING_CONVENTION: dict[str, Any] = {
     "pgkeel_fk": _fitted("fk", with_columns=True),
     "pgkeel_uq": _fitted("uq", with_columns=True),
     "pgkeel_ck": _check_token,
-    "pgkeel_ix": _fitted("idx", with_columns=True),
+    "pgkeel_ix": _index_token,
 }
 
 
@@ -148,19 +198,28 @@ def index_name(table: str, columns: list[str], *, unique: bool = False) -> str:
 
 def written_names(table: Table) -> Iterator[tuple[str, str, str]]:
     """Every name in ``table`` that the developer wrote: (name, where it is, how to shorten it)."""
-    yield (table.name, "table name", "set a shorter __tablename__ (or class name).")
+    if table.schema is not None:
+        yield (table.schema, f"Schema of table {table.name!r}:", "use a shorter schema name.")
+    yield (table.name, "Table name", "set a shorter __tablename__ (or class name).")
     for column in table.columns:
         yield (
             column.name,
-            f"column name in table {table.name!r}",
+            f"Column name in table {table.name!r}:",
             "pass a shorter name: mapped_column('short_name', ...).",
         )
+        type_name = getattr(column.type, "name", None)
+        if isinstance(type_name, str):
+            yield (
+                type_name,
+                f"Type name of column {table.name}.{column.name}:",
+                "pass a shorter name= to the type (for example Enum(..., name='order_status')).",
+            )
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
     for item in items:
         if isinstance(item.name, str) and not isinstance(item.name, conv):
             yield (
                 item.name,
-                f"{type(item).__name__} name in table {table.name!r}",
+                f"{type(item).__name__} name in table {table.name!r}:",
                 "use a shorter explicit name, or none to get a fitted conventional one.",
             )
 
@@ -169,6 +228,64 @@ def check_table_names(table: Table) -> None:
     """Refuse a table whose written names do not fit 63 bytes (at class definition)."""
     for name, where, fix in written_names(table):
         check_identifier(name, where, fix)
+
+
+def describe(item: Constraint | Index) -> str:
+    """A short human description of a constraint or index: its kind and columns."""
+    kinds = (
+        (PrimaryKeyConstraint, "primary key"),
+        (ForeignKeyConstraint, "foreign key"),
+        (UniqueConstraint, "unique constraint"),
+        (CheckConstraint, "CHECK constraint"),
+    )
+    default = "unique index" if getattr(item, "unique", False) else "index"
+    kind = next((label for klass, label in kinds if isinstance(item, klass)), default)
+    columns = ", ".join(_column_names(item))
+    return f"{kind} on ({columns})" if columns else kind
+
+
+def _named_items(table: Table) -> Iterator[tuple[str, Constraint | Index]]:
+    items: list[Constraint | Index] = [*table.constraints, *table.indexes]
+    for item in items:
+        if isinstance(item.name, str):
+            yield str(item.name), item
+
+
+def relation_names(table: Table) -> dict[str, str]:
+    """Names ``table`` takes in its schema's relation namespace: itself, its indexes and keys."""
+    names = {table.name: f"table {table.name!r}"}
+    for name, item in _named_items(table):
+        if isinstance(item, Index | PrimaryKeyConstraint | UniqueConstraint):
+            names[name] = f"{describe(item)} of table {table.name!r}"
+    return names
+
+
+_COLLISION_FIX = (
+    "Fix: give one of them an explicit name (for example Index('idx_orders_by_day', ...)), "
+    "or rename a table or column so the generated names differ."
+)
+
+
+def check_name_collisions(table: Table) -> None:
+    """Refuse two objects of ``table`` (or one of it and one of a sibling table) with one name."""
+    seen: dict[str, Constraint | Index] = {}
+    for name, item in _named_items(table):
+        other = seen.setdefault(name, item)
+        if other is not item:
+            raise NamingError(
+                f"Table {table.name!r}: its {describe(other)} and its {describe(item)} both get "
+                f"the name {name!r}; PostgreSQL would refuse the second. {_COLLISION_FIX}"
+            )
+    taken: dict[str, str] = {}
+    for sibling in table.metadata.tables.values():
+        if sibling is not table and sibling.schema == table.schema:
+            taken.update(relation_names(sibling))
+    for name, what in relation_names(table).items():
+        if name in taken:
+            raise NamingError(
+                f"The {what} and the {taken[name]} both get the name {name!r}: tables, indexes "
+                f"and keys share one namespace per schema. {_COLLISION_FIX}"
+            )
 
 
 def column_allows(column: Column[Any], rule_id: str) -> bool:
