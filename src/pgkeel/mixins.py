@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import FetchedValue, event, func, text
+from sqlalchemy import FetchedValue, event, func, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -20,6 +20,8 @@ from pgkeel.ddl import timestamp_objects
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Mapper
 
 SERVER_UUID_DEFAULT = "gen_random_uuid()"
 
@@ -36,19 +38,27 @@ class UUIDPrimaryKeyMixin:
     bulk inserts stay batched. Raw SQL inserts without an id get ``gen_random_uuid()``.
     """
 
+    # ``insert_sentinel``: the ids come from Python, so SQLAlchemy may match the rows of one
+    # multi-row ``INSERT ... RETURNING`` to their objects by id. Without it the server default
+    # makes the ORM fall back to one INSERT per row whenever it fetches server defaults.
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True,
         default=new_id,
         server_default=text(SERVER_UUID_DEFAULT),
+        insert_sentinel=True,
         sort_order=-100,
         comment="Primary key: UUIDv7 from the application, gen_random_uuid() from raw SQL.",
     )
 
 
 @event.listens_for(UUIDPrimaryKeyMixin, "init", propagate=True)
-def _assign_id(_target: object, _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Give a new object its id when it is constructed, unless one was passed."""
-    if kwargs.get("id") is None:
+def _assign_id(target: UUIDPrimaryKeyMixin, _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Give a new object its id when it is constructed, unless one is passed."""
+    if "id" not in kwargs:
+        # Straight into the instance dict: this runs before the mappers are configured on the
+        # first construction, and an INSERT takes every value the pending object's dict holds.
+        target.__dict__["id"] = new_id()
+    elif kwargs["id"] is None:
         kwargs["id"] = new_id()
 
 
@@ -71,11 +81,21 @@ class TimestampMixin:
 
     @classmethod
     def _pgkeel_setup_table(cls, table: Table) -> None:
-        attach(table, *timestamp_objects(table))
+        # A joined-inheritance subclass's own table holds neither column: its parent's does.
+        if {"created_at", "updated_at"} <= set(table.c.keys()):
+            attach(table, *timestamp_objects(table))
 
     @classmethod
     def _pgkeel_mapper_args(cls) -> dict[str, Any]:
         return {"eager_defaults": True}
+
+
+@event.listens_for(TimestampMixin, "after_update", propagate=True)
+def _forget_written_created_at(_mapper: Mapper[Any], _conn: Connection, target: object) -> None:
+    """The trigger kept the old ``created_at``: reload it rather than trust the value written."""
+    state = inspect(target)
+    if "created_at" in state.committed_state and state.session is not None:
+        state.session.expire(target, ["created_at"])
 
 
 class VersionedMixin:
@@ -89,7 +109,10 @@ class VersionedMixin:
 
     @classmethod
     def _pgkeel_mapper_args(cls) -> dict[str, Any]:
-        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+        column = cls.__table__.c.get("version")  # type: ignore[attr-defined]
+        # A joined-inheritance subclass has no version column of its own: its mapper inherits
+        # the parent's version_id_col.
+        return {} if column is None else {"version_id_col": column}
 
 
 class BaseModel(UUIDPrimaryKeyMixin, TimestampMixin, Base):
