@@ -213,20 +213,27 @@ def _create_for_table(table: Table, connection: Connection, **_: object) -> None
 
 
 def _drop_unused_functions(metadata: MetaData, connection: Connection, **kw: object) -> None:
-    """``after_drop`` of the metadata: drop functions no remaining table of it still needs."""
+    """``after_drop`` of the metadata: drop the dropped tables' functions nothing uses any more.
+
+    The catalog decides, not the metadata: a table of the metadata may never have been
+    created, and another metadata's tables in the same database may use the same function.
+    """
     dropped = kw.get("tables")
-    dropped_keys = (
-        {table.key for table in dropped} if isinstance(dropped, list) else set(metadata.tables)
-    )
-    still_used = {
-        obj.identity
-        for key, table in metadata.tables.items()
-        if key not in dropped_keys
-        for obj in required_by(table)
-    }
-    for obj in required_objects(metadata):
-        if _is_function(obj) and obj.identity not in still_used:
+    tables = dropped if isinstance(dropped, list) else list(metadata.tables.values())
+    for obj in _unique(obj for table in tables for obj in required_by(table)):
+        if _is_function(obj) and not _has_dependents(connection, obj):
             _execute(connection, obj.drop_sql())
+
+
+def _has_dependents(connection: Connection, function: DatabaseObject) -> bool:
+    """Whether any object in the database (a trigger, a policy) still uses ``function``."""
+    _kind, schema, name = function.identity
+    signature = sql.SQL("{}()").format(_qualified(schema or None, name)).as_string()
+    query = (
+        "select exists (select from pg_depend where refclassid = 'pg_proc'::regclass "
+        "and refobjid = to_regprocedure(%(signature)s) and deptype = 'n')"
+    )
+    return bool(connection.exec_driver_sql(query, {"signature": signature}).scalar())
 
 
 def attach(table: Table, *objects: DatabaseObject) -> None:
