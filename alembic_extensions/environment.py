@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import MetaData, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from alembic_extensions.plugin import RULES_OPTION
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
 from alembic_extensions.rendering import render_item
 from alembic_extensions.revisions import check_unique_numbers, number_revisions
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from alembic.operations.ops import MigrationScript
     from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import MetaData
+    from sqlalchemy import Table
     from sqlalchemy.engine import URL, Connection
 
     IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
@@ -40,6 +41,8 @@ COLLECT_METADATA = "pgkeel.collect_metadata"
 """``config.attributes`` key: when true, ``run_migrations`` only records the target metadata."""
 COLLECTED_METADATA = "pgkeel.target_metadata"
 """``config.attributes`` key under which the recorded target metadata is stored."""
+SKIP_RULES = "pgkeel.skip_rules"
+"""``config.attributes`` key: when true, autogenerate does not run the model rules."""
 MIGRATE_INFO_KEY = "pgkeel_migrate"
 """``info`` key of a Table (or Column, Index...) that migrations must leave alone when False."""
 OFFLINE_URL = "postgresql+psycopg://"
@@ -80,6 +83,17 @@ class MigrationOptions:
             if name in own
         }
         return cls(timeouts=timeouts, configure=own, **known)
+
+
+def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
+    """The tables migrations manage: all of ``metadata`` but those marked ``pgkeel_migrate``."""
+    collections = [metadata] if isinstance(metadata, MetaData) else list(metadata)
+    return [
+        table
+        for collection in collections
+        for table in collection.sorted_tables
+        if table.info.get(MIGRATE_INFO_KEY) is not False
+    ]
 
 
 def _included(obj: object, compare_to: object) -> bool:
@@ -133,10 +147,11 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
 
 
 def _configure_kwargs(
-    metadata: MetaData | Sequence[MetaData], options: MigrationOptions
+    env: EnvironmentContext, metadata: MetaData | Sequence[MetaData], options: MigrationOptions
 ) -> dict[str, Any]:
     plugins = [*ALEMBIC_PLUGINS, PLUGIN_NAME]
     return {
+        RULES_OPTION: not env.config.attributes.get(SKIP_RULES),
         "target_metadata": metadata,
         "transaction_per_migration": options.transaction_per_migration,
         "include_object": _include_object(options),
@@ -229,8 +244,9 @@ def run_migrations(
         env.config.attributes[COLLECTED_METADATA] = target_metadata
         return
     ensure_registered()
-    check_unique_numbers(env.script)
-    kwargs = _configure_kwargs(target_metadata, options)
+    if options.sequential:
+        check_unique_numbers(env.script)
+    kwargs = _configure_kwargs(env, target_metadata, options)
     if env.is_offline_mode():
         _run_offline(env, resolve_url(env, url, offline=True), kwargs, options)
     else:

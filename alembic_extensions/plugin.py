@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
 
 CONTINUE = PriorityDispatchResult.CONTINUE
+RULES_OPTION = "pgkeel_rules"
+"""``context.configure()`` option: False turns the model rules off (``pgkeel check`` runs them
+separately before the drift check)."""
 
 
 def included_tables(autogen_context: AutogenContext) -> list[Table]:
@@ -45,6 +48,8 @@ def check_rules(
     autogen_context: AutogenContext, _upgrade_ops: UpgradeOps
 ) -> PriorityDispatchResult:
     """Stop autogenerate with every rule violation of the models, before anything is compared."""
+    if not autogen_context.opts.get(RULES_OPTION, True):
+        return CONTINUE
     violations = check_tables(included_tables(autogen_context))
     if violations:
         raise ModelRulesError(violations)

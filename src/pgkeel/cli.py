@@ -182,7 +182,66 @@ def add_db_command(commands: Subparsers) -> None:
         action.set_defaults(handler=handler)
 
 
-COMMANDS: list[Callable[[Subparsers], None]] = [add_db_command]
+CHECK_MANUAL = """\
+NAME
+  pgkeel check - check the models and the migrations against pgkeel's standards
+
+SYNOPSIS
+  pgkeel check [--config FILE] [--skip STEP]... [--squawk-exclude RULE]...
+
+DESCRIPTION
+  Runs three steps in the service's directory and reports every finding of each:
+    rules   the model rules (rule id, table.column, the problem, the fix, the opt-out), on the
+            models the migration environment's env.py passes to run_migrations
+    drift   `alembic check`: the database at DATABASE_URL (or sqlalchemy.url) is at the head
+            revision and has no difference from the models
+    squawk  squawk (pip install squawk-cli) over `alembic upgrade head --sql`; skipped when
+            squawk is not installed
+
+OPTIONS
+  --config FILE          alembic.ini or pyproject.toml (default: ./alembic.ini, else
+                         ./pyproject.toml with a [tool.alembic] table)
+  --skip STEP            do not run STEP (rules, drift or squawk); may be repeated
+  --squawk-exclude RULE  a squawk rule to turn off (default: prefer-text-field, because
+                         pgkeel's Str255 and Alembic's version table are varchar); may be repeated
+
+EXIT STATUS
+  0 no finding; 1 a finding in any step, or an error (one paragraph on stderr); 2 a usage error.
+
+EXAMPLES
+  pgkeel check
+  pgkeel check --skip drift          # no database at hand (a pre-commit hook)
+
+SEE ALSO
+  docs/alembic.md in pgkeel's repository
+"""
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        from alembic_extensions import check  # noqa: PLC0415  # Alembic only when checking
+    except ImportError as exc:
+        raise PgkeelError(
+            f"pgkeel check needs Alembic ({exc}). Fix: pip install 'pgkeel[alembic]'."
+        ) from None
+    config = check.find_config(args.config, Path.cwd())
+    excluded = args.squawk_exclude if args.squawk_exclude is not None else check.SQUAWK_EXCLUDED
+    results = check.run_check(config, skip=args.skip, squawk_excluded=excluded)
+    print(check.report(results))
+    return EXIT_OK if all(result.passed for result in results) else EXIT_ERROR
+
+
+def add_check_command(commands: Subparsers) -> None:
+    """Add ``pgkeel check``: model rules, migration drift, squawk."""
+    summary = "check the models and migrations: rules, drift, squawk"
+    check = commands.add_parser("check", help=summary, manual=CHECK_MANUAL)
+    check.add_argument("--config", help="alembic.ini or pyproject.toml")
+    check.add_argument("--skip", action="append", default=[], choices=("rules", "drift", "squawk"))
+    check.add_argument("--squawk-exclude", action="append", metavar="RULE")
+    check.set_defaults(handler=_check)
+
+
+COMMANDS: list[Callable[[Subparsers], None]] = [add_db_command, add_check_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,201 @@
+"""``pgkeel check``: the model rules, then ``alembic check`` (drift), then squawk on the SQL.
+
+Each step reports its findings; the command fails when any step found something. The models
+come from the project's own ``env.py`` (run in a mode where ``run_migrations`` only records its
+target metadata), so the check sees exactly what autogenerate sees.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from alembic_extensions.environment import (
+    COLLECT_METADATA,
+    COLLECTED_METADATA,
+    SKIP_RULES,
+    migrated_tables,
+)
+from alembic_extensions.rules import check_tables, format_violations
+from pgkeel.errors import PgkeelError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import MetaData
+
+STEPS = ("rules", "drift", "squawk")
+SQUAWK_EXCLUDED = ("prefer-text-field",)
+"""Squawk rules pgkeel turns off: ``prefer-text-field`` flags every ``varchar(n)``, which pgkeel
+uses on purpose (``Str255``) and Alembic uses for its own ``alembic_version`` table."""
+
+
+class CheckConfigError(PgkeelError):
+    """No Alembic configuration, or an ``env.py`` that does not use ``run_migrations``."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step of the check found: ``None`` for a pass, else the report."""
+
+    step: str
+    findings: str | None
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Whether the step found nothing."""
+        return self.findings is None
+
+
+def _has_alembic_table(pyproject: Path) -> bool:
+    with pyproject.open("rb") as handle:
+        return "alembic" in tomllib.load(handle).get("tool", {})
+
+
+def find_config(path: str | None, cwd: Path) -> Config:
+    """The Alembic config: ``path``, else ``alembic.ini``, else ``pyproject.toml``'s own."""
+    if path is not None:
+        given = Path(path)
+        if not given.is_file():
+            raise CheckConfigError(f"--config {path}: no such file.")
+        if given.name == "pyproject.toml":
+            return Config(toml_file=given)
+        sibling = given.parent / "pyproject.toml"
+        toml = sibling if sibling.is_file() and _has_alembic_table(sibling) else None
+        return Config(file_=given, toml_file=toml)
+    ini, pyproject = cwd / "alembic.ini", cwd / "pyproject.toml"
+    toml = pyproject if pyproject.is_file() and _has_alembic_table(pyproject) else None
+    if ini.is_file() or toml is not None:
+        return Config(file_=ini if ini.is_file() else None, toml_file=toml)
+    raise CheckConfigError(
+        f"No Alembic configuration in {cwd}: tried {ini.name} and {pyproject.name} "
+        "([tool.alembic]). Fix: run `pgkeel check` in the service's directory, or pass "
+        "--config path/to/alembic.ini."
+    )
+
+
+def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
+    """The models' metadata, as the project's ``env.py`` passes it to ``run_migrations``."""
+    config.attributes[COLLECT_METADATA] = True
+    script = ScriptDirectory.from_config(config)
+    try:
+        with EnvironmentContext(config, script, fn=lambda _rev, _context: []):
+            script.run_env()
+    finally:
+        config.attributes.pop(COLLECT_METADATA, None)
+    metadata = config.attributes.pop(COLLECTED_METADATA, None)
+    if metadata is None:
+        raise CheckConfigError(
+            f"{script.env_py_location} does not call alembic_extensions.run_migrations(context, "
+            "Base.metadata), so pgkeel cannot find the models. Fix: make that call the body of "
+            "env.py."
+        )
+    return metadata  # type: ignore[no-any-return]
+
+
+def check_rules(config: Config) -> StepResult:
+    """The model rules on every table ``env.py`` migrates."""
+    violations = check_tables(migrated_tables(target_metadata(config)))
+    if not violations:
+        return StepResult("rules", None)
+    return StepResult("rules", format_violations(violations, heading="the models"))
+
+
+def check_drift(config: Config) -> StepResult:
+    """``alembic check``: no difference between the models and the migrated database."""
+    config.attributes[SKIP_RULES] = True
+    quiet, config.stdout = config.stdout, io.StringIO()  # "No new upgrade operations detected."
+    try:
+        command.check(config)
+    except CommandError as exc:
+        return StepResult("drift", str(exc))
+    except SQLAlchemyError as exc:
+        return StepResult("drift", f"the database could not be checked: {exc}")
+    finally:
+        config.attributes.pop(SKIP_RULES, None)
+        config.stdout = quiet
+    return StepResult("drift", None)
+
+
+def offline_sql(config: Config) -> str:
+    """``alembic upgrade head --sql``: every migration's SQL, from the first one."""
+    buffer = io.StringIO()
+    offline = Config(
+        file_=config.config_file_name,
+        toml_file=config.toml_file_name,
+        ini_section=config.config_ini_section,
+        output_buffer=buffer,
+        attributes=dict(config.attributes),
+    )
+    command.upgrade(offline, "head", sql=True)
+    return buffer.getvalue()
+
+
+def find_squawk() -> str | None:
+    """The squawk executable: on PATH, or next to this Python (a virtualenv's bin/)."""
+    beside = Path(sys.executable).parent / "squawk"
+    return shutil.which("squawk") or (str(beside) if beside.is_file() else None)
+
+
+def check_squawk(config: Config, excluded: Sequence[str] = SQUAWK_EXCLUDED) -> StepResult:
+    """Lint the offline SQL of every migration with squawk (skipped when it is not installed)."""
+    squawk = find_squawk()
+    if squawk is None:
+        return StepResult(
+            "squawk", None, "skipped: squawk is not installed (pip install squawk-cli)"
+        )
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "migrations.sql"
+        path.write_text(offline_sql(config))
+        arguments = [squawk, "--reporter", "gcc"]
+        arguments += [f"--exclude={rule}" for rule in excluded]
+        result = subprocess.run(  # noqa: PLW1510  # the exit status is the result
+            [*arguments, str(path)], capture_output=True, text=True, env=os.environ.copy()
+        )
+    report = (result.stdout + result.stderr).replace(str(path), "upgrade.sql").strip()
+    if result.returncode == 0:
+        return StepResult("squawk", None)
+    return StepResult("squawk", report or f"squawk exited with status {result.returncode}")
+
+
+def run_check(
+    config: Config,
+    *,
+    skip: Sequence[str] = (),
+    squawk_excluded: Sequence[str] = SQUAWK_EXCLUDED,
+) -> list[StepResult]:
+    """Run the steps not in ``skip``, in order, and return what each found."""
+    steps: dict[str, Callable[[], StepResult]] = {
+        "rules": lambda: check_rules(config),
+        "drift": lambda: check_drift(config),
+        "squawk": lambda: check_squawk(config, squawk_excluded),
+    }
+    return [steps[name]() for name in STEPS if name not in skip]
+
+
+def report(results: Sequence[StepResult]) -> str:
+    """The check's output: one line per step, each finding indented under it."""
+    lines = []
+    for result in results:
+        status = "ok" if result.passed else "FAILED"
+        note = f" ({result.note})" if result.note else ""
+        lines.append(f"pgkeel check: {result.step}: {status}{note}")
+        if result.findings is not None:
+            lines.extend(f"    {line}" if line else "" for line in result.findings.splitlines())
+    return "\n".join(lines)
