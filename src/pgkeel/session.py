@@ -72,6 +72,7 @@ _ROLE_BYPASSES_RLS = text(
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
 """``Connection.info`` key: the ``app.tenant_id`` value in force in the current transaction."""
 _UNKNOWN: Final = "\x00unknown"
+_TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
 _engine_lock = threading.Lock()
 
 
@@ -414,6 +415,8 @@ def _sync_tenant(
     recorded = connection.info.get(TENANT_RECORD)
     if recorded == wanted or (recorded is None and not wanted):
         return
+    if _statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
+        return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
     connection.info[TENANT_RECORD] = wanted
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one

@@ -169,8 +169,10 @@ def runtime_sessions(runtime_engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def session(runtime_sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A runtime-role session whose work is rolled back."""
-    with runtime_sessions() as session:
-        yield session
-        session.rollback()
+def session(runtime_engine: Engine, runtime_sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A runtime-role session whose work, committed or not, is rolled back after the test."""
+    with runtime_engine.connect() as connection:
+        outer = connection.begin()
+        with runtime_sessions(bind=connection, join_transaction_mode="create_savepoint") as s:
+            yield s
+        outer.rollback()
