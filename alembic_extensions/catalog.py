@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from alembic_extensions.ops import read_marker
+from alembic_extensions.ops import read_marker, written_policy
 from pgkeel.dbobjects import DatabaseObject, Policy, RowLevelSecurity, Trigger, TriggerFunction
 
 if TYPE_CHECKING:
@@ -178,7 +178,9 @@ def _read_policies(
             with_check=check or using or "true",
             schema=schema,
         )
-        catalog.add(Found(policy, (cmd, permissive, to_public), fingerprint))
+        catalog.add(
+            Found(written_policy(policy, comment), (cmd, permissive, to_public), fingerprint)
+        )
 
 
 def read_catalog(connection: Connection, schemas: Sequence[str], default_schema: str) -> Catalog:

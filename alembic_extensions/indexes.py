@@ -37,7 +37,9 @@ _NOISE = re.compile(r"[\s()\"]")
 
 
 def _keyed_columns(item: Index | UniqueConstraint | PrimaryKeyConstraint) -> list[str]:
-    return [getattr(expr, "name", "") for expr in item.expressions]  # type: ignore[union-attr]
+    if isinstance(item, Index):
+        return [getattr(expr, "name", "") for expr in item.expressions]
+    return [column.name for column in item.columns]  # constraints have no .expressions
 
 
 def _fk_columns(fk: ForeignKeyConstraint) -> list[str]:
@@ -97,7 +99,7 @@ def normalise_predicate(predicate: str | None) -> str | None:
     """A predicate without casts, quotes, parentheses, spaces or case: what both sides share."""
     if predicate is None:
         return None
-    text = _MULTIWORD_CASTS.sub("", predicate.lower())
+    text = _MULTIWORD_CASTS.sub("", predicate.lower()).replace("!=", "<>")
     return _NOISE.sub("", _CAST.sub("", text)) or None
 
 

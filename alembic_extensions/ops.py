@@ -12,6 +12,7 @@ definition that the catalog stores in a normalised form (policy expressions).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -39,14 +40,35 @@ _MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
 
 
 def marker(obj: DatabaseObject) -> str:
-    """The comment that marks ``obj`` as pgkeel's and records its definition's fingerprint."""
-    return f"{MARKER_PREFIX}{fingerprint(obj)}"
+    """The comment that marks ``obj`` as pgkeel's and records its definition's fingerprint.
+
+    A policy's comment also keeps its expressions as the model wrote them: the catalog only
+    has them normalised, and the reverse of dropping a policy must recreate the same one.
+    """
+    stamp = f"{MARKER_PREFIX}{fingerprint(obj)}"
+    if isinstance(obj, Policy):
+        written = {"using": obj.using, "with_check": obj.with_check}
+        return f"{stamp} {json.dumps(written, sort_keys=True)}"
+    return stamp
 
 
 def read_marker(comment: str | None) -> str | None:
     """The fingerprint a pgkeel comment holds, or None for a comment pgkeel did not write."""
     match = _MARKER.match(comment or "")
     return match.group(1) if match else None
+
+
+def written_policy(policy: Policy, comment: str | None) -> Policy:
+    """``policy`` with the expressions its pgkeel comment recorded, when they still match it."""
+    fingerprint_in_comment = read_marker(comment)
+    if fingerprint_in_comment is None or comment is None:
+        return policy
+    try:
+        written = json.loads(comment.split(" ", 1)[1])
+        candidate = replace(policy, using=written["using"], with_check=written["with_check"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return policy
+    return candidate if fingerprint(candidate) == fingerprint_in_comment else policy
 
 
 def _qualified(schema: str | None, name: str) -> sql.Composable:
