@@ -45,8 +45,14 @@ def test_timestamp_triggers_and_row_level_security(make_project: MakeProject) ->
         "op.drop_trigger_function(",
     ):
         assert expected in source
+    assert (
+        "op.create_index('uq_invoices_tenant_id_number', 'invoices', ['tenant_id', 'number'],"
+        " unique=True, postgresql_where=sa.text('deleted_at IS NULL'))"
+    ) in source
+    assert "using=\"tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true)" in source
     assert source.index("op.create_trigger_function(") < source.index("op.create_table(")
     assert "pgkeel_objects" not in source
+    assert "pgkeel_tenant" not in source
     assert project.query("SELECT relname FROM pg_class WHERE relforcerowsecurity") == ["invoices"]
 
 

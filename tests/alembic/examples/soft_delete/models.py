@@ -1,15 +1,13 @@
-"""Example: a partial unique index over live rows (what SoftDeleteMixin builds)."""
+"""Example: SoftDeleteMixin turns a unique column into a partial unique index over live rows."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import Index
-from sqlalchemy.orm import DeclarativeBase, Mapped
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pgkeel import SoftDeleteMixin, TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
-from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.types import TYPE_ANNOTATION_MAP
 
 
@@ -18,15 +16,5 @@ class Base(PgkeelDeclarative, DeclarativeBase):
     type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
 
 
-class Account(UUIDPrimaryKeyMixin, TimestampMixin, Base):
-    email: Mapped[str]
-    deleted_at: Mapped[datetime | None]
-
-
-accounts = Account.__table__
-Index(
-    "uq_accounts_email",
-    accounts.c.email,
-    unique=True,
-    postgresql_where=accounts.c.deleted_at.is_(None),
-)
+class Account(UUIDPrimaryKeyMixin, TimestampMixin, SoftDeleteMixin, Base):
+    email: Mapped[str] = mapped_column(unique=True)

@@ -1,15 +1,14 @@
-"""Example, second version: only the predicate of the partial unique index changes."""
+"""Example, second version: the same index, with a predicate that also skips empty emails."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import Index, and_
+from sqlalchemy import Index, text
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
+from pgkeel import SoftDeleteMixin, TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
-from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.types import TYPE_ANNOTATION_MAP
 
 
@@ -18,15 +17,14 @@ class Base(PgkeelDeclarative, DeclarativeBase):
     type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
 
 
-class Account(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+class Account(UUIDPrimaryKeyMixin, TimestampMixin, SoftDeleteMixin, Base):
     email: Mapped[str]
-    deleted_at: Mapped[datetime | None]
 
-
-accounts = Account.__table__
-Index(
-    "uq_accounts_email",
-    accounts.c.email,
-    unique=True,
-    postgresql_where=and_(accounts.c.deleted_at.is_(None), accounts.c.email != ""),
-)
+    __table_args__ = (
+        Index(
+            "uq_accounts_email",
+            "email",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND email != ''"),
+        ),
+    )

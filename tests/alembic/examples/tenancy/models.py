@@ -1,19 +1,18 @@
-"""Example: timestamps kept by a trigger, and a tenant table under row-level security."""
+"""Example: a tenant table with soft delete, on an isolated base (TenantMixin, SoftDeleteMixin).
+
+What the migration must hold: the updated_at trigger function and a trigger per table, row-level
+security enabled and forced with the tenant policy, and the partial unique index over live rows.
+"""
 
 from __future__ import annotations
 
-import uuid
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Index
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
-from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
-from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.types import TYPE_ANNOTATION_MAP
-
-TENANT = "tenant_id = current_setting('app.tenant_id', true)::uuid"
 
 
 class Base(PgkeelDeclarative, DeclarativeBase):
@@ -27,18 +26,7 @@ class Tenant(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     name: Mapped[str]
 
 
-class Invoice(UUIDPrimaryKeyMixin, TimestampMixin, Base):
-    """An invoice, visible to its tenant only."""
+class Invoice(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base):
+    """An invoice, visible to its tenant only; its number is unique among live invoices."""
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
-    number: Mapped[str]
-
-    __table_args__ = (Index(None, "tenant_id", "number", unique=True),)
-
-
-invoices = Invoice.__table__
-attach(
-    invoices,
-    RowLevelSecurity(table="invoices"),
-    Policy(table="invoices", name="tenant_isolation", using=TENANT, with_check=TENANT),
-)
+    number: Mapped[str] = mapped_column(unique=True)
