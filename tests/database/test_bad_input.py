@@ -21,11 +21,14 @@ PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
 TRIVIAL_TEST = "def test_db(postgres_url):\n    pass\n"
 
 
-def inner_pytest(tmp_path: Path, env: dict[str, str], prefix: tuple[str, ...] = ()) -> str:
+def inner_pytest(
+    tmp_path: Path, env: dict[str, str], prefix: tuple[str, ...] = (), *args: str
+) -> str:
     """Run a one-test pytest session needing a database; return its combined output."""
     (tmp_path / "test_needs_db.py").write_text(TRIVIAL_TEST)
+    pytest_args = ["-q", "-p", "no:cacheprovider", *args, str(tmp_path)]
     result = subprocess.run(
-        [*prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [*prefix, sys.executable, "-m", "pytest", *pytest_args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -69,6 +72,27 @@ def test_unreachable_database_url(tmp_path: Path) -> None:
     assert "someone:***@127.0.0.1" in output
     assert "secret" not in output
     assert "unset it to let pgkeel start a throwaway PostgreSQL" in output
+    assert_no_internal_traceback(output)
+
+
+def test_unknown_source(tmp_path: Path) -> None:
+    output = inner_pytest(tmp_path, clean_env(), (), "--pgkeel-source=docker")
+    assert "pgkeel_source = 'docker' is not a source pgkeel knows" in output
+    assert "one of auto, testcontainers" in output
+    assert_no_internal_traceback(output)
+
+
+def docker_may_answer() -> bool:
+    return "DOCKER_HOST" in os.environ or Path("/var/run/docker.sock").exists()
+
+
+def test_testcontainers_source_without_docker(tmp_path: Path) -> None:
+    if docker_may_answer():
+        pytest.skip("a Docker engine may answer here, and the container would start")
+    output = inner_pytest(tmp_path, clean_env(), (), "--pgkeel-source=testcontainers")
+    assert "No PostgreSQL server could be found or started. Tried, in order:" in output
+    assert "- testcontainers: " in output
+    assert "- DATABASE_URL" not in output
     assert_no_internal_traceback(output)
 
 

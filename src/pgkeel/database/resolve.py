@@ -13,6 +13,7 @@ import importlib.util
 import os
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_IMAGE = "postgres:16-alpine"
+DOCKER_SOCKET = "/var/run/docker.sock"
 CONNECT_TIMEOUT_S = 5
 _URL_EXAMPLE = "postgresql+psycopg://user:password@localhost:5432/dbname"
 
@@ -84,9 +86,20 @@ def check_connects(url: URL, *, source: str = DATABASE_URL_ENV) -> None:
 
 @contextmanager
 def provide_server(
-    environ: Mapping[str, str] | None = None, *, image: str = DEFAULT_IMAGE
+    environ: Mapping[str, str] | None = None,
+    *,
+    image: str = DEFAULT_IMAGE,
+    container_only: bool = False,
 ) -> Iterator[Server]:
-    """A PostgreSQL server for this process, from the first source that can serve."""
+    """A PostgreSQL server for this process, from the first source that can serve.
+
+    With ``container_only``, the server is always a testcontainers one, even when
+    ``DATABASE_URL`` is set or PostgreSQL is installed here.
+    """
+    if container_only:
+        with _container_server([], image) as server:
+            yield server
+        return
     env = os.environ if environ is None else environ
     raw = env.get(DATABASE_URL_ENV, "").strip()
     if raw:
@@ -133,6 +146,8 @@ def _docker_postgres(attempts: list[Attempt]) -> type | None:
         )
         return None
     with suppress(Exception):  # any failure to reach Docker means "no engine answers"
+        if not _docker_endpoint_exists():
+            raise ConnectionError(DOCKER_SOCKET)
         client = docker.from_env(timeout=3)
         client.ping()
         client.close()
@@ -145,6 +160,14 @@ def _docker_postgres(attempts: list[Attempt]) -> type | None:
         )
     )
     return None
+
+
+def _docker_endpoint_exists() -> bool:
+    """Whether DOCKER_HOST is set or the default socket exists.
+
+    The docker client leaks a socket when it fails to connect, so it is not asked in vain.
+    """
+    return bool(os.environ.get("DOCKER_HOST")) or Path(DOCKER_SOCKET).exists()
 
 
 def _container_module() -> str:

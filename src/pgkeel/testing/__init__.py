@@ -14,7 +14,8 @@ Fixtures (all overridable in a ``conftest.py``):
 - ``pgbouncer_url`` (session): ``postgres_url``'s database through such a PgBouncer.
 
 The server is the first of: ``--pgkeel-url``/``pgkeel_url``, ``DATABASE_URL``, a throwaway
-cluster from local or pgserver binaries, a testcontainers PostgreSQL. Under pytest-xdist the
+cluster from local or pgserver binaries, a testcontainers PostgreSQL (always the latter with
+``pgkeel_source = testcontainers``). Under pytest-xdist the
 controller starts one server and each worker gets its own databases on it.
 """
 
@@ -58,9 +59,12 @@ class _ServerHolder:
 
     def url(self) -> URL:
         if self._url is None:
-            env = {"DATABASE_URL": self.plugin_config.url} if self.plugin_config.url else None
-            server = self._stack.enter_context(provide_server(env, image=self.plugin_config.image))
-            self._url = server.url
+            config = self.plugin_config
+            env = {"DATABASE_URL": config.url} if config.url else None
+            provider = provide_server(
+                env, image=config.image, container_only=config.container_only()
+            )
+            self._url = self._stack.enter_context(provider).url
         return self._url
 
     def close(self) -> None:

@@ -29,7 +29,16 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         ),
     ),
     ("image", "postgres:16-alpine", "Docker image when the server comes from testcontainers"),
+    (
+        "source",
+        "auto",
+        (
+            "where the server comes from: 'auto' (the URL, DATABASE_URL, PostgreSQL binaries, "
+            "testcontainers: the first that serves) or 'testcontainers' (always a container)"
+        ),
+    ),
 )
+SOURCES = ("auto", "testcontainers")
 
 
 class SchemaBuilder(Protocol):
@@ -46,12 +55,22 @@ class PluginConfig:
     url: str
     schema: str
     image: str
+    source: str = "auto"
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> PluginConfig:
         """Command-line options win over ini settings, which win over the defaults."""
         values = {name: _option(config, name) for name, _default, _help in OPTIONS}
         return cls(**values)
+
+    def container_only(self) -> bool:
+        """Whether the server must come from testcontainers; raises for an unknown source."""
+        if self.source not in SOURCES:
+            raise PgkeelError(
+                f"pgkeel_source = {self.source!r} is not a source pgkeel knows. Fix: set it to "
+                f"one of {', '.join(SOURCES)} (default: auto)."
+            )
+        return self.source == "testcontainers"
 
     def schema_builder(self) -> SchemaBuilder | None:
         """The configured schema builder, imported, or None when none is configured."""
