@@ -18,7 +18,11 @@ from sqlalchemy.pool import NullPool
 from alembic_extensions.plugin import RULES_OPTION
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
 from alembic_extensions.rendering import render_item
-from alembic_extensions.revisions import check_unique_numbers, number_revisions
+from alembic_extensions.revisions import (
+    check_single_head,
+    check_unique_numbers,
+    number_revisions,
+)
 from alembic_extensions.safety import make_safe
 from alembic_extensions.timeouts import TimeoutGuard, Timeouts
 from pgkeel.database import DATABASE_URL_ENV, parse_database_url
@@ -188,6 +192,7 @@ def _run_offline(
     env: EnvironmentContext, url: str | URL, kwargs: dict[str, Any], options: MigrationOptions
 ) -> None:
     env.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **kwargs)
+    _check_history(env, options)
     for statement in options.timeouts.offline_sql():
         env.execute(statement)
     with env.begin_transaction():
@@ -201,6 +206,7 @@ def _run_on(
     options: MigrationOptions,
 ) -> None:
     env.configure(connection=connection, **kwargs)
+    _check_history(env, options)
     with TimeoutGuard(connection, options.timeouts), env.begin_transaction():
         env.run_migrations()
 
@@ -221,6 +227,14 @@ def _run_online(
             _run_on(env, connection, kwargs, options)
     finally:
         engine.dispose()
+
+
+def _check_history(env: EnvironmentContext, options: MigrationOptions) -> None:
+    """Before a new revision is compared: one head, or a clear error (after ``configure``)."""
+    revision_context = env.get_context().opts.get("revision_context")
+    head = getattr(revision_context, "command_args", {}).get("head")
+    if options.sequential and revision_context is not None and head in (None, "head"):
+        check_single_head(env.script)
 
 
 def run_migrations(

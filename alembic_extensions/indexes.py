@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ClauseElement, Index, PrimaryKeyConstraint, UniqueConstraint
 
-from alembic_extensions.rules import allowed
+from alembic_extensions.rules import allowed, key_names
 from pgkeel.naming import index_name
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def is_covered(table: Table, columns: list[str]) -> bool:
         *table.indexes,
         *(c for c in table.constraints if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)),
     ]
-    return any(set(_keyed_columns(item)[: len(columns)]) == wanted for item in keyed)
+    return any(set(key_names(item)[: len(columns)]) == wanted for item in keyed)
 
 
 def _opted_out(table: Table, fk: ForeignKeyConstraint) -> bool:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
@@ -200,8 +208,11 @@ def is_tenant_table(table: Table) -> bool:
     return TENANT_COLUMN in table.c or bool(table.info.get(TENANT_INFO_KEY))
 
 
-def _leading_names(item: Index | UniqueConstraint) -> list[str]:
-    return [getattr(expr, "name", "") for expr in item.expressions]  # type: ignore[union-attr]
+def key_names(item: Index | UniqueConstraint | PrimaryKeyConstraint) -> list[str]:
+    """The column names an index or key constraint is on, in order ("" for an expression)."""
+    if isinstance(item, Index):
+        return [getattr(expr, "name", "") or "" for expr in item.expressions]
+    return [column.name for column in item.columns]
 
 
 def covers_foreign_key(table: Table, columns: list[str]) -> bool:
@@ -221,7 +232,7 @@ def _tenant_leading_column(table: Table) -> Iterator[Violation]:
         *(c for c in table.constraints if isinstance(c, UniqueConstraint)),
     ]
     for item in items:
-        names = _leading_names(item)
+        names = key_names(item)
         fk_index = not getattr(item, "unique", True) and covers_foreign_key(table, names)
         if names[:1] == [TENANT_COLUMN] or fk_index:
             continue

@@ -10,4 +10,5 @@ from alembic import context
 from alembic_extensions import run_migrations
 
 models = importlib.import_module(context.config.get_main_option("example_models") or "models")
-run_migrations(context, models.Base.metadata, **getattr(models, "MIGRATION_SETTINGS", {}))
+settings = context.config.attributes.get("settings", {})  # the tests vary the timeouts
+run_migrations(context, models.Base.metadata, **settings)

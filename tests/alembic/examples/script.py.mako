@@ -7,14 +7,19 @@ Create Date: ${create_date}
 
 <%
     # Only the imports the migration uses, sorted as isort/ruff sort them.
-    lines = {"from alembic import op", *(imports.splitlines() if imports else [])}
-    if "sa." in (upgrades or "") + (downgrades or ""):
+    body = (upgrades or "") + (downgrades or "")
+    lines = set(imports.splitlines() if imports else [])
+    if "op." in body:
+        lines.add("from alembic import op")
+    if "sa." in body:
         lines.add("import sqlalchemy as sa")
     ordered = sorted(lines, key=lambda line: (line.startswith("from "), line.split()[1].lower()))
 %>\
 from collections.abc import Sequence
+% if ordered:
 
 ${"\n".join(ordered)}
+% endif
 
 revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}

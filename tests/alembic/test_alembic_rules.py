@@ -1,0 +1,226 @@
+"""The model rules: each has a failing model and a message that says where, what, fix, opt-out."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from alembic_project import Project
+from sqlalchemy import (
+    JSON,
+    UUID,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped
+
+from alembic_extensions.errors import ModelRulesError
+from alembic_extensions.rules import RULE_IDS, Violation, check_tables
+from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.dbobjects import RowLevelSecurity, attach
+from pgkeel.naming import allow
+from pgkeel.tenancy import tenant_policy
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+MakeProject = Callable[[str], Project]
+
+
+def standard_columns() -> list[Column[object]]:
+    """A uuid key and both timestamps: a table that breaks no rule by itself."""
+    return [
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+def violations(*columns: object, name: str = "widgets", **kw: object) -> list[Violation]:
+    table = Table(name, MetaData(), *standard_columns(), *columns, **kw)  # type: ignore[arg-type]
+    return check_tables([table])
+
+
+def only(found: list[Violation]) -> Violation:
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_standard_table_passes() -> None:
+    assert violations(Column("name", Text())) == []
+
+
+def test_timestamptz() -> None:
+    found = only(violations(Column("shipped_at", DateTime())))
+    assert found.rule == "timestamptz"
+    assert found.where == "widgets.shipped_at"
+    assert "timestamp without time zone" in found.problem
+    assert "DateTime(timezone=True)" in found.fix
+    assert found.opt_out == "mapped_column(..., info=pgkeel.naming.allow('timestamptz'))"
+    assert violations(Column("shipped_at", DateTime(), info=allow("timestamptz"))) == []
+
+
+def test_uuid_primary_key() -> None:
+    table = Table(
+        "gadgets",
+        MetaData(),
+        Column("id", BigInteger, primary_key=True),
+        *standard_columns()[1:],
+    )
+    found = only(check_tables([table]))
+    assert (found.rule, found.where) == ("uuid-primary-key", "gadgets.id")
+    assert "integer primary key (BIGINT)" in found.problem
+    assert "UUIDPrimaryKeyMixin" in found.fix
+    allowed = Table(
+        "gizmos",
+        MetaData(),
+        Column("id", Integer, primary_key=True, info=allow("uuid-primary-key")),
+        *standard_columns()[1:],
+    )
+    assert check_tables([allowed]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [("widget", "'widgets'"), ("order_item", "'order_items'"), ("OrderItems", None)],
+)
+def test_plural_table_name(name: str, suggestion: str | None) -> None:
+    found = only(violations(name=name))
+    assert (found.rule, found.where) == ("plural-table-name", name)
+    assert "not plural snake_case" in found.problem
+    if suggestion:
+        assert f"name it like {suggestion}" in found.fix
+    assert found.opt_out == "__table_args__ = {'info': pgkeel.naming.allow('plural-table-name')}"
+    assert violations(name=name, info=allow("plural-table-name")) == []
+
+
+def test_snake_case_column() -> None:
+    found = only(violations(Column("unitPrice", Text())))
+    assert (found.rule, found.where) == ("snake-case-column", "widgets.unitPrice")
+    assert "mapped_column('snake_name')" in found.fix
+    assert violations(Column("unitPrice", Text(), info=allow("snake-case-column"))) == []
+
+
+def test_identifier_length() -> None:
+    long_name = "a_column_name_that_goes_on_and_on_well_past_what_postgres_keeps_x"
+    found = only(violations(Column(long_name, Text())))
+    assert (found.rule, found.where) == ("identifier-length", f"widgets.{long_name}")
+    assert "is 65 bytes; PostgreSQL keeps 63 bytes" in found.problem
+    assert violations(Column(long_name, Text(), info=allow("identifier-length"))) == []
+
+
+def test_jsonb() -> None:
+    found = only(violations(Column("payload", JSON())))
+    assert (found.rule, found.where) == ("jsonb", "widgets.payload")
+    assert "json column" in found.problem
+    assert "JSONB" in found.fix
+    assert violations(Column("payload", JSONB())) == []
+    assert violations(Column("payload", JSON(), info=allow("jsonb"))) == []
+
+
+def test_timestamps() -> None:
+    table = Table("widgets", MetaData(), *standard_columns()[:2])
+    found = only(check_tables([table]))
+    assert (found.rule, found.where) == ("timestamps", "widgets")
+    assert found.problem == "no updated_at column."
+    assert "TimestampMixin" in found.fix
+    bare = Table("links", MetaData(), standard_columns()[0], info=allow("timestamps"))
+    assert check_tables([bare]) == []
+
+
+def tenant_table(*items: object, rls: bool = True, **kw: object) -> Table:
+    table = Table(
+        "invoices",
+        MetaData(),
+        *standard_columns(),
+        Column("tenant_id", UUID(as_uuid=True), nullable=False),
+        Column("number", Text()),
+        Column("customer_id", UUID(as_uuid=True), ForeignKey("customers.id")),
+        *items,
+        **kw,  # type: ignore[arg-type]
+    )
+    if rls:
+        attach(table, RowLevelSecurity("invoices"), tenant_policy(table))
+    return table
+
+
+def test_tenant_leading_column() -> None:
+    found = check_tables([tenant_table(UniqueConstraint("number", name="uq_invoices_number"))])
+    assert [(v.rule, v.where) for v in found] == [
+        ("tenant-leading-column", "invoices (unique constraint uq_invoices_number on number)")
+    ]
+    assert "put tenant_id first" in found[0].fix
+    assert "UniqueConstraint(..., info=pgkeel.naming.allow" in found[0].opt_out
+    fine = [
+        Index("idx_invoices_tenant_id_number", "tenant_id", "number"),
+        Index("idx_invoices_customer_id", "customer_id"),  # covers a foreign key: exempt
+        Index("idx_invoices_number", "number", info=allow("tenant-leading-column")),
+    ]
+    assert check_tables([tenant_table(*fine)]) == []
+
+
+def test_tenant_rls() -> None:
+    found = only(check_tables([tenant_table(rls=False)]))
+    assert (found.rule, found.where) == ("tenant-rls", "invoices")
+    assert "tenant table without row-level security" in found.problem
+    assert "TenantMixin" in found.fix
+    assert check_tables([tenant_table(rls=False, info=allow("tenant-rls"))]) == []
+
+
+def test_the_mixins_meet_every_rule() -> None:
+    class Base(PgkeelDeclarative, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map = TYPE_ANNOTATION_MAP
+
+    class Tenant(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+        name: Mapped[str]
+
+    class Invoice(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base):
+        customer: Mapped[uuid.UUID | None]
+
+    assert check_tables(Base.metadata.sorted_tables) == []
+
+
+def test_every_rule_id_is_documented_by_a_test() -> None:
+    tested = {
+        "timestamptz",
+        "uuid-primary-key",
+        "plural-table-name",
+        "snake-case-column",
+        "identifier-length",
+        "tenant-leading-column",
+        "jsonb",
+        "tenant-rls",
+        "timestamps",
+    }
+    assert set(RULE_IDS) == tested
+
+
+def test_autogenerate_reports_every_violation_and_writes_nothing(make_project: MakeProject) -> None:
+    project = make_project("broken")
+    with pytest.raises(ModelRulesError) as raised:
+        project.revision("create event log")
+    message = str(raised.value)
+    assert message.startswith(
+        "pgkeel: the models break the standards, no migration was written: 6 problems."
+    )
+    assert [(v.rule, v.where) for v in raised.value.violations] == [
+        ("plural-table-name", "event_log"),
+        ("uuid-primary-key", "event_log.id"),
+        ("timestamps", "event_log"),
+        ("snake-case-column", "event_log.happenedAt"),
+        ("timestamptz", "event_log.happenedAt"),
+        ("jsonb", "event_log.payload"),
+    ]
+    assert "[jsonb] event_log.payload: json column" in message
+    assert "    opt out: mapped_column(..., info=pgkeel.naming.allow('jsonb'))" in message
+    assert project.versions() == []
