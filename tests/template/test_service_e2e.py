@@ -141,8 +141,17 @@ def test_ruff_and_mypy_pass_on_the_generated_code(service: Service) -> None:
     service.ok("mypy", "--cache-dir", str(service.path.parent / "mypy-cache"))
 
 
-def test_pgkeel_check_passes(service: Service) -> None:
-    service.ok("pgkeel", "check")
+def test_pgkeel_check_passes_on_a_migrated_database(
+    service: Service, empty_database: str
+) -> None:
+    database = {"MIGRATION_DATABASE_URL": empty_database}
+    service.ok("alembic", "upgrade", "head", **database)
+    report = service.ok("pgkeel", "check", **database)
+    assert report.splitlines() == [
+        "pgkeel check: rules: ok",
+        "pgkeel check: drift: ok",
+        "pgkeel check: squawk: ok",
+    ]
 
 
 def test_the_committed_initial_migration_is_what_the_plugin_generates(

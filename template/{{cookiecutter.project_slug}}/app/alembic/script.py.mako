@@ -6,13 +6,17 @@
         wanted.add("import sqlalchemy as sa")
     if "op." in body:
         wanted.add("from alembic import op")
+    if isinstance(down_revision, (tuple, list)):
+        revises = ", ".join(down_revision)
+    else:
+        revises = down_revision or "nothing (the first revision)"
     third_party = sorted(line for line in wanted if line.startswith("import ")) + sorted(
         line for line in wanted if line.startswith("from ")
     )
 %>"""${message}
 
 Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
+Revises: ${revises}
 """
 
 from collections.abc import Sequence
