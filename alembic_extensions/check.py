@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from alembic_extensions.environment import (
     COLLECT_METADATA,
     COLLECTED_METADATA,
-    SKIP_RULES,
+    DRIFT_CHECK,
     migrated_tables,
 )
 from alembic_extensions.rules import check_tables, format_violations
@@ -40,9 +40,15 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
 STEPS = ("rules", "drift", "squawk")
-SQUAWK_EXCLUDED = ("prefer-text-field",)
-"""Squawk rules pgkeel turns off: ``prefer-text-field`` flags every ``varchar(n)``, which pgkeel
-uses on purpose (``Str255``) and Alembic uses for its own ``alembic_version`` table."""
+SQUAWK_EXCLUDED = ("prefer-text-field", "prefer-bigint-over-int", "prefer-bigint-over-smallint")
+"""Squawk rules pgkeel turns off, and why:
+
+- ``prefer-text-field`` flags every ``varchar(n)``, which pgkeel uses on purpose (``Str255``)
+  and Alembic uses for its own ``alembic_version`` table.
+- ``prefer-bigint-over-int`` / ``-smallint`` guard ids against running out of 32 bits; pgkeel's
+  ids are UUIDs (the ``uuid-primary-key`` rule), and its ``int`` columns (``VersionedMixin``'s
+  ``version``, counts, ratings) are bounded by design.
+"""
 
 
 class CheckConfigError(PgkeelError):
@@ -93,10 +99,12 @@ def find_config(path: str | None, cwd: Path) -> Config:
 def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
     """The models' metadata, as the project's ``env.py`` passes it to ``run_migrations``."""
     config.attributes[COLLECT_METADATA] = True
-    script = ScriptDirectory.from_config(config)
     try:
+        script = ScriptDirectory.from_config(config)
         with EnvironmentContext(config, script, fn=lambda _rev, _context: []):
             script.run_env()
+    except CommandError as exc:
+        raise CheckConfigError(f"Alembic could not load the migration environment: {exc}") from None
     finally:
         config.attributes.pop(COLLECT_METADATA, None)
     metadata = config.attributes.pop(COLLECTED_METADATA, None)
@@ -119,8 +127,8 @@ def check_rules(config: Config) -> StepResult:
 
 def check_drift(config: Config) -> StepResult:
     """``alembic check``: no difference between the models and the migrated database."""
-    config.attributes[SKIP_RULES] = True
-    quiet, config.stdout = config.stdout, io.StringIO()  # "No new upgrade operations detected."
+    config.attributes[DRIFT_CHECK] = True
+    stdout, config.stdout = config.stdout, io.StringIO()  # "No new upgrade operations detected."
     try:
         command.check(config)
     except CommandError as exc:
@@ -128,13 +136,13 @@ def check_drift(config: Config) -> StepResult:
     except SQLAlchemyError as exc:
         return StepResult("drift", f"the database could not be checked: {exc}")
     finally:
-        config.attributes.pop(SKIP_RULES, None)
-        config.stdout = quiet
+        config.attributes.pop(DRIFT_CHECK, None)
+        config.stdout = stdout
     return StepResult("drift", None)
 
 
-def offline_sql(config: Config) -> str:
-    """``alembic upgrade head --sql``: every migration's SQL, from the first one."""
+def offline_sql(config: Config, target: str) -> str:
+    """``alembic upgrade target --sql``: the SQL a DBA would run, captured."""
     buffer = io.StringIO()
     offline = Config(
         file_=config.config_file_name,
@@ -143,8 +151,25 @@ def offline_sql(config: Config) -> str:
         output_buffer=buffer,
         attributes=dict(config.attributes),
     )
-    command.upgrade(offline, "head", sql=True)
+    command.upgrade(offline, target, sql=True)
     return buffer.getvalue()
+
+
+def migration_sql(config: Config) -> dict[str, str]:
+    """The offline SQL of each migration on its own, by file name (``0002_add_orders.sql``).
+
+    One file per migration, as squawk expects: whether a migration runs in a transaction (and
+    so which statements must be re-runnable) is decided migration by migration.
+    """
+    script = ScriptDirectory.from_config(config)
+    scripts: dict[str, str] = {}
+    for revision in reversed(list(script.walk_revisions(base="base", head="heads"))):
+        down = revision.down_revision
+        start = down if isinstance(down, str) or down is None else down[0]
+        target = revision.revision if start is None else f"{start}:{revision.revision}"
+        name = Path(revision.path).stem if revision.path else revision.revision
+        scripts[f"{name}.sql"] = offline_sql(config, target)
+    return scripts
 
 
 def find_squawk() -> str | None:
@@ -153,25 +178,38 @@ def find_squawk() -> str | None:
     return shutil.which("squawk") or (str(beside) if beside.is_file() else None)
 
 
+def squawk(scripts: dict[str, str], excluded: Sequence[str]) -> tuple[int, str]:
+    """Run squawk on each script (written to a scratch directory); its status and report."""
+    executable = find_squawk()
+    if executable is None:
+        raise CheckConfigError("squawk is not installed. Fix: pip install squawk-cli.")
+    with tempfile.TemporaryDirectory() as directory:
+        paths = []
+        for name, text in scripts.items():
+            path = Path(directory) / name
+            path.write_text(text)
+            paths.append(str(path))
+        arguments = [executable, "--reporter", "gcc", *(f"--exclude={rule}" for rule in excluded)]
+        result = subprocess.run(  # noqa: PLW1510  # the exit status is the result
+            [*arguments, *paths], capture_output=True, text=True, env=os.environ.copy()
+        )
+        report = (result.stdout + result.stderr).replace(f"{directory}/", "").strip()
+    return result.returncode, report
+
+
 def check_squawk(config: Config, excluded: Sequence[str] = SQUAWK_EXCLUDED) -> StepResult:
-    """Lint the offline SQL of every migration with squawk (skipped when it is not installed)."""
-    squawk = find_squawk()
-    if squawk is None:
+    """Lint each migration's offline SQL with squawk (skipped when it is not installed)."""
+    if find_squawk() is None:
         return StepResult(
             "squawk", None, "skipped: squawk is not installed (pip install squawk-cli)"
         )
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "migrations.sql"
-        path.write_text(offline_sql(config))
-        arguments = [squawk, "--reporter", "gcc"]
-        arguments += [f"--exclude={rule}" for rule in excluded]
-        result = subprocess.run(  # noqa: PLW1510  # the exit status is the result
-            [*arguments, str(path)], capture_output=True, text=True, env=os.environ.copy()
-        )
-    report = (result.stdout + result.stderr).replace(str(path), "upgrade.sql").strip()
-    if result.returncode == 0:
+    scripts = migration_sql(config)
+    if not scripts:
+        return StepResult("squawk", None, "no migrations yet")
+    status, report = squawk(scripts, excluded)
+    if status == 0:
         return StepResult("squawk", None)
-    return StepResult("squawk", report or f"squawk exited with status {result.returncode}")
+    return StepResult("squawk", report or f"squawk exited with status {status}")
 
 
 def run_check(

@@ -45,8 +45,12 @@ COLLECT_METADATA = "pgkeel.collect_metadata"
 """``config.attributes`` key: when true, ``run_migrations`` only records the target metadata."""
 COLLECTED_METADATA = "pgkeel.target_metadata"
 """``config.attributes`` key under which the recorded target metadata is stored."""
-SKIP_RULES = "pgkeel.skip_rules"
-"""``config.attributes`` key: when true, autogenerate does not run the model rules."""
+SPLIT_OPTION = "pgkeel_split"
+"""``context.configure()`` option: False keeps a revision with autocommit blocks in one file
+(``pgkeel check`` sets it so that ``alembic check`` lists every difference)."""
+DRIFT_CHECK = "pgkeel.drift_check"
+"""``config.attributes`` key: true while ``pgkeel check`` runs ``alembic check`` (it has run the
+rules already, and wants every difference listed in one revision)."""
 MIGRATE_INFO_KEY = "pgkeel_migrate"
 """``info`` key of a Table (or Column, Index...) that migrations must leave alone when False."""
 OFFLINE_URL = "postgresql+psycopg://"
@@ -140,8 +144,7 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
         directives: list[MigrationScript],
     ) -> None:
         if options.safe_ddl:
-            for directive in directives:
-                make_safe(directive)
+            make_safe(directives, split=context.opts.get(SPLIT_OPTION, True))
         if options.sequential:
             number_revisions(context, directives)
         if options.process_revision_directives is not None:
@@ -155,7 +158,8 @@ def _configure_kwargs(
 ) -> dict[str, Any]:
     plugins = [*ALEMBIC_PLUGINS, PLUGIN_NAME]
     return {
-        RULES_OPTION: not env.config.attributes.get(SKIP_RULES),
+        RULES_OPTION: not env.config.attributes.get(DRIFT_CHECK),
+        SPLIT_OPTION: not env.config.attributes.get(DRIFT_CHECK),
         "target_metadata": metadata,
         "transaction_per_migration": options.transaction_per_migration,
         "include_object": _include_object(options),

@@ -17,7 +17,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from alembic.operations import MigrateOperation
+from alembic.operations import MigrateOperation, ops
 from psycopg import sql
 from sqlalchemy import DDL
 
@@ -279,6 +279,56 @@ class ReplaceFunctionOp(ObjectOp):
         """``CREATE OR REPLACE`` a trigger function with a new body."""
         new = TriggerFunction(name=name, body=body, schema=schema)
         operations.invoke(cls(new, replace(new, body=old_body)))
+
+
+class ConcurrentCreateIndexOp(MigrateOperation):
+    """Build an index ``CONCURRENTLY``, so that a run that failed half-way can simply run again.
+
+    A failed concurrent build leaves an invalid index behind, which ``IF NOT EXISTS`` would
+    then keep; so the rendered migration drops any leftover first (``IF EXISTS``), then builds.
+    """
+
+    def __init__(self, create: ops.CreateIndexOp) -> None:
+        create.kw["postgresql_concurrently"] = True
+        create.if_not_exists = True
+        self.create = create
+
+    def leftover(self) -> ops.DropIndexOp:
+        """``DROP INDEX CONCURRENTLY IF EXISTS`` of the index about to be built."""
+        return ops.DropIndexOp(
+            str(self.create.index_name),
+            table_name=self.create.table_name,
+            schema=self.create.schema,
+            if_exists=True,
+            postgresql_concurrently=True,
+        )
+
+    def reverse(self) -> ConcurrentDropIndexOp:
+        """Dropping the index concurrently."""
+        return ConcurrentDropIndexOp(self.create.reverse())
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """The index's ``add_index`` diff."""
+        return self.create.to_diff_tuple()
+
+
+class ConcurrentDropIndexOp(MigrateOperation):
+    """Drop an index ``CONCURRENTLY IF EXISTS`` (no lock that blocks queries on the table)."""
+
+    def __init__(self, drop: ops.DropIndexOp) -> None:
+        drop.kw["postgresql_concurrently"] = True
+        drop.if_exists = True
+        self.drop = drop
+
+    def reverse(self) -> ConcurrentCreateIndexOp:
+        """Building the index again, concurrently."""
+        create = self.drop.reverse()
+        create.kw.pop("postgresql_concurrently", None)
+        return ConcurrentCreateIndexOp(create)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """The index's ``remove_index`` diff."""
+        return self.drop.to_diff_tuple()
 
 
 class AutocommitBlockOp(MigrateOperation):

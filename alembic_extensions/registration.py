@@ -64,6 +64,8 @@ def _register_operations() -> None:
     renderers.dispatch_for(ops.ReplaceFunctionOp)(rendering.render_replace)
     renderers.dispatch_for(ops.ValidateConstraintOp)(rendering.render_validate)
     renderers.dispatch_for(ops.AutocommitBlockOp)(rendering.render_autocommit_block)
+    renderers.dispatch_for(ops.ConcurrentCreateIndexOp)(rendering.render_concurrent_create)
+    renderers.dispatch_for(ops.ConcurrentDropIndexOp)(rendering.render_concurrent_drop)
     renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
 
 

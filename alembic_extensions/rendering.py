@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from alembic_extensions.ops import (
         AutocommitBlockOp,
+        ConcurrentCreateIndexOp,
+        ConcurrentDropIndexOp,
         CreateObjectOp,
         DropObjectOp,
         NoOp,
@@ -126,6 +128,25 @@ def render_validate(autogen_context: AutogenContext, op: ValidateConstraintOp) -
         [op.constraint_name, op.table_name],
         [("schema", op.schema)],
     )
+
+
+def render_concurrent_create(
+    autogen_context: AutogenContext, op: ConcurrentCreateIndexOp
+) -> list[str]:
+    """Drop a leftover of a failed build, then build the index (both ``CONCURRENTLY``)."""
+    from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
+
+    return [
+        render_op_text(autogen_context, op.leftover()),
+        render_op_text(autogen_context, op.create),
+    ]
+
+
+def render_concurrent_drop(autogen_context: AutogenContext, op: ConcurrentDropIndexOp) -> str:
+    """``op.drop_index(..., if_exists=True, postgresql_concurrently=True)``."""
+    from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
+
+    return render_op_text(autogen_context, op.drop)
 
 
 def render_nothing(_autogen_context: AutogenContext, _op: NoOp) -> list[str]:

@@ -100,6 +100,8 @@ def number_revisions(context: MigrationContext, directives: list[ops.MigrationSc
     first = int(next_revision_id(script))
     for offset, directive in enumerate(directives):
         directive.rev_id = f"{first + offset:0{WIDTH}d}"
+        if offset:  # a follow-up revision (the concurrent step) goes on top of the previous one
+            directive.head = directives[offset - 1].rev_id
         if not directive.message:
             upgrade_ops = directive.upgrade_ops
             directive.message = describe(upgrade_ops.ops if upgrade_ops is not None else [])

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 
 from alembic_extensions.errors import UnsafeMigrationError
-from alembic_extensions.ops import AutocommitBlockOp, ValidateConstraintOp
+from alembic_extensions.ops import (
+    AutocommitBlockOp,
+    ConcurrentCreateIndexOp,
+    ConcurrentDropIndexOp,
+    ValidateConstraintOp,
+)
+from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
 
 if TYPE_CHECKING:
@@ -43,8 +49,8 @@ def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
         "give it a constant server default (mapped_column(server_default=...): PostgreSQL "
         "adds it without rewriting the table), or add it in steps: (1) a migration adds the "
         "column nullable, and the code starts writing it; (2) backfill the old rows in "
-        f"batches; (3) a migration adds CHECK ({column.name} IS NOT NULL) NOT VALID, then "
-        "op.validate_constraint(...) in an autocommit block; (4) a migration sets "
+        f"batches; (3) a migration adds CHECK ({column.name} IS NOT NULL) NOT VALID, and the "
+        "next one runs op.validate_constraint(...); (4) a migration sets "
         "nullable=False (PostgreSQL uses the valid check and skips the scan) and drops the "
         "check.",
         "mapped_column(..., info=pgkeel.naming.allow('not-null-default')), for a table known "
@@ -52,9 +58,8 @@ def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
     )
 
 
-def _concurrently(op: ops.CreateIndexOp | ops.DropIndexOp) -> AutocommitBlockOp:
-    op.kw["postgresql_concurrently"] = True
-    return AutocommitBlockOp([op])
+_DEFERRED = (ConcurrentCreateIndexOp, ConcurrentDropIndexOp, ValidateConstraintOp)
+"""Operations that must not run in the transaction of the DDL before them."""
 
 
 def _not_valid(op: ops.CreateForeignKeyOp) -> list[ops.MigrateOperation]:
@@ -62,15 +67,16 @@ def _not_valid(op: ops.CreateForeignKeyOp) -> list[ops.MigrateOperation]:
         return [op]
     op.kw["postgresql_not_valid"] = True
     name = str(op.constraint_name)
-    validate = ValidateConstraintOp(name, op.source_table, op.kw.get("source_schema"))
-    return [op, AutocommitBlockOp([validate])]
+    return [op, ValidateConstraintOp(name, op.source_table, op.kw.get("source_schema"))]
 
 
 def _safe_op(
     op: ops.MigrateOperation, table: str, refused: list[Violation]
 ) -> list[ops.MigrateOperation]:
-    if isinstance(op, ops.CreateIndexOp | ops.DropIndexOp):
-        return [_concurrently(op)]
+    if isinstance(op, ops.CreateIndexOp):
+        return [ConcurrentCreateIndexOp(op)]
+    if isinstance(op, ops.DropIndexOp):
+        return [ConcurrentDropIndexOp(op)]
     if isinstance(op, ops.CreateForeignKeyOp):
         return _not_valid(op)
     if isinstance(op, ops.AddColumnOp):
@@ -78,18 +84,6 @@ def _safe_op(
         if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
             refused.append(not_null_violation(table, column))
     return [op]
-
-
-def _merge_blocks(items: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
-    """Adjacent autocommit blocks become one."""
-    merged: list[ops.MigrateOperation] = []
-    for item in items:
-        previous = merged[-1] if merged else None
-        if isinstance(item, AutocommitBlockOp) and isinstance(previous, AutocommitBlockOp):
-            previous.ops.extend(item.ops)
-        else:
-            merged.append(item)
-    return merged
 
 
 def _new_tables(upgrade_ops: ops.UpgradeOps) -> set[tuple[str | None, str]]:
@@ -105,21 +99,85 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, refused: list[Violation]) -> None:
             continue
         if (container.schema, container.table_name) in new_tables:
             continue
-        rewritten = [
+        container.ops = [
             safe for op in container.ops for safe in _safe_op(op, container.table_name, refused)
         ]
-        container.ops = _merge_blocks(rewritten)
 
 
-def make_safe(directive: ops.MigrationScript) -> None:
-    """Rewrite ``directive``'s operations on existing tables; refuse what cannot be made safe."""
-    refused: list[Violation] = []
-    for upgrade_ops in directive.upgrade_ops_list:
-        _rewrite(upgrade_ops, refused)
-    if refused:
-        raise UnsafeMigrationError(refused)
+def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
+    """Take the deferred operations out of ``upgrade_ops``, in order."""
+    taken: list[ops.MigrateOperation] = []
+    kept: list[ops.MigrateOperation] = []
+    for item in upgrade_ops.ops:
+        if isinstance(item, ops.ModifyTableOps):
+            taken.extend(op for op in item.ops if isinstance(op, _DEFERRED))
+            item.ops = [op for op in item.ops if not isinstance(op, _DEFERRED)]
+            if not item.ops:
+                continue
+        kept.append(item)
+    upgrade_ops.ops = kept
+    return taken
+
+
+def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """Index builds in one autocommit block, then validations in the migration's transaction."""
+    indexes = [op for op in deferred if not isinstance(op, ValidateConstraintOp)]
+    validations = [op for op in deferred if isinstance(op, ValidateConstraintOp)]
+    return [*([AutocommitBlockOp(indexes)] if indexes else []), *validations]
+
+
+def _reverse_into_downgrade(directive: ops.MigrationScript) -> None:
     for upgrade_ops, downgrade_ops in zip(
         directive.upgrade_ops_list, directive.downgrade_ops_list, strict=True
     ):
         downgrade_ops.ops = []
         upgrade_ops.reverse_into(downgrade_ops)
+
+
+def _following_revision(
+    directive: ops.MigrationScript, deferred: list[ops.MigrateOperation]
+) -> ops.MigrationScript:
+    """The revision that runs ``deferred`` after ``directive`` has committed."""
+    upgrade_ops = directive.upgrade_ops
+    message = directive.message or describe(upgrade_ops.ops if upgrade_ops is not None else [])
+    following = ops.MigrationScript(
+        rev_id=None,
+        upgrade_ops=ops.UpgradeOps(second_step(deferred)),
+        downgrade_ops=ops.DowngradeOps([]),
+        message=f"{message} concurrently",
+        version_path=directive.version_path,
+    )
+    if directive.message is None:
+        directive.message = message
+    _reverse_into_downgrade(following)
+    return following
+
+
+def make_safe(directives: list[ops.MigrationScript], *, split: bool = True) -> None:
+    """Rewrite the operations on existing tables; refuse what cannot be made safe.
+
+    Index builds and validations (the deferred operations) must not run in the transaction of
+    the DDL before them. A revision that has both becomes two revisions (with ``split``): the
+    transactional DDL, then the index builds in an autocommit block and the validations. Each
+    can be re-run after a failure (the concurrent statements are idempotent), the validation
+    takes only a SHARE UPDATE EXCLUSIVE lock in its own transaction, and squawk sees each
+    revision as one kind of migration.
+    """
+    refused: list[Violation] = []
+    for directive in directives:
+        for upgrade_ops in directive.upgrade_ops_list:
+            _rewrite(upgrade_ops, refused)
+    if refused:
+        raise UnsafeMigrationError(refused)
+    for directive in list(directives):
+        for upgrade_ops in directive.upgrade_ops_list:
+            deferred = _take_deferred(upgrade_ops)
+            if not deferred:
+                continue
+            alone = len(directive.upgrade_ops_list) > 1 or not split or not upgrade_ops.ops
+            if alone:
+                upgrade_ops.ops.extend(second_step(deferred))
+            else:
+                following = _following_revision(directive, deferred)
+                directives.insert(directives.index(directive) + 1, following)
+        _reverse_into_downgrade(directive)

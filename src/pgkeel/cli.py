@@ -202,8 +202,10 @@ OPTIONS
   --config FILE          alembic.ini or pyproject.toml (default: ./alembic.ini, else
                          ./pyproject.toml with a [tool.alembic] table)
   --skip STEP            do not run STEP (rules, drift or squawk); may be repeated
-  --squawk-exclude RULE  a squawk rule to turn off (default: prefer-text-field, because
-                         pgkeel's Str255 and Alembic's version table are varchar); may be repeated
+  --squawk-exclude RULE  a squawk rule to turn off; may be repeated. The default turns off
+                         prefer-text-field (pgkeel's Str255 and Alembic's version table are
+                         varchar) and prefer-bigint-over-int/-smallint (pgkeel's ids are uuid,
+                         its int columns are bounded); docs/alembic.md says why
 
 EXIT STATUS
   0 no finding; 1 a finding in any step, or an error (one paragraph on stderr); 2 a usage error.

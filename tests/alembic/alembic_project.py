@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from alembic_extensions.check import SQUAWK_EXCLUDED, find_squawk
+from alembic_extensions import check
 
 EXAMPLES = Path(__file__).parent / "examples"
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,12 +106,16 @@ class Project:
             attributes=attributes,
         )
 
+    def revisions(self, message: str | None = None) -> list[Path]:
+        """``alembic revision --autogenerate -m message``; the paths of the written files."""
+        scripts = command.revision(self.config(), message=message, autogenerate=True)
+        written = scripts if isinstance(scripts, list) else [scripts]
+        return [Path(script.path) for script in written if script is not None]
+
     def revision(self, message: str | None = None) -> Path:
-        """``alembic revision --autogenerate -m message``; the path of the written file."""
-        script = command.revision(self.config(), message=message, autogenerate=True)
-        assert script is not None
-        assert not isinstance(script, list)
-        return Path(script.path)
+        """Like ``revisions``, for an autogenerate run that writes one file."""
+        (path,) = self.revisions(message)
+        return path
 
     def upgrade(self, target: str = "head") -> None:
         """``alembic upgrade target``."""
@@ -179,16 +183,6 @@ def ruff_check(*paths: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def squawk(sql: str, directory: Path) -> subprocess.CompletedProcess[str]:
-    """squawk on ``sql`` with the exclusions ``pgkeel check`` uses."""
-    executable = find_squawk()
-    assert executable is not None, "squawk-cli is a dev dependency"
-    path = directory / "upgrade.sql"
-    path.write_text(sql)
-    excluded = [f"--exclude={rule}" for rule in SQUAWK_EXCLUDED]
-    return subprocess.run(
-        [executable, "--reporter", "gcc", *excluded, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def squawk(project: Project) -> tuple[int, str]:
+    """squawk on each migration's SQL, with the exclusions ``pgkeel check`` uses."""
+    return check.squawk(check.migration_sql(project.config()), check.SQUAWK_EXCLUDED)

@@ -9,6 +9,6 @@ from alembic import context
 
 from alembic_extensions import run_migrations
 
-models = importlib.import_module(context.config.get_main_option("example_models") or "models")
+models = importlib.import_module(context.config.get_alembic_option("example_models") or "models")
 settings = context.config.attributes.get("settings", {})  # the tests vary the timeouts
 run_migrations(context, models.Base.metadata, **settings)
