@@ -146,13 +146,20 @@ def _uuid_primary_key(table: Table) -> Iterator[Violation]:
         )
 
 
+def _noun_index(parts: list[str]) -> int:
+    """Index of the last part that is a word (``events_2024`` is plural by ``events``)."""
+    words = [index for index, part in enumerate(parts) if any(c.isalpha() for c in part)]
+    return words[-1] if words else len(parts) - 1
+
+
 def _plural_table_name(table: Table) -> Iterator[Violation]:
     name = table.name
-    last = name.rsplit("_", 1)[-1]
-    plural_snake = is_snake_case(name) and pluralize(last) == last
+    parts = name.split("_")
+    noun = _noun_index(parts)
+    plural_snake = is_snake_case(name) and pluralize(parts[noun]) == parts[noun]
     if plural_snake or allowed("plural-table-name", table):
         return
-    expected = f"{name.rsplit('_', 1)[0]}_{pluralize(last)}" if "_" in name else pluralize(last)
+    expected = "_".join([*parts[:noun], pluralize(parts[noun].lower()), *parts[noun + 1 :]])
     yield Violation(
         "plural-table-name",
         name,

@@ -91,7 +91,12 @@ def test_uuid_primary_key() -> None:
 
 @pytest.mark.parametrize(
     ("name", "suggestion"),
-    [("widget", "'widgets'"), ("order_item", "'order_items'"), ("OrderItems", None)],
+    [
+        ("widget", "'widgets'"),
+        ("order_item", "'order_items'"),
+        ("OrderItems", None),
+        ("event_2024", "'events_2024'"),
+    ],
 )
 def test_plural_table_name(name: str, suggestion: str | None) -> None:
     found = only(violations(name=name))
@@ -101,6 +106,10 @@ def test_plural_table_name(name: str, suggestion: str | None) -> None:
         assert f"name it like {suggestion}" in found.fix
     assert found.opt_out == "__table_args__ = {'info': pgkeel.naming.allow('plural-table-name')}"
     assert violations(name=name, info=allow("plural-table-name")) == []
+
+
+def test_plural_names_may_end_with_a_number() -> None:
+    assert violations(name="events_2024") == []
 
 
 def test_snake_case_column() -> None:
