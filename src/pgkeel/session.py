@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import psycopg.errors
@@ -63,8 +65,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.base import Executable
 
 _O = TypeVar("_O")
-SET_TENANT_SQL: Final = "SELECT set_config('app.tenant_id', :value, true)"
-_SET_TENANT = text(SET_TENANT_SQL)
 _SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
 _ROLE_BYPASSES_RLS = text(
     "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
@@ -74,6 +74,8 @@ TENANT_RECORD: Final = "pgkeel_tenant_setting"
 _UNKNOWN: Final = "\x00unknown"
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
 _engine_lock = threading.Lock()
+_hooked_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_log = logging.getLogger(__name__)
 
 
 class IncludeDeleted(UserDefinedOption):
@@ -389,8 +391,20 @@ def _require_bypass(connection: Connection) -> None:
 
 
 def _set_tenant(connection: Connection, value: str) -> None:
+    """``set_config('app.tenant_id', value, true)`` on the connection's DBAPI connection.
+
+    It goes straight to the driver: one round trip, no statement events (the statement is fixed
+    and its one parameter is bound), logged on the ``pgkeel.session`` logger at DEBUG.
+    """
     connection.info[TENANT_RECORD] = value
-    connection.execute(_SET_TENANT, {"value": value})
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(_SET_TENANT_DBAPI, (value,))
+    finally:
+        cursor.close()
+    _log.debug("%s -- %r", _SET_TENANT_DBAPI, value)
 
 
 def _on_after_begin(_session: Session, _tx: SessionTransaction, connection: Connection) -> None:
@@ -417,14 +431,7 @@ def _sync_tenant(
         return
     if _statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
         return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
-    connection.info[TENANT_RECORD] = wanted
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(_SET_TENANT_DBAPI, (wanted,))
-    finally:
-        cursor.close()
+    _set_tenant(connection, wanted)
 
 
 def _forget_tenant(connection: Connection, *_args: object) -> None:
@@ -482,9 +489,12 @@ def install_engine_hooks(engine: Engine) -> Engine:
     Installed by ``create_sessionmaker`` and by the first transaction of a hooked session; call it
     yourself to give Core connections (``engine.connect()``) the current tenant too.
     """
+    if engine in _hooked_engines:
+        return engine
     with _engine_lock:
-        if event.contains(engine, "before_cursor_execute", _sync_tenant):
+        if engine in _hooked_engines:
             return engine
+        _hooked_engines.add(engine)
         event.listen(engine, "before_cursor_execute", _sync_tenant)
         event.listen(engine, "begin", _forget_tenant)
         event.listen(engine, "commit", _forget_tenant)
@@ -505,10 +515,16 @@ _SESSION_HOOKS: Final = (
 )
 
 
+_HOOKED: Final = "_pgkeel_session_hooks"
+
+
 def _listen(session_class: type[Session]) -> None:
+    """Listen on ``session_class`` once (a class that inherits the hooks already has them)."""
+    if any(_HOOKED in vars(klass) for klass in session_class.__mro__):
+        return
     for name, hook in _SESSION_HOOKS:
-        if not event.contains(session_class, name, hook):
-            event.listen(session_class, name, hook)
+        event.listen(session_class, name, hook)
+    setattr(session_class, _HOOKED, True)
 
 
 def _guarded(session_class: type[Session]) -> type[Session]:

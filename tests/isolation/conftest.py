@@ -47,7 +47,7 @@ def drop_role(server: URL, role: str) -> None:
         admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-@dataclass
+@dataclass(repr=False)
 class Seed:
     """Ids of the seeded rows: live and deleted rows per tenant, rows planted across tenants."""
 
@@ -57,6 +57,9 @@ class Seed:
     tags: dict[tuple[int, str], uuid.UUID] = field(default_factory=dict)
     # the invoice of tenant i's live customer that points at customer (j, state)
     pointers: dict[tuple[int, int, str], uuid.UUID] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Seed(tenants={[str(t)[:8] for t in self.tenants]})"
 
 
 STATES = ("live", "deleted")

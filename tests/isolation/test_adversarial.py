@@ -247,15 +247,22 @@ def snapshot(connection: Connection, tenant: uuid.UUID) -> dict[str, list[tuple[
     }
 
 
+class Snapshots(dict[int, dict[str, list[tuple[Any, ...]]]]):
+    """The other tenants' rows as seeded, per acting tenant (short repr for Hypothesis reports)."""
+
+    def __repr__(self) -> str:
+        return f"Snapshots({len(self)} tenants)"
+
+
 @pytest.fixture(scope="module")
 def superuser_sessions(owner_engine: Engine) -> sessionmaker[Session]:
     return create_sessionmaker(owner_engine)
 
 
 @pytest.fixture(scope="module")
-def before(owner_engine: Engine, seeded: Seed) -> dict[int, dict[str, list[tuple[Any, ...]]]]:
+def before(owner_engine: Engine, seeded: Seed) -> Snapshots:
     with owner_engine.connect() as connection:
-        return {n: snapshot(connection, tenant) for n, tenant in enumerate(seeded.tenants)}
+        return Snapshots({n: snapshot(connection, t) for n, t in enumerate(seeded.tenants)})
 
 
 @settings(
@@ -272,7 +279,7 @@ def test_no_tenant_reads_or_changes_another_tenants_rows(  # noqa: PLR0917
     superuser_sessions: sessionmaker[Session],
     runtime_role: str,
     seeded: Seed,
-    before: dict[int, dict[str, list[tuple[Any, ...]]]],
+    before: Snapshots,
 ) -> None:
     tenant = seeded.tenants[actor]
     with owner_engine.connect() as connection:

@@ -307,25 +307,29 @@ def test_core_connections_get_the_tenant_with_engine_hooks(
 
 
 def test_the_tenant_is_set_per_transaction_and_never_per_session(
-    runtime_engine: Engine, runtime_sessions: sessionmaker[Session], seeded: Seed
+    runtime_engine: Engine,
+    runtime_sessions: sessionmaker[Session],
+    seeded: Seed,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     statements: list[str] = []
 
     def record(*args: object) -> None:
         statements.append(str(args[2]))
 
+    setting = text("SELECT current_setting('app.tenant_id', true)")
     event.listen(runtime_engine, "before_cursor_execute", record)
     try:
-        with runtime_engine.connect() as connection:
+        with runtime_engine.connect() as connection, caplog.at_level("DEBUG", "pgkeel.session"):
             with tenant_context(seeded.tenants[0]), runtime_sessions(bind=connection) as session:
-                session.scalars(select(Customer)).all()
+                assert session.execute(setting).scalar() == str(seeded.tenants[0])
                 session.commit()
-            after = connection.exec_driver_sql("SELECT current_setting('app.tenant_id', true)")
-            assert after.scalar() in {"", None}
+            assert connection.execute(setting).scalar() in {"", None}
     finally:
         event.remove(runtime_engine, "before_cursor_execute", record)
-    settings = [s for s in statements if "set_config" in s or s.lstrip().upper().startswith("SET")]
-    assert settings == ["SELECT set_config('app.tenant_id', %(value)s, true)"]
+    assert not [s for s in statements if "set_config" in s or s.lstrip().upper().startswith("SET")]
+    sent = [r.getMessage() for r in caplog.records if r.name == "pgkeel.session"]
+    assert sent == [f"SELECT set_config('app.tenant_id', %s, true) -- '{seeded.tenants[0]}'"]
 
 
 # -- ALL_TENANTS ------------------------------------------------------------------------------
