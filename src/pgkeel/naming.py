@@ -15,7 +15,6 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import inflect
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -32,6 +31,7 @@ from pgkeel.errors import NamingError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import inflect
     from sqlalchemy.sql.schema import Constraint
 
 MAX_IDENTIFIER_BYTES = 63
@@ -112,6 +112,8 @@ _UNCHANGED_PLURALS = frozenset(
 
 @cache
 def _inflector() -> inflect.engine:
+    import inflect  # noqa: PLC0415  # importing it takes seconds: only when a name is needed
+
     return inflect.engine()
 
 
