@@ -1,7 +1,13 @@
-"""``pgkeel db start|stop|status|url`` on a real persistent development cluster."""
+"""``pgkeel db start|stop|status|url`` on a real persistent development cluster.
+
+Most calls run ``pgkeel.cli.main`` in this process (the same code, without a Python start-up
+each time); the console script itself is run where its exit status and output stream matter.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -9,13 +15,25 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from pgkeel.cli import main
 from pgkeel.database import conninfo
 
 PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
 
 
-def pgkeel(*args: str) -> subprocess.CompletedProcess[str]:
+def console_script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PGKEEL, *args], capture_output=True, text=True, check=False)
+
+
+def pgkeel(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``pgkeel ARGS`` in this process; the result looks like a finished subprocess."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's usage errors and --help
+            code = int(exit_.code or 0)
+    return subprocess.CompletedProcess(["pgkeel", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
@@ -73,7 +91,7 @@ def test_help_reads_like_a_manual() -> None:
 
 
 def test_main_help_lists_the_commands() -> None:
-    result = pgkeel("--help")
+    result = console_script("--help")
     assert result.returncode == 0
     assert sections(result.stdout) == MANUAL_SECTIONS
     assert "  db      manage the service's development PostgreSQL cluster" in result.stdout
@@ -91,7 +109,7 @@ def test_missing_command_exits_non_zero() -> None:
 
 
 def test_a_directory_that_cannot_be_made_is_one_line() -> None:
-    result = pgkeel("db", "start", "--dir", "/proc/pgkeel/db")
+    result = console_script("db", "start", "--dir", "/proc/pgkeel/db")
     assert result.returncode == 1
     assert result.stderr.startswith("pgkeel: error: /proc/pgkeel")
     assert "Fix: " in result.stderr
