@@ -150,12 +150,17 @@ class PgBouncer:
         return self.url_for(self.config.server.database or "postgres")
 
     def url_for(self, database: str, user: str | None = None) -> URL:
-        """SQLAlchemy URL of ``database`` through PgBouncer, as ``user`` (default: the URL's)."""
-        return self.config.server.set(
+        """SQLAlchemy URL of ``database`` through PgBouncer, as ``user`` (default: the URL's).
+
+        PgBouncer trusts its clients on loopback, so another user's URL carries no password.
+        """
+        server = self.config.server
+        return server.set(
             host="127.0.0.1",
             port=self.port,
             database=database,
-            username=user or self.config.server.username,
+            username=user or server.username,
+            password=None if user else server.password,
             query={},
         )
 
@@ -166,7 +171,7 @@ class PgBouncer:
 
     @property
     def pid(self) -> int | None:
-        """The process id, while it runs."""
+        """The process id (None before the first start)."""
         return self.process.pid if self.process is not None else None
 
     def log_tail(self, lines: int = 15) -> str:
