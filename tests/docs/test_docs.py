@@ -43,7 +43,7 @@ def test_page_runs(
     try:
         for line, code in blocks:
             padded = "\n" * (line - 1) + code
-            exec(compile(padded, str(page), "exec"), namespace)  # noqa: S102
+            exec(compile(padded, str(page), "exec", dont_inherit=True), namespace)  # noqa: S102
     except PgBouncerNotFoundError as missing:
         pytest.skip(str(missing))
     finally:
