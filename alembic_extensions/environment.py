@@ -107,7 +107,8 @@ def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
 def _included(obj: object, compare_to: object) -> bool:
     """Leave alone what the models mark ``info={"pgkeel_migrate": False}`` (a view, say)."""
     for item in (obj, compare_to):
-        info = getattr(item, "info", None)
+        # ``info`` is created on first access: read it only where the models set it.
+        info = getattr(item, "__dict__", {}).get("info")
         if isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False:
             return False
     return True

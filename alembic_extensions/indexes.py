@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ClauseElement, Index, PrimaryKeyConstraint, UniqueConstraint
 
@@ -103,10 +104,21 @@ def normalise_predicate(predicate: str | None) -> str | None:
     return _NOISE.sub("", _CAST.sub("", text)) or None
 
 
+_MODEL_PREDICATES: WeakKeyDictionary[Index, str | None] = WeakKeyDictionary()
+
+
 def predicate(index: Index, dialect: Dialect) -> str | None:
-    """The normalised ``WHERE`` predicate of a model or reflected index."""
+    """The normalised ``WHERE`` predicate of a model or reflected index.
+
+    A model's predicate is compiled once per index: autogenerate runs often in one process.
+    """
+    if index in _MODEL_PREDICATES:
+        return _MODEL_PREDICATES[index]
     where = index.dialect_options["postgresql"]["where"]
-    return normalise_predicate(_predicate_text(where, dialect))
+    normalised = normalise_predicate(_predicate_text(where, dialect))
+    if isinstance(where, ClauseElement):
+        _MODEL_PREDICATES[index] = normalised
+    return normalised
 
 
 def predicate_changed(model: Index, reflected: Index, dialect: Dialect) -> bool:

@@ -20,14 +20,13 @@ from alembic_extensions.catalog import (
     policy_shape,
     trigger_shape,
 )
-from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
+from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp, fingerprint
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
     RowLevelSecurity,
     Trigger,
     TriggerFunction,
-    fingerprint,
     required_by,
 )
 
@@ -47,11 +46,14 @@ def _local(schema: str | None, default_schema: str) -> str | None:
 
 def normalise(obj: DatabaseObject, default_schema: str) -> DatabaseObject:
     """``obj`` with the default schema written as ``None``, as the catalog side has it."""
-    if isinstance(obj, Trigger):
+    if isinstance(obj, Trigger) and default_schema in (obj.schema, obj.function.schema):
         function = replace(obj.function, schema=_local(obj.function.schema, default_schema))
         return replace(obj, schema=_local(obj.schema, default_schema), function=function)
-    if isinstance(obj, TriggerFunction | RowLevelSecurity | Policy):
-        return replace(obj, schema=_local(obj.schema, default_schema))
+    if (
+        isinstance(obj, TriggerFunction | RowLevelSecurity | Policy)
+        and obj.schema == default_schema
+    ):
+        return replace(obj, schema=None)
     return obj
 
 

@@ -15,28 +15,39 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
 from sqlalchemy import DDL
 
+from pgkeel import dbobjects
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
     RowLevelSecurity,
     Trigger,
     TriggerFunction,
-    fingerprint,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Hashable, Sequence
 
     from alembic.operations import Operations
 
 MARKER_PREFIX = "pgkeel:"
 _MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
+
+
+def fingerprint(obj: DatabaseObject) -> str:
+    """``dbobjects.fingerprint``, remembered per object (they are frozen dataclasses)."""
+    return _fingerprint(cast("Hashable", obj))
+
+
+@cache
+def _fingerprint(obj: Hashable) -> str:
+    return dbobjects.fingerprint(cast("DatabaseObject", obj))
 
 
 def marker(obj: DatabaseObject) -> str:

@@ -10,6 +10,7 @@ example ``mapped_column(info=pgkeel.naming.allow("jsonb"))``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -146,6 +147,12 @@ def _uuid_primary_key(table: Table) -> Iterator[Violation]:
         )
 
 
+@cache
+def _plural(word: str) -> str:
+    """``pluralize`` remembered per word: tables share nouns, and inflect is slow."""
+    return pluralize(word)
+
+
 def _noun_index(parts: list[str]) -> int:
     """Index of the last part that is a word (``events_2024`` is plural by ``events``)."""
     words = [index for index, part in enumerate(parts) if any(c.isalpha() for c in part)]
@@ -156,7 +163,7 @@ def _plural_table_name(table: Table) -> Iterator[Violation]:
     name = table.name
     parts = name.split("_")
     noun = _noun_index(parts)
-    plural_snake = is_snake_case(name) and pluralize(parts[noun]) == parts[noun]
+    plural_snake = is_snake_case(name) and _plural(parts[noun]) == parts[noun]
     if plural_snake or allowed("plural-table-name", table):
         return
     expected = "_".join([*parts[:noun], pluralize(parts[noun].lower()), *parts[noun + 1 :]])

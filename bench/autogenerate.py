@@ -1,0 +1,246 @@
+"""A no-op ``alembic revision --autogenerate`` on 200 tables: with pgkeel's plugin vs plain Alembic.
+
+Both runs use the same models, the same database (migrated to head) and the same versions
+directory; only ``env.py`` differs: plain Alembic's ``context.configure(...)`` against
+``alembic_extensions.run_migrations(...)``. Runs are interleaved. The statements each run sends
+are counted too, for 20 and for 200 tables: what the plugin adds must not grow with the tables.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import tempfile
+import time
+import types
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import ForeignKey, event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.database import provide_server
+from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+TITLE = "Autogenerate: a no-op revision on 200 tables, pgkeel's plugin vs plain Alembic"
+TABLES = 200
+SMALL = 20
+RUNS = 15
+
+PLAIN_ENV = """\
+import importlib
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+models = importlib.import_module(context.config.get_main_option("models"))
+engine = create_engine(context.config.get_main_option("sqlalchemy.url"), poolclass=NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=models.Base.metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()
+"""
+
+PGKEEL_ENV = """\
+import importlib
+
+from alembic import context
+
+from alembic_extensions import run_migrations
+
+models = importlib.import_module(context.config.get_main_option("models"))
+run_migrations(context, models.Base.metadata, url=context.config.get_main_option("sqlalchemy.url"))
+"""
+
+
+def models(tables: int) -> str:
+    """A module of ``tables`` pgkeel models on an isolated base; return its (importable) name.
+
+    A tenants table, then items that each reference the previous one (an indexed foreign key),
+    half of them tenant tables with soft delete (RLS policy, partial unique index), all with
+    timestamps (a trigger each).
+    """
+    name = f"bench_autogenerate_models_{tables}"
+    module = types.ModuleType(name)
+
+    class Base(PgkeelDeclarative, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map: ClassVar[dict[Any, Any]] = TYPE_ANNOTATION_MAP
+
+    type("Tenant", (UUIDPrimaryKeyMixin, TimestampMixin, Base), {"__annotations__": {}})
+    for number in range(1, tables):
+        tenant = number % 2 == 0
+        bases = (
+            UUIDPrimaryKeyMixin,
+            TimestampMixin,
+            *((TenantMixin, SoftDeleteMixin) if tenant else ()),
+            Base,
+        )
+        namespace: dict[str, Any] = {
+            "__tablename__": f"items_{number:03d}",
+            "__annotations__": {"code": Mapped[str], "note": Mapped[str | None]},
+            "code": mapped_column(unique=True),
+            "note": mapped_column(),
+        }
+        if number > 1:
+            namespace["__annotations__"]["previous_id"] = Mapped[uuid.UUID | None]
+            namespace["previous_id"] = mapped_column(
+                ForeignKey(f"items_{number - 1:03d}.id"), index=True
+            )
+        type(f"Item{number:03d}", bases, namespace)
+    module.Base = Base  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    return name
+
+
+class Project:
+    """Two env.py files over one versions directory and one database."""
+
+    def __init__(self, directory: Path, url: URL, models_module: str) -> None:
+        self.directory = directory
+        for kind, env in (("plain", PLAIN_ENV), ("pgkeel", PGKEEL_ENV)):
+            scripts = directory / kind
+            scripts.mkdir()
+            (scripts / "env.py").write_text(env)
+            template = Path(command.__file__).parent / "templates" / "generic" / "script.py.mako"
+            (scripts / "script.py.mako").write_text(template.read_text())
+        (directory / "versions").mkdir()
+        self.url = url.render_as_string(hide_password=False)
+        self.models = models_module
+
+    def config(self, kind: str) -> Config:
+        """The Alembic config of one of the two environments."""
+        config = Config(stdout=io.StringIO())
+        config.set_main_option("script_location", str(self.directory / kind))
+        config.set_main_option("version_locations", str(self.directory / "versions"))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        config.set_main_option("models", self.models)
+        return config
+
+    def migrate(self) -> None:
+        """Write the first revision with pgkeel's plugin and apply it."""
+        command.revision(self.config("pgkeel"), message="create items", autogenerate=True)
+        command.upgrade(self.config("pgkeel"), "head")
+
+    def no_op_revision(self, kind: str) -> float:
+        """Seconds of one autogenerate that finds nothing; its (empty) file is removed."""
+        before = set((self.directory / "versions").iterdir())
+        started = time.perf_counter()
+        command.revision(self.config(kind), message="nothing", autogenerate=True)
+        seconds = time.perf_counter() - started
+        (written,) = set((self.directory / "versions").iterdir()) - before
+        body = written.read_text()
+        written.unlink()
+        if "op." in body.split("def upgrade", 1)[1]:
+            raise AssertionError(f"the {kind} run was not a no-op:\n{body}")
+        return seconds
+
+
+@contextmanager
+def counting() -> Iterator[list[str]]:
+    """Every statement any engine sends while the block runs."""
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:  # noqa: ANN401
+        sent.append(str(args[2]))
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+def _statements(project: Project, kind: str) -> list[str]:
+    with counting() as sent:
+        project.no_op_revision(kind)
+    return sent
+
+
+def _added(project: Project) -> tuple[int, int]:
+    """Statements pgkeel's run sends beyond plain Alembic's, and how many read the catalog."""
+    plain, pgkeel = _statements(project, "plain"), _statements(project, "pgkeel")
+    catalog = [s for s in pgkeel if "pg_trigger" in s or "pg_policy" in s or "prorettype" in s]
+    return len(pgkeel) - len(plain), len(catalog) + sum("relrowsecurity" in s for s in pgkeel)
+
+
+@contextmanager
+def _project(server: URL, tables: int) -> Iterator[Project]:
+    name = f"bench_autogenerate_{tables}"
+    drop_database(server, name)
+    url = create_database(server, name)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            project = Project(Path(directory), url, models(tables))
+            project.migrate()
+            yield project
+    finally:
+        drop_database(server, name)
+
+
+def run() -> str:
+    """Time both runs on 200 tables, count statements on 20 and 200; the Markdown section."""
+    with provide_server({}) as server:
+        with _project(server.url, SMALL) as small:
+            small.no_op_revision("pgkeel")  # warm-up: imports, caches
+            added_small = _added(small)
+        with _project(server.url, TABLES) as project:
+            project.no_op_revision("plain")
+            project.no_op_revision("pgkeel")
+            timings: dict[str, list[float]] = {"plain": [], "pgkeel": []}
+            for run in range(RUNS):  # interleaved, and each goes first every other run
+                order = ("plain", "pgkeel") if run % 2 == 0 else ("pgkeel", "plain")
+                for kind in order:
+                    timings[kind].append(project.no_op_revision(kind))
+            plain, pgkeel = timings["plain"], timings["pgkeel"]
+            added_large = _added(project)
+    ratio = statistics.median(pgkeel) / statistics.median(plain)
+    rows = [
+        (
+            f"no-op `alembic revision --autogenerate`, {TABLES} tables, with pgkeel's plugin",
+            _seconds(pgkeel),
+            f"{ratio:.2f}x",
+            f"<= 1.10x: {'met' if ratio <= 1.10 else 'NOT met'}",
+        ),
+        ("baseline: the same with plain Alembic", _seconds(plain), "1.00x", ""),
+        (
+            f"statements the plugin adds (catalog queries among them), {SMALL} tables",
+            f"{added_small[0]} ({added_small[1]})",
+            "",
+            "",
+        ),
+        (
+            f"statements the plugin adds (catalog queries among them), {TABLES} tables",
+            f"{added_large[0]} ({added_large[1]})",
+            "",
+            f"same as {SMALL} tables: {'met' if added_small == added_large else 'NOT met'}",
+        ),
+    ]
+    table = ["| measurement | median (range) | ratio | goal |", "|---|---|---|---|"]
+    table.extend("| " + " | ".join(row) + " |" for row in rows)
+    return (
+        f"Median of {RUNS} interleaved runs each (alternating which goes first). Same models "
+        f"(a tenants table and {TABLES - 1} items: timestamps trigger, foreign key to the "
+        "previous table, half with tenant RLS and soft delete), same database migrated to "
+        "head, same versions directory; only env.py differs. The statements the plugin adds "
+        "are its catalog queries: trigger functions, triggers, row security, policies, one "
+        "query each for all tables. (The `set_config` that gives each transaction its "
+        "timeouts goes on the cursor before the first statement, and is not counted.)\n\n"
+        + "\n".join(table)
+    )
+
+
+def _seconds(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.2f} s ({min(samples):.2f}-{max(samples):.2f})"
