@@ -21,7 +21,7 @@ from pgkeel.ddl import timestamp_objects
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
-    from sqlalchemy.orm import Mapper
+    from sqlalchemy.orm import InstanceState, Mapper
 
 SERVER_UUID_DEFAULT = "gen_random_uuid()"
 
@@ -51,13 +51,13 @@ class UUIDPrimaryKeyMixin:
     )
 
 
-@event.listens_for(UUIDPrimaryKeyMixin, "init", propagate=True)
-def _assign_id(target: UUIDPrimaryKeyMixin, _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+@event.listens_for(UUIDPrimaryKeyMixin, "init", propagate=True, raw=True)
+def _assign_id(state: InstanceState[Any], _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Give a new object its id when it is constructed, unless one is passed."""
     if "id" not in kwargs:
         # Straight into the instance dict: this runs before the mappers are configured on the
         # first construction, and an INSERT takes every value the pending object's dict holds.
-        target.__dict__["id"] = new_id()
+        state.dict["id"] = new_id()
     elif kwargs["id"] is None:
         kwargs["id"] = new_id()
 
