@@ -12,6 +12,7 @@ definition that the catalog stores in a normalised form (policy expressions).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import replace
@@ -299,10 +300,11 @@ class ConcurrentCreateIndexOp(MigrateOperation):
     then keep; so the rendered migration drops any leftover first (``IF EXISTS``), then builds.
     """
 
-    def __init__(self, create: ops.CreateIndexOp) -> None:
+    def __init__(self, create: ops.CreateIndexOp, *, drop_leftover: bool = True) -> None:
         create.kw["postgresql_concurrently"] = True
         create.if_not_exists = True
         self.create = create
+        self.drop_leftover = drop_leftover
 
     def leftover(self) -> ops.DropIndexOp:
         """``DROP INDEX CONCURRENTLY IF EXISTS`` of the index about to be built."""
@@ -342,6 +344,17 @@ class ConcurrentDropIndexOp(MigrateOperation):
         return self.drop.to_diff_tuple()
 
 
+def _mark_rebuilds(operations: Sequence[MigrateOperation]) -> None:
+    """An index dropped and built again (a new predicate) needs no separate leftover drop."""
+    for previous, current in itertools.pairwise(operations):
+        if isinstance(previous, ConcurrentDropIndexOp) and isinstance(
+            current, ConcurrentCreateIndexOp
+        ):
+            dropped, built = previous.drop, current.create
+            same = (dropped.index_name, dropped.table_name) == (built.index_name, built.table_name)
+            current.drop_leftover = current.drop_leftover and not same
+
+
 class AutocommitBlockOp(MigrateOperation):
     """Operations that must run outside a transaction (``CREATE INDEX CONCURRENTLY``).
 
@@ -351,6 +364,7 @@ class AutocommitBlockOp(MigrateOperation):
 
     def __init__(self, ops: Sequence[MigrateOperation]) -> None:
         self.ops = list(ops)
+        _mark_rebuilds(self.ops)
 
     def reverse(self) -> AutocommitBlockOp:
         """The reverse of each operation, in reverse order, in an autocommit block too."""

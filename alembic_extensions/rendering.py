@@ -136,10 +136,8 @@ def render_concurrent_create(
     """Drop a leftover of a failed build, then build the index (both ``CONCURRENTLY``)."""
     from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
 
-    return [
-        render_op_text(autogen_context, op.leftover()),
-        render_op_text(autogen_context, op.create),
-    ]
+    leftover = [render_op_text(autogen_context, op.leftover())] if op.drop_leftover else []
+    return [*leftover, render_op_text(autogen_context, op.create)]
 
 
 def render_concurrent_drop(autogen_context: AutogenContext, op: ConcurrentDropIndexOp) -> str:
