@@ -7,6 +7,7 @@ that value. The service's tests use this session's PostgreSQL server through ``D
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,10 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy.engine import URL
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
 
+from pgkeel.database import conninfo
 from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.testing.pgbouncer import find_pgbouncer, pgbouncer
 from tests.template.conftest import ROOT, TEMPLATE, render_into
 
 pytestmark = pytest.mark.slow
@@ -47,6 +52,42 @@ class Invoice({base}, SoftDeleteMixin):
     amount: Mapped[Decimal]
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Project.id))
 '''
+
+
+# Run in the service's environment as its runtime role, through PgBouncer: what each tenant sees.
+TENANT_PROBE = """\
+import json
+
+from pgkeel import tenant_context
+from sqlalchemy import text
+
+from app.core.database import get_sessionmaker
+from app.models import Tenant, User
+
+factory = get_sessionmaker()
+with factory.begin() as session:
+    tenants = [Tenant(name="Acme"), Tenant(name="Globex")]
+    session.add_all(tenants)
+    session.flush()
+    ids = [tenant.id for tenant in tenants]
+for tenant_id, email in zip(ids, ["ann@acme.test", "gus@globex.test"]):
+    with tenant_context(tenant_id), factory.begin() as session:
+        session.add(User(email=email, display_name=email))
+seen = {}
+for name, tenant_id in zip(["acme", "globex"], ids):
+    with tenant_context(tenant_id), factory.begin() as session:
+        seen[name] = session.execute(text("select email from users")).scalars().all()
+with factory.begin() as session:
+    seen["no tenant"] = session.execute(text("select count(*) from users")).scalar_one()
+print(json.dumps(seen))
+"""
+
+
+def find_psql() -> str | None:
+    """psql on PATH, else the newest one of Debian's PostgreSQL packages."""
+    found = shutil.which("psql")
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+    return found or (str(candidates[-1]) if candidates else None)
 
 
 @dataclass(frozen=True)
@@ -108,9 +149,10 @@ def service(
         workdir, cookiecutter_config, multi_tenant=multi_tenant, pgkeel_requirement=str(ROOT)
     )
     venv = workdir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-e", f"{path}[dev]"],
+        [*pip, "install", "-q", "-e", f"{path}[dev]"],
         capture_output=True,
         text=True,
         check=False,
@@ -141,9 +183,7 @@ def test_ruff_and_mypy_pass_on_the_generated_code(service: Service) -> None:
     service.ok("mypy", "--cache-dir", str(service.path.parent / "mypy-cache"))
 
 
-def test_pgkeel_check_passes_on_a_migrated_database(
-    service: Service, empty_database: str
-) -> None:
+def test_pgkeel_check_passes_on_a_migrated_database(service: Service, empty_database: str) -> None:
     database = {"MIGRATION_DATABASE_URL": empty_database}
     service.ok("alembic", "upgrade", "head", **database)
     report = service.ok("pgkeel", "check", **database)
@@ -216,3 +256,62 @@ def test_a_new_model_gets_its_index_trigger_and_policy(
         init.write_text(original_init)
         for name in service.migrations() - before:
             (service.path / "app/alembic/versions" / name).unlink()
+
+
+@pytest.mark.pgbouncer
+def test_the_compose_roles_work_through_pgbouncer(
+    service: Service, empty_database: str, pgkeel_database_prefix: str
+) -> None:
+    """docker-compose.yml's stack without Docker: its init script, the owner, PgBouncer."""
+    psql, bouncer_program = find_psql(), find_pgbouncer()
+    if psql is None or bouncer_program is None:
+        pytest.skip("needs psql and pgbouncer (scripts/system-deps.sh installs them)")
+    database = make_url(empty_database)
+    role, password = f"{pgkeel_database_prefix}_app_{service.multi_tenant}", "app-test-password"
+    server = service.server
+    init_env = {
+        "PATH": f"{Path(psql).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PGHOST": server.host or "127.0.0.1",
+        "PGPORT": str(server.port or 5432),
+        "PGPASSWORD": server.password or "",
+        "POSTGRES_USER": server.username or "postgres",
+        "POSTGRES_DB": str(database.database),
+        "APP_ROLE": role,
+        "APP_PASSWORD": password,
+    }
+    try:
+        subprocess.run(
+            ["sh", str(service.path / "deploy/postgres/10-app-role.sh")],
+            env=init_env,
+            capture_output=True,
+            check=True,
+        )
+        service.ok("alembic", "upgrade", "head", MIGRATION_DATABASE_URL=empty_database)
+        with pgbouncer(server, users={role: password}) as bouncer:
+            runtime = bouncer.url_for(str(database.database), user=role)
+            url = {"DATABASE_URL": runtime.render_as_string(hide_password=False)}
+            assert f"connected as {role} to {database.database}" in service.ok(
+                "python", "-m", "app", **url
+            )
+            if service.multi_tenant == "yes":
+                probe = service.path.parent / "tenant_probe.py"
+                probe.write_text(TENANT_PROBE)
+                seen = json.loads(service.ok("python", str(probe), **url))
+                assert seen == {
+                    "acme": ["ann@acme.test"],
+                    "globex": ["gus@globex.test"],
+                    "no tenant": 0,
+                }
+    finally:
+        _drop_role(server, str(database.database), role)
+
+
+def _drop_role(server: URL, database: str, role: str) -> None:
+    """Remove the runtime role: its privileges in ``database`` first, then the role."""
+    identifier = sql.Identifier(role)
+    with psycopg.connect(conninfo(server.set(database=database)), autocommit=True) as connection:
+        exists = connection.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+        if exists:
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(identifier))
+    with psycopg.connect(conninfo(server), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(identifier))

@@ -27,45 +27,42 @@ from sqlalchemy.orm import Session
 from app.core.config import DATABASE_URL, MIGRATION_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parents[1]
-_CONTAINER = pytest.StashKey[Any]()
+DOCKER_SOCKET = Path("/var/run/docker.sock")
 
 
 def _docker_answers() -> bool:
-    """Whether a Docker engine answers a ping within a few seconds."""
+    """Whether a Docker engine answers a ping (the client is asked only if an endpoint exists)."""
+    if not (os.environ.get("DOCKER_HOST") or DOCKER_SOCKET.exists()):
+        return False
     try:
         import docker
     except ImportError:
         return False
     try:
         client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
     except Exception:  # any failure to reach Docker means "no engine answers"
         return False
+    try:
+        return bool(client.ping())
+    except Exception:  # as above
+        return False
+    finally:
+        client.close()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Start PostgreSQL in Docker for this run when no server is given and Docker answers."""
-    given = config.getoption("pgkeel_url") or config.getini("pgkeel_url")
-    is_xdist_worker = hasattr(config, "workerinput")
-    if given or os.environ.get(DATABASE_URL) or is_xdist_worker or not _docker_answers():
+    """Test on a container of the targeted PostgreSQL when Docker answers and no server is given."""
+    if hasattr(config, "workerinput"):  # xdist workers use the controller's server
         return
-    from testcontainers.postgres import PostgresContainer
-
-    container = PostgresContainer(str(config.getini("pgkeel_image")), driver="psycopg")
-    container.start()
-    config.stash[_CONTAINER] = container
-    config.option.pgkeel_url = container.get_connection_url()
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the container this run started, if any."""
-    container = config.stash.get(_CONTAINER, None)
-    if container is not None:
-        container.stop()
+    given = (
+        config.getoption("pgkeel_url")
+        or config.getini("pgkeel_url")
+        or os.environ.get(DATABASE_URL)
+        or config.getoption("pgkeel_source") is not None
+    )
+    if not given and _docker_answers():
+        config.option.pgkeel_source = "testcontainers"  # the image is pgkeel_image
 
 
 @pytest.fixture
