@@ -70,6 +70,7 @@ def test_foreign_keys_get_an_index(make_project: MakeProject) -> None:
     assert "op.create_index('idx_books_author_id', 'books', ['author_id'], unique=False)" in source
     assert "idx_reviews_book_id'" not in source
     assert "idx_loans_book_id" not in source
+    assert "author_stats" not in source  # info={"pgkeel_migrate": False}
     indexes = project.query("SELECT indexname FROM pg_indexes WHERE tablename <> 'alembic_version'")
     assert "idx_books_author_id" in indexes
     assert "idx_reviews_book_id_rating" in indexes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pgkeel.base import PgkeelDeclarative, new_metadata
@@ -43,3 +43,13 @@ class Loan(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     """book_id opts out: a table this small is read whole anyway."""
 
     book_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("books.id", info=allow("fk-index")))
+
+
+author_stats = Table(
+    "author_stats",
+    Base.metadata,
+    Column("author_id", ForeignKey("authors.id")),
+    Column("books", BigInteger),
+    info={"pgkeel_migrate": False},
+    comment="A view (created by hand) mapped for reads: migrations and rules leave it alone.",
+)
