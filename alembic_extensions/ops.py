@@ -344,6 +344,25 @@ class ConcurrentDropIndexOp(MigrateOperation):
         return self.drop.to_diff_tuple()
 
 
+class DroppedWithTableOp(MigrateOperation):
+    """An index of a table the migration drops: ``DROP TABLE`` removes it with the table.
+
+    The downgrade builds it again; the upgrade has no ``DROP INDEX`` that would first take an
+    ACCESS EXCLUSIVE lock on a table that is about to go anyway.
+    """
+
+    def __init__(self, drop: ops.DropIndexOp) -> None:
+        self.drop = drop
+
+    def reverse(self) -> ops.CreateIndexOp:
+        """Building the index on the table the downgrade creates again."""
+        return self.drop.reverse()
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """The index's ``remove_index`` diff."""
+        return self.drop.to_diff_tuple()
+
+
 def _mark_rebuilds(operations: Sequence[MigrateOperation]) -> None:
     """An index dropped and built again (a new predicate) needs no separate leftover drop."""
     for previous, current in itertools.pairwise(operations):

@@ -66,6 +66,7 @@ def _register_operations() -> None:
     renderers.dispatch_for(ops.AutocommitBlockOp)(rendering.render_autocommit_block)
     renderers.dispatch_for(ops.ConcurrentCreateIndexOp)(rendering.render_concurrent_create)
     renderers.dispatch_for(ops.ConcurrentDropIndexOp)(rendering.render_concurrent_drop)
+    renderers.dispatch_for(ops.DroppedWithTableOp)(rendering.render_dropped_with_table)
     renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         ConcurrentDropIndexOp,
         CreateObjectOp,
         DropObjectOp,
+        DroppedWithTableOp,
         NoOp,
         ReplaceFunctionOp,
         ValidateConstraintOp,
@@ -145,6 +146,11 @@ def render_concurrent_drop(autogen_context: AutogenContext, op: ConcurrentDropIn
     from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
 
     return render_op_text(autogen_context, op.drop)
+
+
+def render_dropped_with_table(_autogen_context: AutogenContext, op: DroppedWithTableOp) -> str:
+    """A comment: the index goes with its table."""
+    return f"# index {op.drop.index_name!r} goes with table {op.drop.table_name!r}"
 
 
 def render_nothing(_autogen_context: AutogenContext, _op: NoOp) -> list[str]:

@@ -7,7 +7,7 @@
 - A new ``NOT NULL`` column without a server default is refused, with the steps that add it
   safely: it would fail on a table with rows, or rewrite it under an exclusive lock.
 
-Operations on tables created by the same migration keep plain DDL: nobody uses them yet.
+Operations on tables the same migration creates (nobody uses them yet) or drops keep plain DDL.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from alembic_extensions.ops import (
     AutocommitBlockOp,
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
+    DroppedWithTableOp,
     ValidateConstraintOp,
 )
 from alembic_extensions.revisions import describe
@@ -86,18 +87,31 @@ def _safe_op(
     return [op]
 
 
-def _new_tables(upgrade_ops: ops.UpgradeOps) -> set[tuple[str | None, str]]:
+def _tables(
+    upgrade_ops: ops.UpgradeOps, kind: type[ops.MigrateOperation]
+) -> set[tuple[str | None, str]]:
     return {
-        (op.schema, op.table_name) for op in upgrade_ops.ops if isinstance(op, ops.CreateTableOp)
+        (op.schema, op.table_name)  # type: ignore[attr-defined]
+        for op in upgrade_ops.ops
+        if isinstance(op, kind)
     }
 
 
+def _dropped_with_table(op: ops.MigrateOperation) -> ops.MigrateOperation:
+    return DroppedWithTableOp(op) if isinstance(op, ops.DropIndexOp) else op
+
+
 def _rewrite(upgrade_ops: ops.UpgradeOps, refused: list[Violation]) -> None:
-    new_tables = _new_tables(upgrade_ops)
+    created = _tables(upgrade_ops, ops.CreateTableOp)
+    dropped = _tables(upgrade_ops, ops.DropTableOp)
     for container in upgrade_ops.ops:
         if not isinstance(container, ops.ModifyTableOps):
             continue
-        if (container.schema, container.table_name) in new_tables:
+        table = (container.schema, container.table_name)
+        if table in dropped:
+            container.ops = [_dropped_with_table(op) for op in container.ops]
+            continue
+        if table in created:
             continue
         container.ops = [
             safe for op in container.ops for safe in _safe_op(op, container.table_name, refused)

@@ -64,6 +64,35 @@ def test_timestamp_triggers_and_row_level_security(make_project: MakeProject) ->
     assert project.query("SELECT relname FROM pg_class WHERE relforcerowsecurity") == ["invoices"]
 
 
+def test_a_dropped_table_takes_its_objects_and_gives_them_back(make_project: MakeProject) -> None:
+    project = make_project("tenancy")
+    project.revision("create invoices")
+    project.upgrade()
+    project.use("models_v2")
+    path = project.revision("drop invoices")
+    source = path.read_text()
+    assert ruff_check(path).returncode == 0
+    status, report = squawk(project)  # dropping a table is a decision squawk asks to confirm
+    assert (status, [line.split(" ")[2] for line in report.splitlines()]) == (1, ["ban-drop-table"])
+    upgrade = source[: source.index("def downgrade")]
+    assert "# index 'uq_invoices_tenant_id_number' goes with table 'invoices'" in upgrade
+    assert "op.drop_index" not in upgrade
+    drops = ["op.drop_policy(", "op.disable_row_level_security('invoices')", "op.drop_trigger("]
+    assert [upgrade.index(d) < upgrade.index("op.drop_table('invoices')") for d in drops] == [
+        True,
+        True,
+        True,
+    ]
+    assert "drop_trigger_function" not in upgrade  # tenants still use it
+    project.upgrade()
+    project.check()
+    project.downgrade("0001")
+    path.unlink()
+    project.use("models")
+    project.check()  # the trigger, RLS and policy are back as the first revision made them
+    assert project.query("SELECT polname FROM pg_policy") == ["tenant_isolation"]
+
+
 def test_foreign_keys_get_an_index(make_project: MakeProject) -> None:
     project = make_project("fk_index")
     source = round_trip(project, "create books")
