@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -93,8 +94,12 @@ _LIVE_ONLY = with_loader_criteria(
 _NO_TENANT_ROWS = with_loader_criteria(TenantMixin, lambda _cls: false(), include_aliases=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def _tenant_rows(tenant: uuid.UUID) -> ORMOption:
-    """Criteria for the rows of ``tenant`` (the id becomes a bound parameter; the SQL is cached)."""
+    """Criteria for the rows of ``tenant`` (the id is a bound parameter: one cached SQL for all).
+
+    Options are immutable, so one per recent tenant is kept rather than rebuilt per statement.
+    """
     return with_loader_criteria(
         TenantMixin, lambda cls: cls.tenant_id == tenant, include_aliases=True
     )
