@@ -202,7 +202,7 @@ OPTIONS
   --config FILE          alembic.ini or pyproject.toml (default: ./alembic.ini, else
                          ./pyproject.toml with a [tool.alembic] table)
   --skip STEP            do not run STEP (rules, drift or squawk); may be repeated
-  --squawk-exclude RULE  a squawk rule to turn off; may be repeated. The default turns off
+  --squawk-exclude RULE  one more squawk rule to turn off; may be repeated. Always off:
                          prefer-text-field (pgkeel's Str255 and Alembic's version table are
                          varchar) and prefer-bigint-over-int/-smallint (pgkeel's ids are uuid,
                          its int columns are bounded); docs/alembic.md says why
@@ -227,7 +227,7 @@ def _check(args: argparse.Namespace) -> int:
             f"pgkeel check needs Alembic ({exc}). Fix: pip install 'pgkeel[alembic]'."
         ) from None
     config = check.find_config(args.config, Path.cwd())
-    excluded = args.squawk_exclude if args.squawk_exclude is not None else check.SQUAWK_EXCLUDED
+    excluded = [*check.SQUAWK_EXCLUDED, *(args.squawk_exclude or [])]
     results = check.run_check(config, skip=args.skip, squawk_excluded=excluded)
     print(check.report(results))
     return EXIT_OK if all(result.passed for result in results) else EXIT_ERROR

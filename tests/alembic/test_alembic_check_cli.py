@@ -97,6 +97,9 @@ def test_squawk_findings_fail_the_check(
     assert "pgkeel check: squawk: FAILED" in out
     assert "0002_title_index.sql:" in out
     assert "require-concurrent-index-creation" in out
+    excluded = ("--squawk-exclude", "require-concurrent-index-creation")
+    status, out, _ = run_check(project, monkeypatch, capsys, "--skip", "drift", *excluded)
+    assert (status, out.splitlines()[-1]) == (0, "pgkeel check: squawk: ok")
 
 
 def test_configuration_from_pyproject_or_option(
