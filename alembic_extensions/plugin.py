@@ -9,8 +9,9 @@ The comparators, in the order they run:
 - ``compare_index_predicates`` (each table, last): a partial index whose predicate changed.
 - ``compare_database_objects`` (schemas, last): trigger functions, triggers, RLS, policies.
 
-This module is imported while Alembic itself is being imported, so it imports the rest of
-Alembic only inside the comparators.
+Alembic imports this module whenever it is itself imported (any process, any command), so the
+module imports nothing but ``alembic.util``: the comparators import what they use (pgkeel, the
+rule engine, the rest of Alembic) when they first run.
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
-
-from alembic_extensions.errors import ModelRulesError
-from alembic_extensions.indexes import add_foreign_key_indexes, predicate_changed
-from alembic_extensions.rules import check_tables
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -48,6 +45,9 @@ def check_rules(
     autogen_context: AutogenContext, _upgrade_ops: UpgradeOps
 ) -> PriorityDispatchResult:
     """Stop autogenerate with every rule violation of the models, before anything is compared."""
+    from alembic_extensions.errors import ModelRulesError  # noqa: PLC0415  # see the module doc
+    from alembic_extensions.rules import check_tables  # noqa: PLC0415
+
     if not autogen_context.opts.get(RULES_OPTION, True):
         return CONTINUE
     violations = check_tables(included_tables(autogen_context))
@@ -65,6 +65,8 @@ def cover_foreign_keys(
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
     """Give the model table the indexes its foreign keys need; Alembic then compares them."""
+    from alembic_extensions.indexes import add_foreign_key_indexes  # noqa: PLC0415
+
     if metadata_table is not None:
         add_foreign_key_indexes(metadata_table)
     return CONTINUE
@@ -80,6 +82,8 @@ def compare_index_predicates(
 ) -> PriorityDispatchResult:
     """Drop and recreate an index whose partial ``WHERE`` predicate is all that changed."""
     from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
+
+    from alembic_extensions.indexes import predicate_changed  # noqa: PLC0415
 
     if conn_table is None or metadata_table is None:
         return CONTINUE
