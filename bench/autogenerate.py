@@ -9,6 +9,7 @@ are counted too, for 20 and for 200 tables: what the plugin adds must not grow w
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -207,8 +208,8 @@ def run() -> str:
             added_large = _added(project)
     plain, pgkeel = ([wall for wall, _ in timings[k]] for k in ("plain", "pgkeel"))
     plain_cpu, pgkeel_cpu = ([cpu for _, cpu in timings[k]] for k in ("plain", "pgkeel"))
-    ratio = statistics.median(pgkeel) / statistics.median(plain)
-    cpu_ratio = statistics.median(pgkeel_cpu) / statistics.median(plain_cpu)
+    ratio = _paired_ratio(pgkeel, plain)
+    cpu_ratio = _paired_ratio(pgkeel_cpu, plain_cpu)
     rows = [
         (
             f"no-op `alembic revision --autogenerate`, {TABLES} tables, with pgkeel's plugin",
@@ -240,7 +241,9 @@ def run() -> str:
     table = ["| measurement | median (range) | ratio | goal |", "|---|---|---|---|"]
     table.extend("| " + " | ".join(row) + " |" for row in rows)
     return (
-        f"Median of {RUNS} interleaved runs each (alternating which goes first). Same models "
+        f"Median of {RUNS} interleaved runs each (alternating which goes first); the ratio is "
+        "the median of the ratios of the runs made back to back (load average during the run: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores). Same models "
         f"(a tenants table and {TABLES - 1} items: timestamps trigger, foreign key to the "
         "previous table, half with tenant RLS and soft delete), same database migrated to "
         "head, same versions directory; only env.py differs. The statements the plugin adds "
@@ -250,6 +253,11 @@ def run() -> str:
         "rows time the Alembic process alone (not the server): they move less than wall time "
         "when the machine is busy.\n\n" + "\n".join(table)
     )
+
+
+def _paired_ratio(measured: list[float], baseline: list[float]) -> float:
+    """Median of the ratios of runs made back to back: a busy machine slows both of a pair."""
+    return statistics.median(m / b for m, b in zip(measured, baseline, strict=True))
 
 
 def _seconds(samples: list[float]) -> str:
