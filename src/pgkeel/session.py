@@ -22,7 +22,7 @@ import sys
 import threading
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, TypeVar, overload
 
 import psycopg.errors
 from sqlalchemy import Engine, event, false, func, inspect, text, update
@@ -488,12 +488,23 @@ def _translate_error(context: ExceptionContext) -> BaseException | None:
     )
 
 
-def install_engine_hooks(engine: Engine) -> Engine:
+@overload
+def install_engine_hooks(engine: Engine) -> Engine: ...
+@overload
+def install_engine_hooks(engine: AsyncEngine) -> AsyncEngine: ...
+
+
+def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
     """Keep ``app.tenant_id`` right on ``engine``'s connections and translate RLS refusals.
 
     Installed by ``create_sessionmaker`` and by the first transaction of a hooked session; call it
-    yourself to give Core connections (``engine.connect()``) the current tenant too.
+    yourself to give Core connections (``engine.connect()``) the current tenant too. An
+    ``AsyncEngine`` gets the hooks on its ``sync_engine`` (events are synchronous).
     """
+    if _is_async_engine(engine):
+        install_engine_hooks(engine.sync_engine)
+        return engine
+    assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
     if engine in _hooked_engines:
         return engine
     with _engine_lock:
@@ -549,7 +560,7 @@ def _is_async_factory(target: object) -> bool:
     return module is not None and isinstance(target, module.async_sessionmaker)
 
 
-def _is_async_engine(engine: object) -> bool:
+def _is_async_engine(engine: object) -> TypeGuard[AsyncEngine]:
     module = _asyncio()
     return module is not None and isinstance(engine, module.AsyncEngine)
 
