@@ -63,8 +63,9 @@ SYNOPSIS
 DESCRIPTION
   A service's development database is a PostgreSQL cluster of its own, kept in DIR (default:
   ./.pgkeel). The first `start` creates it (initdb, user `postgres`, trust authentication);
-  later runs reuse its data. The server listens on 127.0.0.1 only, on a free port chosen when
-  the cluster is created and kept in DIR/pgkeel.json.
+  later runs reuse its data. The server listens on 127.0.0.1 only, on the first free port from
+  5433 up, chosen when the cluster is created and kept in DIR/pgkeel.json (a new one is chosen
+  only if another program has taken it meanwhile).
 
   The server programs are the newest PostgreSQL installed on this machine (on PATH, from
   `pg_config --bindir`, in /usr/lib/postgresql/*/bin), else the ones bundled in the pgserver

@@ -31,6 +31,7 @@ from pgkeel.database.process import (
     make_scratch_dir,
     port_free,
     remove_stale_scratch_dirs,
+    stable_port,
     stop_process,
 )
 from pgkeel.errors import DatabaseError
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STATE_FILE = "pgkeel.json"
+DEV_PORTS = range(5433, 5533)  # next to PostgreSQL's 5432, below the ephemeral port range
 SOCKET_PATH_MAX = 100  # sun_path holds 104-108 bytes, ".s.PGSQL.NNNNN" included
 THROWAWAY_SETTINGS = {
     "fsync": "off",
@@ -235,7 +237,7 @@ class PersistentCluster:
 
     def cluster(self) -> Cluster:
         """The cluster object for this directory (port from the saved state, or a new free one)."""
-        port = self._state().get("port") or free_port()
+        port = self._state().get("port") or stable_port(DEV_PORTS)
         return Cluster(self.binaries, self.directory, self.user, port)
 
     def exists(self) -> bool:
@@ -298,7 +300,7 @@ class PersistentCluster:
         if self.status() is not None:
             return cluster
         if not port_free(cluster.port):
-            cluster.port = free_port()
+            cluster.port = stable_port(DEV_PORTS)
             self._save_port(cluster.port)
         options = f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
         result = cluster.run_tool(

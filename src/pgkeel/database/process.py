@@ -41,9 +41,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stable_port(candidates: range) -> int:
+    """The first free port of ``candidates``, else any free port.
+
+    Ports below the kernel's ephemeral range (32768 and up on Linux) are never handed out to
+    other programs' connections, so a server that keeps one finds it free again after a restart.
+    """
+    return next((port for port in candidates if port_free(port)), None) or free_port()
+
+
 def port_free(port: int) -> bool:
-    """Whether ``port`` on 127.0.0.1 can be bound right now."""
+    """Whether a server could listen on ``port`` of 127.0.0.1 right now.
+
+    Like PostgreSQL, the probe sets SO_REUSEADDR: connections of a server that just stopped,
+    left in TIME_WAIT, do not keep it from listening again on its port.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
