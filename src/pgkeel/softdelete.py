@@ -19,7 +19,12 @@ from sqlalchemy.sql.elements import conv
 
 from pgkeel.mixins import BaseModel
 from pgkeel.naming import ALLOW_KEY, index_name
-from pgkeel.tenancy import TENANT_COLUMN, TENANT_LEADING_RULE, tenant_first
+from pgkeel.tenancy import (
+    ALL_ROWS_UNIQUE_RULE,
+    TENANT_COLUMN,
+    TENANT_LEADING_RULE,
+    tenant_first,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -30,8 +35,6 @@ INCLUDE_DELETED: Final = "include_deleted"
 """Execution option: ``select(...).execution_options(include_deleted=True)`` sees deleted rows."""
 HARD_DELETE: Final = "hard_delete"
 """Execution option: an ORM bulk ``delete()`` with ``hard_delete=True`` removes the rows."""
-ALL_ROWS_UNIQUE_RULE: Final = "all-rows-unique"
-"""Opt-out id: keep a unique rule over deleted rows too (no ``WHERE deleted_at IS NULL``)."""
 HARD_DELETES_KEY: Final = "pgkeel_hard_deletes"
 
 

@@ -19,21 +19,31 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, get_args
 
-from sqlalchemy import UUID, Column, ForeignKey, Index, UniqueConstraint, event, text
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy import (
+    UUID,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 from sqlalchemy.sql.elements import conv
 
 from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
-from pgkeel.errors import TenantNotSetError
+from pgkeel.errors import ModelDefinitionError, TenantNotSetError
 from pgkeel.mixins import BaseModel
-from pgkeel.naming import ALLOW_KEY, index_name
+from pgkeel.naming import ALLOW_KEY, allow, index_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from sqlalchemy import Table
+    from sqlalchemy import ColumnElement, MetaData, Table
 
 TENANT_COLUMN: Final = "tenant_id"
 TENANT_SETTING: Final = "app.tenant_id"
@@ -41,6 +51,12 @@ DEFAULT_TENANT_FOREIGN_KEY: Final = "tenants.id"
 POLICY_NAME: Final = "tenant_isolation"
 TENANT_INFO: Final = "pgkeel_tenant"
 TENANT_LEADING_RULE: Final = "tenant-leading-column"
+SAME_TENANT_INFO: Final = "pgkeel_same_tenant"
+"""``info`` key of a foreign key made by ``tenant_foreign_key``: it includes ``tenant_id``."""
+PENDING_KEYS_INFO: Final = "pgkeel_pending_tenant_keys"
+"""``MetaData.info`` key: tenant keys that same-tenant foreign keys wait for, by table key."""
+ALL_ROWS_UNIQUE_RULE: Final = "all-rows-unique"
+"""Opt-out id: keep a unique rule over deleted rows too (no ``WHERE deleted_at IS NULL``)."""
 CURRENT_TENANT_SQL: Final = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
 """The current tenant as PostgreSQL sees it: read once per statement, NULL when unset or empty."""
 TENANT_DEFAULT_SQL: Final = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
@@ -210,14 +226,135 @@ def tenant_id_column(foreign_key: str | None = DEFAULT_TENANT_FOREIGN_KEY) -> Co
     )
 
 
+OnDelete = Literal["CASCADE", "RESTRICT", "NO ACTION"]
+"""What a same-tenant foreign key may do on delete: nothing that would change ``tenant_id``."""
+_KEEPS_TENANT_ID: Final = get_args(OnDelete)
+
+
+def tenant_foreign_key(
+    column: str,
+    target: str,
+    *,
+    ondelete: OnDelete | None = None,
+    name: str | None = None,
+) -> ForeignKeyConstraint:
+    """``(tenant_id, column) -> (<table>.tenant_id, target)``: a reference within one tenant.
+
+    Put it in ``__table_args__`` of a tenant model (or a Core tenant ``Table``) instead of a
+    ``ForeignKey`` on ``column``; ``target`` names the referenced column like ``ForeignKey``
+    does (``"customers.id"``, ``"billing.customers.id"``). PostgreSQL then rejects a row that
+    points at another tenant's row, for every role, superusers included. pgkeel adds the
+    index ``(tenant_id, column)`` to this table and the unique key ``(tenant_id, id)`` that the
+    foreign key needs to the referenced tenant table.
+    """
+    table, _, referred = target.rpartition(".")
+    if not table or not referred:
+        raise ValueError(
+            f"tenant_foreign_key({column!r}, {target!r}): target names a column as "
+            "'table.column' (or 'schema.table.column'), e.g. 'customers.id'."
+        )
+    if ondelete is not None and ondelete.upper() not in _KEEPS_TENANT_ID:
+        raise ValueError(
+            f"tenant_foreign_key({column!r}, {target!r}, ondelete={ondelete!r}): SET NULL and "
+            "SET DEFAULT would change tenant_id as well, which is part of the key. Fix: use "
+            f"{', '.join(_KEEPS_TENANT_ID)}, or clear {column} in the application."
+        )
+    return ForeignKeyConstraint(
+        [TENANT_COLUMN, column],
+        [f"{table}.{TENANT_COLUMN}", target],
+        name=name,
+        ondelete=ondelete,
+        info={SAME_TENANT_INFO: True},
+    )
+
+
+def _referred(fk: ForeignKeyConstraint) -> tuple[str, tuple[str, ...]]:
+    """The key of the table a foreign key references (``schema.name``) and its columns."""
+    targets = [element.target_fullname.rpartition(".") for element in fk.elements]
+    return targets[0][0], tuple(column for _, _, column in targets)
+
+
+def _starts_with(table: Table, columns: Sequence[str], *, unique: bool) -> bool:
+    """Whether a (unique, non-partial when ``unique``) key of ``table`` starts with ``columns``."""
+    keys: list[Index | UniqueConstraint | PrimaryKeyConstraint] = [
+        *(c for c in table.constraints if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)),
+        *(
+            i
+            for i in table.indexes
+            if not unique or (i.unique and i.dialect_options["postgresql"]["where"] is None)
+        ),
+    ]
+    for key in keys:
+        names = [getattr(column, "name", "") for column in key.columns]
+        exact = not unique or len(names) == len(columns)
+        if exact and set(names[: len(columns)]) == set(columns):
+            return True
+    return False
+
+
+def _add_tenant_key(table: Table, columns: tuple[str, ...]) -> None:
+    """The unique key a same-tenant foreign key references: over all rows, deleted ones too."""
+    if TENANT_COLUMN not in table.c:
+        raise ModelDefinitionError(
+            f"A same-tenant foreign key references {table.name}({', '.join(columns)}), but "
+            f"{table.name!r} has no {TENANT_COLUMN} column: only tenant tables can be referenced "
+            "with tenant_foreign_key. Fix: make it a tenant table (TenantMixin), or reference it "
+            "with an ordinary ForeignKey."
+        )
+    if not _starts_with(table, columns, unique=True):
+        UniqueConstraint(*(table.c[column] for column in columns), info=allow(ALL_ROWS_UNIQUE_RULE))
+
+
+def _refuse_plain_duplicate(table: Table, fk: ForeignKeyConstraint) -> None:
+    """A ``ForeignKey`` on the column as well would be a second key, and need its own index."""
+    reference = fk.elements[-1]
+    for other in table.foreign_keys:
+        if other.constraint is fk or other.parent is not reference.parent:
+            continue
+        if other.target_fullname == reference.target_fullname:
+            raise ModelDefinitionError(
+                f"{table.name}.{reference.parent.name} has both ForeignKey("
+                f"{other.target_fullname!r}) and tenant_foreign_key({reference.parent.name!r}, "
+                f"{reference.target_fullname!r}); the latter already references that row. Fix: "
+                f"drop the ForeignKey from {reference.parent.name}."
+            )
+
+
+def _same_tenant_references(table: Table) -> None:
+    """Index each same-tenant foreign key and give its referenced table the key it needs."""
+    metadata = table.metadata
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
+        if not fk.info.get(SAME_TENANT_INFO):
+            continue
+        columns = [element.parent.name for element in fk.elements]
+        _refuse_plain_duplicate(table, fk)
+        if not _starts_with(table, columns, unique=False):
+            Index(index_name(table.name, columns), *(table.c[column] for column in columns))
+        parent, referred = _referred(fk)
+        if parent in metadata.tables:
+            _add_tenant_key(metadata.tables[parent], referred)
+        else:
+            _pending_keys(metadata).setdefault(parent, set()).add(referred)
+    for referred in sorted(_pending_keys(metadata).pop(table.key, ())):
+        _add_tenant_key(table, referred)
+
+
+def _pending_keys(metadata: MetaData) -> dict[str, set[tuple[str, ...]]]:
+    pending: dict[str, set[tuple[str, ...]]] = metadata.info.setdefault(PENDING_KEYS_INFO, {})
+    return pending
+
+
 def protect_tenant_table(table: Table) -> Table:
     """What ``TenantMixin`` does to its table, for a Core ``Table`` with a ``tenant_id`` column.
 
-    Unique rules lead with ``tenant_id``, ``tenant_id`` is indexed, and row-level security with
-    the tenant policy is attached (installed by ``create_all``, emitted by the Alembic plugin).
+    Unique rules lead with ``tenant_id``, ``tenant_id`` is indexed, same-tenant foreign keys
+    (``tenant_foreign_key``) are indexed and their referenced keys added, and row-level security
+    with the tenant policy is attached (installed by ``create_all``, emitted by the Alembic
+    plugin).
     """
     table.info[TENANT_INFO] = True
     lead_unique_with_tenant(table)
+    _same_tenant_references(table)
     _tenant_index(table)
     attach(table, tenant_row_security(table), tenant_policy(table))
     return table
@@ -256,6 +393,36 @@ def _assign_tenant(_target: object, _args: tuple[Any, ...], kwargs: dict[str, An
     scope = _current.get()
     if kwargs.get(TENANT_COLUMN) is None and isinstance(scope, uuid.UUID):
         kwargs[TENANT_COLUMN] = scope
+
+
+def _attribute(mapper: Mapper[Any], column: ColumnElement[Any]) -> str:
+    """``Class.attribute`` of a mapped column, for messages."""
+    prop = mapper.get_property_by_column(column)
+    return f"{mapper.class_.__name__}.{prop.key}"
+
+
+@event.listens_for(TenantMixin, "mapper_configured", propagate=True)
+def _refuse_tenant_copying_relationships(mapper: Mapper[Any], _class: type) -> None:
+    """A relationship over a same-tenant foreign key must not write ``tenant_id`` itself.
+
+    Inferred from ``(tenant_id, customer_id)``, SQLAlchemy would copy the related row's
+    ``tenant_id`` into this one, and set it to NULL when the reference is removed.
+    """
+    for relationship in mapper.relationships:
+        if relationship.viewonly or relationship.secondary is not None:
+            continue
+        pairs = relationship.synchronize_pairs
+        if not any(a.name == b.name == TENANT_COLUMN for a, b in pairs):
+            continue
+        owner = mapper if relationship.direction.name == "MANYTOONE" else relationship.mapper
+        keys = [_attribute(owner, b) for a, b in pairs if b.name != TENANT_COLUMN]
+        raise ModelDefinitionError(
+            f"relationship {relationship} is inferred over a foreign key that includes "
+            f"{TENANT_COLUMN}: SQLAlchemy would copy {TENANT_COLUMN} from the related row, and "
+            f"set it to NULL when the reference is removed. Fix: relationship(..., "
+            f"foreign_keys={'[' + ', '.join(repr(k) for k in keys) + ']'}), on each side of a "
+            "back_populates pair; the database still checks the tenant."
+        )
 
 
 class MultiTenantModel(TenantMixin, BaseModel):

@@ -138,7 +138,7 @@ def test_the_setting_ends_with_each_transaction(runtime_url: URL, seeded: Seed) 
 
 
 def test_no_tenant_fails_closed(runtime_url: URL, seeded: Seed) -> None:
-    async def work(engine: AsyncEngine) -> int | None:
+    async def work(engine: AsyncEngine) -> object:
         async with create_sessionmaker(engine)() as session:
             with pytest.raises(TenantNotSetError, match="tenant_context"):
                 await session.scalars(select(Invoice))
