@@ -2,7 +2,8 @@
 
 Each step reports its findings; the command fails when any step found something. The models
 come from the project's own ``env.py`` (run in a mode where ``run_migrations`` only records its
-target metadata), so the check sees exactly what autogenerate sees.
+target metadata), so the check sees exactly what autogenerate sees. Given the service's runtime
+URL (``--runtime-url``), it also checks that row-level security binds that role.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from alembic_extensions.environment import (
@@ -32,7 +34,9 @@ from alembic_extensions.environment import (
     migrated_tables,
 )
 from alembic_extensions.rules import check_tables, format_violations
+from pgkeel.database import parse_database_url
 from pgkeel.errors import PgkeelError
+from pgkeel.roles import runtime_role_problems
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
 STEPS = ("rules", "drift", "squawk")
+RUNTIME_ROLE_STEP = "runtime-role"
+"""Run only when a runtime URL is given (``--runtime-url``): see ``check_runtime_role``."""
 SQUAWK_EXCLUDED = ("prefer-text-field", "prefer-bigint-over-int", "prefer-bigint-over-smallint")
 """Squawk rules pgkeel turns off, and why:
 
@@ -212,19 +218,45 @@ def check_squawk(config: Config, excluded: Sequence[str] = SQUAWK_EXCLUDED) -> S
     return StepResult("squawk", report or f"squawk exited with status {status}")
 
 
+def check_runtime_role(url: str) -> StepResult:
+    """The role at ``url`` is bound by row-level security on every table with a tenant_id.
+
+    Each finding names what is wrong (superuser, BYPASSRLS, membership in such a role, owner
+    of a tenant table, a tenant table without forced row-level security) and the fix.
+    """
+    engine = create_engine(parse_database_url(url, source="--runtime-url"))
+    try:
+        problems = runtime_role_problems(engine)
+    except SQLAlchemyError as exc:
+        return StepResult(RUNTIME_ROLE_STEP, f"the runtime role could not be checked: {exc}")
+    finally:
+        engine.dispose()
+    if not problems:
+        return StepResult(RUNTIME_ROLE_STEP, None)
+    lines = [f"[{problem.rule}] {problem.message}" for problem in problems]
+    return StepResult(RUNTIME_ROLE_STEP, "\n".join(lines))
+
+
 def run_check(
     config: Config,
     *,
     skip: Sequence[str] = (),
     squawk_excluded: Sequence[str] = SQUAWK_EXCLUDED,
+    runtime_url: str | None = None,
 ) -> list[StepResult]:
-    """Run the steps not in ``skip``, in order, and return what each found."""
+    """Run the steps not in ``skip``, in order, and return what each found.
+
+    With ``runtime_url``, the runtime-role check runs last.
+    """
     steps: dict[str, Callable[[], StepResult]] = {
         "rules": lambda: check_rules(config),
         "drift": lambda: check_drift(config),
         "squawk": lambda: check_squawk(config, squawk_excluded),
     }
-    return [steps[name]() for name in STEPS if name not in skip]
+    results = [steps[name]() for name in STEPS if name not in skip]
+    if runtime_url is not None:
+        results.append(check_runtime_role(runtime_url))
+    return results
 
 
 def report(results: Sequence[StepResult]) -> str:

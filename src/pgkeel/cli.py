@@ -188,7 +188,7 @@ NAME
   pgkeel check - check the models and the migrations against pgkeel's standards
 
 SYNOPSIS
-  pgkeel check [--config FILE] [--skip STEP]... [--squawk-exclude RULE]...
+  pgkeel check [--config FILE] [--skip STEP]... [--squawk-exclude RULE]... [--runtime-url URL]
 
 DESCRIPTION
   Runs three steps in the service's directory and reports every finding of each:
@@ -198,6 +198,10 @@ DESCRIPTION
             revision and has no difference from the models
     squawk  squawk (pip install squawk-cli) over `alembic upgrade head --sql`; skipped when
             squawk is not installed
+  and, with --runtime-url, a fourth:
+    runtime-role  the role the service connects as is bound by row-level security: not a
+            superuser, no BYPASSRLS (nor a member of such a role), owner of no table with a
+            tenant_id, and every such table has RLS enabled, forced and its policy
 
 OPTIONS
   --config FILE          alembic.ini or pyproject.toml (default: ./alembic.ini, else
@@ -207,6 +211,9 @@ OPTIONS
                          prefer-text-field (pgkeel's Str255 and Alembic's version table are
                          varchar) and prefer-bigint-over-int/-smallint (pgkeel's ids are uuid,
                          its int columns are bounded); docs/alembic.md says why
+  --runtime-url URL      the service's runtime database URL (often $DATABASE_URL, with
+                         $MIGRATION_DATABASE_URL for the owner): check that role too. Not
+                         automatic, since in development DATABASE_URL often names a superuser
 
 EXIT STATUS
   0 no finding; 1 a finding in any step, or an error (one paragraph on stderr); 2 a usage error.
@@ -214,6 +221,7 @@ EXIT STATUS
 EXAMPLES
   pgkeel check
   pgkeel check --skip drift          # no database at hand (a pre-commit hook)
+  pgkeel check --runtime-url "$DATABASE_URL"   # before a deployment
 
 SEE ALSO
   docs/alembic.md in pgkeel's repository
@@ -229,7 +237,9 @@ def _check(args: argparse.Namespace) -> int:
         ) from None
     config = check.find_config(args.config, Path.cwd())
     excluded = [*check.SQUAWK_EXCLUDED, *(args.squawk_exclude or [])]
-    results = check.run_check(config, skip=args.skip, squawk_excluded=excluded)
+    results = check.run_check(
+        config, skip=args.skip, squawk_excluded=excluded, runtime_url=args.runtime_url
+    )
     print(check.report(results))
     return EXIT_OK if all(result.passed for result in results) else EXIT_ERROR
 
@@ -241,6 +251,7 @@ def add_check_command(commands: Subparsers) -> None:
     check.add_argument("--config", help="alembic.ini or pyproject.toml")
     check.add_argument("--skip", action="append", default=[], choices=("rules", "drift", "squawk"))
     check.add_argument("--squawk-exclude", action="append", metavar="RULE")
+    check.add_argument("--runtime-url", metavar="URL")
     check.set_defaults(handler=_check)
 
 
