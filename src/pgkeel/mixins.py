@@ -32,10 +32,13 @@ def new_id() -> uuid.UUID:
 
 
 class UUIDPrimaryKeyMixin:
-    """``id uuid PRIMARY KEY``: UUIDv7 from Python when the object is built, a default in SQL.
+    """``id uuid PRIMARY KEY``: a UUIDv7 from Python, a default in SQL for raw inserts.
 
-    The id exists before flush (it can be used in URLs, logs and foreign keys at once) and ORM
-    bulk inserts stay batched. Raw SQL inserts without an id get ``gen_random_uuid()``.
+    A new object has its id before flush: reading ``obj.id`` makes it (it can go into a URL, a
+    log line or a foreign key at once), and a flush makes the ids nobody read, so ids follow
+    the order rows are inserted in and the primary-key B-tree grows at its right edge. Objects
+    cost nothing extra to build and ORM inserts stay batched. Raw SQL inserts without an id get
+    ``gen_random_uuid()``.
     """
 
     # ``insert_sentinel``: the ids come from Python, so SQLAlchemy may match the rows of one
@@ -51,15 +54,26 @@ class UUIDPrimaryKeyMixin:
     )
 
 
-@event.listens_for(UUIDPrimaryKeyMixin, "init", propagate=True, raw=True)
-def _assign_id(state: InstanceState[Any], _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Give a new object its id when it is constructed, unless one is passed."""
-    if "id" not in kwargs:
-        # Straight into the instance dict: this runs before the mappers are configured on the
-        # first construction, and an INSERT takes every value the pending object's dict holds.
-        state.dict["id"] = new_id()
-    elif kwargs["id"] is None:
-        kwargs["id"] = new_id()
+def _id_on_first_read(_state: InstanceState[Any], value: object, dict_: dict[str, Any]) -> object:
+    """``init_scalar``: reading the id of a new object makes it, once."""
+    if value is None:
+        value = dict_["id"] = new_id()
+    return value
+
+
+def _id_instead_of_none(
+    state: InstanceState[Any], value: object, _old: object, _initiator: object
+) -> object:
+    """``set``: ``id=None`` on a new object means "make one", never a NULL key."""
+    return new_id() if value is None and state.key is None else value
+
+
+@event.listens_for(UUIDPrimaryKeyMixin, "after_mapper_constructed", propagate=True)
+def _listen_to_id(_mapper: Mapper[Any], cls: type[UUIDPrimaryKeyMixin]) -> None:
+    """Give each mapped class's ``id`` attribute the two listeners above."""
+    attribute = cls.id
+    event.listen(attribute, "init_scalar", _id_on_first_read, raw=True, retval=True)
+    event.listen(attribute, "set", _id_instead_of_none, raw=True, retval=True)
 
 
 class TimestampMixin:
