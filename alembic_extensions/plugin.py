@@ -65,7 +65,7 @@ def cover_foreign_keys(
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
     """Give the model table the indexes its foreign keys need; Alembic then compares them."""
-    from alembic_extensions.indexes import add_foreign_key_indexes  # noqa: PLC0415
+    from pgkeel.indexes import add_foreign_key_indexes  # noqa: PLC0415
 
     if metadata_table is not None:
         add_foreign_key_indexes(metadata_table)

@@ -18,13 +18,13 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    PrimaryKeyConstraint,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
+from pgkeel.indexes import key_names
 from pgkeel.naming import (
     ALLOW_KEY,
     MAX_IDENTIFIER_BYTES,
@@ -220,13 +220,6 @@ def _identifier_length(table: Table) -> Iterator[Violation]:
 def is_tenant_table(table: Table) -> bool:
     """A table with a ``tenant_id`` column, or marked ``info["pgkeel_tenant"]``."""
     return TENANT_COLUMN in table.c or bool(table.info.get(TENANT_INFO_KEY))
-
-
-def key_names(item: Index | UniqueConstraint | PrimaryKeyConstraint) -> list[str]:
-    """The column names an index or key constraint is on, in order ("" for an expression)."""
-    if isinstance(item, Index):
-        return [getattr(expr, "name", "") or "" for expr in item.expressions]
-    return [column.name for column in item.columns]
 
 
 def covers_foreign_key(table: Table, columns: list[str]) -> bool:

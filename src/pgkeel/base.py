@@ -25,6 +25,7 @@ from sqlalchemy.orm import (
 )
 
 from pgkeel.errors import ModelDefinitionError, NamingError, PgkeelError
+from pgkeel.indexes import index_foreign_keys
 from pgkeel.naming import (
     NAMING_CONVENTION,
     check_name_collisions,
@@ -210,8 +211,8 @@ class PgkeelDeclarative:
 
 
 def new_metadata() -> MetaData:
-    """A ``MetaData`` with pgkeel's naming convention."""
-    return MetaData(naming_convention=NAMING_CONVENTION)
+    """A ``MetaData`` with pgkeel's naming convention; ``create_all`` indexes foreign keys."""
+    return index_foreign_keys(MetaData(naming_convention=NAMING_CONVENTION))
 
 
 class Base(PgkeelDeclarative, DeclarativeBase):

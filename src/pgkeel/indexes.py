@@ -1,0 +1,89 @@
+"""The index behind every foreign key, which PostgreSQL does not make by itself.
+
+Without one, deleting a parent row scans the child table, and so does a join on the key. A
+foreign key is covered by an index, unique constraint or primary key whose leading columns are
+the key's columns; when the model declares none, ``add_foreign_key_indexes`` adds
+``idx_<table>_<columns>`` to the table, unless the foreign key (or its column, or the table)
+opts out with ``info=pgkeel.naming.allow("fk-index")``. ``create_all`` adds them just before it
+creates the tables (``index_foreign_keys``, set on every pgkeel metadata) and autogenerate when
+it compares them, so both build the same indexes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, event
+
+from pgkeel.naming import ALLOW_KEY, index_name
+
+if TYPE_CHECKING:
+    from sqlalchemy import ForeignKeyConstraint, MetaData, Table
+    from sqlalchemy.engine import Connection
+
+FK_INDEX_RULE: Final = "fk-index"
+IMPLIED_INFO_KEY: Final = "pgkeel_implied"
+"""``info`` key on an index pgkeel added to a table to cover a foreign key."""
+
+
+def key_names(item: Index | UniqueConstraint | PrimaryKeyConstraint) -> list[str]:
+    """The column names an index or key constraint is on, in order ("" for an expression)."""
+    if isinstance(item, Index):
+        return [getattr(expr, "name", "") or "" for expr in item.expressions]
+    return [column.name for column in item.columns]
+
+
+def is_covered(table: Table, columns: list[str]) -> bool:
+    """Whether an index, unique constraint or primary key of ``table`` starts with ``columns``."""
+    wanted = set(columns)
+    keyed: list[Index | UniqueConstraint | PrimaryKeyConstraint] = [
+        *table.indexes,
+        *(c for c in table.constraints if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)),
+    ]
+    return any(set(key_names(item)[: len(columns)]) == wanted for item in keyed)
+
+
+def _fk_columns(fk: ForeignKeyConstraint) -> list[str]:
+    return [element.parent.name for element in fk.elements]
+
+
+def _opted_out(table: Table, fk: ForeignKeyConstraint) -> bool:
+    owners = [fk, *fk.elements, *(element.parent for element in fk.elements), table]
+    return any(FK_INDEX_RULE in owner.info.get(ALLOW_KEY, ()) for owner in owners)
+
+
+def uncovered_foreign_keys(table: Table) -> list[ForeignKeyConstraint]:
+    """Foreign keys of ``table`` with no index starting with their columns and no opt-out."""
+    return [
+        fk
+        for fk in sorted(table.foreign_key_constraints, key=_fk_columns)
+        if not is_covered(table, _fk_columns(fk)) and not _opted_out(table, fk)
+    ]
+
+
+def add_foreign_key_indexes(table: Table) -> list[Index]:
+    """Add ``idx_<table>_<columns>`` for each uncovered foreign key; return the new indexes."""
+    added = []
+    for fk in uncovered_foreign_keys(table):
+        columns = _fk_columns(fk)
+        if is_covered(table, columns):  # two foreign keys on the same columns need one index
+            continue
+        name = index_name(table.name, columns)
+        added.append(
+            Index(name, *(table.c[column] for column in columns), info={IMPLIED_INFO_KEY: True})
+        )
+    return added
+
+
+def _before_create(metadata: MetaData, _connection: Connection, **kw: object) -> None:
+    """``before_create`` of the metadata: the tables about to be created get their indexes."""
+    tables = kw.get("tables")
+    for table in tables if isinstance(tables, list) else metadata.sorted_tables:
+        add_foreign_key_indexes(table)
+
+
+def index_foreign_keys(metadata: MetaData) -> MetaData:
+    """Have ``metadata.create_all`` add the index each foreign key needs; return ``metadata``."""
+    if not event.contains(metadata, "before_create", _before_create):
+        event.listen(metadata, "before_create", _before_create)
+    return metadata
