@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from alembic_extensions.ops import read_marker, written_policy
-from pgkeel.dbobjects import DatabaseObject, Policy, RowLevelSecurity, Trigger, TriggerFunction
+from pgkeel.dbobjects import (
+    DatabaseObject,
+    Policy,
+    RowLevelSecurity,
+    Trigger,
+    TriggerFunction,
+    read_marker,
+    written_policy,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -20,13 +20,14 @@ from alembic_extensions.catalog import (
     policy_shape,
     trigger_shape,
 )
-from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp, fingerprint
+from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
     RowLevelSecurity,
     Trigger,
     TriggerFunction,
+    fingerprint,
     required_by,
 )
 

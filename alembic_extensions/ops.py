@@ -5,112 +5,32 @@ migration's downgrade is derived from its upgrade. In a migration they read as
 ``op.create_trigger_function(...)``, ``op.create_trigger(...)``,
 ``op.enable_row_level_security(...)``, ``op.create_policy(...)`` and their ``drop_``/``disable_``
 counterparts; ``op.replace_trigger_function(...)`` changes a function in place, because triggers
-depend on it. Every object pgkeel creates is stamped with a comment holding
-``dbobjects.fingerprint(obj)``, which marks it as pgkeel's and lets autogenerate notice a changed
-definition that the catalog stores in a normalised form (policy expressions).
+depend on it. They run ``dbobjects.create_statements`` / ``drop_sql``, the same DDL and pgkeel
+comment that ``create_all`` runs.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from dataclasses import replace
-from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import DDL
 
-from pgkeel import dbobjects
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
     RowLevelSecurity,
     Trigger,
     TriggerFunction,
+    qualified,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Sequence
+    from collections.abc import Sequence
 
     from alembic.operations import Operations
-
-MARKER_PREFIX = "pgkeel:"
-_MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
-
-
-def fingerprint(obj: DatabaseObject) -> str:
-    """``dbobjects.fingerprint``, remembered per object (they are frozen dataclasses)."""
-    return _fingerprint(cast("Hashable", obj))
-
-
-@cache
-def _fingerprint(obj: Hashable) -> str:
-    return dbobjects.fingerprint(cast("DatabaseObject", obj))
-
-
-def marker(obj: DatabaseObject) -> str:
-    """The comment that marks ``obj`` as pgkeel's and records its definition's fingerprint.
-
-    A policy's comment also keeps its expressions as the model wrote them: the catalog only
-    has them normalised, and the reverse of dropping a policy must recreate the same one.
-    """
-    stamp = f"{MARKER_PREFIX}{fingerprint(obj)}"
-    if isinstance(obj, Policy):
-        written = {"using": obj.using, "with_check": obj.with_check}
-        return f"{stamp} {json.dumps(written, sort_keys=True)}"
-    return stamp
-
-
-def read_marker(comment: str | None) -> str | None:
-    """The fingerprint a pgkeel comment holds, or None for a comment pgkeel did not write."""
-    match = _MARKER.match(comment or "")
-    return match.group(1) if match else None
-
-
-def written_policy(policy: Policy, comment: str | None) -> Policy:
-    """``policy`` with the expressions its pgkeel comment recorded, when they still match it."""
-    fingerprint_in_comment = read_marker(comment)
-    if fingerprint_in_comment is None or comment is None:
-        return policy
-    try:
-        written = json.loads(comment.split(" ", 1)[1])
-        candidate = replace(policy, using=written["using"], with_check=written["with_check"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return policy
-    return candidate if fingerprint(candidate) == fingerprint_in_comment else policy
-
-
-def _qualified(schema: str | None, name: str) -> sql.Composable:
-    return sql.Identifier(name) if schema is None else sql.Identifier(schema, name)
-
-
-def comment_sql(obj: DatabaseObject) -> sql.Composed | None:
-    """``COMMENT ON ... IS 'pgkeel:<fingerprint>'`` for the kinds of object that take one."""
-    text = sql.Literal(marker(obj))
-    if isinstance(obj, TriggerFunction):
-        target = sql.SQL("FUNCTION {}()").format(_qualified(obj.schema, obj.name))
-    elif isinstance(obj, Trigger | Policy):
-        kind = sql.SQL("TRIGGER" if isinstance(obj, Trigger) else "POLICY")
-        target = sql.SQL("{} {} ON {}").format(
-            kind, sql.Identifier(obj.name), _qualified(obj.schema, obj.table)
-        )
-    else:
-        return None
-    return sql.SQL("COMMENT ON {} IS {}").format(target, text)
-
-
-def ddl(statement: sql.Composed) -> DDL:
-    """A psycopg-composed statement as a SQLAlchemy DDL element (no bind-parameter parsing)."""
-    return DDL(statement.as_string().replace("%", "%%"))  # type: ignore[no-untyped-call]
-
-
-def create_statements(obj: DatabaseObject) -> list[DDL]:
-    """What creates ``obj`` and stamps its marker."""
-    comment = comment_sql(obj)
-    return [ddl(obj.create_sql()), *([ddl(comment)] if comment is not None else [])]
 
 
 def _function(name: str, schema: str | None) -> TriggerFunction:
@@ -426,7 +346,7 @@ class ValidateConstraintOp(MigrateOperation):
     def statement(self) -> sql.Composed:
         """The ``ALTER TABLE ... VALIDATE CONSTRAINT`` statement."""
         return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-            _qualified(self.schema, self.table_name), sql.Identifier(self.constraint_name)
+            qualified(self.schema, self.table_name), sql.Identifier(self.constraint_name)
         )
 
 

@@ -11,6 +11,7 @@ from alembic.operations import Operations
 from alembic.runtime.plugins import Plugin
 
 from alembic_extensions import ops, rendering
+from pgkeel.dbobjects import create_statements, ddl
 
 PLUGIN_NAME = "pgkeel.autogenerate"
 """The plugin's name in ``autogenerate_plugins`` (and of its ``alembic.plugins`` entry point)."""
@@ -29,22 +30,17 @@ _OPERATIONS: list[tuple[str, type]] = [
 ]
 
 
-def _create(operations: Operations, operation: ops.CreateObjectOp) -> None:
-    for statement in ops.create_statements(operation.target):
-        operations.execute(statement)
+def _create(operations: Operations, operation: ops.CreateObjectOp | ops.ReplaceFunctionOp) -> None:
+    for statement in create_statements(operation.target):
+        operations.execute(ddl(statement))
 
 
 def _drop(operations: Operations, operation: ops.DropObjectOp) -> None:
-    operations.execute(ops.ddl(operation.target.drop_sql()))
-
-
-def _replace(operations: Operations, operation: ops.ReplaceFunctionOp) -> None:
-    for statement in ops.create_statements(operation.target):
-        operations.execute(statement)
+    operations.execute(ddl(operation.target.drop_sql()))
 
 
 def _validate(operations: Operations, operation: ops.ValidateConstraintOp) -> None:
-    operations.execute(ops.ddl(operation.statement()))
+    operations.execute(ddl(operation.statement()))
 
 
 def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
@@ -56,7 +52,7 @@ def _register_operations() -> None:
         Operations.register_operation(name)(op_class)
     Operations.implementation_for(ops.CreateObjectOp)(_create)
     Operations.implementation_for(ops.DropObjectOp)(_drop)
-    Operations.implementation_for(ops.ReplaceFunctionOp)(_replace)
+    Operations.implementation_for(ops.ReplaceFunctionOp)(_create)
     Operations.implementation_for(ops.ValidateConstraintOp)(_validate)
     Operations.implementation_for(ops.NoOp)(_nothing)
     renderers.dispatch_for(ops.CreateObjectOp)(rendering.render_create)

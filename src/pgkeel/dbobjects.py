@@ -4,24 +4,35 @@ The runtime library describes *what* the database must contain as frozen value o
 their DDL; ``Base.metadata.create_all`` installs them through DDL events and the Alembic plugin
 compares them with the catalog and renders operations. Each object is attached to the
 ``Table`` that needs it (``require(table, obj)``), so the description travels with the metadata.
+
+``create_statements(obj)`` is what both ``create_all`` and the migration operations run: the
+object's DDL, then a comment holding ``fingerprint(obj)`` (``marker(obj)``) on the functions,
+triggers and policies. The comment marks the object as pgkeel's and lets autogenerate notice a
+changed definition that the catalog stores in a normalised form (policy expressions), so a
+database made either way compares the same.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol, cast
 
 from psycopg import sql
-from sqlalchemy import event
+from sqlalchemy import DDL, event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Hashable, Iterable, Iterator
 
     from sqlalchemy import MetaData, Table
     from sqlalchemy.engine import Connection
 
 INFO_KEY = "pgkeel_objects"
+MARKER_PREFIX = "pgkeel:"
+_MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
 
 
 class DatabaseObject(Protocol):
@@ -41,7 +52,8 @@ class DatabaseObject(Protocol):
         ...
 
 
-def _qualified(schema: str | None, name: str) -> sql.Composable:
+def qualified(schema: str | None, name: str) -> sql.Composable:
+    """``"name"`` or ``"schema"."name"``."""
     if schema is None:
         return sql.Identifier(name)
     return sql.Identifier(schema, name)
@@ -69,11 +81,11 @@ class TriggerFunction:
         """``CREATE OR REPLACE FUNCTION ... RETURNS trigger``."""
         return sql.SQL(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
-        ).format(_qualified(self.schema, self.name), sql.Literal(self.source))
+        ).format(qualified(self.schema, self.name), sql.Literal(self.source))
 
     def drop_sql(self) -> sql.Composed:
         """``DROP FUNCTION IF EXISTS``."""
-        return sql.SQL("DROP FUNCTION IF EXISTS {}()").format(_qualified(self.schema, self.name))
+        return sql.SQL("DROP FUNCTION IF EXISTS {}()").format(qualified(self.schema, self.name))
 
 
 @dataclass(frozen=True)
@@ -99,14 +111,14 @@ class Trigger:
             sql.Identifier(self.name),
             sql.SQL(self.timing),
             events,
-            _qualified(self.schema, self.table),
-            _qualified(self.function.schema, self.function.name),
+            qualified(self.schema, self.table),
+            qualified(self.function.schema, self.function.name),
         )
 
     def drop_sql(self) -> sql.Composed:
         """``DROP TRIGGER IF EXISTS ... ON table``."""
         return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-            sql.Identifier(self.name), _qualified(self.schema, self.table)
+            sql.Identifier(self.name), qualified(self.schema, self.table)
         )
 
 
@@ -125,14 +137,14 @@ class RowLevelSecurity:
     def create_sql(self) -> sql.Composed:
         """``ALTER TABLE ... ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY``."""
         return sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY").format(
-            _qualified(self.schema, self.table)
+            qualified(self.schema, self.table)
         )
 
     def drop_sql(self) -> sql.Composed:
         """``ALTER TABLE ... NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY``."""
         return sql.SQL(
             "ALTER TABLE {} NO FORCE ROW LEVEL SECURITY, DISABLE ROW LEVEL SECURITY"
-        ).format(_qualified(self.schema, self.table))
+        ).format(qualified(self.schema, self.table))
 
 
 @dataclass(frozen=True)
@@ -154,7 +166,7 @@ class Policy:
         """``CREATE POLICY ... FOR ALL USING (...) WITH CHECK (...)``."""
         return sql.SQL("CREATE POLICY {} ON {} FOR ALL USING ({}) WITH CHECK ({})").format(
             sql.Identifier(self.name),
-            _qualified(self.schema, self.table),
+            qualified(self.schema, self.table),
             sql.SQL(self.using),
             sql.SQL(self.with_check),
         )
@@ -162,14 +174,71 @@ class Policy:
     def drop_sql(self) -> sql.Composed:
         """``DROP POLICY IF EXISTS ... ON table``."""
         return sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(
-            sql.Identifier(self.name), _qualified(self.schema, self.table)
+            sql.Identifier(self.name), qualified(self.schema, self.table)
         )
 
 
 def fingerprint(obj: DatabaseObject) -> str:
     """A short stable hash of an object's DDL, to notice a changed definition cheaply."""
-    text = repr(obj.create_sql())
+    return _fingerprint(cast("Hashable", obj))
+
+
+@lru_cache(maxsize=4096)  # remembered per object: autogenerate compares the same ones often
+def _fingerprint(obj: Hashable) -> str:
+    text = repr(cast("DatabaseObject", obj).create_sql())
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def marker(obj: DatabaseObject) -> str:
+    """The comment that marks ``obj`` as pgkeel's and records its definition's fingerprint.
+
+    A policy's comment also keeps its expressions as the model wrote them: the catalog only
+    has them normalised, and the reverse of dropping a policy must recreate the same one.
+    """
+    stamp = f"{MARKER_PREFIX}{fingerprint(obj)}"
+    if isinstance(obj, Policy):
+        written = {"using": obj.using, "with_check": obj.with_check}
+        return f"{stamp} {json.dumps(written, sort_keys=True)}"
+    return stamp
+
+
+def read_marker(comment: str | None) -> str | None:
+    """The fingerprint a pgkeel comment holds, or None for a comment pgkeel did not write."""
+    match = _MARKER.match(comment or "")
+    return match.group(1) if match else None
+
+
+def written_policy(policy: Policy, comment: str | None) -> Policy:
+    """``policy`` with the expressions its pgkeel comment recorded, when they still match it."""
+    fingerprint_in_comment = read_marker(comment)
+    if fingerprint_in_comment is None or comment is None:
+        return policy
+    try:
+        written = json.loads(comment.split(" ", 1)[1])
+        candidate = replace(policy, using=written["using"], with_check=written["with_check"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return policy
+    return candidate if fingerprint(candidate) == fingerprint_in_comment else policy
+
+
+def comment_sql(obj: DatabaseObject) -> sql.Composed | None:
+    """``COMMENT ON ... IS 'pgkeel:<fingerprint>'`` for the kinds of object that take one."""
+    if isinstance(obj, TriggerFunction):
+        target = sql.SQL("FUNCTION {}()").format(qualified(obj.schema, obj.name))
+    elif isinstance(obj, Trigger | Policy):
+        kind = sql.SQL("TRIGGER" if isinstance(obj, Trigger) else "POLICY")
+        target = sql.SQL("{} {} ON {}").format(
+            kind, sql.Identifier(obj.name), qualified(obj.schema, obj.table)
+        )
+    else:
+        return None
+    return sql.SQL("COMMENT ON {} IS {}").format(target, sql.Literal(marker(obj)))
+
+
+def create_statements(obj: DatabaseObject) -> tuple[sql.Composed, ...]:
+    """What creates ``obj`` and stamps its marker: run by ``create_all`` and by migrations."""
+    comment = comment_sql(obj)
+    return (obj.create_sql(),) if comment is None else (obj.create_sql(), comment)
 
 
 def require(table: Table, *objects: DatabaseObject) -> None:
@@ -201,15 +270,25 @@ def _is_function(obj: DatabaseObject) -> bool:
     return obj.identity[0] == "function"
 
 
+def ddl(statement: sql.Composed) -> DDL:
+    """A psycopg-composed statement as a SQLAlchemy DDL element, sent as written.
+
+    ``%`` is doubled for the formatting ``DDL`` applies: a ``LIKE '%x'`` in a policy or a
+    ``RAISE '%'`` in a function body reaches PostgreSQL as it was written.
+    """
+    return DDL(statement.as_string().replace("%", "%%"))  # type: ignore[no-untyped-call]
+
+
 def _execute(connection: Connection, statement: sql.Composed) -> None:
-    connection.exec_driver_sql(statement.as_string())
+    connection.execute(ddl(statement))
 
 
 def _create_for_table(table: Table, connection: Connection, **_: object) -> None:
     """``after_create`` of a table: its functions first, then triggers, RLS and policies."""
     objects = required_by(table)
     for obj in sorted(objects, key=lambda item: not _is_function(item)):
-        _execute(connection, obj.create_sql())
+        for statement in create_statements(obj):
+            _execute(connection, statement)
 
 
 def _drop_unused_functions(metadata: MetaData, connection: Connection, **kw: object) -> None:
@@ -228,7 +307,7 @@ def _drop_unused_functions(metadata: MetaData, connection: Connection, **kw: obj
 def _has_dependents(connection: Connection, function: DatabaseObject) -> bool:
     """Whether any object in the database (a trigger, a policy) still uses ``function``."""
     _kind, schema, name = function.identity
-    signature = sql.SQL("{}()").format(_qualified(schema or None, name)).as_string()
+    signature = sql.SQL("{}()").format(qualified(schema or None, name)).as_string()
     query = (
         "select exists (select from pg_depend where refclassid = 'pg_proc'::regclass "
         "and refobjid = to_regprocedure(%(signature)s) and deptype = 'n')"

@@ -13,17 +13,19 @@ import io
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from alembic_extensions import check
 
+T = TypeVar("T")
 EXAMPLES = Path(__file__).parent / "examples"
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -140,23 +142,22 @@ class Project:
         """The migration files, in name order."""
         return sorted((self.directory / "migrations" / "versions").glob("*.py"))
 
-    def query(self, sql: str) -> list[Any]:
-        """The first column of each row of ``sql`` on the project's database."""
-        engine = create_engine(self.url)
-        try:
-            with engine.connect() as connection:
-                return sorted(row[0] for row in connection.execute(text(sql)))
-        finally:
-            engine.dispose()
-
-    def execute(self, sql: str) -> None:
-        """Run ``sql`` on the project's database and commit."""
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in a transaction on the project's database, then commit."""
         engine = create_engine(self.url)
         try:
             with engine.begin() as connection:
-                connection.exec_driver_sql(sql)
+                return work(connection)
         finally:
             engine.dispose()
+
+    def query(self, sql: str) -> list[Any]:
+        """The first column of each row of ``sql`` on the project's database."""
+        return sorted(row[0] for row in self.run(lambda c: c.execute(text(sql)).all()))
+
+    def execute(self, sql: str) -> None:
+        """Run ``sql`` on the project's database and commit."""
+        self.run(lambda connection: connection.exec_driver_sql(sql))
 
     def leftovers(self) -> dict[str, list[str]]:
         """Tables, indexes, functions, triggers, policies and types still in the database."""

@@ -26,11 +26,12 @@ def make_project(
     created: list[str] = []
 
     def make(example: str) -> Project:
-        name = f"{pgkeel_database_prefix}_ae{next(_NUMBERS)}"
+        number = next(_NUMBERS)
+        name = f"{pgkeel_database_prefix}_ae{number}"
         url = create_database(pgkeel_server_url, name).render_as_string(hide_password=False)
         created.append(name)
-        monkeypatch.setenv("DATABASE_URL", url)
-        directory = tmp_path / example
+        monkeypatch.setenv("DATABASE_URL", url)  # the latest project's: make one at a time
+        directory = tmp_path / f"{example}_{number}"
         directory.mkdir()
         return Project.create(directory, url, example)
 

@@ -27,9 +27,9 @@ from sqlalchemy.engine import URL, Connection
 
 from alembic_extensions.catalog import QUERY_COUNT
 from alembic_extensions.indexes import normalise_predicate
-from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp, marker
+from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
-from pgkeel.dbobjects import Policy, RowLevelSecurity, Trigger, TriggerFunction, attach
+from pgkeel.dbobjects import Policy, RowLevelSecurity, Trigger, TriggerFunction, attach, marker
 from pgkeel.ddl import timestamp_objects
 from pgkeel.indexes import uncovered_foreign_keys
 from pgkeel.naming import allow
