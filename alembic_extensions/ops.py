@@ -4,16 +4,17 @@ Each object operation holds a ``pgkeel.dbobjects`` value object and knows its re
 migration's downgrade is derived from its upgrade. In a migration they read as
 ``op.create_trigger_function(...)``, ``op.create_trigger(...)``,
 ``op.enable_row_level_security(...)``, ``op.create_policy(...)`` and their ``drop_``/``disable_``
-counterparts; ``op.replace_trigger_function(...)`` changes a function in place, because triggers
-depend on it. They run ``dbobjects.create_statements`` / ``drop_sql``, the same DDL and pgkeel
-comment that ``create_all`` runs.
+counterparts, which take the same arguments (a drop keeps the definition for its reverse);
+``op.replace_trigger_function(...)`` changes a function in place, because triggers depend on it.
+They run ``dbobjects.create_statements`` / ``drop_sql``, the same DDL and pgkeel comment that
+``create_all`` runs.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
@@ -33,32 +34,35 @@ if TYPE_CHECKING:
     from alembic.operations import Operations
 
 
-def _function(name: str, schema: str | None) -> TriggerFunction:
-    """The function a trigger runs, by name: its body does not enter the trigger's DDL."""
-    return TriggerFunction(name=name, body="", schema=schema)
+class OperationNames(NamedTuple):
+    """How migrations name the operations on one kind of object."""
+
+    source: str
+    """The ``ObjectOp`` classmethod both operations call."""
+    create: str
+    drop: str
 
 
-def _trigger(  # noqa: PLR0913, PLR0917  # the fields of a Trigger, as the operations take them
-    table: str,
-    name: str,
-    function: str,
-    timing: str,
-    events: Sequence[str],
-    schema: str | None,
-    function_schema: str | None,
-) -> Trigger:
-    return Trigger(
-        table=table,
-        name=name,
-        function=_function(function, function_schema),
-        timing=timing,
-        events=tuple(events),
-        schema=schema,
-    )
+OBJECT_OPERATIONS = {
+    "function": OperationNames(
+        "trigger_function", "create_trigger_function", "drop_trigger_function"
+    ),
+    "trigger": OperationNames("trigger", "create_trigger", "drop_trigger"),
+    "row_security": OperationNames(
+        "row_level_security", "enable_row_level_security", "disable_row_level_security"
+    ),
+    "policy": OperationNames("policy", "create_policy", "drop_policy"),
+}
+"""The ``op.<name>`` that creates and the one that drops each kind of object, by kind."""
 
 
 class ObjectOp(MigrateOperation):
-    """An operation on one pgkeel database object."""
+    """An operation on one pgkeel database object.
+
+    The classmethods below are the ``op.create_...``/``op.drop_...`` calls of a migration: each
+    is registered twice, once for ``CreateObjectOp`` and once for ``DropObjectOp``, under the
+    names in ``OBJECT_OPERATIONS``.
+    """
 
     verb = ""
 
@@ -72,6 +76,59 @@ class ObjectOp(MigrateOperation):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
 
+    @classmethod
+    def trigger_function(
+        cls, operations: Operations, name: str, body: str, *, schema: str | None = None
+    ) -> None:
+        """A PL/pgSQL trigger function; ``body`` goes between BEGIN and END (kept by a drop)."""
+        operations.invoke(cls(TriggerFunction(name=name, body=body, schema=schema)))
+
+    @classmethod
+    def trigger(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        function: str,
+        timing: str = "BEFORE",
+        events: Sequence[str] = ("UPDATE",),
+        schema: str | None = None,
+        function_schema: str | None = None,
+    ) -> None:
+        """A ``FOR EACH ROW`` trigger on ``table`` that runs ``function``."""
+        trigger = Trigger(
+            table=table,
+            name=name,
+            function=TriggerFunction(name=function, body="", schema=function_schema),  # by name
+            timing=timing,
+            events=tuple(events),
+            schema=schema,
+        )
+        operations.invoke(cls(trigger))
+
+    @classmethod
+    def row_level_security(
+        cls, operations: Operations, table: str, *, schema: str | None = None
+    ) -> None:
+        """Row-level security on ``table``: ENABLE and FORCE, or NO FORCE and DISABLE."""
+        operations.invoke(cls(RowLevelSecurity(table=table, schema=schema)))
+
+    @classmethod
+    def policy(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        table: str,
+        name: str,
+        *,
+        using: str,
+        with_check: str,
+        schema: str | None = None,
+    ) -> None:
+        """A permissive ``FOR ALL`` row-level security policy."""
+        policy = Policy(table=table, name=name, using=using, with_check=with_check, schema=schema)
+        operations.invoke(cls(policy))
+
 
 class CreateObjectOp(ObjectOp):
     """Create a function, trigger or policy, or enable row-level security."""
@@ -82,52 +139,6 @@ class CreateObjectOp(ObjectOp):
         """Dropping the same object."""
         return DropObjectOp(self.target)
 
-    @classmethod
-    def create_trigger_function(
-        cls, operations: Operations, name: str, body: str, *, schema: str | None = None
-    ) -> None:
-        """Create (or replace) a PL/pgSQL trigger function; ``body`` goes between BEGIN and END."""
-        operations.invoke(cls(TriggerFunction(name=name, body=body, schema=schema)))
-
-    @classmethod
-    def create_trigger(  # noqa: PLR0913  # the operation's public signature
-        cls,
-        operations: Operations,
-        table: str,
-        name: str,
-        *,
-        function: str,
-        timing: str = "BEFORE",
-        events: Sequence[str] = ("UPDATE",),
-        schema: str | None = None,
-        function_schema: str | None = None,
-    ) -> None:
-        """Create a ``FOR EACH ROW`` trigger on ``table`` that runs ``function``."""
-        trigger = _trigger(table, name, function, timing, events, schema, function_schema)
-        operations.invoke(cls(trigger))
-
-    @classmethod
-    def enable_row_level_security(
-        cls, operations: Operations, table: str, *, schema: str | None = None
-    ) -> None:
-        """``ENABLE`` and ``FORCE`` row-level security on ``table``."""
-        operations.invoke(cls(RowLevelSecurity(table=table, schema=schema)))
-
-    @classmethod
-    def create_policy(  # noqa: PLR0913  # the operation's public signature
-        cls,
-        operations: Operations,
-        table: str,
-        name: str,
-        *,
-        using: str,
-        with_check: str,
-        schema: str | None = None,
-    ) -> None:
-        """Create a permissive ``FOR ALL`` row-level security policy."""
-        policy = Policy(table=table, name=name, using=using, with_check=with_check, schema=schema)
-        operations.invoke(cls(policy))
-
 
 class DropObjectOp(ObjectOp):
     """Drop a function, trigger or policy, or disable row-level security."""
@@ -137,52 +148,6 @@ class DropObjectOp(ObjectOp):
     def reverse(self) -> CreateObjectOp:
         """Creating the same object again."""
         return CreateObjectOp(self.target)
-
-    @classmethod
-    def drop_trigger_function(
-        cls, operations: Operations, name: str, body: str, *, schema: str | None = None
-    ) -> None:
-        """Drop a trigger function (its body is kept for the reverse operation)."""
-        operations.invoke(cls(TriggerFunction(name=name, body=body, schema=schema)))
-
-    @classmethod
-    def drop_trigger(  # noqa: PLR0913  # the operation's public signature
-        cls,
-        operations: Operations,
-        table: str,
-        name: str,
-        *,
-        function: str,
-        timing: str = "BEFORE",
-        events: Sequence[str] = ("UPDATE",),
-        schema: str | None = None,
-        function_schema: str | None = None,
-    ) -> None:
-        """Drop a trigger (its definition is kept for the reverse operation)."""
-        trigger = _trigger(table, name, function, timing, events, schema, function_schema)
-        operations.invoke(cls(trigger))
-
-    @classmethod
-    def disable_row_level_security(
-        cls, operations: Operations, table: str, *, schema: str | None = None
-    ) -> None:
-        """``NO FORCE`` and ``DISABLE`` row-level security on ``table``."""
-        operations.invoke(cls(RowLevelSecurity(table=table, schema=schema)))
-
-    @classmethod
-    def drop_policy(  # noqa: PLR0913  # the operation's public signature
-        cls,
-        operations: Operations,
-        table: str,
-        name: str,
-        *,
-        using: str,
-        with_check: str,
-        schema: str | None = None,
-    ) -> None:
-        """Drop a policy (its definition is kept for the reverse operation)."""
-        policy = Policy(table=table, name=name, using=using, with_check=with_check, schema=schema)
-        operations.invoke(cls(policy))
 
 
 class ReplaceFunctionOp(ObjectOp):

@@ -16,19 +16,6 @@ from pgkeel.dbobjects import create_statements, ddl
 PLUGIN_NAME = "pgkeel.autogenerate"
 """The plugin's name in ``autogenerate_plugins`` (and of its ``alembic.plugins`` entry point)."""
 
-_OPERATIONS: list[tuple[str, type]] = [
-    ("create_trigger_function", ops.CreateObjectOp),
-    ("create_trigger", ops.CreateObjectOp),
-    ("enable_row_level_security", ops.CreateObjectOp),
-    ("create_policy", ops.CreateObjectOp),
-    ("drop_trigger_function", ops.DropObjectOp),
-    ("drop_trigger", ops.DropObjectOp),
-    ("disable_row_level_security", ops.DropObjectOp),
-    ("drop_policy", ops.DropObjectOp),
-    ("replace_trigger_function", ops.ReplaceFunctionOp),
-    ("validate_constraint", ops.ValidateConstraintOp),
-]
-
 
 def _create(operations: Operations, operation: ops.CreateObjectOp | ops.ReplaceFunctionOp) -> None:
     for statement in create_statements(operation.target):
@@ -47,9 +34,20 @@ def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
     """A no-op runs nothing."""
 
 
+def _register_pair(names: ops.OperationNames) -> None:
+    """``op.create_<kind>`` and ``op.drop_<kind>``, both from one ``ObjectOp`` classmethod."""
+    source = getattr(ops.ObjectOp, names.source).__func__
+    doc = source.__doc__
+    for name, op_class in ((names.create, ops.CreateObjectOp), (names.drop, ops.DropObjectOp)):
+        source.__doc__ = doc  # Alembic rewrites the source's docstring when it registers it
+        Operations.register_operation(name, names.source)(op_class)
+
+
 def _register_operations() -> None:
-    for name, op_class in _OPERATIONS:
-        Operations.register_operation(name)(op_class)
+    for names in ops.OBJECT_OPERATIONS.values():
+        _register_pair(names)
+    Operations.register_operation("replace_trigger_function")(ops.ReplaceFunctionOp)
+    Operations.register_operation("validate_constraint")(ops.ValidateConstraintOp)
     Operations.implementation_for(ops.CreateObjectOp)(_create)
     Operations.implementation_for(ops.DropObjectOp)(_drop)
     Operations.implementation_for(ops.ReplaceFunctionOp)(_create)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from alembic_extensions.ops import OBJECT_OPERATIONS
 from pgkeel.dbobjects import DatabaseObject, Policy, RowLevelSecurity, Trigger, TriggerFunction
 
 if TYPE_CHECKING:
@@ -28,16 +29,6 @@ if TYPE_CHECKING:
 
 LINE_LENGTH = 88
 BODY_INDENT = 4
-_OPERATION_NAMES = {
-    ("create", "function"): "create_trigger_function",
-    ("drop", "function"): "drop_trigger_function",
-    ("create", "trigger"): "create_trigger",
-    ("drop", "trigger"): "drop_trigger",
-    ("create", "row_security"): "enable_row_level_security",
-    ("drop", "row_security"): "disable_row_level_security",
-    ("create", "policy"): "create_policy",
-    ("drop", "policy"): "drop_policy",
-}
 
 
 def _prefix(autogen_context: AutogenContext) -> str:
@@ -96,7 +87,8 @@ def _object_arguments(obj: DatabaseObject) -> tuple[list[object], list[tuple[str
 
 
 def _render_object(autogen_context: AutogenContext, action: str, obj: DatabaseObject) -> str:
-    name = _OPERATION_NAMES[(action, obj.identity[0])]
+    names = OBJECT_OPERATIONS[obj.identity[0]]
+    name = names.create if action == "create" else names.drop
     args, kwargs = _object_arguments(obj)
     return call(_prefix(autogen_context) + name, args, kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from collections.abc import Iterator
 
@@ -27,7 +28,13 @@ from sqlalchemy.engine import URL, Connection
 
 from alembic_extensions.catalog import QUERY_COUNT
 from alembic_extensions.indexes import normalise_predicate
-from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
+from alembic_extensions.ops import (
+    OBJECT_OPERATIONS,
+    CreateObjectOp,
+    DropObjectOp,
+    OperationNames,
+    ReplaceFunctionOp,
+)
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
 from pgkeel.dbobjects import Policy, RowLevelSecurity, Trigger, TriggerFunction, attach, marker
 from pgkeel.ddl import timestamp_objects
@@ -91,6 +98,16 @@ def test_text_with_colons_and_percents_is_sent_as_written(catalog_database: str)
     finally:
         engine.dispose()
     assert expressions == "(note ~~ '%:x%'::text)"
+
+
+@pytest.mark.parametrize("names", OBJECT_OPERATIONS.values(), ids=OBJECT_OPERATIONS.keys())
+def test_a_drop_takes_what_its_create_takes(names: OperationNames) -> None:
+    """``op.drop_policy(...)`` and ``op.create_policy(...)`` take the same arguments, documented."""
+    ensure_registered()
+    create, drop = getattr(Operations, names.create), getattr(Operations, names.drop)
+    assert inspect.signature(create) == inspect.signature(drop)
+    assert create.__doc__ == drop.__doc__
+    assert not str(drop.__doc__).startswith("This method is proxied")
 
 
 @pytest.mark.parametrize(
