@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,23 @@ MULTI_TENANT = ["yes", "no"]
 COMBINATIONS = list(itertools.product(MULTI_TENANT, POSTGRES_VERSIONS))
 
 Render = Callable[..., Path]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hook_scratch_dir() -> Iterator[Path]:
+    """cookiecutter writes each rendered hook script to TMPDIR and never deletes it.
+
+    Keep those scripts (and the scratch files of the commands the tests run) in a directory of
+    this module's, removed afterwards, so rendering leaves nothing in the machine's ``/tmp``.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="pgkeel-template-tests-"))
+    directory.chmod(0o1777)  # like /tmp: the unprivileged PostgreSQL user may need it too
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TMPDIR", str(directory))
+    patch.setattr(tempfile, "tempdir", str(directory))
+    yield directory
+    patch.undo()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
