@@ -75,8 +75,12 @@ QUERY_COUNT = 4
 """Catalog queries per autogenerate run, whatever the number of tables."""
 
 _ROW, _BEFORE, _INSERT, _DELETE, _UPDATE, _TRUNCATE, _INSTEAD = 1, 2, 4, 8, 16, 32, 64
-_EVENT_BITS = (("INSERT", _INSERT), ("UPDATE", _UPDATE), ("DELETE", _DELETE))
-_EVENT_BITS_ALL = (*_EVENT_BITS, ("TRUNCATE", _TRUNCATE))
+_EVENT_BITS = (
+    ("INSERT", _INSERT),
+    ("UPDATE", _UPDATE),
+    ("DELETE", _DELETE),
+    ("TRUNCATE", _TRUNCATE),
+)
 _FUNCTION_SOURCE = re.compile(r"^\nBEGIN\n(.*)\nEND;\n$", re.DOTALL)
 
 
@@ -102,7 +106,8 @@ class Catalog:
         self.objects[found.obj.identity] = found
 
 
-def _schema(name: str, default_schema: str) -> str | None:
+def local_schema(name: str | None, default_schema: str) -> str | None:
+    """``name``, or ``None`` for the default schema (how both sides of a comparison write it)."""
     return None if name == default_schema else name
 
 
@@ -113,7 +118,7 @@ def function_shape(source: str) -> tuple[object, ...]:
 
 def trigger_shape(trigger: Trigger) -> tuple[object, ...]:
     """What is compared for a trigger: row-level, timing, events, function, enabled."""
-    events = tuple(name for name, _bit in _EVENT_BITS_ALL if name in trigger.events)
+    events = tuple(name for name, _bit in _EVENT_BITS if name in trigger.events)
     function = (trigger.function.schema, trigger.function.name)
     return (True, trigger.timing.upper(), events, function, "O")
 
@@ -130,7 +135,7 @@ def _body(source: str) -> str:
 
 def _decode_trigger(tgtype: int) -> tuple[bool, str, tuple[str, ...]]:
     timing = "INSTEAD OF" if tgtype & _INSTEAD else "BEFORE" if tgtype & _BEFORE else "AFTER"
-    events = tuple(name for name, bit in _EVENT_BITS_ALL if tgtype & bit)
+    events = tuple(name for name, bit in _EVENT_BITS if tgtype & bit)
     return bool(tgtype & _ROW), timing, events
 
 
@@ -138,7 +143,9 @@ def _read_functions(
     connection: Connection, schemas: list[str], default: str, catalog: Catalog
 ) -> None:
     for nspname, name, source, comment in connection.execute(FUNCTIONS, {"schemas": schemas}):
-        function = TriggerFunction(name=name, body=_body(source), schema=_schema(nspname, default))
+        function = TriggerFunction(
+            name=name, body=_body(source), schema=local_schema(nspname, default)
+        )
         catalog.add(Found(function, function_shape(source), read_marker(comment)))
 
 
@@ -148,14 +155,14 @@ def _read_triggers(
     rows = connection.execute(TRIGGERS, {"schemas": schemas})
     for nspname, table, name, tgtype, enabled, fn_schema, fn_name, comment in rows:
         row_level, timing, events = _decode_trigger(tgtype)
-        function = TriggerFunction(name=fn_name, body="", schema=_schema(fn_schema, default))
+        function = TriggerFunction(name=fn_name, body="", schema=local_schema(fn_schema, default))
         trigger = Trigger(
             table=table,
             name=name,
             function=function,
             timing=timing,
             events=events,
-            schema=_schema(nspname, default),
+            schema=local_schema(nspname, default),
         )
         shape = (row_level, timing, events, (function.schema, function.name), enabled)
         catalog.add(Found(trigger, shape, read_marker(comment)))
@@ -165,7 +172,7 @@ def _read_row_security(
     connection: Connection, schemas: list[str], default: str, catalog: Catalog
 ) -> None:
     for nspname, table, enabled, forced in connection.execute(ROW_SECURITY, {"schemas": schemas}):
-        security = RowLevelSecurity(table=table, schema=_schema(nspname, default))
+        security = RowLevelSecurity(table=table, schema=local_schema(nspname, default))
         catalog.add(Found(security, (enabled, forced)))
 
 
@@ -175,7 +182,7 @@ def _read_policies(
     rows = connection.execute(POLICIES, {"schemas": schemas})
     for nspname, table, name, cmd, permissive, to_public, using, check, comment in rows:
         fingerprint = read_marker(comment)
-        schema = _schema(nspname, default)
+        schema = local_schema(nspname, default)
         if fingerprint is None:
             catalog.foreign_policies.add((schema or "", table))
         policy = Policy(

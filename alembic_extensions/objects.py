@@ -17,6 +17,7 @@ from alembic_extensions.catalog import (
     Catalog,
     Found,
     function_shape,
+    local_schema,
     policy_shape,
     trigger_shape,
 )
@@ -41,15 +42,11 @@ TableKey = tuple[str, str]
 """(schema or "" for the default schema, table name)."""
 
 
-def _local(schema: str | None, default_schema: str) -> str | None:
-    return None if schema == default_schema else schema
-
-
 def normalise(obj: DatabaseObject, default_schema: str) -> DatabaseObject:
     """``obj`` with the default schema written as ``None``, as the catalog side has it."""
     if isinstance(obj, Trigger) and default_schema in (obj.schema, obj.function.schema):
-        function = replace(obj.function, schema=_local(obj.function.schema, default_schema))
-        return replace(obj, schema=_local(obj.schema, default_schema), function=function)
+        function = replace(obj.function, schema=local_schema(obj.function.schema, default_schema))
+        return replace(obj, schema=local_schema(obj.schema, default_schema), function=function)
     if (
         isinstance(obj, TriggerFunction | RowLevelSecurity | Policy)
         and obj.schema == default_schema
