@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, event
 
-from pgkeel.naming import ALLOW_KEY, index_name
+from pgkeel.naming import allows, index_name
 
 if TYPE_CHECKING:
     from sqlalchemy import ForeignKeyConstraint, MetaData, Table
@@ -49,7 +49,7 @@ def _fk_columns(fk: ForeignKeyConstraint) -> list[str]:
 
 def _opted_out(table: Table, fk: ForeignKeyConstraint) -> bool:
     owners = [fk, *fk.elements, *(element.parent for element in fk.elements), table]
-    return any(FK_INDEX_RULE in owner.info.get(ALLOW_KEY, ()) for owner in owners)
+    return any(allows(owner, FK_INDEX_RULE) for owner in owners)
 
 
 def uncovered_foreign_keys(table: Table) -> list[ForeignKeyConstraint]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import inflect
-    from sqlalchemy.sql.schema import Constraint
+    from sqlalchemy.sql.schema import Constraint, SchemaItem
 
 MAX_IDENTIFIER_BYTES = 63
 HASH_LENGTH = 8
@@ -45,6 +45,11 @@ _SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
 def allow(*rule_ids: str) -> dict[str, Any]:
     """An ``info`` dict that opts one object out of the named pgkeel rules."""
     return {ALLOW_KEY: frozenset(rule_ids)}
+
+
+def allows(item: SchemaItem, rule_id: str) -> bool:
+    """Whether ``item`` (Table, Column, Index, Constraint, ForeignKey) opts out of ``rule_id``."""
+    return rule_id in item.info.get(ALLOW_KEY, ())
 
 
 def byte_length(name: str) -> int:
@@ -292,6 +297,4 @@ def check_name_collisions(table: Table) -> None:
 
 def column_allows(column: Column[Any], rule_id: str) -> bool:
     """Whether ``column`` (or its table) opts out of ``rule_id``."""
-    return rule_id in column.info.get(ALLOW_KEY, ()) or rule_id in column.table.info.get(
-        ALLOW_KEY, ()
-    )
+    return allows(column, rule_id) or allows(column.table, rule_id)

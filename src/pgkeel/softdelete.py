@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import conv
 
 from pgkeel.mixins import BaseModel
-from pgkeel.naming import ALLOW_KEY, index_name
+from pgkeel.naming import allows, index_name
 from pgkeel.tenancy import (
     ALL_ROWS_UNIQUE_RULE,
     TENANT_COLUMN,
@@ -77,17 +77,13 @@ class SoftDeleteMixin:
         return {"eager_defaults": True}
 
 
-def _allows(item: Index | UniqueConstraint, rule: str) -> bool:
-    return rule in item.info.get(ALLOW_KEY, ())
-
-
 def _is_live_only(index: Index) -> bool:
     return index.dialect_options["postgresql"]["where"] is not None
 
 
 def _live_unique_columns(table: Table, item: Index | UniqueConstraint) -> list[str]:
     names = [column.name for column in item.columns]
-    if TENANT_COLUMN in table.c and not _allows(item, TENANT_LEADING_RULE):
+    if TENANT_COLUMN in table.c and not allows(item, TENANT_LEADING_RULE):
         return tenant_first(names)
     return names
 
@@ -111,14 +107,14 @@ def _partial_unique_index(table: Table, item: Index | UniqueConstraint) -> Index
 def unique_among_live_rows(table: Table) -> None:
     """Turn the table's unique rules into partial unique indexes over live rows."""
     for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
-        if _allows(constraint, ALL_ROWS_UNIQUE_RULE):
+        if allows(constraint, ALL_ROWS_UNIQUE_RULE):
             continue
         table.constraints.discard(constraint)
         for column in constraint.columns:
             column.unique = False
         _partial_unique_index(table, constraint)
     for index in [i for i in table.indexes if i.unique and not _is_live_only(i)]:
-        if _allows(index, ALL_ROWS_UNIQUE_RULE):
+        if allows(index, ALL_ROWS_UNIQUE_RULE):
             continue
         table.indexes.discard(index)
         for column in index.columns:

@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import conv
 from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
 from pgkeel.errors import ModelDefinitionError, TenantNotSetError
 from pgkeel.mixins import BaseModel
-from pgkeel.naming import ALLOW_KEY, allow, index_name
+from pgkeel.naming import allow, allows, index_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -159,10 +159,6 @@ def tenant_policy(table: Table) -> Policy:
     )
 
 
-def _allows(item: Index | UniqueConstraint | Column[Any], rule: str) -> bool:
-    return rule in item.info.get(ALLOW_KEY, ())
-
-
 def tenant_first(columns: Sequence[str]) -> list[str]:
     """``columns`` led by ``tenant_id`` (added when missing, moved first when elsewhere)."""
     return [TENANT_COLUMN, *(name for name in columns if name != TENANT_COLUMN)]
@@ -177,7 +173,7 @@ def lead_unique_with_tenant(table: Table) -> None:
     """Make every unique rule of a tenant table per tenant: its columns start with tenant_id."""
     for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
         names = [column.name for column in constraint.columns]
-        if names[:1] == [TENANT_COLUMN] or _allows(constraint, TENANT_LEADING_RULE):
+        if names[:1] == [TENANT_COLUMN] or allows(constraint, TENANT_LEADING_RULE):
             continue
         table.constraints.discard(constraint)
         for column in constraint.columns:
@@ -189,7 +185,7 @@ def lead_unique_with_tenant(table: Table) -> None:
         )
     for index in [i for i in table.indexes if i.unique]:
         names = [column.name for column in index.columns]
-        if names[:1] == [TENANT_COLUMN] or _allows(index, TENANT_LEADING_RULE) or not names:
+        if names[:1] == [TENANT_COLUMN] or allows(index, TENANT_LEADING_RULE) or not names:
             continue
         table.indexes.discard(index)
         for column in index.columns:
