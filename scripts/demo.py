@@ -417,11 +417,16 @@ class Demo:
         return self.service
 
     @property
-    def database_conninfo(self) -> str:
-        """The libpq connection string of the service's database."""
+    def server(self) -> Cluster:
+        """The throwaway cluster (after step 1)."""
         if self.cluster is None:
             raise DemoError("PostgreSQL has not been started yet")
-        return self.cluster.conninfo(self.database_name)
+        return self.cluster
+
+    @property
+    def database_conninfo(self) -> str:
+        """The libpq connection string of the service's database."""
+        return self.server.conninfo(self.database_name)
 
     @property
     def database_name(self) -> str:
@@ -454,8 +459,6 @@ class Demo:
 
     def service_env(self) -> dict[str, str]:
         """Environment of the service's commands: its virtualenv and the demo's database."""
-        if self.cluster is None:
-            raise DemoError("PostgreSQL has not been started yet")
         env = clean_environ()
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.venv)
@@ -464,9 +467,7 @@ class Demo:
 
     def database_url(self) -> str:
         """The URL of the service's database, as ``DATABASE_URL``."""
-        if self.cluster is None:
-            raise DemoError("PostgreSQL has not been started yet")
-        url = self.cluster.url(self.database_name)
+        url = self.server.url(self.database_name)
         return url.render_as_string(hide_password=False)
 
     def run_service(self, *argv: str) -> str:
@@ -557,9 +558,7 @@ class Demo:
 
     def create_database(self) -> None:
         """Create the service's empty database on the throwaway cluster."""
-        if self.cluster is None:
-            raise DemoError("PostgreSQL has not been started yet")
-        with psycopg.connect(self.cluster.conninfo(), autocommit=True) as connection:
+        with psycopg.connect(self.server.conninfo(), autocommit=True) as connection:
             connection.execute(
                 sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database_name))
             )
