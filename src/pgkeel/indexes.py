@@ -33,6 +33,24 @@ def key_names(item: Index | UniqueConstraint | PrimaryKeyConstraint) -> list[str
     return [column.name for column in item.columns]
 
 
+def unique_rules(table: Table) -> list[UniqueConstraint | Index]:
+    """The unique constraints, then the unique indexes, of ``table`` (a list: safe to replace)."""
+    constraints = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    return [*constraints, *(index for index in table.indexes if index.unique)]
+
+
+def detach_unique_rule(table: Table, rule: UniqueConstraint | Index) -> None:
+    """Take ``rule`` off ``table`` and clear the ``unique=``/``index=`` column flag it came from."""
+    if isinstance(rule, Index):
+        table.indexes.discard(rule)
+        for column in rule.columns:
+            column.index = False
+    else:
+        table.constraints.discard(rule)
+        for column in rule.columns:
+            column.unique = False
+
+
 def is_covered(table: Table, columns: list[str]) -> bool:
     """Whether an index, unique constraint or primary key of ``table`` starts with ``columns``."""
     wanted = set(columns)

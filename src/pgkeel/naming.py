@@ -203,6 +203,11 @@ def index_name(table: str, columns: list[str], *, unique: bool = False) -> str:
     return fit_identifier("_".join(["uq" if unique else "idx", table, *columns]))
 
 
+def written_name(item: Constraint | Index) -> str | None:
+    """The name the developer gave ``item``; ``None`` for none or a convention name."""
+    return item.name if isinstance(item.name, str) and not isinstance(item.name, conv) else None
+
+
 def written_names(table: Table) -> Iterator[tuple[str, str, str]]:
     """Every name in ``table`` that the developer wrote: (name, where it is, how to shorten it)."""
     if table.schema is not None:
@@ -223,9 +228,9 @@ def written_names(table: Table) -> Iterator[tuple[str, str, str]]:
             )
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
     for item in items:
-        if isinstance(item.name, str) and not isinstance(item.name, conv):
+        if (name := written_name(item)) is not None:
             yield (
-                item.name,
+                name,
                 f"{type(item).__name__} name in table {table.name!r}:",
                 "use a shorter explicit name, or none to get a fitted conventional one.",
             )

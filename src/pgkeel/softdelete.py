@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Computed, Index, UniqueConstraint, inspect
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql.elements import conv
 
+from pgkeel.indexes import detach_unique_rule, unique_rules
 from pgkeel.mixins import BaseModel
-from pgkeel.naming import allows, index_name
+from pgkeel.naming import allows, index_name, written_name
 from pgkeel.tenancy import (
     ALL_ROWS_UNIQUE_RULE,
     TENANT_COLUMN,
@@ -91,11 +91,10 @@ def _live_unique_columns(table: Table, item: Index | UniqueConstraint) -> list[s
 def _partial_unique_index(table: Table, item: Index | UniqueConstraint) -> Index:
     """The ``UNIQUE ... WHERE deleted_at IS NULL`` index that replaces ``item``."""
     names = _live_unique_columns(table, item)
-    own_name = item.name if isinstance(item.name, str) and not isinstance(item.name, conv) else None
     extra = dict(item.dialect_kwargs) if isinstance(item, Index) else {}
     extra.pop("postgresql_where", None)
     return Index(
-        own_name or index_name(table.name, names, unique=True),
+        written_name(item) or index_name(table.name, names, unique=True),
         *(table.c[name] for name in names),
         unique=True,
         postgresql_where=table.c.deleted_at.is_(None),
@@ -106,20 +105,11 @@ def _partial_unique_index(table: Table, item: Index | UniqueConstraint) -> Index
 
 def unique_among_live_rows(table: Table) -> None:
     """Turn the table's unique rules into partial unique indexes over live rows."""
-    for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
-        if allows(constraint, ALL_ROWS_UNIQUE_RULE):
+    for rule in unique_rules(table):
+        if allows(rule, ALL_ROWS_UNIQUE_RULE) or (isinstance(rule, Index) and _is_live_only(rule)):
             continue
-        table.constraints.discard(constraint)
-        for column in constraint.columns:
-            column.unique = False
-        _partial_unique_index(table, constraint)
-    for index in [i for i in table.indexes if i.unique and not _is_live_only(i)]:
-        if allows(index, ALL_ROWS_UNIQUE_RULE):
-            continue
-        table.indexes.discard(index)
-        for column in index.columns:
-            column.index = False
-        _partial_unique_index(table, index)
+        detach_unique_rule(table, rule)
+        _partial_unique_index(table, rule)
 
 
 def _is_deleted_index(table: Table) -> None:

@@ -33,12 +33,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
-from sqlalchemy.sql.elements import conv
 
 from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
 from pgkeel.errors import ModelDefinitionError, TenantNotSetError
+from pgkeel.indexes import detach_unique_rule, unique_rules
 from pgkeel.mixins import BaseModel
-from pgkeel.naming import allow, allows, index_name
+from pgkeel.naming import allow, allows, index_name, written_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -164,41 +164,32 @@ def tenant_first(columns: Sequence[str]) -> list[str]:
     return [TENANT_COLUMN, *(name for name in columns if name != TENANT_COLUMN)]
 
 
-def _keeps_own_name(name: object) -> bool:
-    """Whether a constraint name was written by the developer (a convention name is redone)."""
-    return isinstance(name, str) and not isinstance(name, conv)
+def _per_tenant(table: Table, rule: UniqueConstraint | Index) -> None:
+    """The copy of unique ``rule`` led by ``tenant_id``, added to ``table``."""
+    names = tenant_first([column.name for column in rule.columns])
+    columns = [table.c[name] for name in names]
+    if isinstance(rule, UniqueConstraint):
+        UniqueConstraint(*columns, name=written_name(rule), info=dict(rule.info))
+        return
+    Index(
+        written_name(rule) or index_name(table.name, names, unique=True),
+        *columns,
+        unique=True,
+        info=dict(rule.info),
+        **rule.dialect_kwargs,
+    )
 
 
 def lead_unique_with_tenant(table: Table) -> None:
     """Make every unique rule of a tenant table per tenant: its columns start with tenant_id."""
-    for constraint in [c for c in table.constraints if isinstance(c, UniqueConstraint)]:
-        names = [column.name for column in constraint.columns]
-        if names[:1] == [TENANT_COLUMN] or allows(constraint, TENANT_LEADING_RULE):
+    for rule in unique_rules(table):
+        names = [column.name for column in rule.columns]
+        if names[:1] == [TENANT_COLUMN] or allows(rule, TENANT_LEADING_RULE):
             continue
-        table.constraints.discard(constraint)
-        for column in constraint.columns:
-            column.unique = False
-        UniqueConstraint(
-            *(table.c[name] for name in tenant_first(names)),
-            name=constraint.name if _keeps_own_name(constraint.name) else None,
-            info=dict(constraint.info),
-        )
-    for index in [i for i in table.indexes if i.unique]:
-        names = [column.name for column in index.columns]
-        if names[:1] == [TENANT_COLUMN] or allows(index, TENANT_LEADING_RULE) or not names:
-            continue
-        table.indexes.discard(index)
-        for column in index.columns:
-            column.index = False
-        Index(
-            index.name
-            if _keeps_own_name(index.name)
-            else index_name(table.name, tenant_first(names), unique=True),
-            *(table.c[name] for name in tenant_first(names)),
-            unique=True,
-            info=dict(index.info),
-            **index.dialect_kwargs,
-        )
+        if isinstance(rule, Index) and not names:
+            continue  # an index on expressions only
+        detach_unique_rule(table, rule)
+        _per_tenant(table, rule)
 
 
 def _tenant_index(table: Table) -> None:
