@@ -26,8 +26,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
 from pgkeel.indexes import key_names
 from pgkeel.naming import (
-    ALLOW_KEY,
     MAX_IDENTIFIER_BYTES,
+    allows,
     byte_length,
     is_snake_case,
     pluralize,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from sqlalchemy import Column, Table
-    from sqlalchemy.sql.schema import Constraint
+    from sqlalchemy.sql.schema import Constraint, SchemaItem
     from sqlalchemy.types import TypeEngine
 
 TENANT_COLUMN = "tenant_id"
@@ -81,13 +81,9 @@ def format_violations(violations: Iterable[Violation], *, heading: str) -> str:
     return f"{heading}: {len(items)} {noun}.\n\n{body}"
 
 
-def allowed(rule: str, *items: Any) -> bool:  # noqa: ANN401  # any SchemaItem with an info dict
+def allowed(rule: str, *items: SchemaItem) -> bool:
     """Whether one of ``items`` (a Column, Index, Table...) lists ``rule`` under pgkeel_allow."""
-    for item in items:
-        info = getattr(item, "info", None)
-        if isinstance(info, dict) and rule in info.get(ALLOW_KEY, ()):
-            return True
-    return False
+    return any(allows(item, rule) for item in items)
 
 
 def _opt_out(rule: str, owner: str) -> str:
