@@ -1,0 +1,198 @@
+"""Installation: pgkeel's hooks on a session factory, a ``Session`` subclass or an engine."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, overload
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from pgkeel.session._reads import PgkeelSession, guarded_identity_lookup, on_orm_execute
+from pgkeel.session._refusals import translate_error
+from pgkeel.session._tenant_setting import (
+    begin_tenant,
+    forget_on_reset,
+    forget_tenant,
+    sync_tenant,
+    unknown_tenant,
+)
+from pgkeel.session._writes import on_after_flush, on_before_flush
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+    from sqlalchemy.orm import SessionTransaction
+
+_engine_lock = threading.Lock()
+_hooked_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_HOOKED: Final = "_pgkeel_session_hooks"
+
+
+@overload
+def install_engine_hooks(engine: Engine) -> Engine: ...
+@overload
+def install_engine_hooks(engine: AsyncEngine) -> AsyncEngine: ...
+
+
+def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
+    """Keep ``app.tenant_id`` right on ``engine``'s connections and translate RLS refusals.
+
+    Installed by ``create_sessionmaker`` and by the first transaction of a hooked session; call it
+    yourself to give Core connections (``engine.connect()``) the current tenant too. An
+    ``AsyncEngine`` gets the hooks on its ``sync_engine`` (events are synchronous).
+    """
+    if _is_async_engine(engine):
+        install_engine_hooks(engine.sync_engine)
+        return engine
+    assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
+    if engine in _hooked_engines:
+        return engine
+    with _engine_lock:
+        if engine in _hooked_engines:
+            return engine
+        _hooked_engines.add(engine)
+        event.listen(engine, "before_cursor_execute", sync_tenant)
+        event.listen(engine, "begin", forget_tenant)
+        event.listen(engine, "commit", forget_tenant)
+        event.listen(engine, "rollback", forget_tenant)
+        event.listen(engine, "rollback_savepoint", unknown_tenant)
+        event.listen(engine, "reset", forget_on_reset)
+        event.listen(engine, "handle_error", translate_error)
+    return engine
+
+
+def _on_after_begin(_session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    """``after_begin``: the engine's hooks, then the tenant for this transaction only."""
+    install_engine_hooks(connection.engine)
+    begin_tenant(connection)
+
+
+_SESSION_HOOKS: Final = (
+    ("do_orm_execute", on_orm_execute),
+    ("after_begin", _on_after_begin),
+    ("before_flush", on_before_flush),
+    ("after_flush_postexec", on_after_flush),
+)
+
+
+def _listen(session_class: type[Session]) -> None:
+    """Listen on ``session_class`` once (a class that inherits the hooks already has them)."""
+    if any(_HOOKED in vars(klass) for klass in session_class.__mro__):
+        return
+    for name, hook in _SESSION_HOOKS:
+        event.listen(session_class, name, hook)
+    setattr(session_class, _HOOKED, True)
+
+
+def _guarded(session_class: type[Session]) -> type[Session]:
+    """A subclass of ``session_class`` with the identity-map guard (itself if it has it)."""
+    if issubclass(session_class, PgkeelSession):
+        return session_class
+    return type(session_class.__name__, (PgkeelSession, session_class), {})
+
+
+def _asyncio() -> Any:  # noqa: ANN401  # the module, when the application imported it
+    """``sqlalchemy.ext.asyncio`` if the application uses it (it needs greenlet), else None."""
+    return sys.modules.get("sqlalchemy.ext.asyncio")
+
+
+def _is_async_factory(target: object) -> bool:
+    module = _asyncio()
+    return module is not None and isinstance(target, module.async_sessionmaker)
+
+
+def _is_async_engine(engine: object) -> TypeGuard[AsyncEngine]:
+    module = _asyncio()
+    return module is not None and isinstance(engine, module.AsyncEngine)
+
+
+def _hook_async_factory(target: async_sessionmaker[Any]) -> None:
+    sync_class = _guarded(target.kw.get("sync_session_class") or Session)
+    target.kw["sync_session_class"] = sync_class
+    _listen(sync_class)
+    bind = target.kw.get("bind")
+    if bind is not None and _is_async_engine(bind):
+        install_engine_hooks(bind.sync_engine)
+
+
+def _hook_factory(target: sessionmaker[Any]) -> None:
+    target.class_ = _guarded(target.class_)
+    _listen(target.class_)
+    bind = target.kw.get("bind")
+    if isinstance(bind, Engine):
+        install_engine_hooks(bind)
+
+
+@overload
+def install_session_hooks(target: sessionmaker[Any]) -> sessionmaker[Any]: ...
+@overload
+def install_session_hooks(target: async_sessionmaker[Any]) -> async_sessionmaker[Any]: ...
+@overload
+def install_session_hooks(target: type[Session]) -> type[Session]: ...
+
+
+def install_session_hooks(
+    target: sessionmaker[Any] | async_sessionmaker[Any] | type[Session],
+) -> sessionmaker[Any] | async_sessionmaker[Any] | type[Session]:
+    """Give the sessions of a factory (or of your own ``Session`` subclass) pgkeel's hooks.
+
+    Accepts a ``sessionmaker``, an ``async_sessionmaker`` or a ``Session`` subclass of your own;
+    never ``sqlalchemy.orm.Session`` itself, which would change every session of the process.
+    """
+    if _is_async_factory(target):
+        _hook_async_factory(target)  # type: ignore[arg-type]
+    elif isinstance(target, sessionmaker):
+        _hook_factory(target)
+    elif isinstance(target, type) and issubclass(target, Session) and target is not Session:
+        if not issubclass(target, PgkeelSession):
+            setattr(target, "_identity_lookup", guarded_identity_lookup)  # noqa: B010
+        _listen(target)
+    else:
+        raise TypeError(
+            f"install_session_hooks({target!r}): expected a sessionmaker, an async_sessionmaker "
+            "or your own Session subclass (never sqlalchemy.orm.Session itself: its hooks would "
+            "apply to every session in the process). Fix: pass your sessionmaker, or use "
+            "pgkeel.create_sessionmaker(engine)."
+        )
+    return target
+
+
+@overload
+def create_sessionmaker(engine: Engine, **kw: Any) -> sessionmaker[Session]: ...  # noqa: ANN401
+@overload
+def create_sessionmaker(
+    engine: AsyncEngine,
+    **kw: Any,  # noqa: ANN401
+) -> async_sessionmaker[AsyncSession]: ...
+
+
+def create_sessionmaker(
+    engine: Engine | AsyncEngine,
+    **kw: Any,  # every sessionmaker option
+) -> sessionmaker[Session] | async_sessionmaker[AsyncSession]:
+    """A ``sessionmaker`` (``async_sessionmaker`` for an ``AsyncEngine``) with pgkeel's hooks.
+
+    ``kw`` are ``sessionmaker`` options (``expire_on_commit``, ``class_``, ...). Behind PgBouncer
+    in ``pool_mode = transaction``, create the engine so that nothing outlives a transaction:
+    ``create_engine(url, connect_args={"prepare_threshold": None})``: psycopg prepares a
+    statement on its server connection after 5 runs, and the next transaction may get another
+    server connection, without it (PgBouncer 1.21+ with ``max_prepared_statements`` lifts this).
+    pgkeel itself is safe under transaction pooling: the tenant is passed with
+    ``set_config(..., true)`` inside each transaction, never with a session-level ``SET``.
+    Keep tenant work in transactions (not the ``AUTOCOMMIT`` isolation level): outside one, the
+    setting would not reach the next statement, and every tenant row would look absent.
+    """
+    if _is_async_engine(engine):
+        module = _asyncio()
+        kw.setdefault("sync_session_class", PgkeelSession)
+        async_factory: async_sessionmaker[AsyncSession] = module.async_sessionmaker(engine, **kw)
+        _hook_async_factory(async_factory)
+        return async_factory
+    assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
+    kw.setdefault("class_", PgkeelSession)
+    factory: sessionmaker[Session] = sessionmaker(bind=engine, **kw)
+    _hook_factory(factory)
+    return factory

@@ -1,0 +1,211 @@
+"""Read filters: the tenant and ``deleted_at`` criteria on every ORM statement and identity-map hit.
+
+``on_orm_execute`` adds ``deleted_at IS NULL`` and ``tenant_id = <current tenant>`` to every ORM
+SELECT, UPDATE and DELETE with ``with_loader_criteria`` (joins, aliases, relationship loads,
+EXISTS from ``has()``/``any()``, subqueries and CTEs included) and turns an ORM bulk ``delete()``
+on a soft-delete model into a soft delete; ``PgkeelSession`` hides rows found in the identity map
+that those criteria would have filtered out.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import false, func, update
+from sqlalchemy.orm import Mapper, Session, with_loader_criteria
+from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.interfaces import UserDefinedOption
+
+from pgkeel.session import _sqlalchemy_private as private
+from pgkeel.softdelete import HARD_DELETE, INCLUDE_DELETED, SoftDeleteMixin, is_soft_delete_table
+from pgkeel.tenancy import (
+    ALL_TENANTS,
+    TENANT_COLUMN,
+    TenantMixin,
+    current_tenant,
+    is_tenant_table,
+    require_tenant,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from sqlalchemy.engine import Result
+    from sqlalchemy.orm import ORMExecuteState
+    from sqlalchemy.orm.interfaces import ORMOption
+    from sqlalchemy.sql.base import Executable
+
+UNKNOWN: Final = "\x00unknown"
+"""Stands for a value that could not be read (the row is not visible here)."""
+
+
+class IncludeDeleted(UserDefinedOption):
+    """Carries ``include_deleted=True`` from a query to the lazy loads of the objects it loaded."""
+
+    propagate_to_loaders = True
+
+
+_CARRY_INCLUDE_DELETED = IncludeDeleted()
+_LIVE_ONLY = with_loader_criteria(
+    SoftDeleteMixin,
+    lambda cls: cls.deleted_at.is_(None),
+    include_aliases=True,
+)
+_NO_TENANT_ROWS = with_loader_criteria(TenantMixin, lambda _cls: false(), include_aliases=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_rows(tenant: uuid.UUID) -> ORMOption:
+    """Criteria for the rows of ``tenant`` (the id is a bound parameter: one cached SQL for all).
+
+    Options are immutable, so one per recent tenant is kept rather than rebuilt per statement.
+    """
+    return with_loader_criteria(
+        TenantMixin, lambda cls: cls.tenant_id == tenant, include_aliases=True
+    )
+
+
+def _is_tenant_mapper(mapper: Mapper[Any]) -> bool:
+    return issubclass(mapper.class_, TenantMixin)
+
+
+def _with_joined_defaults(mappers: Iterable[Mapper[Any]]) -> set[Mapper[Any]]:
+    """``mappers`` and every mapper they reach through ``lazy="joined"`` relationships."""
+    todo, seen = list(mappers), set()
+    while todo:
+        mapper = todo.pop()
+        if mapper in seen:
+            continue
+        seen.add(mapper)
+        todo.extend(rel.mapper for rel in mapper.relationships if rel.lazy == "joined")
+    return seen
+
+
+def _touches_tenant_rows(state: ORMExecuteState) -> bool:
+    """Whether a statement reads or writes a tenant table anywhere (joins, EXISTS, options)."""
+    mappers = {*state.all_mappers, *private.option_mappers(state.statement)}
+    if state.bind_mapper is not None:
+        mappers.add(state.bind_mapper)
+    if any(_is_tenant_mapper(mapper) for mapper in _with_joined_defaults(mappers)):
+        return True
+    return any(is_tenant_table(table) for table in private.statement_tables(state.statement))
+
+
+def _is_filtered_core_select(statement: Executable) -> bool:
+    """A Core ``select()`` (no ORM entity) that mentions a tenant or soft-delete table."""
+    if not getattr(statement, "is_select", False):
+        return False
+    tables = private.statement_tables(statement)
+    return any(is_tenant_table(t) or is_soft_delete_table(t) for t in tables)
+
+
+def _tenant_options(state: ORMExecuteState) -> list[ORMOption]:
+    scope = current_tenant()
+    if scope is ALL_TENANTS:
+        return []
+    if isinstance(scope, uuid.UUID):
+        return [_tenant_rows(scope)]
+    if _touches_tenant_rows(state):
+        require_tenant("An ORM statement on a tenant model")
+    return [_NO_TENANT_ROWS]
+
+
+def _includes_deleted(state: ORMExecuteState) -> bool:
+    if state.execution_options.get(INCLUDE_DELETED):
+        return True
+    return any(isinstance(option, IncludeDeleted) for option in state.user_defined_options)
+
+
+def _soft_delete_options(state: ORMExecuteState) -> list[ORMOption]:
+    if _includes_deleted(state):
+        return [_CARRY_INCLUDE_DELETED] if state.is_select else []
+    if state.is_column_load:
+        return []  # refreshing an object the caller already holds
+    return [_LIVE_ONLY]
+
+
+def _soft_deletes_rows(state: ORMExecuteState) -> bool:
+    mapper = state.bind_mapper
+    return (
+        mapper is not None
+        and issubclass(mapper.class_, SoftDeleteMixin)
+        and not state.execution_options.get(HARD_DELETE)
+    )
+
+
+def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Result[Any]:
+    """Run an ORM bulk ``delete()`` on a soft-delete model as ``UPDATE ... SET deleted_at``."""
+    delete = state.statement
+    mapper = state.bind_mapper
+    assert mapper is not None  # noqa: S101  # checked by _soft_deletes_rows
+    column = mapper.class_.deleted_at
+    statement = update(mapper).values({column: func.coalesce(column, func.now())})
+    where = getattr(delete, "whereclause", None)
+    if where is not None:
+        statement = statement.where(where)
+    returning = private.statement_returning(delete)
+    if returning:
+        statement = statement.returning(*returning)
+    statement = statement.options(*private.statement_options(delete), *options)
+    statement = statement.execution_options(**delete.get_execution_options())
+    return state.invoke_statement(statement=statement)
+
+
+def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
+    """``do_orm_execute``: add the tenant and soft-delete criteria to every ORM statement.
+
+    Core ``select()``s built from mapped attributes (``select(exists().where(Invoice.id == x))``)
+    get them too; ``text()`` and statements on ``Table`` objects rely on row-level security.
+    """
+    if not (state.is_orm_statement or _is_filtered_core_select(state.statement)):
+        return None
+    if state.is_insert:
+        if current_tenant() is None and _touches_tenant_rows(state):
+            require_tenant("An ORM INSERT into a tenant model")
+        return None
+    if not (state.is_select or state.is_update or state.is_delete):
+        return None
+    options = [*_tenant_options(state), *_soft_delete_options(state)]
+    if state.is_delete and _soft_deletes_rows(state):
+        return _soft_delete_rows(state, options)
+    if not state.is_from_statement:
+        state.statement = state.statement.options(*options)
+    return None
+
+
+def loaded_value(obj: object, name: str) -> Any:  # noqa: ANN401  # any column value
+    """An attribute's value, loading it if needed; ``UNKNOWN`` when the row is not visible."""
+    if name in obj.__dict__:
+        return obj.__dict__[name]
+    try:
+        return getattr(obj, name)
+    except ObjectDeletedError:
+        return UNKNOWN
+
+
+def _visible(obj: object, execution_options: Mapping[str, Any]) -> bool:
+    """Whether an object found in the identity map may be returned in the current context."""
+    if isinstance(obj, TenantMixin):
+        scope = require_tenant(f"Loading {type(obj).__name__}")
+        if scope is not ALL_TENANTS and loaded_value(obj, TENANT_COLUMN) != scope:
+            return False
+    if isinstance(obj, SoftDeleteMixin) and not execution_options.get(INCLUDE_DELETED):
+        return loaded_value(obj, "deleted_at") is None
+    return True
+
+
+guarded_identity_lookup: Final = private.guarded_identity_lookup(_visible)
+"""``Session._identity_lookup`` that obeys the filters; ``install_session_hooks`` adds it."""
+
+
+class PgkeelSession(Session):
+    """A ``Session`` whose identity-map hits (``get``, many-to-one lazy loads) obey the filters.
+
+    The filters of the session hooks apply to SQL; an object already in the identity map is
+    returned by ``Session.get`` and by many-to-one lazy loads without SQL. This subclass hides
+    such an object when the current tenant or its ``deleted_at`` would have filtered it out.
+    """
+
+    _identity_lookup = guarded_identity_lookup
