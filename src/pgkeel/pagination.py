@@ -1,0 +1,325 @@
+"""Keyset pagination: pages of any ``select()`` in a stable order, with opaque, signed cursors.
+
+``paginate(session, select(Project), limit=50, after=cursor)`` orders the statement by a key
+(default ``(created_at, id)`` of its first entity), fetches the rows that come after the cursor's
+position with ``WHERE (key) > (cursor values)``, and returns a ``Page`` with the items and the
+cursor of the next page. Unlike ``OFFSET``, a page costs the same at any depth (an index on the
+key serves it), and rows inserted or deleted between two requests never make a row that existed
+throughout appear twice or not at all.
+
+A cursor is the key values of the last row, signed with HMAC-SHA256 over those values, the key
+and the current tenant. A changed cursor, one made for another list or another tenant, or one
+signed by a process with another secret is refused with ``InvalidCursorError``: it never reaches
+SQL. Set ``PGKEEL_CURSOR_SECRET`` (or pass ``secret=``) so that every process of a service
+accepts the others' cursors; without it each process signs with a random secret of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Select,
+    UniqueConstraint,
+    func,
+    inspect,
+    literal,
+    select,
+    tuple_,
+)
+
+from pgkeel.errors import PgkeelError
+from pgkeel.tenancy import TENANT_COLUMN, current_tenant, is_tenant_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+CURSOR_SECRET_ENV: Final = "PGKEEL_CURSOR_SECRET"  # noqa: S105  # a variable name, not a secret
+"""Environment variable holding the secret that signs cursors (the same in every process)."""
+DEFAULT_KEY: Final = ("created_at", "id")
+"""Attributes of the statement's first entity that order its pages unless ``key=`` is given."""
+_PROCESS_SECRET: Final = secrets.token_bytes(32)
+_MAC_BYTES: Final = 16
+_KEY_LABEL: Final = "pgkeel_page_key_{}"
+
+Total = Literal["exact", "estimate"]
+
+
+class PaginationError(PgkeelError, ValueError):
+    """``paginate`` was called with arguments that cannot give stable pages."""
+
+
+class InvalidCursorError(PaginationError):
+    """A cursor was changed, forged, or made for another list, tenant or secret."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page: its items, the cursor of the next page (None on the last) and the total."""
+
+    items: list[T]
+    next_cursor: str | None
+    total: int | None = None
+    """Rows of the whole list: exact, the planner's estimate, or None when not asked for."""
+
+    @property
+    def has_next(self) -> bool:
+        """Whether another page follows this one."""
+        return self.next_cursor is not None
+
+
+# --- the key -----------------------------------------------------------------------------------
+
+
+def _expression(item: Any) -> ColumnElement[Any]:  # noqa: ANN401  # a column or an attribute
+    """The SQL expression of a key item (an ORM attribute gives its column)."""
+    clause = getattr(item, "__clause_element__", None)
+    return clause() if clause is not None else item  # type: ignore[no-any-return]
+
+
+def _default_key(statement: Select[Any]) -> list[ColumnElement[Any]]:
+    """``(created_at, id)`` of the statement's first entity, or an error asking for ``key=``."""
+    entity = statement.column_descriptions[0].get("entity")
+    names = inspect(entity).columns.keys() if entity is not None else []
+    if not set(DEFAULT_KEY) <= set(names):
+        raise PaginationError(
+            f"paginate(): the statement {_first_line(statement)!r} selects no entity with "
+            f"{' and '.join(DEFAULT_KEY)} columns, so there is no default order. Fix: pass "
+            "key=(<column>, ..., <primary key>), e.g. key=(Invoice.issued_on, Invoice.id)."
+        )
+    return [_expression(getattr(entity, name)) for name in DEFAULT_KEY]
+
+
+def _first_line(statement: Select[Any]) -> str:
+    return str(statement).splitlines()[0]
+
+
+def _identifies_rows(table: Table, names: set[str]) -> bool:
+    """Whether ``names`` include the primary key or a unique rule of ``table``."""
+    keys = [{column.name for column in table.primary_key.columns}]
+    keys += [
+        {column.name for column in rule.columns}
+        for rule in [*table.constraints, *table.indexes]
+        if isinstance(rule, UniqueConstraint) or (isinstance(rule, Index) and rule.unique)
+    ]
+    return any(key and key <= names for key in keys)
+
+
+def _require_unique(key: Sequence[ColumnElement[Any]]) -> None:
+    """A key that two rows may share would skip or repeat rows at page borders: refuse it."""
+    tables: dict[Any, set[str]] = {}
+    for expression in key:
+        if isinstance(expression, Column) and expression.table is not None:
+            tables.setdefault(expression.table, set()).add(expression.name)
+    if isinstance(current_tenant(), uuid.UUID):  # one tenant's rows: tenant_id is fixed
+        for table, names in tables.items():
+            if is_tenant_table(table):
+                names.add(TENANT_COLUMN)
+    if not any(_identifies_rows(table, names) for table, names in tables.items()):
+        shown = ", ".join(str(expression) for expression in key)
+        raise PaginationError(
+            f"paginate(): the key ({shown}) does not identify one row (it holds no primary key "
+            "and no unique rule of a table), so rows with equal key values would be skipped or "
+            "repeated between pages. Fix: end the key with the primary key, e.g. "
+            "key=(Project.created_at, Project.id)."
+        )
+
+
+def _fingerprint(key: Sequence[ColumnElement[Any]], *, descending: bool) -> str:
+    """What a cursor is bound to besides its values: the key and its direction."""
+    return ",".join(str(expression) for expression in key) + (" desc" if descending else "")
+
+
+# --- cursors -----------------------------------------------------------------------------------
+
+_ENCODERS: Final[tuple[tuple[type, str, Callable[[Any], Any]], ...]] = (
+    (datetime, "t", datetime.isoformat),
+    (date, "d", date.isoformat),
+    (uuid.UUID, "u", str),
+    (bool, "b", bool),
+    (int, "i", int),
+    (Decimal, "n", str),
+    (float, "f", float),
+    (str, "s", str),
+)
+_DECODERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "t": datetime.fromisoformat,
+    "d": date.fromisoformat,
+    "u": uuid.UUID,
+    "b": bool,
+    "i": int,
+    "n": Decimal,
+    "f": float,
+    "s": str,
+}
+
+
+def _encode_value(value: object, expression: ColumnElement[Any]) -> list[Any]:
+    """``[tag, json value]`` for one key value; NULL and unknown types are refused."""
+    for kind, tag, encode in _ENCODERS:
+        if isinstance(value, kind):
+            return [tag, encode(value)]
+    problem = "is NULL" if value is None else f"is a {type(value).__name__}"
+    raise PaginationError(
+        f"paginate(): the key column {expression} {problem} on a row, which a cursor cannot "
+        "hold (keyset pagination compares key values, and NULL compares with nothing). Fix: "
+        "order by NOT NULL columns of type timestamp, date, uuid, integer, numeric or text."
+    )
+
+
+def _secret(secret: bytes | str | None) -> bytes:
+    """The signing secret: the argument, else ``PGKEEL_CURSOR_SECRET``, else this process's."""
+    chosen = secret if secret is not None else os.environ.get(CURSOR_SECRET_ENV)
+    if chosen is None or chosen == "":
+        return _PROCESS_SECRET
+    return chosen.encode() if isinstance(chosen, str) else chosen
+
+
+def _mac(secret: bytes, fingerprint: str, payload: bytes) -> bytes:
+    """The signature over the payload, the key and the tenant the page was read as."""
+    message = b"\x00".join([fingerprint.encode(), str(current_tenant()).encode(), payload])
+    return hmac.new(secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_cursor(
+    values: Sequence[object], key: Sequence[ColumnElement[Any]], *, fingerprint: str, secret: bytes
+) -> str:
+    """The opaque cursor of a position: its key values, signed."""
+    encoded = [
+        _encode_value(value, expression) for value, expression in zip(values, key, strict=True)
+    ]
+    payload = json.dumps(encoded, separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_mac(secret, fingerprint, payload))}"
+
+
+def _invalid(cursor: str, why: str) -> InvalidCursorError:
+    shown = cursor if len(cursor) <= 40 else cursor[:37] + "..."
+    return InvalidCursorError(
+        f"The cursor {shown!r} {why}. A cursor is only valid for the list, the order and the "
+        "tenant it was made for. Fix: start again from the first page (no cursor); if the "
+        f"service runs several processes, give them all the same {CURSOR_SECRET_ENV}."
+    )
+
+
+def decode_cursor(cursor: str, *, fingerprint: str, secret: bytes, size: int) -> list[Any]:
+    """The key values of a cursor made by ``encode_cursor``; ``InvalidCursorError`` otherwise."""
+    try:
+        payload_text, mac_text = cursor.split(".")
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+    except (ValueError, binascii.Error):
+        raise _invalid(cursor, "is not a cursor this service made") from None
+    if not hmac.compare_digest(mac, _mac(secret, fingerprint, payload)):
+        raise _invalid(cursor, "was changed, or made for another list, order or tenant")
+    try:
+        values = [_DECODERS[tag](value) for tag, value in json.loads(payload)]
+    except (ValueError, KeyError, TypeError):
+        raise _invalid(cursor, "carries values this version cannot read") from None
+    if len(values) != size:
+        raise _invalid(cursor, "was made for a key of another length")
+    return values
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def _after(
+    key: Sequence[ColumnElement[Any]], values: Sequence[object], *, descending: bool
+) -> ColumnElement[bool]:
+    """``(key) > (values)`` (``<`` when descending), one row comparison an index can serve."""
+    bound = [literal(value, expression.type) for value, expression in zip(values, key, strict=True)]
+    left, right = tuple_(*key), tuple_(*bound)
+    return left < right if descending else left > right
+
+
+def _count(session: Session, statement: Select[Any], total: Total) -> int:
+    """The rows of ``statement``: counted, or the planner's estimate of them."""
+    if total == "exact":
+        counted = select(func.count()).select_from(statement.order_by(None).subquery())
+        return int(session.execute(counted).scalar_one())
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    plan = connection.exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {compiled}",  # the statement's own compiled SQL, params bound
+        compiled.params,
+    ).scalar_one()
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    return int(document[0]["Plan"]["Plan Rows"])
+
+
+def _check_arguments(statement: Select[Any], limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise PaginationError(
+            f"paginate(limit={limit!r}): the limit must be a positive integer (the most items "
+            "of a page). Fix: pass limit=50, or the page size your client asked for."
+        )
+    if statement._order_by_clauses:  # no public accessor for ORDER BY
+        raise PaginationError(
+            f"paginate(): the statement {_first_line(statement)!r} has an ORDER BY; pages are "
+            "ordered by their key. Fix: remove .order_by(...) and pass its columns as key=(..., "
+            "<primary key>)."
+        )
+
+
+def paginate(  # noqa: PLR0913  # every option is keyword-only and named
+    session: Session,
+    statement: Select[Any],
+    *,
+    limit: int,
+    after: str | None = None,
+    key: Sequence[Any] | None = None,
+    descending: bool = False,
+    total: Total | None = None,
+    secret: bytes | str | None = None,
+) -> Page[Any]:
+    """The page of ``statement`` after the cursor ``after`` (the first page without one).
+
+    ``key`` orders the pages (default ``(created_at, id)`` of the first entity); it must identify
+    one row, so end it with the primary key. ``total="exact"`` counts the rows of the whole list,
+    ``total="estimate"`` asks the planner (cheap on big tables). Items are what the statement
+    selects: objects for ``select(Model)``, one value for one column, tuples otherwise.
+    """
+    _check_arguments(statement, limit)
+    columns = [_expression(item) for item in key] if key else _default_key(statement)
+    _require_unique(columns)
+    fingerprint, signing = _fingerprint(columns, descending=descending), _secret(secret)
+    paged = statement
+    if after is not None:
+        values = decode_cursor(after, fingerprint=fingerprint, secret=signing, size=len(columns))
+        paged = paged.where(_after(columns, values, descending=descending))
+    order = [column.desc() if descending else column.asc() for column in columns]
+    labels = [column.label(_KEY_LABEL.format(i)) for i, column in enumerate(columns)]
+    rows = session.execute(paged.add_columns(*labels).order_by(*order).limit(limit + 1)).all()
+    width = len(statement.column_descriptions)
+    items = [row[0] if width == 1 else tuple(row[:width]) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][width:]
+        next_cursor = encode_cursor(last, columns, fingerprint=fingerprint, secret=signing)
+    counted = _count(session, statement, total) if total is not None else None
+    return Page(items=items, next_cursor=next_cursor, total=counted)

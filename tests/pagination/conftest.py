@@ -1,0 +1,85 @@
+"""A database of tenant notes for the pagination tests, read and written as a runtime role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from pgkeel import SoftDeleteMixin, TenantMixin, create_sessionmaker
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.database import conninfo
+from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.types import TYPE_ANNOTATION_MAP, Str255
+from tests.isolation.conftest import create_runtime_role, drop_role
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
+
+
+class Tenant(UUIDPrimaryKeyMixin, Base):
+    """An organisation whose notes are paged."""
+
+    name: Mapped[Str255]
+
+
+class Note(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base):
+    """A tenant's note: soft-deletable, ordered by (created_at, id) or by its unique title."""
+
+    title: Mapped[Str255] = mapped_column(unique=True)
+    rank: Mapped[int]
+
+
+@pytest.fixture(scope="session")
+def pagination_db(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
+    """A database with the notes table, created by its owner (the server's superuser)."""
+    name = f"{pgkeel_database_prefix}_pagination"
+    url = create_database(pgkeel_server_url, name)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            Base.metadata.create_all(connection)
+    finally:
+        engine.dispose()
+    yield url
+    drop_database(pgkeel_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def runtime_engine(
+    pgkeel_server_url: URL, pagination_db: URL, pgkeel_database_prefix: str
+) -> Iterator[Engine]:
+    """An engine on a role that row-level security binds (no superuser, no BYPASSRLS)."""
+    role = f"{pgkeel_database_prefix}_pager"
+    create_runtime_role(pgkeel_server_url, str(pagination_db.database), role)
+    engine = create_engine(pagination_db.set(username=role, password=None))
+    yield engine
+    engine.dispose()
+    with psycopg.connect(conninfo(pagination_db), autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    drop_role(pgkeel_server_url, role)
+
+
+@pytest.fixture(scope="session")
+def owner_engine(pagination_db: URL) -> Iterator[Engine]:
+    """An engine as the tables' owner, to create tenants and clean up."""
+    engine = create_engine(pagination_db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(runtime_engine: Engine, owner_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions with pgkeel's hooks as the runtime role; the tables are emptied afterwards."""
+    yield create_sessionmaker(runtime_engine)
+    with owner_engine.begin() as connection:
+        connection.exec_driver_sql("TRUNCATE notes, tenants")

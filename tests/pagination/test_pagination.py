@@ -1,0 +1,243 @@
+"""Keyset pagination on real PostgreSQL, as a role that row-level security binds."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from pgkeel import tenant_context
+from pgkeel.pagination import InvalidCursorError, Page, PaginationError, paginate
+from tests.pagination.conftest import Note, Tenant
+
+
+def add_tenants(factory: sessionmaker[Session], count: int) -> list[uuid.UUID]:
+    """``count`` new tenants (the tenants table has no row-level security)."""
+    with factory.begin() as session:
+        tenants = [Tenant(name=f"tenant {n}") for n in range(count)]
+        session.add_all(tenants)
+        session.flush()
+        return [tenant.id for tenant in tenants]
+
+
+def add_notes(factory: sessionmaker[Session], tenant: uuid.UUID, titles: list[str]) -> None:
+    """One committed transaction per note: distinct created_at values, as in a live service."""
+    for rank, title in enumerate(titles):
+        with tenant_context(tenant), factory.begin() as session:
+            session.add(Note(title=title, rank=rank))
+
+
+def all_pages(session: Session, limit: int, **options: object) -> Iterator[Page[Note]]:
+    """Every page of the tenant's notes, following the cursors."""
+    cursor = None
+    while True:
+        page = paginate(session, select(Note), limit=limit, after=cursor, **options)  # type: ignore[arg-type]
+        yield page
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+@pytest.fixture
+def tenant(factory: sessionmaker[Session]) -> uuid.UUID:
+    """A tenant with seven notes, n0 ... n6, added in that order."""
+    (tenant_id,) = add_tenants(factory, 1)
+    add_notes(factory, tenant_id, [f"n{n}" for n in range(7)])
+    return tenant_id
+
+
+def test_pages_follow_created_at_then_id(factory: sessionmaker[Session], tenant: uuid.UUID) -> None:
+    with tenant_context(tenant), factory() as session:
+        pages = list(all_pages(session, 3))
+    assert [[note.title for note in page.items] for page in pages] == [
+        ["n0", "n1", "n2"],
+        ["n3", "n4", "n5"],
+        ["n6"],
+    ]
+    assert [page.has_next for page in pages] == [True, True, False]
+
+
+def test_an_exact_page_end_has_no_next_cursor(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        page = paginate(session, select(Note), limit=7)
+    assert len(page.items) == 7
+    assert page.next_cursor is None
+
+
+def test_a_custom_unique_key_descending(factory: sessionmaker[Session], tenant: uuid.UUID) -> None:
+    with tenant_context(tenant), factory() as session:
+        pages = list(all_pages(session, 4, key=(Note.title,), descending=True))
+    assert [note.title for page in pages for note in page.items] == [
+        f"n{n}" for n in range(6, -1, -1)
+    ]
+
+
+def test_column_statements_give_values_and_tuples(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        titles = paginate(session, select(Note.title), limit=2, key=(Note.created_at, Note.id))
+        pairs = paginate(session, select(Note.title, Note.rank), limit=2, key=(Note.title,))
+    assert titles.items == ["n0", "n1"]
+    assert pairs.items == [("n0", 0), ("n1", 1)]
+
+
+def test_filters_of_the_statement_hold_on_every_page(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        statement = select(Note).where(Note.rank % 2 == 0)
+        first = paginate(session, statement, limit=2)
+        second = paginate(session, statement, limit=2, after=first.next_cursor)
+    assert [note.rank for note in first.items + second.items] == [0, 2, 4, 6]
+
+
+def test_totals_exact_and_estimated_leave_deleted_rows_out(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory.begin() as session:
+        session.scalars(select(Note).where(Note.title == "n0")).one().soft_delete()
+    with tenant_context(tenant), factory() as session:
+        exact = paginate(session, select(Note), limit=2, total="exact")
+        estimate = paginate(session, select(Note), limit=2, total="estimate")
+    assert exact.total == 6
+    assert [note.title for note in exact.items] == ["n1", "n2"]
+    assert estimate.total is not None
+    assert estimate.total >= 1
+
+
+def test_a_tenant_pages_only_through_its_own_rows(factory: sessionmaker[Session]) -> None:
+    first, second = add_tenants(factory, 2)
+    add_notes(factory, first, ["a0", "a1", "a2"])
+    add_notes(factory, second, ["b0", "b1", "b2"])
+    for tenant, prefix in ((first, "a"), (second, "b")):
+        with tenant_context(tenant), factory() as session:
+            seen = [note.title for page in all_pages(session, 2) for note in page.items]
+            raw = session.execute(text("select count(*) from notes")).scalar_one()
+        assert seen == [f"{prefix}{n}" for n in range(3)]
+        assert raw == 3
+
+
+def test_another_tenants_cursor_is_refused(factory: sessionmaker[Session]) -> None:
+    first, second = add_tenants(factory, 2)
+    add_notes(factory, first, ["a0", "a1", "a2"])
+    with tenant_context(first), factory() as session:
+        cursor = paginate(session, select(Note), limit=1).next_cursor
+    with tenant_context(second), factory() as session, pytest.raises(InvalidCursorError):
+        paginate(session, select(Note), limit=1, after=cursor)
+
+
+def _forge(cursor: str, values: list[list[object]]) -> str:
+    """The cursor with its payload replaced and its signature kept."""
+    payload = base64.urlsafe_b64encode(json.dumps(values).encode()).rstrip(b"=").decode()
+    return f"{payload}.{cursor.split('.')[1]}"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda cursor: _forge(
+            cursor, [["t", "1970-01-01T00:00:00+00:00"], ["u", str(uuid.UUID(int=0))]]
+        ),
+        lambda cursor: _forge(cursor, [["s", "' OR 1=1 --"], ["s", "x"]]),
+        lambda cursor: cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB"),
+        lambda _cursor: "not-a-cursor",
+        lambda _cursor: "",
+        lambda cursor: cursor + ".extra",
+        lambda cursor: "%%%." + cursor.split(".")[1],
+    ],
+    ids=[
+        "other-position",
+        "sql-in-values",
+        "changed-signature",
+        "garbage",
+        "empty",
+        "extra-part",
+        "bad-base64",
+    ],
+)
+def test_a_forged_cursor_is_a_clear_error(
+    factory: sessionmaker[Session], tenant: uuid.UUID, forge: object
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        cursor = paginate(session, select(Note), limit=2).next_cursor
+        assert cursor is not None
+        with pytest.raises(InvalidCursorError, match="Fix: start again from the first page"):
+            paginate(session, select(Note), limit=2, after=forge(cursor))  # type: ignore[operator]
+
+
+def test_a_cursor_of_another_order_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        cursor = paginate(session, select(Note), limit=2).next_cursor
+        with pytest.raises(InvalidCursorError):
+            paginate(session, select(Note), limit=2, after=cursor, descending=True)
+        with pytest.raises(InvalidCursorError):
+            paginate(session, select(Note), limit=2, after=cursor, key=(Note.title,))
+
+
+def test_a_cursor_signed_with_another_secret_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        cursor = paginate(session, select(Note), limit=2, secret="one").next_cursor  # noqa: S106
+        again = paginate(session, select(Note), limit=2, after=cursor, secret="one")  # noqa: S106
+        assert [note.title for note in again.items] == ["n2", "n3"]
+        with pytest.raises(InvalidCursorError, match="PGKEEL_CURSOR_SECRET"):
+            paginate(session, select(Note), limit=2, after=cursor, secret="two")  # noqa: S106
+
+
+def test_the_secret_comes_from_the_environment(
+    factory: sessionmaker[Session], tenant: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGKEEL_CURSOR_SECRET", "shared")
+    with tenant_context(tenant), factory() as session:
+        cursor = paginate(session, select(Note), limit=2).next_cursor
+        again = paginate(session, select(Note), limit=2, after=cursor, secret="shared")  # noqa: S106
+    assert [note.title for note in again.items] == ["n2", "n3"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5, "10"])
+def test_a_bad_limit_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID, limit: object
+) -> None:
+    with (
+        tenant_context(tenant),
+        factory() as session,
+        pytest.raises(PaginationError, match="limit"),
+    ):
+        paginate(session, select(Note), limit=limit)  # type: ignore[arg-type]
+
+
+def test_a_key_that_does_not_identify_rows_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        with pytest.raises(PaginationError, match="does not identify one row"):
+            paginate(session, select(Note), limit=2, key=(Note.created_at,))
+        with pytest.raises(PaginationError, match="does not identify one row"):
+            paginate(session, select(Note), limit=2, key=(Note.rank, Note.created_at))
+
+
+def test_an_order_by_is_refused(factory: sessionmaker[Session], tenant: uuid.UUID) -> None:
+    with (
+        tenant_context(tenant),
+        factory() as session,
+        pytest.raises(PaginationError, match="ORDER BY"),
+    ):
+        paginate(session, select(Note).order_by(Note.title), limit=2)
+
+
+def test_a_statement_without_default_key_columns_needs_a_key(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session, pytest.raises(PaginationError, match="key="):
+        paginate(session, select(Tenant), limit=2)
