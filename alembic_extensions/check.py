@@ -221,8 +221,10 @@ def check_squawk(config: Config, excluded: Sequence[str] = SQUAWK_EXCLUDED) -> S
 def check_runtime_role(url: str) -> StepResult:
     """The role at ``url`` is bound by row-level security on every table with a tenant_id.
 
-    Each finding names what is wrong (superuser, BYPASSRLS, membership in such a role, owner
-    of a tenant table, a tenant table without forced row-level security) and the fix.
+    Each finding names what is wrong (superuser, BYPASSRLS, CREATEROLE, membership in such a
+    role, owner of a tenant table, a tenant table, partition or child without forced row-level
+    security, a policy other than pgkeel's, TRUNCATE/TRIGGER/REFERENCES, a view or SECURITY
+    DEFINER function that reads tenant tables with a bypassing owner's rights) and the fix.
     """
     engine = create_engine(parse_database_url(url, source="--runtime-url"))
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pgkeel import cli
@@ -110,3 +111,41 @@ def test_a_runtime_url_that_is_not_postgresql_is_an_error(
     status, out, err = check(capsys, *ONLY_THE_ROLE, "--runtime-url", "sqlite:///x.db")
     assert (status, out) == (1, [])
     assert err.startswith("pgkeel: error: --runtime-url points at 'sqlite'")
+
+
+@pytest.fixture
+def leaking_objects(owner_engine: Engine, runtime_role: str, seeded: Seed) -> Iterator[None]:
+    """A superuser's view, definer function and extra policy, committed, dropped afterwards."""
+    statements = [
+        "CREATE VIEW cli_all_invoices AS SELECT * FROM invoices",
+        f'GRANT SELECT ON cli_all_invoices TO "{runtime_role}"',
+        (
+            "CREATE FUNCTION cli_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER "
+            "AS 'SELECT count(*) FROM invoices'"
+        ),
+        "CREATE POLICY cli_open ON tags FOR SELECT USING (true)",
+    ]
+    with owner_engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    yield
+    with owner_engine.begin() as connection:
+        connection.execute(text("DROP VIEW cli_all_invoices"))
+        connection.execute(text("DROP FUNCTION cli_count()"))
+        connection.execute(text("DROP POLICY cli_open ON tags"))
+
+
+@pytest.mark.usefixtures("project", "leaking_objects")
+def test_objects_that_leak_are_named_with_the_fix(
+    isolation_db: URL, runtime_role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = url_text(isolation_db.set(username=runtime_role, password=None))
+    status, out, _ = check(capsys, *ONLY_THE_ROLE, "--runtime-url", runtime)
+    assert status == 1
+    assert out[0] == "pgkeel check: runtime-role: FAILED"
+    findings = {line.split("]")[0].strip("[ ") for line in out[1:] if line.lstrip().startswith("[")}
+    assert findings == {"definer-view", "definer-function", "extra-policy"}
+    text_out = "\n".join(out)
+    assert "view 'public.cli_all_invoices' reads 'public.invoices'" in text_out
+    assert "ALTER FUNCTION cli_count() SECURITY INVOKER" in text_out
+    assert "DROP POLICY cli_open ON public.tags" in text_out

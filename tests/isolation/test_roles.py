@@ -42,7 +42,7 @@ def test_a_superuser_is_refused(owner_engine: Engine, seeded: Seed) -> None:
     assert "[superuser]" in message
     assert "NOSUPERUSER" in message
     assert "[owner]" in message
-    assert "'customers'" in message
+    assert "'public.customers'" in message
 
 
 def test_bypassrls_is_refused(admin: Connection) -> None:
@@ -65,7 +65,7 @@ def test_owning_a_tenant_table_is_refused(admin: Connection) -> None:
     admin.execute(text("ALTER TABLE tags OWNER TO pgkeel_check_owner"))
     admin.execute(text("SET LOCAL ROLE pgkeel_check_owner"))
     problems = runtime_role_problems(admin, Base.metadata)
-    assert [(p.rule, "'tags'" in p.message) for p in problems] == [("owner", True)]
+    assert [(p.rule, "'public.tags'" in p.message) for p in problems] == [("owner", True)]
 
 
 def test_a_tenant_table_without_forced_rls_is_reported(

@@ -1,0 +1,83 @@
+"""The connected role's own attributes and memberships."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from pgkeel.roles._problem import RoleProblem
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+_ROLE = text(
+    "SELECT current_user, r.rolsuper, r.rolbypassrls, r.rolcreaterole, "
+    "ARRAY(SELECT p.rolname FROM pg_roles p WHERE p.oid <> r.oid "
+    "      AND (p.rolsuper OR p.rolbypassrls) "
+    "      AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname), "
+    "ARRAY(SELECT p.rolname FROM pg_roles p WHERE p.oid <> r.oid "
+    "      AND p.rolcreaterole AND NOT (p.rolsuper OR p.rolbypassrls) "
+    "      AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname) "
+    "FROM pg_roles r WHERE r.rolname = current_user"
+)
+
+
+def _superuser(role: str) -> RoleProblem:
+    return RoleProblem(
+        "superuser",
+        f"role {role!r} is a superuser: superusers bypass row-level security. Fix: connect the "
+        "application as a role created with NOSUPERUSER (keep the superuser for administration).",
+    )
+
+
+def _bypassrls(role: str) -> RoleProblem:
+    return RoleProblem(
+        "bypassrls",
+        f"role {role!r} has BYPASSRLS. Fix: ALTER ROLE {role} NOBYPASSRLS, or connect as another "
+        "role (system jobs may use a BYPASSRLS role; the service may not).",
+    )
+
+
+def _createrole(role: str) -> RoleProblem:
+    return RoleProblem(
+        "createrole",
+        f"role {role!r} has CREATEROLE: it can create a role, grant it to itself and, through "
+        "roles it administers, reach one that bypasses row-level security or owns a tenant "
+        f"table. Fix: ALTER ROLE {role} NOCREATEROLE (create roles from the migration or "
+        "administration role).",
+    )
+
+
+def _member_of_bypassing(role: str, other: str) -> RoleProblem:
+    return RoleProblem(
+        "member-of-bypassing-role",
+        f"role {role!r} is a member (directly or through other roles) of {other!r}, a superuser "
+        f"or BYPASSRLS role it can SET ROLE to and read every tenant's rows as. Fix: REVOKE "
+        f"{other} FROM {role} (and from the roles between them).",
+    )
+
+
+def _member_of_createrole(role: str, other: str) -> RoleProblem:
+    return RoleProblem(
+        "createrole",
+        f"role {role!r} is a member of {other!r}, which has CREATEROLE: after SET ROLE {other} it "
+        "can create roles and grant them to itself. Fix: REVOKE "
+        f"{other} FROM {role}, or ALTER ROLE {other} NOCREATEROLE.",
+    )
+
+
+def role_problems(connection: Connection) -> tuple[str, list[RoleProblem]]:
+    """The connected role's name and what is wrong with its attributes and memberships."""
+    row = connection.execute(_ROLE).one()
+    role, superuser, bypassrls, createrole, bypassing_roles, createrole_roles = row
+    problems = []
+    if superuser:
+        problems.append(_superuser(role))
+    if bypassrls:
+        problems.append(_bypassrls(role))
+    if createrole and not superuser:
+        problems.append(_createrole(role))
+    problems.extend(_member_of_bypassing(role, other) for other in bypassing_roles)
+    problems.extend(_member_of_createrole(role, other) for other in createrole_roles)
+    return role, problems

@@ -1,0 +1,310 @@
+"""The tenant tables, their partitions and ``INHERITS`` children, as the runtime role meets them.
+
+Each must have row-level security enabled and forced, pgkeel's policy unchanged and no other
+policy, must not be owned by the runtime role, and must not give it privileges that ignore
+row-level security (``TRUNCATE``) or reach past it (``TRIGGER``, ``REFERENCES``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import MetaData, Table, text
+
+from pgkeel.roles._problem import RoleProblem
+from pgkeel.tenancy import POLICY_NAME, TENANT_COLUMN, is_tenant_table, tenant_policy
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+_ROOTS_FROM_NAMES = (
+    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN unnest(CAST(:schemas AS text[]), CAST(:names AS text[])) AS w(nsp, rel) "
+    "  ON c.relname = w.rel AND n.nspname = coalesce(nullif(w.nsp, ''), current_schema()) "
+    "WHERE c.relkind IN ('r', 'p')"
+)
+_ROOTS_FROM_CATALOG = (
+    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = :column AND NOT a.attisdropped "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+)
+_RELATIONS = (
+    "WITH RECURSIVE tree(oid, parent) AS ("
+    "  SELECT oid, 0::oid FROM ({roots}) AS roots"
+    "  UNION SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid"
+    ") "
+    "SELECT c.oid, n.nspname, c.relname, c.relispartition, "
+    "  (SELECT pn.nspname || '.' || pc.relname FROM pg_class pc "
+    "   JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE pc.oid = t.parent), "
+    "  c.relowner, pg_get_userbyid(c.relowner), pg_has_role(current_user, c.relowner, 'MEMBER'), "
+    "  c.relrowsecurity, c.relforcerowsecurity, "
+    "  has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
+    "  has_table_privilege(current_user, c.oid, 'TRIGGER'), "
+    "  has_any_column_privilege(current_user, c.oid, 'REFERENCES') "
+    "FROM tree t JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "ORDER BY n.nspname, c.relname, t.parent"
+)
+_POLICIES = text(
+    "SELECT polrelid, polname, polcmd, polpermissive, polroles = '{0}'::oid[], "
+    "  coalesce(pg_get_expr(polqual, polrelid), ''), "
+    "  coalesce(pg_get_expr(polwithcheck, polrelid), '') "
+    "FROM pg_policy WHERE polrelid = ANY(CAST(:oids AS oid[])) ORDER BY polrelid, polname"
+)
+_COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
+_SCRATCH = MetaData()
+"""Holds the stand-in ``Table`` objects ``tenant_policy`` needs to spell the expected policy."""
+_NOISE = re.compile(r"::text|\bas\s+\"?nullif\"?|[\s()\"]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A tenant table, or a partition or child of one, as the catalog describes it."""
+
+    oid: int
+    schema: str
+    name: str
+    is_partition: bool
+    parent: str | None
+    owner_oid: int
+    owner: str
+    may_act_as_owner: bool
+    enabled: bool
+    forced: bool
+    truncate: bool
+    trigger: bool
+    references: bool
+
+    @property
+    def where(self) -> str:
+        """``schema.name``, as messages name it."""
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class _Policy:
+    name: str
+    command: str
+    permissive: bool
+    public: bool
+    using: str
+    with_check: str
+
+
+def _normalised(expression: str) -> str:
+    """An expression without casts to text, parentheses, quotes and spaces, lower case.
+
+    The catalog keeps a policy's expression in PostgreSQL's own spelling
+    (``current_setting('app.tenant_id'::text, true)``, ``AS "nullif"``); compared this way it
+    matches the expression pgkeel writes, and an expression with another meaning never does.
+    """
+    return _NOISE.sub("", expression).lower()
+
+
+def _roots(metadata: MetaData | None) -> tuple[str, dict[str, Any]]:
+    if metadata is None:
+        return _ROOTS_FROM_CATALOG, {"column": TENANT_COLUMN}
+    tables = [t for t in metadata.sorted_tables if is_tenant_table(t)]
+    return _ROOTS_FROM_NAMES, {
+        "schemas": [t.schema or "" for t in tables],
+        "names": [t.name for t in tables],
+    }
+
+
+def tenant_relations(connection: Connection, metadata: MetaData | None) -> list[Relation]:
+    """The tenant tables (of ``metadata``, or every table with ``tenant_id``) and their children."""
+    roots, params = _roots(metadata)
+    found: dict[int, Relation] = {}
+    for row in connection.execute(text(_RELATIONS.format(roots=roots)), params):
+        relation = Relation(*row)
+        if relation.oid not in found or relation.parent is not None:
+            found[relation.oid] = relation  # a child is named as one, even if it is a root too
+    return list(found.values())
+
+
+def missing_tables(metadata: MetaData | None, relations: list[Relation]) -> list[RoleProblem]:
+    """Tenant tables of ``metadata`` that the database does not have."""
+    if metadata is None:
+        return []
+    present = {(r.schema, r.name) for r in relations} | {(None, r.name) for r in relations}
+    return [
+        RoleProblem("no-rls", f"tenant table {table.name!r} does not exist. Fix: migrate.")
+        for table in metadata.sorted_tables
+        if is_tenant_table(table) and (table.schema, table.name) not in present
+    ]
+
+
+def _policies(connection: Connection, relations: list[Relation]) -> dict[int, list[_Policy]]:
+    found: dict[int, list[_Policy]] = {r.oid: [] for r in relations}
+    rows = connection.execute(_POLICIES, {"oids": [r.oid for r in relations]})
+    for oid, *fields in rows:
+        found[oid].append(_Policy(*fields))
+    return found
+
+
+def _label(relation: Relation) -> str:
+    if relation.parent is None:
+        return f"tenant table {relation.where!r}"
+    kind = "partition" if relation.is_partition else "child (INHERITS)"
+    return f"{kind} {relation.where!r} of tenant table {relation.parent!r}"
+
+
+def _expected_policy(relation: Relation) -> tuple[str, str]:
+    policy = tenant_policy(Table(relation.name, _SCRATCH, schema=relation.schema))
+    return policy.using, policy.with_check
+
+
+def _policy_sql(relation: Relation) -> str:
+    using, with_check = _expected_policy(relation)
+    return (
+        f"CREATE POLICY {POLICY_NAME} ON {relation.where} FOR ALL USING ({using}) "
+        f"WITH CHECK ({with_check})"
+    )
+
+
+def _owner_problem(role: str, relation: Relation) -> list[RoleProblem]:
+    if not relation.may_act_as_owner:
+        return []
+    owns = "owns" if relation.owner == role else f"is a member of {relation.owner!r}, which owns"
+    return [
+        RoleProblem(
+            "owner",
+            f"role {role!r} {owns} {_label(relation)}: an owner can disable row-level security. "
+            "Fix: let the migration role own the tables and GRANT SELECT, INSERT, UPDATE, DELETE "
+            f"ON {relation.where} TO {role} (see docs/multi-tenancy.md).",
+        )
+    ]
+
+
+def _rls_problem(relation: Relation, pgkeel_policy: _Policy | None) -> list[RoleProblem]:
+    missing = [
+        label
+        for label, present in (
+            ("ENABLE ROW LEVEL SECURITY", relation.enabled),
+            ("FORCE ROW LEVEL SECURITY", relation.forced),
+            (f"policy {POLICY_NAME!r}", pgkeel_policy is not None),
+        )
+        if not present
+    ]
+    if not missing:
+        return []
+    if relation.parent is None:
+        fix = "run the migrations (alembic upgrade head), or create_all from pgkeel models."
+        why = ""
+    else:
+        fix = f"ALTER TABLE {relation.where} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"
+        fix += "" if pgkeel_policy is not None else f"; {_policy_sql(relation)}"
+        why = (
+            ": queried by its own name it applies its own row-level security, not its parent's, "
+            "and shows every tenant's rows"
+        )
+    return [
+        RoleProblem("no-rls", f"{_label(relation)} lacks {', '.join(missing)}{why}. Fix: {fix}")
+    ]
+
+
+def _is_pgkeel_policy(relation: Relation, policy: _Policy) -> bool:
+    using, with_check = _expected_policy(relation)
+    return (
+        policy.command == "*"
+        and policy.permissive
+        and policy.public
+        and _normalised(policy.using) == _normalised(using)
+        and _normalised(policy.with_check) == _normalised(with_check)
+    )
+
+
+def _altered_policy(relation: Relation, policy: _Policy) -> RoleProblem:
+    shape = (
+        f"{'PERMISSIVE' if policy.permissive else 'RESTRICTIVE'} FOR "
+        f"{_COMMANDS.get(policy.command, policy.command)}"
+        f"{'' if policy.public else ' TO some roles'} USING ({policy.using}) "
+        f"WITH CHECK ({policy.with_check or '-'})"
+    )
+    return RoleProblem(
+        "altered-policy",
+        f"policy {POLICY_NAME!r} on {_label(relation)} is not pgkeel's: it reads {shape}, so "
+        "it may show or accept rows of other tenants (or of none). Fix: DROP POLICY "
+        f"{POLICY_NAME} ON {relation.where}; {_policy_sql(relation)} (or run the migrations).",
+    )
+
+
+def _extra_policy(relation: Relation, policy: _Policy) -> RoleProblem:
+    if policy.permissive:
+        why = (
+            "permissive policies are OR-ed with pgkeel's, so every row it lets through is "
+            "visible to every tenant"
+        )
+    else:
+        why = "a restrictive policy only narrows pgkeel's, but tenant tables take no other policy"
+    kind = "PERMISSIVE" if policy.permissive else "RESTRICTIVE"
+    return RoleProblem(
+        "extra-policy",
+        f"{_label(relation)} has policy {policy.name!r} ({kind} "
+        f"FOR {_COMMANDS.get(policy.command, policy.command)} USING ({policy.using or '-'})) "
+        f"besides pgkeel's {POLICY_NAME!r}: {why}. Fix: DROP POLICY {policy.name} ON "
+        f"{relation.where} (put extra rules in the application or in a view over the table).",
+    )
+
+
+def _policy_problems(relation: Relation, policies: list[_Policy]) -> list[RoleProblem]:
+    problems: list[RoleProblem] = []
+    pgkeel_policy = next((p for p in policies if p.name == POLICY_NAME), None)
+    problems.extend(_rls_problem(relation, pgkeel_policy))
+    if pgkeel_policy is not None and not _is_pgkeel_policy(relation, pgkeel_policy):
+        problems.append(_altered_policy(relation, pgkeel_policy))
+    problems.extend(_extra_policy(relation, p) for p in policies if p.name != POLICY_NAME)
+    return problems
+
+
+_PRIVILEGES = (
+    (
+        "TRUNCATE",
+        "truncate",
+        "TRUNCATE ignores row-level security and empties the table for every tenant",
+    ),
+    (
+        "TRIGGER",
+        "trigger",
+        "a trigger it creates runs on every tenant's writes and sees their rows",
+    ),
+    (
+        "REFERENCES",
+        "references",
+        (
+            "a foreign key to the table from a table it creates is checked without row-level "
+            "security, so it can probe which ids other tenants have"
+        ),
+    ),
+)
+
+
+def _privilege_problems(role: str, relation: Relation) -> list[RoleProblem]:
+    if relation.may_act_as_owner:
+        return []  # an owner has every privilege; the owner finding says what to do
+    return [
+        RoleProblem(
+            "privilege",
+            f"role {role!r} has {privilege} on {_label(relation)}: {why}. Fix: REVOKE "
+            f"{privilege} ON {relation.where} FROM {role} (and from PUBLIC or the role it "
+            "inherits it from); the runtime role needs SELECT, INSERT, UPDATE, DELETE only.",
+        )
+        for privilege, field, why in _PRIVILEGES
+        if getattr(relation, field)
+    ]
+
+
+def table_problems(
+    connection: Connection, role: str, relations: list[Relation], *, superuser: bool
+) -> list[RoleProblem]:
+    """What is wrong with each tenant relation, for ``role`` (privileges: unless a superuser)."""
+    policies = _policies(connection, relations)
+    problems: list[RoleProblem] = []
+    for relation in relations:
+        problems.extend(_owner_problem(role, relation))
+        problems.extend(_policy_problems(relation, policies[relation.oid]))
+        if not superuser:
+            problems.extend(_privilege_problems(role, relation))
+    return problems

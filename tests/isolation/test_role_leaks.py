@@ -1,0 +1,467 @@
+"""Leaks past row-level security that the runtime-role check must name, with the fix.
+
+Each attack is built inside a transaction that is rolled back (roles, grants, views, policies
+and ownership changes are transactional in PostgreSQL) by the superuser, then inspected and
+exploited there as the runtime role with ``SET LOCAL ROLE``. Three roles take part: the runtime
+role, a migration role that owns the tables (bound by FORCE ROW LEVEL SECURITY), and roles that
+bypass row-level security (the superuser, a BYPASSRLS role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from pgkeel.roles import RoleProblem, runtime_role_problems
+from tests.isolation.conftest import Seed
+from tests.isolation.models import Base
+
+OTHER_TENANT_ROWS = "SELECT count(*) FROM {} WHERE tenant_id <> CAST(:tenant AS uuid)"
+
+
+@pytest.fixture
+def admin(owner_engine: Engine, seeded: Seed) -> Iterator[Connection]:
+    """A superuser connection in a transaction that is rolled back."""
+    with owner_engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
+@pytest.fixture
+def as_runtime(admin: Connection, runtime_role: str, seeded: Seed) -> Connection:
+    """``admin`` after the attack: now the runtime role, acting as tenant 0."""
+
+    def become() -> Connection:
+        admin.execute(text(f'SET LOCAL ROLE "{runtime_role}"'))
+        admin.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(seeded.tenants[0])}
+        )
+        return admin
+
+    return become  # type: ignore[return-value]
+
+
+def problems(connection: Connection, metadata: object = Base.metadata) -> list[RoleProblem]:
+    return runtime_role_problems(connection, metadata)  # type: ignore[arg-type]
+
+
+def other_rows(connection: Connection, relation: str, seeded: Seed) -> int:
+    statement = text(OTHER_TENANT_ROWS.format(relation))
+    return int(connection.execute(statement, {"tenant": str(seeded.tenants[0])}).scalar_one())
+
+
+def only(found: list[RoleProblem], rule: str, *parts: str) -> RoleProblem:
+    """The one problem found; it has ``rule`` and names each of ``parts``."""
+    assert [p.rule for p in found] == [rule], [p.message for p in found]
+    for part in parts:
+        assert part in found[0].message, (part, found[0].message)
+    assert "Fix:" in found[0].message
+    return found[0]
+
+
+def make_owner(admin: Connection, runtime_role: str) -> str:
+    """A migration role that owns every table; FORCE ROW LEVEL SECURITY binds it."""
+    admin.execute(text("CREATE ROLE pgkeel_leak_owner NOSUPERUSER NOBYPASSRLS"))
+    admin.execute(text("GRANT CREATE ON SCHEMA public TO pgkeel_leak_owner"))
+    for table in Base.metadata.sorted_tables:
+        admin.execute(text(f"ALTER TABLE {table.name} OWNER TO pgkeel_leak_owner"))
+    return "pgkeel_leak_owner"
+
+
+# -- 1. objects that run with their owner's rights ---------------------------------------------
+
+
+def test_the_untouched_runtime_role_passes(admin: Connection, as_runtime: object) -> None:
+    as_runtime()  # type: ignore[operator]
+    assert problems(admin) == []
+    assert problems(admin, None) == []
+
+
+def test_a_view_owned_by_the_superuser_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE VIEW all_invoices AS SELECT * FROM invoices"))
+    admin.execute(text(f'GRANT SELECT ON all_invoices TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "all_invoices", seeded) > 0  # the leak is real
+    only(
+        problems(connection),
+        "definer-view",
+        "view 'public.all_invoices'",
+        "'public.invoices'",
+        "superuser or has BYPASSRLS",
+        "ALTER VIEW public.all_invoices SET (security_invoker = true)",
+    )
+
+
+def test_a_view_owned_by_a_bypassrls_role_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE ROLE pgkeel_leak_system NOSUPERUSER BYPASSRLS"))
+    admin.execute(text("GRANT SELECT ON customers TO pgkeel_leak_system"))
+    admin.execute(text("GRANT CREATE ON SCHEMA public TO pgkeel_leak_system"))
+    admin.execute(text("SET LOCAL ROLE pgkeel_leak_system"))
+    admin.execute(text("CREATE VIEW customer_names AS SELECT tenant_id, name FROM customers"))
+    admin.execute(text(f'GRANT SELECT ON customer_names TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "customer_names", seeded) > 0
+    only(problems(connection), "definer-view", "'pgkeel_leak_system'", "'public.customers'")
+
+
+def test_a_definer_view_over_an_invoker_view_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE VIEW inner_v WITH (security_invoker) AS SELECT * FROM invoices"))
+    admin.execute(text("CREATE VIEW outer_v AS SELECT * FROM inner_v"))
+    admin.execute(text(f'GRANT SELECT ON outer_v, inner_v TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "outer_v", seeded) == 0  # the inner view checks the caller
+    assert problems(connection) == []
+
+
+def test_a_definer_view_reached_only_through_another_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text("CREATE VIEW inner_v AS SELECT * FROM invoices"))  # not granted
+    admin.execute(text(f"GRANT SELECT ON inner_v TO {owner}"))
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE VIEW outer_v AS SELECT * FROM inner_v"))
+    admin.execute(text(f'GRANT SELECT ON outer_v TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "outer_v", seeded) > 0
+    only(problems(connection), "definer-view", "view 'public.inner_v'", "'public.invoices'")
+
+
+def test_an_invoker_view_over_a_definer_view_names_the_inner_one(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE VIEW inner_v AS SELECT * FROM invoices"))
+    admin.execute(text("CREATE VIEW outer_v WITH (security_invoker) AS SELECT * FROM inner_v"))
+    admin.execute(text(f'GRANT SELECT ON outer_v, inner_v TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "outer_v", seeded) > 0
+    only(problems(connection), "definer-view", "view 'public.inner_v'")
+
+
+def test_a_security_invoker_view_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(
+        text("CREATE VIEW own_invoices WITH (security_invoker = on) AS SELECT * FROM invoices")
+    )
+    admin.execute(text(f'GRANT SELECT ON own_invoices TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "own_invoices", seeded) == 0
+    assert problems(connection) == []
+
+
+def test_a_view_not_granted_to_the_runtime_role_passes(
+    admin: Connection, as_runtime: object
+) -> None:
+    admin.execute(text("CREATE VIEW admin_report AS SELECT * FROM invoices"))
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+def test_a_view_owned_by_the_forced_table_owner_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE VIEW owner_view AS SELECT * FROM invoices"))
+    admin.execute(text(f'GRANT SELECT ON owner_view TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "owner_view", seeded) == 0
+    assert problems(connection) == []
+
+
+def test_a_view_of_the_table_owner_without_force_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE VIEW owner_view AS SELECT * FROM invoices"))
+    admin.execute(text(f'GRANT SELECT ON owner_view TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    admin.execute(text("ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "owner_view", seeded) > 0
+    found = problems(connection)
+    assert sorted(p.rule for p in found) == ["definer-view", "no-rls"]
+    view = next(p for p in found if p.rule == "definer-view")
+    assert "lacks FORCE ROW LEVEL SECURITY" in view.message
+
+
+def test_a_materialized_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE MATERIALIZED VIEW invoice_totals AS SELECT * FROM invoices"))
+    admin.execute(text(f'GRANT SELECT ON invoice_totals TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "invoice_totals", seeded) > 0
+    only(
+        problems(connection),
+        "definer-view",
+        "materialized view 'public.invoice_totals'",
+        "stores the rows its owner saw at REFRESH",
+    )
+
+
+DEFINER = (
+    "CREATE FUNCTION count_invoices() RETURNS bigint LANGUAGE sql {} "
+    "AS 'SELECT count(*) FROM invoices'"
+)
+
+
+def test_a_security_definer_function_is_named(
+    admin: Connection, as_runtime: object, seeded: Seed
+) -> None:
+    admin.execute(text(DEFINER.format("SECURITY DEFINER")))
+    connection = as_runtime()  # type: ignore[operator]
+    everyone = connection.execute(text("SELECT count_invoices()")).scalar_one()
+    mine = connection.execute(text("SELECT count(*) FROM invoices")).scalar_one()
+    assert everyone > mine  # the leak is real
+    only(
+        problems(connection),
+        "definer-function",
+        "SECURITY DEFINER function count_invoices()",
+        "ALTER FUNCTION count_invoices() SECURITY INVOKER",
+        "REVOKE EXECUTE ON FUNCTION count_invoices() FROM PUBLIC",
+    )
+
+
+def test_a_security_invoker_function_passes(admin: Connection, as_runtime: object) -> None:
+    admin.execute(text(DEFINER.format("SECURITY INVOKER")))
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+def test_a_definer_function_the_runtime_role_may_not_run_passes(
+    admin: Connection, as_runtime: object
+) -> None:
+    admin.execute(text(DEFINER.format("SECURITY DEFINER")))
+    admin.execute(text("REVOKE EXECUTE ON FUNCTION count_invoices() FROM PUBLIC"))
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+def test_a_definer_function_of_the_forced_table_owner_passes(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(DEFINER.format("SECURITY DEFINER")))
+    admin.execute(text(f"ALTER FUNCTION count_invoices() OWNER TO {owner}"))
+    connection = as_runtime()  # type: ignore[operator]
+    everyone = connection.execute(text("SELECT count_invoices()")).scalar_one()
+    assert everyone == connection.execute(text("SELECT count(*) FROM invoices")).scalar_one()
+    assert problems(connection) == []
+
+
+# -- 2. extra or rewritten policies ------------------------------------------------------------
+
+
+def test_a_second_permissive_policy_is_named(
+    admin: Connection, as_runtime: object, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE POLICY read_all ON invoices FOR SELECT USING (true)"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "invoices", seeded) > 0
+    only(
+        problems(connection),
+        "extra-policy",
+        "policy 'read_all'",
+        "'public.invoices'",
+        "DROP POLICY read_all ON public.invoices",
+    )
+
+
+def test_a_restrictive_policy_is_named_too(admin: Connection, as_runtime: object) -> None:
+    admin.execute(text("CREATE POLICY narrow ON tags AS RESTRICTIVE USING (label <> '')"))
+    only(problems(as_runtime()), "extra-policy", "RESTRICTIVE", "only narrows")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "alteration",
+    [
+        "ALTER POLICY tenant_isolation ON invoices USING (true)",
+        "ALTER POLICY tenant_isolation ON invoices WITH CHECK (true)",
+        "ALTER POLICY tenant_isolation ON invoices USING (tenant_id IS NOT NULL)",
+        "ALTER POLICY tenant_isolation ON invoices TO pgkeel_leak_nobody",
+    ],
+    ids=["USING true", "WITH CHECK true", "IS NOT NULL", "other roles"],
+)
+def test_a_rewritten_tenant_policy_is_named(
+    admin: Connection, as_runtime: object, alteration: str
+) -> None:
+    admin.execute(text("CREATE ROLE pgkeel_leak_nobody"))
+    admin.execute(text(alteration))
+    only(
+        problems(as_runtime()),  # type: ignore[operator]
+        "altered-policy",
+        "policy 'tenant_isolation' on tenant table 'public.invoices' is not pgkeel's",
+        "CREATE POLICY tenant_isolation ON public.invoices FOR ALL USING (tenant_id = ",
+    )
+
+
+def test_a_rewritten_policy_leaks(admin: Connection, as_runtime: object, seeded: Seed) -> None:
+    admin.execute(text("ALTER POLICY tenant_isolation ON invoices USING (true)"))
+    assert other_rows(as_runtime(), "invoices", seeded) > 0  # type: ignore[operator]
+
+
+def test_the_policy_recreated_as_pgkeel_writes_it_passes(
+    admin: Connection, as_runtime: object
+) -> None:
+    admin.execute(text("DROP POLICY tenant_isolation ON invoices"))
+    admin.execute(
+        text(
+            "CREATE POLICY tenant_isolation ON invoices USING (tenant_id = (SELECT "
+            "NULLIF(current_setting('app.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = "
+            "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid))"
+        )
+    )
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+# -- 3. role powers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("privilege", "why"),
+    [
+        ("TRUNCATE", "TRUNCATE ignores row-level security"),
+        ("TRIGGER", "a trigger it creates"),
+        ("REFERENCES", "probe which ids other tenants have"),
+    ],
+)
+def test_dangerous_privileges_are_named(
+    admin: Connection, as_runtime: object, runtime_role: str, privilege: str, why: str
+) -> None:
+    admin.execute(text(f'GRANT {privilege} ON customers TO "{runtime_role}"'))
+    only(
+        problems(as_runtime()),  # type: ignore[operator]
+        "privilege",
+        f"has {privilege} on tenant table 'public.customers'",
+        why,
+        f"REVOKE {privilege} ON public.customers FROM {runtime_role}",
+    )
+
+
+def test_a_privilege_granted_to_public_is_named(admin: Connection, as_runtime: object) -> None:
+    admin.execute(text("GRANT REFERENCES (id) ON invoices TO PUBLIC"))
+    only(problems(as_runtime()), "privilege", "has REFERENCES on", "PUBLIC")  # type: ignore[operator]
+
+
+def test_truncate_empties_every_tenant(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text(f'GRANT TRUNCATE ON tags, customer_tags TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    connection.execute(text("TRUNCATE tags, customer_tags"))
+    connection.execute(text("RESET ROLE"))
+    assert connection.execute(text("SELECT count(*) FROM tags")).scalar_one() == 0
+
+
+def test_createrole_is_named(admin: Connection, as_runtime: object, runtime_role: str) -> None:
+    admin.execute(text(f'ALTER ROLE "{runtime_role}" CREATEROLE'))
+    only(
+        problems(as_runtime()),  # type: ignore[operator]
+        "createrole",
+        "has CREATEROLE",
+        f"ALTER ROLE {runtime_role} NOCREATEROLE",
+    )
+
+
+def test_indirect_membership_in_a_bypassing_role_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE ROLE pgkeel_leak_system NOSUPERUSER BYPASSRLS"))
+    admin.execute(text("CREATE ROLE pgkeel_leak_middle IN ROLE pgkeel_leak_system"))
+    admin.execute(text(f'GRANT pgkeel_leak_middle TO "{runtime_role}"'))
+    found = problems(as_runtime())  # type: ignore[operator]
+    assert [p.rule for p in found] == ["member-of-bypassing-role"]
+    assert "'pgkeel_leak_system'" in found[0].message
+    assert "directly or through other roles" in found[0].message
+
+
+def test_membership_in_a_createrole_role_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE ROLE pgkeel_leak_admin CREATEROLE"))
+    admin.execute(text(f'GRANT pgkeel_leak_admin TO "{runtime_role}"'))
+    only(problems(as_runtime()), "createrole", "'pgkeel_leak_admin'", "REVOKE pgkeel_leak_admin")  # type: ignore[operator]
+
+
+# -- 10. partitions and INHERITS children ------------------------------------------------------
+
+
+def test_an_inherits_child_without_rls_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE TABLE old_invoices () INHERITS (invoices)"))
+    admin.execute(text(f'GRANT SELECT ON old_invoices TO "{runtime_role}"'))
+    admin.execute(
+        text(
+            "INSERT INTO old_invoices (id, tenant_id, customer_id, number, amount) "
+            "SELECT id, tenant_id, customer_id, number, amount FROM invoices WHERE tenant_id <> :t"
+        ),
+        {"t": seeded.tenants[0]},
+    )
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "old_invoices", seeded) > 0
+    assert other_rows(connection, "invoices", seeded) == 0  # through the parent: filtered
+    only(
+        problems(connection),
+        "no-rls",
+        "child (INHERITS) 'public.old_invoices' of tenant table 'public.invoices'",
+        "ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY, policy 'tenant_isolation'",
+        "ALTER TABLE public.old_invoices ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY; "
+        "CREATE POLICY tenant_isolation ON public.old_invoices",
+    )
+
+
+PARTITIONED = [
+    "CREATE TABLE events (tenant_id uuid NOT NULL, n int) PARTITION BY HASH (tenant_id)",
+    "ALTER TABLE events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
+    (
+        "CREATE POLICY tenant_isolation ON events USING (tenant_id = (SELECT "
+        "NULLIF(current_setting('app.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = "
+        "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid))"
+    ),
+    "CREATE TABLE events_0 PARTITION OF events FOR VALUES WITH (MODULUS 1, REMAINDER 0)",
+    "INSERT INTO events SELECT tenant_id, number FROM invoices",
+]
+
+
+def test_a_partition_without_rls_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    for statement in PARTITIONED:
+        admin.execute(text(statement))
+    admin.execute(text(f'GRANT SELECT ON events, events_0 TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "events", seeded) == 0
+    assert other_rows(connection, "events_0", seeded) > 0  # queried directly: every tenant
+    only(
+        problems(connection, None),
+        "no-rls",
+        "partition 'public.events_0' of tenant table 'public.events'",
+        "queried by its own name",
+    )
+
+
+def test_a_partition_with_rls_and_the_policy_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    for statement in PARTITIONED:
+        admin.execute(text(statement))
+    admin.execute(text("ALTER TABLE events_0 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"))
+    admin.execute(text(PARTITIONED[2].replace("ON events", "ON events_0")))
+    admin.execute(text(f'GRANT SELECT ON events, events_0 TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "events_0", seeded) == 0
+    assert problems(connection, None) == []
