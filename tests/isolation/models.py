@@ -10,7 +10,7 @@ import uuid
 from typing import ClassVar
 
 from sqlalchemy import Column, ForeignKey, Table, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
 from pgkeel import SoftDeleteMixin, TenantMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
@@ -49,6 +49,7 @@ class Customer(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin
     email: Mapped[Str255] = mapped_column(unique=True)
     invoices: Mapped[list[Invoice]] = relationship(back_populates="customer")
     tags: Mapped[list[Tag]] = relationship(secondary=customer_tags)
+    invoice_count: Mapped[int | None] = query_expression()
 
 
 class Invoice(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base):

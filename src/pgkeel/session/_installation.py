@@ -181,9 +181,10 @@ def create_sessionmaker(
     statement on its server connection after 5 runs, and the next transaction may get another
     server connection, without it (PgBouncer 1.21+ with ``max_prepared_statements`` lifts this).
     pgkeel itself is safe under transaction pooling: the tenant is passed with
-    ``set_config(..., true)`` inside each transaction, never with a session-level ``SET``.
-    Keep tenant work in transactions (not the ``AUTOCOMMIT`` isolation level): outside one, the
-    setting would not reach the next statement, and every tenant row would look absent.
+    ``set_config(..., true)`` inside each transaction, never with a session-level ``SET``, and a
+    value another client left on the server connection never reaches a hooked transaction.
+    Keep tenant work in transactions: in a tenant context, the ``AUTOCOMMIT`` isolation level is
+    refused (``set_config(..., true)`` could not reach the statement).
     """
     if _is_async_engine(engine):
         module = _asyncio()

@@ -1,8 +1,12 @@
 """The tenant in the database: ``app.tenant_id`` set per transaction, kept right on every statement.
 
 ``set_config('app.tenant_id', <bound value>, true)`` runs at the start of every transaction of a
-hooked session, and again before a statement whenever the tenant changed inside one; never a
-session-level ``SET``. ``Connection.info[TENANT_RECORD]`` remembers what is in force.
+hooked session or Core connection, empty when no tenant is set, so a value left on a pooled
+connection by a session-level ``SET`` never reaches the transaction; it runs again before a
+statement whenever the tenant changed inside one. ``Connection.info[TENANT_RECORD]`` remembers
+what is in force. ``AUTOCOMMIT`` statements cannot carry a transaction-local value: in a tenant
+context they are refused, outside one the session-level value is cleared before each of them.
+``ALL_TENANTS`` is refused on a role that row-level security binds, on every path.
 """
 
 from __future__ import annotations
@@ -10,28 +14,59 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import text
-
 from pgkeel.errors import TenantNotSetError
 from pgkeel.session._reads import UNKNOWN
-from pgkeel.tenancy import ALL_TENANTS, current_tenant, setting_value
+from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 _SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
-_ROLE_BYPASSES_RLS = text(
+_CLEAR_SESSION_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', '', false)"
+_ROLE_BYPASSES_RLS_DBAPI: Final = (
     "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
 )
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
-"""``Connection.info`` key: the ``app.tenant_id`` value in force in the current transaction."""
+"""``Connection.info`` key: the tenant scope in force in the current transaction (a record)."""
+BYPASS_RECORD: Final = "pgkeel_role_bypasses_rls"
+"""Pooled-connection ``info`` key: (role, whether it bypasses row-level security)."""
+_ALL_TENANTS_RECORD: Final = "\x00all"
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
 _log = logging.getLogger("pgkeel.session")
 
 
+def _record(scope: TenantScope | None) -> str:
+    """What ``TENANT_RECORD`` holds for ``scope``: ALL_TENANTS and no tenant both set ``''``."""
+    return _ALL_TENANTS_RECORD if scope is ALL_TENANTS else setting_value(scope)
+
+
+def _fetch_one(connection: Connection, statement: str, *params: str) -> tuple[object, ...]:
+    """Run a fixed statement on the DBAPI connection: no statement events, one round trip."""
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement, params or None)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    _log.debug("%s -- %r", statement, params[0] if params else None)
+    return tuple(row or ())
+
+
+def role_bypasses_rls(connection: Connection) -> tuple[str, bool]:
+    """The connected role and whether it bypasses row-level security (asked once per connection)."""
+    info = connection.connection.info
+    if BYPASS_RECORD not in info:
+        role, bypasses = _fetch_one(connection, _ROLE_BYPASSES_RLS_DBAPI)
+        info[BYPASS_RECORD] = (str(role), bool(bypasses))
+    known: tuple[str, bool] = info[BYPASS_RECORD]
+    return known
+
+
 def _require_bypass(connection: Connection) -> None:
     """``ALL_TENANTS`` only works on a role that bypasses row-level security: say so if not."""
-    role, bypasses = connection.execute(_ROLE_BYPASSES_RLS).one()
+    role, bypasses = role_bypasses_rls(connection)
     if not bypasses:
         raise TenantNotSetError(
             f"tenant_context(ALL_TENANTS) on role {role!r}, which is subject to row-level "
@@ -42,47 +77,66 @@ def _require_bypass(connection: Connection) -> None:
         )
 
 
-def _set_tenant(connection: Connection, value: str) -> None:
-    """``set_config('app.tenant_id', value, true)`` on the connection's DBAPI connection.
-
-    It goes straight to the driver: one round trip, no statement events (the statement is fixed
-    and its one parameter is bound), logged on the ``pgkeel.session`` logger at DEBUG.
-    """
-    connection.info[TENANT_RECORD] = value
+def _is_autocommit(connection: Connection) -> bool:
     dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(_SET_TENANT_DBAPI, (value,))
-    finally:
-        cursor.close()
-    _log.debug("%s -- %r", _SET_TENANT_DBAPI, value)
+    return bool(getattr(dbapi_connection, "autocommit", False))
+
+
+def _refuse_autocommit(scope: TenantScope) -> None:
+    raise TenantNotSetError(
+        f"A statement in tenant_context({scope}) on a connection in AUTOCOMMIT mode: every "
+        "statement is its own transaction there, so the tenant that pgkeel passes with "
+        "set_config(..., true) would not reach it, and a value left on the connection by a "
+        "session-level SET could. Fix: run tenant work in a transaction (drop "
+        "isolation_level='AUTOCOMMIT' from this engine or connection; engine.begin() or a "
+        "Session)."
+    )
+
+
+def _set_tenant(connection: Connection, scope: TenantScope | None) -> None:
+    """``set_config('app.tenant_id', <scope's value>, true)``, remembered for the transaction."""
+    if scope is ALL_TENANTS:
+        _require_bypass(connection)
+    _fetch_one(connection, _SET_TENANT_DBAPI, setting_value(scope))
+    connection.info[TENANT_RECORD] = _record(scope)
 
 
 def begin_tenant(connection: Connection) -> None:
     """A transaction began on ``connection``: pass the tenant to PostgreSQL for it only."""
     scope = current_tenant()
+    if _is_autocommit(connection):
+        _autocommit_statement(connection, scope)
+        return
+    _set_tenant(connection, scope)
+
+
+def _autocommit_statement(connection: Connection, scope: TenantScope | None) -> None:
+    """Before a statement in AUTOCOMMIT mode: refuse a tenant, else clear a left-over value."""
+    if scope is not None and scope is not ALL_TENANTS:
+        _refuse_autocommit(scope)
     if scope is ALL_TENANTS:
         _require_bypass(connection)
-    _set_tenant(connection, setting_value(scope))
+    _fetch_one(connection, _CLEAR_SESSION_TENANT_DBAPI)
 
 
 def sync_tenant(
     connection: Connection,
     _cursor: object,
-    _statement: str,
+    statement: str,
     _parameters: object,
     _context: object,
     _executemany: bool,  # noqa: FBT001  # the event's signature
 ) -> None:
-    """``before_cursor_execute``: the tenant changed inside a transaction -> set it again."""
-    wanted = setting_value(current_tenant())
-    recorded = connection.info.get(TENANT_RECORD)
-    if recorded == wanted or (recorded is None and not wanted):
+    """``before_cursor_execute``: set the tenant at a transaction's first statement or on change."""
+    scope = current_tenant()
+    if connection.info.get(TENANT_RECORD) == _record(scope):
         return
-    if _statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
+    if statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
         return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
-    _set_tenant(connection, wanted)
+    if _is_autocommit(connection):
+        _autocommit_statement(connection, scope)
+        return
+    _set_tenant(connection, scope)
 
 
 def forget_tenant(connection: Connection, *_args: object) -> None:

@@ -1,0 +1,173 @@
+"""A session-level ``app.tenant_id`` left on a connection never reaches a hooked transaction.
+
+A stray ``SET app.tenant_id`` or ``set_config(..., false)`` anywhere in the application stays on
+the server connection after its transaction. Every transaction of a hooked Session or Core
+connection sets the value in force first (empty when no tenant is set), ``AUTOCOMMIT`` is
+refused in a tenant context and cleaned before each statement outside one, and
+``ALL_TENANTS`` on a role that row-level security binds is refused on every path. Each case
+runs on a direct connection and behind a real PgBouncer in transaction-pooling mode, where the
+stray value comes from another client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from pgkeel import ALL_TENANTS, TenantNotSetError, create_sessionmaker, tenant_context
+from pgkeel.session import install_engine_hooks
+from pgkeel.testing.pgbouncer import CONNECT_ARGS, PgBouncer
+from tests.isolation.conftest import Seed
+from tests.isolation.models import Customer
+
+TENANTS_SEEN = text("SELECT DISTINCT tenant_id FROM customers ORDER BY 1")
+STRAY = {
+    "SET": "SET app.tenant_id = '{}'",
+    "set_config false": "SELECT set_config('app.tenant_id', '{}', false)",
+}
+
+
+@pytest.fixture(scope="module")
+def bouncer(
+    pgbouncer_factory: Callable[..., PgBouncer], isolation_db: URL, runtime_role: str
+) -> PgBouncer:
+    """One server connection: every client's transaction runs on it."""
+    return pgbouncer_factory(isolation_db, users=[runtime_role], pool_size=1)
+
+
+@pytest.fixture(params=["direct", "PgBouncer"])
+def engines(
+    request: pytest.FixtureRequest, isolation_db: URL, runtime_role: str, seeded: Seed
+) -> Iterator[tuple[Engine, Engine]]:
+    """(stray client, hooked client): the same server connection, one or two clients."""
+    if request.param == "direct":
+        url = isolation_db.set(username=runtime_role, password=None)
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        yield engine, install_engine_hooks(engine)
+        engine.dispose()
+        return
+    bouncer = request.getfixturevalue("bouncer")
+    url = bouncer.url_for(isolation_db.database or "", user=runtime_role)
+    stray, hooked = (create_engine(url, connect_args=CONNECT_ARGS) for _ in range(2))
+    yield stray, install_engine_hooks(hooked)
+    stray.dispose()
+    hooked.dispose()
+
+
+def leave_a_value(engine: Engine, how: str, tenant: object) -> None:
+    with engine.connect() as connection:
+        connection.exec_driver_sql(STRAY[how].format(tenant))
+        connection.commit()
+
+
+@pytest.mark.parametrize("how", STRAY)
+def test_a_core_connection_without_a_tenant_sees_no_rows(
+    engines: tuple[Engine, Engine], how: str, seeded: Seed
+) -> None:
+    stray, hooked = engines
+    leave_a_value(stray, how, seeded.tenants[1])
+    with hooked.connect() as connection:
+        assert connection.execute(TENANTS_SEEN).all() == []
+
+
+@pytest.mark.parametrize("how", STRAY)
+def test_a_core_connection_of_another_tenant_sees_only_its_own(
+    engines: tuple[Engine, Engine], how: str, seeded: Seed
+) -> None:
+    stray, hooked = engines
+    leave_a_value(stray, how, seeded.tenants[1])
+    with tenant_context(seeded.tenants[2]), hooked.connect() as connection:
+        assert connection.execute(TENANTS_SEEN).scalars().all() == [seeded.tenants[2]]
+        connection.commit()
+        assert connection.execute(TENANTS_SEEN).scalars().all() == [seeded.tenants[2]]
+
+
+def test_a_session_without_a_tenant_sees_no_rows(
+    engines: tuple[Engine, Engine], seeded: Seed
+) -> None:
+    stray, hooked = engines
+    leave_a_value(stray, "SET", seeded.tenants[1])
+    with create_sessionmaker(hooked)() as session:
+        assert session.execute(TENANTS_SEEN).all() == []
+
+
+def test_autocommit_in_a_tenant_context_is_refused(
+    engines: tuple[Engine, Engine], seeded: Seed
+) -> None:
+    stray, hooked = engines
+    leave_a_value(stray, "SET", seeded.tenants[1])
+    autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
+    with tenant_context(seeded.tenants[2]):
+        with autocommit.connect() as connection, pytest.raises(TenantNotSetError) as caught:
+            connection.execute(TENANTS_SEEN)
+        with create_sessionmaker(autocommit)() as session, pytest.raises(TenantNotSetError):
+            session.scalars(select(Customer)).all()
+    assert "AUTOCOMMIT" in str(caught.value)
+    assert "Fix: run tenant work in a transaction" in str(caught.value)
+
+
+def test_autocommit_without_a_tenant_clears_the_left_over_value(
+    isolation_db: URL, runtime_role: str, seeded: Seed
+) -> None:
+    engine = create_engine(isolation_db.set(username=runtime_role, password=None), pool_size=1)
+    try:
+        leave_a_value(engine, "SET", seeded.tenants[1])
+        autocommit = install_engine_hooks(engine).execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as connection:
+            assert connection.execute(TENANTS_SEEN).all() == []
+            assert connection.execute(TENANTS_SEEN).all() == []
+    finally:
+        engine.dispose()
+
+
+# -- ALL_TENANTS on a role that row-level security binds ---------------------------------------
+
+
+def test_all_tenants_on_a_core_connection_is_refused(
+    engines: tuple[Engine, Engine], seeded: Seed
+) -> None:
+    _stray, hooked = engines
+    with (
+        tenant_context(ALL_TENANTS),
+        hooked.connect() as connection,
+        pytest.raises(TenantNotSetError, match="BYPASSRLS"),
+    ):
+        connection.execute(TENANTS_SEEN)
+
+
+def test_switching_to_all_tenants_inside_a_transaction_is_refused(
+    engines: tuple[Engine, Engine], seeded: Seed
+) -> None:
+    _stray, hooked = engines
+    with hooked.connect() as connection:
+        assert connection.execute(TENANTS_SEEN).all() == []
+        with tenant_context(ALL_TENANTS), pytest.raises(TenantNotSetError, match="BYPASSRLS"):
+            connection.execute(TENANTS_SEEN)
+    with create_sessionmaker(hooked)() as session:
+        with tenant_context(seeded.tenants[0]):
+            assert session.scalars(select(Customer)).all()
+        with tenant_context(ALL_TENANTS), pytest.raises(TenantNotSetError, match="BYPASSRLS"):
+            session.execute(TENANTS_SEEN)
+
+
+def test_all_tenants_in_autocommit_is_refused(engines: tuple[Engine, Engine]) -> None:
+    _stray, hooked = engines
+    autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
+    with (
+        tenant_context(ALL_TENANTS),
+        autocommit.connect() as connection,
+        pytest.raises(TenantNotSetError, match="BYPASSRLS"),
+    ):
+        connection.execute(TENANTS_SEEN)
+
+
+def test_all_tenants_on_a_bypassing_role_still_works(owner_engine: Engine, seeded: Seed) -> None:
+    hooked = install_engine_hooks(owner_engine)
+    with tenant_context(ALL_TENANTS), hooked.connect() as connection:
+        assert set(connection.execute(TENANTS_SEEN).scalars()) == set(seeded.tenants)
+    with tenant_context(ALL_TENANTS), Session(hooked) as session:
+        assert set(session.execute(TENANTS_SEEN).scalars()) == set(seeded.tenants)
