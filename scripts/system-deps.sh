@@ -3,6 +3,7 @@
 #   server     a PostgreSQL server (only if none is on this machine and the pgserver wheel cannot
 #              serve), for `make demo` and the tests
 #   pgbouncer  PgBouncer, for the connection-pooling tests
+#   chromium   headless Chromium, for the test that renders pgkeel doctor's HTML report
 # Usage: system-deps.sh PYTHON [server|all]   (default: all)
 # Needs root and apt-get. Otherwise it says what to install and exits 0 (the tests that need a
 # missing program are skipped with that reason), except under CI (CI set), where a missing
@@ -21,6 +22,10 @@ have_server() {
     return 1
 }
 
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
+}
+
 have_pgbouncer() {
     [ -n "${PGKEEL_PGBOUNCER:-}" ] && [ -x "${PGKEEL_PGBOUNCER}" ] && return 0
     command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]
@@ -30,6 +35,7 @@ missing=()
 have_server || missing+=(postgresql)
 if [ "$want" = all ]; then
     have_pgbouncer || missing+=(pgbouncer)
+    have_chromium || missing+=(chromium)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

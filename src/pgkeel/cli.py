@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pgkeel.database import Attempt, PersistentCluster, find_binaries
 from pgkeel.database.resolve import not_found_message
+from pgkeel.doctor.cli import MANUAL as DOCTOR_MANUAL
+from pgkeel.doctor.cli import add_arguments
 from pgkeel.errors import DatabaseNotFoundError, PgkeelError
 
 if TYPE_CHECKING:
@@ -255,7 +257,17 @@ def add_check_command(commands: Subparsers) -> None:
     check.set_defaults(handler=_check)
 
 
-COMMANDS: list[Callable[[Subparsers], None]] = [add_db_command, add_check_command]
+def add_doctor_command(commands: Subparsers) -> None:
+    """Add ``pgkeel doctor``: the live database checked (see ``pgkeel.doctor.cli``)."""
+    summary = "check a live database: standards, health, queries, sizes"
+    add_arguments(commands.add_parser("doctor", help=summary, manual=DOCTOR_MANUAL))
+
+
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    add_db_command,
+    add_check_command,
+    add_doctor_command,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

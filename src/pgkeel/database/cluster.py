@@ -37,7 +37,7 @@ from pgkeel.database.process import (
 from pgkeel.errors import DatabaseError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from pgkeel.database.binaries import PostgresBinaries
 
@@ -189,8 +189,14 @@ class Cluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_throwaway(binaries: PostgresBinaries) -> Cluster:
-    """Create and start a throwaway cluster; call its ``destroy`` (or use the context manager)."""
+def start_throwaway(
+    binaries: PostgresBinaries, settings: Mapping[str, str] | None = None
+) -> Cluster:
+    """Create and start a throwaway cluster; call its ``destroy`` (or use the context manager).
+
+    ``settings`` are server settings on top of the throwaway defaults, such as
+    ``{"shared_preload_libraries": "pg_stat_statements"}``.
+    """
     remove_stale_scratch_dirs()
     user = server_user()
     directory = make_scratch_dir("cluster")
@@ -200,7 +206,7 @@ def start_throwaway(binaries: PostgresBinaries) -> Cluster:
     try:
         check_reachable(user, directory)
         cluster.initialize()
-        cluster.start_foreground(THROWAWAY_SETTINGS)
+        cluster.start_foreground({**THROWAWAY_SETTINGS, **(settings or {})})
     except BaseException:
         cluster.destroy()
         raise
@@ -208,9 +214,11 @@ def start_throwaway(binaries: PostgresBinaries) -> Cluster:
 
 
 @contextmanager
-def throwaway_cluster(binaries: PostgresBinaries) -> Iterator[Cluster]:
+def throwaway_cluster(
+    binaries: PostgresBinaries, settings: Mapping[str, str] | None = None
+) -> Iterator[Cluster]:
     """A running throwaway cluster, gone (process and directory) when the block exits."""
-    cluster = start_throwaway(binaries)
+    cluster = start_throwaway(binaries, settings)
     try:
         yield cluster
     finally:

@@ -1,0 +1,33 @@
+"""pgkeel doctor: pgkeel's standards and PostgreSQL's health, checked on a live database.
+
+``diagnose(url)`` runs every check in one READ ONLY transaction, under a statement and a lock
+timeout, and returns a ``Report``: findings (check id, severity, object, evidence, fix), notes
+on checks that did not apply, the largest relations and the top queries. ``render`` turns a
+report into text, JSON, Prometheus exposition text or one self-contained HTML page. The
+command ``pgkeel doctor`` does both (see docs/doctor.md).
+"""
+
+from __future__ import annotations
+
+from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
+from pgkeel.doctor.render import FORMATS, JSON_SCHEMA_VERSION, render
+from pgkeel.doctor.run import CHECKS, DoctorError, diagnose
+from pgkeel.doctor.thresholds import DoctorSettingsError, Thresholds, read_thresholds
+
+__all__ = [
+    "CHECKS",
+    "FORMATS",
+    "JSON_SCHEMA_VERSION",
+    "DoctorError",
+    "DoctorSettingsError",
+    "Finding",
+    "Note",
+    "QueryStat",
+    "RelationSize",
+    "Report",
+    "Severity",
+    "Thresholds",
+    "diagnose",
+    "read_thresholds",
+    "render",
+]

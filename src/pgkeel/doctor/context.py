@@ -1,0 +1,84 @@
+"""What every check receives: the read-only connection, the thresholds, and where notes go."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from psycopg import sql
+from sqlalchemy import text
+
+from pgkeel.doctor.model import Evidence, Finding, Note, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.engine import Connection, RowMapping
+
+    from pgkeel.doctor.thresholds import Thresholds
+
+USER_RELATION = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+    "AND d.objid = c.oid AND d.deptype = 'e')"
+)
+"""SQL condition on ``pg_class c`` joined with ``pg_namespace n``: the service's own relations."""
+_PLAIN = re.compile(r"(idx|ix|uq|ck|fk|pk)_[a-z0-9_]+")
+MARKER = "/* pgkeel doctor */ "
+"""Leads every statement the doctor runs, so that its own statements stay out of its reports."""
+
+
+@dataclass
+class Context:
+    """The connection (in a read-only transaction), the thresholds, and the notes so far."""
+
+    connection: Connection
+    thresholds: Thresholds
+    runtime_url: str | None = None
+    notes: list[Note] = field(default_factory=list)
+
+    def rows(self, query: str, **params: object) -> list[RowMapping]:
+        """The rows of ``query`` (a constant SQL text; values go in ``params``)."""
+        return list(self.connection.execute(text(MARKER + query), params).mappings())
+
+    def value(self, query: str, **params: object) -> object:
+        """The single value ``query`` returns."""
+        return self.connection.execute(text(MARKER + query), params).scalar()
+
+    def note(self, check: str, status: Literal["not-applicable", "not-run"], reason: str) -> None:
+        """Record that ``check`` did not apply or could not run, and why."""
+        self.notes.append(Note(check, status, reason))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a check function reports; the runner adds the check's id and severity."""
+
+    object: str
+    message: str
+    evidence: Evidence
+    fix: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its id, its section, its severity, what it looks for, and its function."""
+
+    id: str
+    section: Literal["schema", "health", "queries"]
+    severity: Severity
+    title: str
+    run: Callable[[Context], list[Problem]]
+
+    def finding(self, problem: Problem) -> Finding:
+        """``problem`` as a finding of this check."""
+        return Finding(
+            self.id, self.severity, problem.object, problem.message, problem.evidence, problem.fix
+        )
+
+
+def ident(name: str) -> str:
+    """A name pgkeel made (snake_case, prefixed) as an SQL identifier, quoted only if needed."""
+    return name if _PLAIN.fullmatch(name) else sql.Identifier(name).as_string()
