@@ -174,3 +174,16 @@ def test_a_tenant_table_without_forced_rls_and_policy_is_found(doctor_url: str) 
     assert "FORCE ROW LEVEL SECURITY" in finding.message
     execute(doctor_url, *finding.fix.split("; "))
     assert only(found(doctor_url), "tenant-table-without-rls") == []
+
+
+def test_a_partition_of_a_protected_tenant_table_needs_its_own_rls(doctor_url: str) -> None:
+    execute(
+        doctor_url,
+        "CREATE TABLE events (id bigint, tenant_id uuid NOT NULL, PRIMARY KEY (tenant_id, id)) "
+        "PARTITION BY HASH (tenant_id)",
+        "CREATE TABLE events_0 PARTITION OF events FOR VALUES WITH (MODULUS 1, REMAINDER 0)",
+        "ALTER TABLE events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
+        "CREATE POLICY tenant_isolation ON events USING (true)",
+    )
+    findings = only(found(doctor_url), "tenant-table-without-rls")
+    assert [f.object for f in findings] == ["public.events_0"]

@@ -432,12 +432,15 @@ _TENANT_TABLES = (
     "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = :policy) "
     "AS has_policy FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = :column AND NOT a.attisdropped "
-    "WHERE " + _PLAIN_TABLE + USER_RELATION + " ORDER BY 3"
+    "WHERE c.relkind IN ('r', 'p') AND " + USER_RELATION + " ORDER BY 3"
 )
 
 
 def tenant_table_without_rls(ctx: Context) -> list[Problem]:
-    """Tables with a ``tenant_id`` lacking row-level security enabled, forced, or the policy."""
+    """Tables with a ``tenant_id`` lacking row-level security enabled, forced, or the policy.
+
+    Partitions count too: a query that names a partition uses the partition's own policies.
+    """
     problems = []
     for row in ctx.rows(_TENANT_TABLES, policy=POLICY_NAME, column=TENANT_COLUMN):
         if row["enabled"] and row["forced"] and row["has_policy"]:
