@@ -30,12 +30,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from alembic_extensions.environment import (
     COLLECT_METADATA,
     COLLECTED_METADATA,
+    COLLECTED_SETTINGS,
     DRIFT_CHECK,
     migrated_tables,
+    project_settings,
 )
-from alembic_extensions.rules import check_tables, format_violations
+from alembic_extensions.rules import check_tables, format_violations, split_by_level
 from pgkeel.database import parse_database_url
-from pgkeel.errors import PgkeelError
+from pgkeel.errors import PgkeelError, SettingsError
 from pgkeel.roles import runtime_role_problems
 
 if TYPE_CHECKING:
@@ -68,6 +70,8 @@ class StepResult:
     step: str
     findings: str | None
     note: str = ""
+    warnings: str | None = None
+    """What the step reports without failing (rules set to ``warn`` in ``[tool.pgkeel.rules]``)."""
 
     @property
     def passed(self) -> bool:
@@ -124,11 +128,19 @@ def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
 
 
 def check_rules(config: Config) -> StepResult:
-    """The model rules on every table ``env.py`` migrates."""
-    violations = check_tables(migrated_tables(target_metadata(config)))
-    if not violations:
-        return StepResult("rules", None)
-    return StepResult("rules", format_violations(violations, heading="the models"))
+    """The model rules on every table ``env.py`` migrates, as ``[tool.pgkeel.rules]`` sets them."""
+    metadata = target_metadata(config)
+    settings = config.attributes.pop(COLLECTED_SETTINGS, None) or project_settings(config)
+    try:
+        errors, warnings = split_by_level(
+            check_tables(migrated_tables(metadata), settings), settings
+        )
+    except SettingsError as exc:
+        return StepResult("rules", str(exc))
+    warned = format_violations(warnings, heading="warnings") if warnings else None
+    if not errors:
+        return StepResult("rules", None, warnings=warned)
+    return StepResult("rules", format_violations(errors, heading="the models"), warnings=warned)
 
 
 def check_drift(config: Config) -> StepResult:
@@ -268,6 +280,7 @@ def report(results: Sequence[StepResult]) -> str:
         status = "ok" if result.passed else "FAILED"
         note = f" ({result.note})" if result.note else ""
         lines.append(f"pgkeel check: {result.step}: {status}{note}")
-        if result.findings is not None:
-            lines.extend(f"    {line}" if line else "" for line in result.findings.splitlines())
+        for text in (result.findings, result.warnings):
+            if text is not None:
+                lines.extend(f"    {line}" if line else "" for line in text.splitlines())
     return "\n".join(lines)

@@ -7,15 +7,18 @@ tables) and runs the migrations online or offline with ``lock_timeout``/``statem
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
 from sqlalchemy import MetaData, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from alembic_extensions.plugin import RULES_OPTION
+from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
 from alembic_extensions.rendering import render_item
 from alembic_extensions.revisions import (
@@ -26,11 +29,14 @@ from alembic_extensions.revisions import (
 from alembic_extensions.safety import make_safe
 from alembic_extensions.timeouts import TimeoutGuard, Timeouts
 from pgkeel.database import DATABASE_URL_ENV, parse_database_url
+from pgkeel.errors import SettingsError
+from pgkeel.settings import DEFAULT_SETTINGS, Settings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import ModuleType
 
+    from alembic.config import Config
     from alembic.operations.ops import MigrationScript
     from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
@@ -45,6 +51,8 @@ COLLECT_METADATA = "pgkeel.collect_metadata"
 """``config.attributes`` key: when true, ``run_migrations`` only records the target metadata."""
 COLLECTED_METADATA = "pgkeel.target_metadata"
 """``config.attributes`` key under which the recorded target metadata is stored."""
+COLLECTED_SETTINGS = "pgkeel.settings"
+"""``config.attributes`` key under which the recorded project settings are stored."""
 SPLIT_OPTION = "pgkeel_split"
 """``context.configure()`` option: False keeps a revision with autocommit blocks in one file
 (``pgkeel check`` sets it so that ``alembic check`` lists every difference)."""
@@ -69,28 +77,55 @@ class MigrationOptions:
     render_item: RenderItem | None = None
     process_revision_directives: RevisionHook | None = None
     configure: Mapping[str, Any] = field(default_factory=dict)
+    settings: Settings = DEFAULT_SETTINGS
+    """The project's ``[tool.pgkeel]``."""
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> MigrationOptions:
-        """Split keyword settings into pgkeel's own and those passed on to ``configure()``."""
-        own = dict(settings)
-        timeouts = Timeouts(
-            lock_timeout=own.pop("lock_timeout", Timeouts.lock_timeout),
-            statement_timeout=own.pop("statement_timeout", Timeouts.statement_timeout),
+
+_OWN_SETTINGS = (
+    "lock_timeout",
+    "statement_timeout",
+    "sequential",
+    "safe_ddl",
+    "transaction_per_migration",
+    "include_object",
+    "render_item",
+    "process_revision_directives",
+    "settings",
+)
+_SET_BY_PGKEEL = ("target_metadata", "autogenerate_plugins", "connection", "url")
+_MIGRATION_CONTEXT_OPTIONS = (
+    "version_table",
+    "version_table_schema",
+    "version_table_pk",
+    "output_encoding",
+)
+"""Options ``configure()`` hands on to the ``MigrationContext`` through its ``**kw``."""
+
+
+def _configure_names() -> list[str]:
+    """The keywords ``EnvironmentContext.configure()`` declares (what passes through)."""
+    from alembic.runtime.environment import EnvironmentContext  # noqa: PLC0415
+
+    parameters = inspect.signature(EnvironmentContext.configure).parameters.values()
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    declared = [parameter.name for parameter in parameters if parameter.kind in named]
+    return [*declared, *_MIGRATION_CONTEXT_OPTIONS]
+
+
+def check_configure_options(options: Mapping[str, Any]) -> None:
+    """Refuse a keyword that is neither pgkeel's setting nor one of ``configure()``'s."""
+    passable = [name for name in _configure_names() if name not in (*_SET_BY_PGKEEL, "self")]
+    for name in options:
+        if name in passable:
+            continue
+        close = difflib.get_close_matches(name, [*_OWN_SETTINGS, *passable], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        why = "pgkeel sets it itself" if name in _SET_BY_PGKEEL else "it is not a setting"
+        raise SettingsError(
+            f"run_migrations() got the keyword {name!r}, and {why}.{hint} Fix: use one of "
+            f"pgkeel's settings ({', '.join(_OWN_SETTINGS)}) or a keyword of Alembic's "
+            "context.configure(); see docs/alembic.md."
         )
-        known = {
-            name: own.pop(name)
-            for name in (
-                "sequential",
-                "safe_ddl",
-                "transaction_per_migration",
-                "include_object",
-                "render_item",
-                "process_revision_directives",
-            )
-            if name in own
-        }
-        return cls(timeouts=timeouts, configure=own, **known)
 
 
 def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
@@ -159,6 +194,7 @@ def _configure_kwargs(
 ) -> dict[str, Any]:
     plugins = [*ALEMBIC_PLUGINS, PLUGIN_NAME]
     return {
+        SETTINGS_OPTION: options.settings,
         RULES_OPTION: not env.config.attributes.get(DRIFT_CHECK),
         SPLIT_OPTION: not env.config.attributes.get(DRIFT_CHECK),
         "target_metadata": metadata,
@@ -170,6 +206,18 @@ def _configure_kwargs(
         "compare_type": True,
         **options.configure,
     }
+
+
+def project_settings(config: Config) -> Settings:
+    """``[tool.pgkeel]`` of the project: the pyproject.toml Alembic reads, else the nearest one.
+
+    The search starts in the directory of the Alembic configuration file (``alembic.ini``),
+    else in the current directory, and goes upward.
+    """
+    if config.toml_file_name is not None:
+        return load_settings(config.toml_file_name)
+    start = Path(config.config_file_name).parent if config.config_file_name else None
+    return load_settings(start=start)
 
 
 def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool) -> str | URL:
@@ -242,25 +290,52 @@ def _check_history(env: EnvironmentContext, options: MigrationOptions) -> None:
         check_single_head(env.script)
 
 
-def run_migrations(
+def run_migrations(  # noqa: PLR0913  # each setting is a keyword of its own, checked by Python
     context: EnvironmentContext | ModuleType,
     target_metadata: MetaData | Sequence[MetaData],
     url: str | URL | None = None,
-    **settings: Any,  # noqa: ANN401  # pgkeel settings, the rest goes to context.configure()
+    *,
+    lock_timeout: str | None = Timeouts.lock_timeout,
+    statement_timeout: str | None = Timeouts.statement_timeout,
+    sequential: bool = True,
+    safe_ddl: bool = True,
+    transaction_per_migration: bool = True,
+    include_object: IncludeObject | None = None,
+    render_item: RenderItem | None = None,
+    process_revision_directives: RevisionHook | None = None,
+    settings: Settings | None = None,
+    **configure: Any,  # noqa: ANN401  # Alembic's configure() keywords, checked by name
 ) -> None:
     """Configure Alembic with pgkeel's standards and run the migrations (the whole ``env.py``).
 
-    ``url`` defaults to ``DATABASE_URL``, then ``sqlalchemy.url``. Settings: ``lock_timeout``
-    (default ``"5s"``), ``statement_timeout`` (default ``"1h"``; None keeps the server's),
-    ``sequential``,
-    ``safe_ddl``, ``transaction_per_migration`` (default True), ``include_object``,
-    ``render_item`` and ``process_revision_directives`` (each runs after pgkeel's own);
-    any other keyword goes to ``context.configure()``.
+    ``url`` defaults to ``DATABASE_URL``, then ``sqlalchemy.url``. Settings (keyword-only):
+    ``lock_timeout`` (default ``"5s"``), ``statement_timeout`` (default ``"1h"``; None keeps
+    the server's), ``sequential``, ``safe_ddl``, ``transaction_per_migration`` (default True),
+    ``include_object`` and ``process_revision_directives`` (each runs after pgkeel's own),
+    ``render_item`` (runs before pgkeel's: what it renders wins), ``settings`` (default: the
+    project's ``[tool.pgkeel]``). Any other keyword must be one of Alembic's
+    ``context.configure()`` and goes there; an unknown one is an error.
     """
     env = cast("EnvironmentContext", context)
-    options = MigrationOptions.from_settings(settings)
+    try:
+        check_configure_options(configure)
+        project = settings if settings is not None else project_settings(env.config)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    options = MigrationOptions(
+        timeouts=Timeouts(lock_timeout=lock_timeout, statement_timeout=statement_timeout),
+        sequential=sequential,
+        safe_ddl=safe_ddl,
+        transaction_per_migration=transaction_per_migration,
+        include_object=include_object,
+        render_item=render_item,
+        process_revision_directives=process_revision_directives,
+        configure=configure,
+        settings=project,
+    )
     if env.config.attributes.get(COLLECT_METADATA):
         env.config.attributes[COLLECTED_METADATA] = target_metadata
+        env.config.attributes[COLLECTED_SETTINGS] = project
         return
     ensure_registered()
     if options.sequential:

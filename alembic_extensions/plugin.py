@@ -16,6 +16,7 @@ rule engine, the rest of Alembic) when they first run.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
@@ -26,7 +27,13 @@ if TYPE_CHECKING:
     from alembic.runtime.plugins import Plugin
     from sqlalchemy import Table
 
+    from pgkeel.settings import Settings
+
 CONTINUE = PriorityDispatchResult.CONTINUE
+_LOG = logging.getLogger("alembic_extensions")
+SETTINGS_OPTION = "pgkeel_settings"
+"""``context.configure()`` option: the project's ``pgkeel.settings.Settings`` (``run_migrations``
+reads them from ``[tool.pgkeel]``; without it the plugin reads the nearest pyproject.toml)."""
 RULES_OPTION = "pgkeel_rules"
 """``context.configure()`` option: False turns the model rules off (``pgkeel check`` runs them
 separately before the drift check)."""
@@ -46,14 +53,31 @@ def check_rules(
 ) -> PriorityDispatchResult:
     """Stop autogenerate with every rule violation of the models, before anything is compared."""
     from alembic_extensions.errors import ModelRulesError  # noqa: PLC0415  # see the module doc
-    from alembic_extensions.rules import check_tables  # noqa: PLC0415
+    from alembic_extensions.rules import check_tables, format_violations, split_by_level  # noqa: PLC0415
+    from pgkeel.errors import SettingsError  # noqa: PLC0415
 
     if not autogen_context.opts.get(RULES_OPTION, True):
         return CONTINUE
-    violations = check_tables(included_tables(autogen_context))
-    if violations:
-        raise ModelRulesError(violations)
+    try:
+        settings = project_settings(autogen_context)
+        found = check_tables(included_tables(autogen_context), settings)
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    errors, warnings = split_by_level(found, settings)
+    if errors:
+        raise ModelRulesError(errors)
+    if warnings:
+        heading = "pgkeel: warnings ([tool.pgkeel.rules] sets these rules to warn)"
+        _LOG.warning("%s", format_violations(warnings, heading=heading))
     return CONTINUE
+
+
+def project_settings(autogen_context: AutogenContext) -> Settings:
+    """The settings ``run_migrations`` passed, else ``[tool.pgkeel]`` of the nearest pyproject."""
+    from pgkeel.settings import load_settings  # noqa: PLC0415
+
+    given = autogen_context.opts.get(SETTINGS_OPTION)
+    return given if given is not None else load_settings()
 
 
 def cover_foreign_keys(

@@ -4,7 +4,9 @@ Autogenerate (through the plugin) and ``pgkeel check`` both run ``check_tables``
 every violation at once. Each violation names its rule id, where it is (``table.column``), what
 is wrong, how to fix it, and how to opt that one object out: list the rule id under
 ``"pgkeel_allow"`` in the ``info`` of the Table, Column, Index, Constraint or ForeignKey, for
-example ``mapped_column(info=pgkeel.naming.allow("jsonb"))``.
+example ``mapped_column(info=pgkeel.naming.allow("jsonb"))``. A project turns a rule off or down
+to a warning for every table in ``[tool.pgkeel.rules]`` (see ``pgkeel.settings``); the rule ids
+themselves live in ``pgkeel.rules``.
 """
 
 from __future__ import annotations
@@ -18,20 +20,26 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Interval,
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import _truncated_label
 
+from pgkeel import rules
 from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
 from pgkeel.indexes import key_names
 from pgkeel.naming import (
     MAX_IDENTIFIER_BYTES,
     allows,
     byte_length,
+    check_table_opt_outs,
     is_snake_case,
     pluralize,
 )
+from pgkeel.settings import DEFAULT_SETTINGS, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -42,17 +50,9 @@ if TYPE_CHECKING:
 
 TENANT_COLUMN = "tenant_id"
 TENANT_INFO_KEY = "pgkeel_tenant"
-RULE_IDS = (
-    "timestamptz",
-    "uuid-primary-key",
-    "plural-table-name",
-    "snake-case-column",
-    "identifier-length",
-    "tenant-leading-column",
-    "jsonb",
-    "tenant-rls",
-    "timestamps",
-)
+RULE_IDS = tuple(rule.id for rule in rules.RULES.values() if rule.settable)
+"""The ids of the rules ``check_tables`` checks (every one a project can set)."""
+_POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -110,36 +110,38 @@ def _columns_where(
             yield column
 
 
-def _timestamptz(table: Table) -> Iterator[Violation]:
+def _timestamptz(table: Table, _settings: Settings) -> Iterator[Violation]:
     def naive(column: Column[Any]) -> bool:
+        if isinstance(column.type, Interval):  # a duration (stored as interval), not a moment
+            return False
         type_ = _base_type(column.type)
         return isinstance(type_, DateTime) and not type_.timezone
 
-    for column in _columns_where(table, "timestamptz", naive):
+    for column in _columns_where(table, rules.TIMESTAMPTZ, naive):
         yield Violation(
-            "timestamptz",
+            rules.TIMESTAMPTZ,
             f"{table.name}.{column.name}",
             "timestamp without time zone: its values change meaning with the server's TimeZone.",
             "annotate it Mapped[datetime] with no explicit type (pgkeel maps it to timestamptz) "
             "or use DateTime(timezone=True).",
-            _column_opt_out("timestamptz"),
+            _column_opt_out(rules.TIMESTAMPTZ),
         )
 
 
-def _uuid_primary_key(table: Table) -> Iterator[Violation]:
+def _uuid_primary_key(table: Table, _settings: Settings) -> Iterator[Violation]:
     def integer_key(column: Column[Any]) -> bool:
         integer = isinstance(_base_type(column.type), Integer)
         return column.primary_key and integer and not column.foreign_keys
 
-    for column in _columns_where(table, "uuid-primary-key", integer_key):
+    for column in _columns_where(table, rules.UUID_PRIMARY_KEY, integer_key):
         yield Violation(
-            "uuid-primary-key",
+            rules.UUID_PRIMARY_KEY,
             f"{table.name}.{column.name}",
             f"integer primary key ({column.type}): ids that can be guessed and counted, and "
             "that clash when rows move between databases.",
             "use UUIDPrimaryKeyMixin (or BaseModel): a uuid id, UUIDv7 from Python, "
             "gen_random_uuid() from SQL.",
-            _column_opt_out("uuid-primary-key"),
+            _column_opt_out(rules.UUID_PRIMARY_KEY),
         )
 
 
@@ -155,36 +157,36 @@ def _noun_index(parts: list[str]) -> int:
     return words[-1] if words else len(parts) - 1
 
 
-def _plural_table_name(table: Table) -> Iterator[Violation]:
+def _plural_table_name(table: Table, _settings: Settings) -> Iterator[Violation]:
     name = table.name
     parts = name.split("_")
     noun = _noun_index(parts)
     plural_snake = is_snake_case(name) and _plural(parts[noun]) == parts[noun]
-    if plural_snake or allowed("plural-table-name", table):
+    if plural_snake or allowed(rules.PLURAL_TABLE_NAME, table):
         return
     expected = "_".join([*parts[:noun], pluralize(parts[noun].lower()), *parts[noun + 1 :]])
     yield Violation(
-        "plural-table-name",
+        rules.PLURAL_TABLE_NAME,
         name,
         "table name is not plural snake_case.",
         f"name it like {expected.lower()!r}: drop __tablename__ and let pgkeel derive it from "
         "the class name, or write the plural yourself.",
-        _table_opt_out("plural-table-name"),
+        _table_opt_out(rules.PLURAL_TABLE_NAME),
     )
 
 
-def _snake_case_column(table: Table) -> Iterator[Violation]:
+def _snake_case_column(table: Table, _settings: Settings) -> Iterator[Violation]:
     def not_snake(column: Column[Any]) -> bool:
         return not is_snake_case(column.name)
 
-    for column in _columns_where(table, "snake-case-column", not_snake):
+    for column in _columns_where(table, rules.SNAKE_CASE_COLUMN, not_snake):
         yield Violation(
-            "snake-case-column",
+            rules.SNAKE_CASE_COLUMN,
             f"{table.name}.{column.name}",
             "column name is not snake_case (lower-case letters, digits, underscores): a "
             "mixed-case name must be double-quoted in every SQL statement.",
             "rename the attribute, or keep it and name the column: mapped_column('snake_name').",
-            _column_opt_out("snake-case-column"),
+            _column_opt_out(rules.SNAKE_CASE_COLUMN),
         )
 
 
@@ -198,18 +200,26 @@ def _named_items(table: Table) -> Iterator[tuple[str, str, Any]]:
             yield (item.name, f"{table.name} ({type(item).__name__} {item.name})", item)
 
 
-def _identifier_length(table: Table) -> Iterator[Violation]:
+def _final_name(name: str) -> str:
+    """The name PostgreSQL is sent: SQLAlchemy shortens convention names itself, with a hash."""
+    if not isinstance(name, _truncated_label):
+        return name
+    rendered = _POSTGRESQL.identifier_preparer.truncate_and_render_constraint_name(name)
+    return rendered[1:-1].replace('""', '"') if rendered.startswith('"') else rendered
+
+
+def _identifier_length(table: Table, _settings: Settings) -> Iterator[Violation]:
     for name, where, item in _named_items(table):
-        length = byte_length(name)
-        if length > MAX_IDENTIFIER_BYTES and not allowed("identifier-length", item, table):
+        length = byte_length(_final_name(name))
+        if length > MAX_IDENTIFIER_BYTES and not allowed(rules.IDENTIFIER_LENGTH, item, table):
             yield Violation(
-                "identifier-length",
+                rules.IDENTIFIER_LENGTH,
                 where,
                 f"{name!r} is {length} bytes; PostgreSQL keeps {MAX_IDENTIFIER_BYTES} bytes of "
                 "an identifier and silently cuts the rest.",
                 "use a shorter name (or no explicit name for constraints and indexes: the "
                 "convention fits them to 63 bytes).",
-                _opt_out("identifier-length", "the object's") + " (the name will still be cut)",
+                _opt_out(rules.IDENTIFIER_LENGTH, "the object's") + " (the name will still be cut)",
             )
 
 
@@ -227,7 +237,32 @@ def covers_foreign_key(table: Table, columns: list[str]) -> bool:
     return False
 
 
-def _tenant_leading_column(table: Table) -> Iterator[Violation]:
+_BTREE_GIN_FIX = (
+    f"put {TENANT_COLUMN} first, and install the btree_gin extension, without which a GIN index "
+    f"cannot hold {TENANT_COLUMN} (PostgreSQL: 'data type uuid has no default operator class for "
+    "access method gin'): op.execute('CREATE EXTENSION IF NOT EXISTS btree_gin') in a migration "
+    "before the one that builds the index (creating an extension may need a superuser or a "
+    "trusted-extension grant)."
+)
+
+
+def _is_gin(item: Index | UniqueConstraint) -> bool:
+    return (
+        isinstance(item, Index)
+        and str(item.dialect_options["postgresql"]["using"]).lower() == "gin"
+    )
+
+
+def _tenant_leading_fix(item: Index | UniqueConstraint) -> str:
+    if _is_gin(item):
+        return _BTREE_GIN_FIX
+    return (
+        f"put {TENANT_COLUMN} first: Index(..., '{TENANT_COLUMN}', ...) / "
+        f"UniqueConstraint('{TENANT_COLUMN}', ...). Indexes that cover a foreign key are exempt."
+    )
+
+
+def _tenant_leading_column(table: Table, _settings: Settings) -> Iterator[Violation]:
     if not is_tenant_table(table):
         return
     items: list[Index | UniqueConstraint] = [
@@ -239,39 +274,37 @@ def _tenant_leading_column(table: Table) -> Iterator[Violation]:
         fk_index = not getattr(item, "unique", True) and covers_foreign_key(table, names)
         if names[:1] == [TENANT_COLUMN] or fk_index:
             continue
-        if allowed("tenant-leading-column", item, table):
+        if allowed(rules.TENANT_LEADING_COLUMN, item, table):
             continue
         kind = "unique constraint" if isinstance(item, UniqueConstraint) else "index"
         yield Violation(
-            "tenant-leading-column",
+            rules.TENANT_LEADING_COLUMN,
             f"{table.name} ({kind} {item.name} on {', '.join(names) or 'an expression'})",
             f"{kind} on a tenant table does not start with {TENANT_COLUMN}: every query is "
             "filtered by tenant, and a unique key without it leaks across tenants.",
-            f"put {TENANT_COLUMN} first: Index(..., '{TENANT_COLUMN}', ...) / "
-            f"UniqueConstraint('{TENANT_COLUMN}', ...). Indexes that cover a foreign key are "
-            "exempt.",
-            _opt_out("tenant-leading-column", f"{kind.title().replace(' ', '')}(...,") + ")",
+            _tenant_leading_fix(item),
+            _opt_out(rules.TENANT_LEADING_COLUMN, f"{kind.title().replace(' ', '')}(...,") + ")",
         )
 
 
-def _jsonb(table: Table) -> Iterator[Violation]:
+def _jsonb(table: Table, _settings: Settings) -> Iterator[Violation]:
     def plain_json(column: Column[Any]) -> bool:
         type_ = _base_type(column.type)
         return isinstance(type_, JSON) and not isinstance(type_, JSONB)
 
-    for column in _columns_where(table, "jsonb", plain_json):
+    for column in _columns_where(table, rules.JSONB, plain_json):
         yield Violation(
-            "jsonb",
+            rules.JSONB,
             f"{table.name}.{column.name}",
             "json column: stored as text, re-parsed on every read, no indexes, no equality.",
             "annotate it Mapped[dict[str, Any]] with no explicit type (pgkeel maps it to "
             "jsonb) or use sqlalchemy.dialects.postgresql.JSONB.",
-            _column_opt_out("jsonb"),
+            _column_opt_out(rules.JSONB),
         )
 
 
-def _tenant_rls(table: Table) -> Iterator[Violation]:
-    if not is_tenant_table(table) or allowed("tenant-rls", table):
+def _tenant_rls(table: Table, _settings: Settings) -> Iterator[Violation]:
+    if not is_tenant_table(table) or allowed(rules.TENANT_RLS, table):
         return
     objects = required_by(table)
     has_rls = any(isinstance(obj, RowLevelSecurity) for obj in objects)
@@ -280,42 +313,61 @@ def _tenant_rls(table: Table) -> Iterator[Violation]:
         return
     missing = "row-level security" if not has_rls else "a row-level security policy"
     yield Violation(
-        "tenant-rls",
+        rules.TENANT_RLS,
         table.name,
         f"tenant table without {missing}: raw SQL and other services can read every tenant.",
         "use TenantMixin (or MultiTenantModel), which enables and forces RLS with the tenant "
         "policy.",
-        _table_opt_out("tenant-rls"),
+        _table_opt_out(rules.TENANT_RLS),
     )
 
 
-def _timestamps(table: Table) -> Iterator[Violation]:
-    missing = [name for name in ("created_at", "updated_at") if name not in table.c]
-    if not missing or allowed("timestamps", table):
+def _timestamps(table: Table, settings: Settings) -> Iterator[Violation]:
+    wanted = (settings.timestamps.created, settings.timestamps.updated)
+    missing = [name for name in wanted if name not in table.c]
+    if not missing or allowed(rules.TIMESTAMPS, table):
         return
     yield Violation(
-        "timestamps",
+        rules.TIMESTAMPS,
         table.name,
         f"no {' and no '.join(missing)} column.",
         "use TimestampMixin (or BaseModel): timestamptz columns the database keeps right "
         "with a trigger.",
-        _table_opt_out("timestamps"),
+        _table_opt_out(rules.TIMESTAMPS),
     )
 
 
-RULES: tuple[Callable[[Table], Iterator[Violation]], ...] = (
-    _plural_table_name,
-    _identifier_length,
-    _uuid_primary_key,
-    _timestamps,
-    _snake_case_column,
-    _timestamptz,
-    _jsonb,
-    _tenant_leading_column,
-    _tenant_rls,
-)
+RULES: dict[str, Callable[[Table, Settings], Iterator[Violation]]] = {
+    rules.PLURAL_TABLE_NAME: _plural_table_name,
+    rules.IDENTIFIER_LENGTH: _identifier_length,
+    rules.UUID_PRIMARY_KEY: _uuid_primary_key,
+    rules.TIMESTAMPS: _timestamps,
+    rules.SNAKE_CASE_COLUMN: _snake_case_column,
+    rules.TIMESTAMPTZ: _timestamptz,
+    rules.JSONB: _jsonb,
+    rules.TENANT_LEADING_COLUMN: _tenant_leading_column,
+    rules.TENANT_RLS: _tenant_rls,
+}
+"""The check of each rule id, in the order a report lists them."""
 
 
-def check_tables(tables: Iterable[Table]) -> list[Violation]:
-    """Every violation of every rule in ``tables``, table by table."""
-    return [violation for table in tables for rule in RULES for violation in rule(table)]
+def check_tables(tables: Iterable[Table], settings: Settings = DEFAULT_SETTINGS) -> list[Violation]:
+    """Every violation in ``tables`` of every rule ``settings`` does not turn off.
+
+    An unknown rule id in any ``pgkeel_allow`` opt-out is an ``UnknownRuleError`` first.
+    """
+    checks = [check for rule_id, check in RULES.items() if settings.checks(rule_id)]
+    found: list[Violation] = []
+    for table in tables:
+        check_table_opt_outs(table)
+        found.extend(violation for check in checks for violation in check(table, settings))
+    return found
+
+
+def split_by_level(
+    violations: Iterable[Violation], settings: Settings
+) -> tuple[list[Violation], list[Violation]]:
+    """``violations`` as (those that stop autogenerate, those ``settings`` turns into warnings)."""
+    items = list(violations)
+    warnings = [item for item in items if settings.level(item.rule) == "warn"]
+    return [item for item in items if settings.level(item.rule) != "warn"], warnings

@@ -26,11 +26,12 @@ from alembic_extensions.ops import (
 )
 from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
+from pgkeel import rules
 
 if TYPE_CHECKING:
     from sqlalchemy import Column
 
-NOT_NULL_RULE = "not-null-default"
+NOT_NULL_RULE = rules.NOT_NULL_DEFAULT
 
 
 def _needs_server_default(column: Column[Any]) -> bool:

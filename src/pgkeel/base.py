@@ -24,12 +24,14 @@ from sqlalchemy.orm import (
     has_inherited_table,
 )
 
+from pgkeel import rules
 from pgkeel.errors import ModelDefinitionError, NamingError, PgkeelError
 from pgkeel.indexes import index_foreign_keys
 from pgkeel.naming import (
     NAMING_CONVENTION,
     check_name_collisions,
     check_table_names,
+    check_table_opt_outs,
     column_allows,
     table_name_for,
 )
@@ -38,7 +40,7 @@ from pgkeel.types import TYPE_ANNOTATION_MAP, json_container_type
 if TYPE_CHECKING:
     from sqlalchemy.orm import registry
 
-NAIVE_TIMESTAMP_RULE = "timestamptz"
+NAIVE_TIMESTAMP_RULE = rules.TIMESTAMPTZ
 _MAPPED_ATTRIBUTES = (MappedColumn, Column, MapperProperty, declared_attr)
 
 
@@ -144,6 +146,7 @@ def _document(cls: type, table: Table) -> None:
 def _complete_table(cls: type, table: Table) -> None:
     """Check the new table, document it, let each mixin add to it, then check its names."""
     check_table_names(table)
+    check_table_opt_outs(table)
     _check_timestamps(table)
     _check_unnamed_checks(table)
     _document(cls, table)

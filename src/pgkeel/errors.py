@@ -29,3 +29,11 @@ class DatabaseError(PgkeelError):
 
 class ModelDefinitionError(PgkeelError, TypeError):
     """A model class breaks a standard pgkeel checks when the class is defined."""
+
+
+class SettingsError(PgkeelError, ValueError):
+    """A project setting (``[tool.pgkeel]``, a ``run_migrations`` keyword) is not valid."""
+
+
+class UnknownRuleError(SettingsError):
+    """A rule id that pgkeel does not know, in an opt-out or a setting."""

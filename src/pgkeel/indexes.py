@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, event
 
+from pgkeel import rules
 from pgkeel.naming import allows, index_name
 
 if TYPE_CHECKING:
     from sqlalchemy import ForeignKeyConstraint, MetaData, Table
     from sqlalchemy.engine import Connection
 
-FK_INDEX_RULE: Final = "fk-index"
+FK_INDEX_RULE: Final = rules.FK_INDEX
 IMPLIED_INFO_KEY: Final = "pgkeel_implied"
 """``info`` key on an index pgkeel added to a table to cover a foreign key."""
 

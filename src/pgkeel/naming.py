@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import conv
 
 from pgkeel.errors import NamingError
+from pgkeel.rules import check_rule_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -43,8 +44,30 @@ _SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def allow(*rule_ids: str) -> dict[str, Any]:
-    """An ``info`` dict that opts one object out of the named pgkeel rules."""
+    """An ``info`` dict that opts one object out of the named pgkeel rules (ids are checked)."""
+    for rule_id in rule_ids:
+        check_rule_id(rule_id, "pgkeel.naming.allow()")
     return {ALLOW_KEY: frozenset(rule_ids)}
+
+
+def check_opt_outs(item: SchemaItem, where: str) -> None:
+    """Refuse an unknown rule id in ``item``'s ``pgkeel_allow`` (an ``info`` written by hand)."""
+    info = item.__dict__.get("info")  # ``info`` is created on first access: never create it
+    listed = info.get(ALLOW_KEY, ()) if isinstance(info, dict) else ()
+    for rule_id in [listed] if isinstance(listed, str) else listed:
+        check_rule_id(rule_id, f"pgkeel_allow of {where}")
+
+
+def check_table_opt_outs(table: Table) -> None:
+    """``check_opt_outs`` on ``table`` and each of its columns, constraints and indexes."""
+    check_opt_outs(table, f"table {table.name}")
+    for column in table.columns:
+        check_opt_outs(column, f"column {table.name}.{column.name}")
+    items: list[Constraint | Index] = [*table.constraints, *table.indexes]
+    for item in items:
+        check_opt_outs(item, f"{describe(item)} of table {table.name}")
+    for fk in table.foreign_keys:
+        check_opt_outs(fk, f"foreign key {table.name}.{fk.parent.name}")
 
 
 def allows(item: SchemaItem, rule_id: str) -> bool:

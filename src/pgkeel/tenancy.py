@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 
+from pgkeel import rules
 from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
 from pgkeel.errors import ModelDefinitionError, TenantNotSetError
 from pgkeel.indexes import detach_unique_rule, unique_rules
@@ -50,12 +51,12 @@ TENANT_SETTING: Final = "app.tenant_id"
 DEFAULT_TENANT_FOREIGN_KEY: Final = "tenants.id"
 POLICY_NAME: Final = "tenant_isolation"
 TENANT_INFO: Final = "pgkeel_tenant"
-TENANT_LEADING_RULE: Final = "tenant-leading-column"
+TENANT_LEADING_RULE: Final = rules.TENANT_LEADING_COLUMN
 SAME_TENANT_INFO: Final = "pgkeel_same_tenant"
 """``info`` key of a foreign key made by ``tenant_foreign_key``: it includes ``tenant_id``."""
 PENDING_KEYS_INFO: Final = "pgkeel_pending_tenant_keys"
 """``MetaData.info`` key: tenant keys that same-tenant foreign keys wait for, by table key."""
-ALL_ROWS_UNIQUE_RULE: Final = "all-rows-unique"
+ALL_ROWS_UNIQUE_RULE: Final = rules.ALL_ROWS_UNIQUE
 """Opt-out id: keep a unique rule over deleted rows too (no ``WHERE deleted_at IS NULL``)."""
 CURRENT_TENANT_SQL: Final = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
 """The current tenant as PostgreSQL sees it: read once per statement, NULL when unset or empty."""

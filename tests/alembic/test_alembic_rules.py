@@ -200,8 +200,12 @@ def test_the_mixins_meet_every_rule() -> None:
 
 
 def test_every_rule_id_is_documented_by_a_test() -> None:
-    checked = {rule.__name__.removeprefix("_").replace("_", "-") for rule in RULES}
-    assert set(RULE_IDS) == checked
+    names = {
+        rule_id: check.__name__.removeprefix("_").replace("_", "-")
+        for rule_id, check in RULES.items()
+    }
+    assert all(rule_id == name for rule_id, name in names.items())
+    assert set(RULE_IDS) == set(RULES)
     untested = [rule for rule in RULE_IDS if f"test_{rule.replace('-', '_')}" not in globals()]
     assert untested == []
 
