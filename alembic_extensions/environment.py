@@ -214,8 +214,9 @@ def project_settings(config: Config) -> Settings:
     The search starts in the directory of the Alembic configuration file (``alembic.ini``),
     else in the current directory, and goes upward.
     """
-    if config.toml_file_name is not None:
-        return load_settings(config.toml_file_name)
+    toml = Path(config.toml_file_name) if config.toml_file_name else None
+    if toml is not None and toml.is_file():  # Alembic's command line names it even when absent
+        return load_settings(toml)
     start = Path(config.config_file_name).parent if config.config_file_name else None
     return load_settings(start=start)
 
