@@ -7,15 +7,19 @@ tables) and runs the migrations online or offline with ``lock_timeout``/``statem
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import difflib
 import inspect
+import logging
+import logging.config
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
-from sqlalchemy import MetaData, create_engine, make_url
+from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
 from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
@@ -24,6 +28,7 @@ from alembic_extensions.rendering import render_item
 from alembic_extensions.revisions import (
     check_single_head,
     check_unique_numbers,
+    drop_empty_revisions,
     number_revisions,
 )
 from alembic_extensions.safety import make_safe
@@ -41,7 +46,8 @@ if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import Table
-    from sqlalchemy.engine import URL, Connection
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
     RenderItem = Callable[[str, Any, Any], str | bool]
@@ -179,6 +185,7 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
         revision: Any,  # noqa: ANN401  # Alembic passes a revision id or a tuple of them
         directives: list[MigrationScript],
     ) -> None:
+        drop_empty_revisions(context, directives)
         if options.safe_ddl:
             make_safe(directives, split=context.opts.get(SPLIT_OPTION, True))
         if options.sequential:
@@ -228,18 +235,71 @@ def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool
     raw = os.environ.get(DATABASE_URL_ENV)
     if raw:
         return parse_database_url(raw)
-    configured = env.config.get_main_option("sqlalchemy.url")
+    configured = _ini_url(env.config)
     if configured:
         return make_url(configured)
     if offline:
         return OFFLINE_URL
+    ini = env.config.config_file_name
+    where = (
+        f"sqlalchemy.url in {ini}"
+        if ini is not None and Path(ini).is_file()
+        else "sqlalchemy.url in alembic.ini (there is none: the Alembic configuration is in "
+        f"{env.config.toml_file_name or 'given in code'})"
+    )
     raise CommandError(
         "No database to migrate. Tried: the url argument of run_migrations(), the "
-        f"{DATABASE_URL_ENV} environment variable, sqlalchemy.url in "
-        f"{env.config.config_file_name or 'the Alembic config'}. Fix: export "
+        f"{DATABASE_URL_ENV} environment variable, {where}. Fix: export "
         f"{DATABASE_URL_ENV}=postgresql+psycopg://user@host:5432/dbname (or `pgkeel db start` "
-        "then export DATABASE_URL=$(pgkeel db url))."
+        "then export DATABASE_URL=$(pgkeel db url)); `alembic upgrade head --sql` needs no "
+        "database."
     )
+
+
+LOG_FORMAT = "%(levelname)-5.5s [%(name)s] %(message)s"
+"""Alembic's own format (from its ``alembic.ini`` template): ``INFO  [alembic...] ...``."""
+_LOGGERS = ("alembic", "alembic_extensions")
+
+
+def configure_logging(config: Config) -> None:
+    """Show what migrations do: alembic.ini's logging sections, else INFO lines on stderr.
+
+    An ``env.py`` made by ``alembic init`` reads the logging sections of alembic.ini; a
+    project whose Alembic configuration is only in pyproject.toml has none, and Alembic then
+    prints nothing, not even "Running upgrade 0001 -> 0002". When the application has set up
+    no logging at all (no handler on the root logger or on Alembic's), pgkeel adds one handler
+    for Alembic's and pgkeel's loggers at INFO; otherwise it leaves logging as it is.
+    """
+    ini = config.config_file_name
+    if ini is not None and Path(ini).is_file() and config.file_config.has_section("loggers"):
+        logging.config.fileConfig(ini, disable_existing_loggers=False)
+        return
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    if any(_real_handlers(logger) for logger in [logging.getLogger(), *loggers]):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _real_handlers(logger: logging.Logger) -> list[logging.Handler]:
+    """The handlers of ``logger`` that output something (Alembic adds a ``NullHandler``)."""
+    return [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
+
+
+def _ini_url(config: Config) -> str | None:
+    """``sqlalchemy.url`` of alembic.ini; None when there is no such file (pyproject.toml only).
+
+    Alembic's command line names ``alembic.ini`` even when the configuration is only in
+    pyproject.toml, and reading an option of a missing file raises "No config file
+    'alembic.ini' found": that message would hide the one above.
+    """
+    ini = config.config_file_name
+    if ini is None or not Path(ini).is_file():
+        return None
+    return config.get_main_option("sqlalchemy.url")
 
 
 def _run_offline(
@@ -273,7 +333,7 @@ def _run_online(
 ) -> None:
     shared = env.config.attributes.get("connection")
     if shared is not None:
-        _run_on(env, shared, kwargs, options)
+        _run_on_given(env, shared, lambda connection: _run_on(env, connection, kwargs, options))
         return
     engine = create_engine(resolve_url(env, url, offline=False), poolclass=NullPool)
     try:
@@ -281,6 +341,50 @@ def _run_online(
             _run_on(env, connection, kwargs, options)
     finally:
         engine.dispose()
+
+
+def _run_on_given(
+    env: EnvironmentContext, given: object, work: Callable[[Connection], None]
+) -> None:
+    """``work`` on what ``config.attributes["connection"]`` holds: a connection or an engine.
+
+    pytest-alembic and other test harnesses put an ``Engine`` there, async services an
+    ``AsyncEngine``; a ``Connection`` is used as it is.
+    """
+    from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: PLC0415  # needed only here
+
+    if isinstance(given, Connection):
+        work(given)
+    elif isinstance(given, Engine):
+        with given.connect() as connection:
+            work(connection)
+    elif isinstance(given, AsyncEngine):
+        _run_async(given, work)
+    else:
+        where = env.config.config_file_name or "the Alembic config"
+        raise CommandError(
+            f"config.attributes['connection'] holds {type(given).__name__} {given!r}; "
+            "run_migrations() needs a SQLAlchemy Connection, Engine or AsyncEngine there. "
+            "Fix: put one of those there, or nothing to use the URL "
+            f"({DATABASE_URL_ENV}, sqlalchemy.url in {where})."
+        )
+
+
+def _run_async(given: AsyncEngine, work: Callable[[Connection], None]) -> None:
+    """Run ``work`` on the sync face of an ``AsyncEngine``'s connection, in a loop of its own."""
+
+    async def migrate() -> None:
+        async with given.connect() as connection:
+            await connection.run_sync(work)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(migrate())
+        return
+    # Called from inside a running loop (an async test): run ours in a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, migrate()).result()
 
 
 def _check_history(env: EnvironmentContext, options: MigrationOptions) -> None:
@@ -339,6 +443,7 @@ def run_migrations(  # noqa: PLR0913  # each setting is a keyword of its own, ch
         env.config.attributes[COLLECTED_SETTINGS] = project
         return
     ensure_registered()
+    configure_logging(env.config)
     if options.sequential:
         check_unique_numbers(env.script)
     kwargs = _configure_kwargs(env, target_metadata, options)

@@ -105,3 +105,36 @@ def number_revisions(context: MigrationContext, directives: list[ops.MigrationSc
         if not directive.message:
             upgrade_ops = directive.upgrade_ops
             directive.message = describe(upgrade_ops.ops if upgrade_ops is not None else [])
+
+
+NOTHING_TO_WRITE = (
+    "pgkeel: autogenerate found no difference between the models and the database; no "
+    "migration was written (use `alembic revision -m ...` without --autogenerate for a migration "
+    "written by hand)."
+)
+
+
+def _writes_files(context: MigrationContext) -> bool:
+    """Whether this run is ``alembic revision --autogenerate`` (``alembic check`` writes none)."""
+    revision_context = context.opts.get("revision_context")
+    command_args = getattr(revision_context, "command_args", {})
+    fn = context.opts.get("fn")
+    from_check = getattr(fn, "__module__", "") == "alembic.command" and getattr(
+        fn, "__qualname__", ""
+    ).startswith("check.")
+    return bool(command_args.get("autogenerate")) and not from_check
+
+
+def drop_empty_revisions(context: MigrationContext, directives: list[ops.MigrationScript]) -> None:
+    """Write no file for an autogenerate run that found nothing, and say so on stdout.
+
+    ``alembic check`` reads the (empty) revision Alembic builds, so it keeps it; a revision
+    written without ``--autogenerate`` is meant to be empty and is kept too.
+    """
+    if not directives or not _writes_files(context):
+        return
+    if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
+        directives.clear()
+        config = context.config
+        if config is not None:
+            config.print_stdout(NOTHING_TO_WRITE)
