@@ -7,7 +7,13 @@ generated migration passes ``ruff check`` and ``ruff format --check`` as it is.
 
 from __future__ import annotations
 
+import enum
+import inspect
+import types
 from typing import TYPE_CHECKING, Any
+
+from alembic.util import CommandError
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from alembic_extensions.ops import OBJECT_OPERATIONS
 from pgkeel.dbobjects import DatabaseObject, Policy, RowLevelSecurity, Trigger, TriggerFunction
@@ -166,16 +172,153 @@ def render_autocommit_block(autogen_context: AutogenContext, op: AutocommitBlock
     return [f"with {_prefix(autogen_context)}get_context().autocommit_block():", *inner, ""]
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:  # noqa: ANN401  # Alembic's render_item signature
-    """Render a column type from outside SQLAlchemy as ``module.Type(...)`` and import its module.
+class CustomTypeRenderError(CommandError):
+    """A column type pgkeel cannot write into a migration with its constructor arguments."""
 
-    Alembic's default writes ``module.Type()`` without the import, so the migration fails
-    with ``NameError``; SQLAlchemy's own types keep Alembic's rendering.
+
+def _fix(type_name: str) -> str:
+    return (
+        f"Fix: give {type_name} a __repr__ that returns its constructor call as Python (for "
+        f"example {type_name}(Color)), or pass render_item= to run_migrations() returning the "
+        "text for it (docs/alembic.md, 'Custom column types')."
+    )
+
+
+def _named(value: Any, imports: set[str]) -> str | None:  # noqa: ANN401
+    """``module.qualname`` of a class, function or enum member; a module's name."""
+    if isinstance(value, types.ModuleType):
+        imports.add(f"import {value.__name__}")
+        return value.__name__
+    if isinstance(value, enum.Enum):
+        owner = _named(type(value), imports)
+        return None if owner is None else f"{owner}.{value.name}"
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
+    if isinstance(value, type | types.FunctionType | types.BuiltinFunctionType) and module:
+        if "<" in qualname:  # defined inside a function: no name to import it by
+            return None
+        if module == "builtins":
+            return qualname
+        imports.add(f"import {module}")
+        return f"{module}.{qualname}"
+    return None
+
+
+def _literal(value: Any, imports: set[str], autogen_context: AutogenContext) -> str | None:  # noqa: ANN401
+    """Python source that rebuilds ``value``, or None when pgkeel knows no spelling for it."""
+    from alembic.autogenerate.render import _repr_type  # noqa: PLC0415  # loaded with Alembic
+
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return repr(value)
+    if isinstance(value, TypeEngine):
+        return _repr_type(value, autogen_context)
+    if isinstance(value, list | tuple | dict):
+        return _collection(value, imports, autogen_context)
+    return _named(value, imports)
+
+
+def _collection(
+    value: list[Any] | tuple[Any, ...] | dict[Any, Any],
+    imports: set[str],
+    autogen_context: AutogenContext,
+) -> str | None:
+    """A list, tuple or dict literal, if every item has a spelling."""
+    items = list(value.items()) if isinstance(value, dict) else [(item,) for item in value]
+    parts = [[_literal(part, imports, autogen_context) for part in item] for item in items]
+    if any(part is None for item in parts for part in item):
+        return None
+    body = ", ".join(": ".join(str(part) for part in item) for item in parts)
+    if isinstance(value, dict):
+        return "{" + body + "}"
+    if isinstance(value, list):
+        return f"[{body}]"
+    return f"({body},)" if len(parts) == 1 else f"({body})"
+
+
+def _is_default(value: Any, default: Any) -> bool:  # noqa: ANN401
+    try:
+        return bool(value is default or value == default)
+    except Exception:  # noqa: BLE001  # a value that cannot be compared is not the default
+        return False
+
+
+def _argument(obj: TypeEngine[Any], name: str) -> tuple[bool, Any]:
+    """Whether ``obj`` kept the constructor argument ``name`` (as ``name`` or ``_name``)."""
+    for attribute in (name, f"_{name}"):
+        if attribute in vars(obj):
+            return True, vars(obj)[attribute]
+    return False, None
+
+
+def _same_impl(obj: TypeEngine[Any], value: Any) -> bool:  # noqa: ANN401
+    """A ``TypeDecorator``'s ``impl`` argument left to the class's own ``impl``."""
+    default = getattr(type(obj), "impl", None)
+    expected = default if isinstance(default, type) else type(default)
+    return isinstance(obj, TypeDecorator) and type(value) is expected
+
+
+def constructor_call(obj: TypeEngine[Any], autogen_context: AutogenContext) -> str:
+    """``module.Type(arg=...)``: a custom type with the arguments it was built with.
+
+    Each parameter of the type's ``__init__`` is read back from the attribute of the same name
+    (or ``_name``); arguments left at their default are not written. Raises
+    ``CustomTypeRenderError`` when an argument was not kept or has no Python spelling pgkeel
+    knows (a lambda, an arbitrary object).
+    """
+    cls = type(obj)
+    imports = {f"import {cls.__module__}"}
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional, keywords = [], []
+    for parameter in parameters:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        kept, value = _argument(obj, parameter.name)
+        required = parameter.default is parameter.empty
+        if not kept and required:
+            raise CustomTypeRenderError(
+                f"pgkeel cannot write the column type {where} into the migration: it does not "
+                f"keep its required argument {parameter.name!r} as an attribute, so the "
+                f"migration would call {cls.__qualname__}() without it and fail. "
+                + _fix(cls.__qualname__)
+            )
+        if not kept or (not required and _is_default(value, parameter.default)):
+            continue
+        if parameter.name == "impl" and _same_impl(obj, value):
+            continue
+        text = _literal(value, imports, autogen_context)
+        if text is None:
+            raise CustomTypeRenderError(
+                f"pgkeel cannot write the column type {where} into the migration: its argument "
+                f"{parameter.name} = {value!r} has no Python spelling pgkeel knows (a value, a "
+                "type, an importable class, function, enum member or module). "
+                + _fix(cls.__qualname__)
+            )
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            positional.append(text)
+        else:
+            keywords.append(f"{parameter.name}={text}")
+    autogen_context.imports.update(imports)
+    return f"{where}({', '.join([*positional, *keywords])})"
+
+
+def _has_own_repr(obj: TypeEngine[Any]) -> bool:
+    return not type(obj).__repr__.__module__.startswith("sqlalchemy.")
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:  # noqa: ANN401  # Alembic's render_item signature
+    """Render a column type from outside SQLAlchemy with its import and its arguments.
+
+    Alembic's default writes ``module.Type()`` without the import (``NameError``) and without
+    the arguments the type was built with (``StringEnum()`` missing its enum); SQLAlchemy's own
+    types keep Alembic's rendering. A type with a ``__repr__`` of its own is written as
+    ``module.`` + that ``repr``.
     """
     if type_ != "type":
         return False
     module = type(obj).__module__
     if module.startswith("sqlalchemy.") or module == "builtins":
         return False
-    autogen_context.imports.add(f"import {module}")
-    return f"{module}.{obj!r}"
+    if _has_own_repr(obj):
+        autogen_context.imports.add(f"import {module}")
+        return f"{module}.{obj!r}"
+    return constructor_call(obj, autogen_context)

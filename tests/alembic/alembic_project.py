@@ -119,6 +119,14 @@ class Project:
         (path,) = self.revisions(message)
         return path
 
+    def written_revision(self, message: str | None = None) -> Path:
+        """``alembic revision -m message`` (no autogenerate): a migration to write by hand."""
+        script = command.revision(self.config(), message=message)
+        assert script is not None
+        assert not isinstance(script, list)
+        assert script.path is not None
+        return Path(script.path)
+
     def upgrade(self, target: str = "head") -> None:
         """``alembic upgrade target``."""
         command.upgrade(self.config(), target)

@@ -24,7 +24,7 @@ def test_revisions_are_numbered_in_sequence(make_project: MakeProject) -> None:
     project = make_project("fk_index")
     first = project.revision("Create books & authors!")
     project.upgrade()
-    second = project.revision()
+    second = project.written_revision()
     assert [path.name for path in project.versions()] == [
         "0001_create_books_authors.py",
         "0002_update_schema.py",
@@ -42,7 +42,7 @@ def test_two_heads_stop_the_next_revision(make_project: MakeProject) -> None:
     project = make_project("fk_index")
     first = project.revision("create books")
     project.upgrade()
-    source = project.revision("one branch").read_text()
+    source = project.written_revision("one branch").read_text()
     _fork(project, source, "0003_other_branch.py", "0003", "0001")
     with pytest.raises(RevisionOrderError) as raised:
         project.revision("after the merge")
@@ -58,7 +58,7 @@ def test_two_revisions_with_one_number_are_refused(make_project: MakeProject) ->
     project = make_project("fk_index")
     project.revision("create books")
     project.upgrade()
-    source = project.revision("one branch").read_text()
+    source = project.written_revision("one branch").read_text()
     _fork(project, source, "0002_other_branch.py", "0002", "0001")
     with pytest.raises(RevisionOrderError) as raised:
         project.upgrade()
