@@ -21,23 +21,29 @@ DEPENDENCY_NAMES = frozenset(
     {
         "alembic",
         "alembic_extensions",
+        "anyio",
         "app",
         "conftest",
         "cookiecutter",
         "docker",
+        "fastapi",
+        "httpx",
         "inflect",
         "mypy",
         "pgkeel",
         "pgserver",
         "psycopg",
         "psycopg_binary",
+        "pydantic",
         "pytest",
         "ruff",
         "sqlalchemy",
+        "starlette",
         "test",
         "testcontainers",
         "tests",
         "uuid_utils",
+        "uvicorn",
     }
 )
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
@@ -136,6 +142,7 @@ def problems(answers: dict[str, Any]) -> list[str]:
         check_project_name(str(answers["project_name"])),
         check_slug(str(answers["project_slug"])),
         check_choice("multi_tenant", str(answers["multi_tenant"]), ["yes", "no"]),
+        check_choice("http", str(answers["http"]), ["fastapi", "none"]),
         check_choice(
             "postgres_version",
             str(answers["postgres_version"]),

@@ -82,6 +82,12 @@ BAD_ANSWERS = [
         id="multi-tenant-not-yes-or-no",
     ),
     pytest.param(
+        ["http=flask"],
+        "http 'flask' is not supported",
+        "type one of: fastapi, none (e.g. http=fastapi)",
+        id="unknown-http",
+    ),
+    pytest.param(
         ["pgkeel_requirement=latest"],
         "pgkeel_requirement 'latest' is neither a version range nor an absolute path",
         "type a range such as '>=0.1,<0.2'",

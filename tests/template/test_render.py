@@ -8,11 +8,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.template.conftest import (
     COMBINATIONS,
     CONTEXT,
+    MULTI_TENANT,
     POSTGRES_VERSIONS,
     ROOT,
     Render,
@@ -21,6 +21,21 @@ from tests.template.conftest import (
 )
 
 TENANT_FILES = ["app/models/tenant.py", "tests/test_tenant_isolation.py"]
+API_FILES = [
+    "app/api/__init__.py",
+    "app/api/__main__.py",
+    "app/api/main.py",
+    "app/api/database.py",
+    "app/api/health.py",
+    "app/api/observability.py",
+    "app/api/problems.py",
+    "app/api/projects.py",
+    "app/api/schemas.py",
+    "tests/api/conftest.py",
+    "tests/api/test_api_health.py",
+    "tests/api/test_api_projects.py",
+]
+API_TENANT_FILES = ["app/api/tenancy.py", "app/api/tenants.py", "tests/api/test_api_tenants.py"]
 COMMON_FILES = [
     "pyproject.toml",
     "README.md",
@@ -91,8 +106,10 @@ def test_every_combination_renders_its_files(
     service = services[multi_tenant, version]
     for name in COMMON_FILES:
         assert (service / name).is_file(), name
-    for name in TENANT_FILES:
+    for name in TENANT_FILES + API_TENANT_FILES:
         assert (service / name).is_file() is (multi_tenant == "yes"), name
+    for name in API_FILES:
+        assert (service / name).is_file(), name
 
 
 @pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
@@ -158,22 +175,6 @@ def test_pgkeel_can_come_from_a_local_checkout(render: Render) -> None:
     )
 
 
-@pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
-def test_docker_compose_runs_postgres_behind_pgbouncer_in_transaction_mode(
-    services: dict[tuple[str, str], Path], multi_tenant: str, version: str
-) -> None:
-    compose = yaml.safe_load((services[multi_tenant, version] / "docker-compose.yml").read_text())
-    postgres, pgbouncer, app = (
-        compose["services"][name] for name in ("postgres", "pgbouncer", "app")
-    )
-    assert postgres["image"] == f"postgres:{version}-alpine"
-    assert pgbouncer["environment"]["POOL_MODE"] == "transaction"
-    assert "@postgres:5432/" in pgbouncer["environment"]["DATABASE_URL"]
-    assert "@pgbouncer:5432/" in app["environment"]["DATABASE_URL"]
-    assert "@postgres:5432/" in app["environment"]["MIGRATION_DATABASE_URL"]
-    assert set(compose["volumes"]) == {"postgres-data"}
-
-
 @pytest.mark.parametrize("multi_tenant", ["yes", "no"])
 def test_generated_code_passes_ruff(
     services: dict[tuple[str, str], Path], multi_tenant: str
@@ -197,3 +198,36 @@ def test_the_post_generation_hook_prints_the_next_three_commands(
     out = capfd.readouterr().out
     commands = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("    ")]
     assert commands == ["cd ledger", "make install", "make test"]
+
+
+@pytest.mark.parametrize("multi_tenant", MULTI_TENANT)
+def test_http_none_renders_the_service_without_an_api(render: Render, multi_tenant: str) -> None:
+    service = render(multi_tenant=multi_tenant, http="none")
+    assert not (service / "app/api").exists()
+    assert not (service / "tests/api").exists()
+    pyproject = (service / "pyproject.toml").read_text()
+    for name in ("fastapi", "uvicorn", "httpx", "asyncio"):
+        assert name not in pyproject
+    code = "\n".join(path.read_text() for path in python_files(service))
+    assert "fastapi" not in code
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_default_service_serves_http_with_the_tenant_header(render: Render) -> None:
+    service = render()
+    assert CONTEXT["http"] == "fastapi"
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    runtime = " ".join(pyproject["project"]["dependencies"])
+    for name in ("fastapi", "uvicorn", "SQLAlchemy[asyncio]", "pydantic"):
+        assert name in runtime
+    assert "X-Tenant-ID" in (service / "app/api/tenancy.py").read_text()
+    health = (service / "app/api/health.py").read_text()
+    assert '"/healthz"' in health
+    assert '"/readyz"' in health

@@ -1,8 +1,9 @@
 """A rendered service, installed in a fresh virtual environment, passes its own checks.
 
-One virtual environment per ``multi_tenant`` value (``postgres_version`` only changes Docker
-images, which cannot run here), with pgkeel installed from this checkout, shared by the tests of
-that value. The service's tests use this session's PostgreSQL server through ``DATABASE_URL``.
+One virtual environment per (``multi_tenant``, ``http``) pair (``postgres_version`` only changes
+Docker images, which cannot run here), with pgkeel installed from this checkout, shared by the
+tests of that pair. The service's tests use this session's PostgreSQL server through
+``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -135,7 +136,14 @@ class Service:
         return {path.name for path in (self.path / "app/alembic/versions").glob("*.py")}
 
 
-@pytest.fixture(scope="module", params=["yes", "no"], ids=lambda value: f"multi_tenant={value}")
+VARIANTS = [("yes", "fastapi"), ("no", "fastapi"), ("yes", "none"), ("no", "none")]
+
+
+@pytest.fixture(
+    scope="module",
+    params=VARIANTS,
+    ids=lambda variant: f"multi_tenant={variant[0]}-http={variant[1]}",
+)
 def service(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -143,10 +151,14 @@ def service(
     pgkeel_server_url: URL,
 ) -> Iterator[Service]:
     """A service rendered with pgkeel from this checkout and installed with its dev tools."""
-    multi_tenant: str = request.param
-    workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}")
+    multi_tenant, http = request.param
+    workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}-{http}")
     path = render_into(
-        workdir, cookiecutter_config, multi_tenant=multi_tenant, pgkeel_requirement=str(ROOT)
+        workdir,
+        cookiecutter_config,
+        multi_tenant=multi_tenant,
+        http=http,
+        pgkeel_requirement=str(ROOT),
     )
     venv = workdir / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

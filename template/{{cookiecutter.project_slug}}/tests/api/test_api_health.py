@@ -1,0 +1,101 @@
+"""Health and readiness, and the request id in every log line of a request."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pgkeel.testing.databases import create_database, drop_database
+from sqlalchemy.engine import URL
+
+from tests.api.conftest import build_app, client_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def readiness(app: FastAPI) -> httpx.Response:
+    """``GET /readyz`` of ``app``, started for the call."""
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        return await client.get("/readyz")
+
+
+@pytest.fixture
+def empty_database(pgkeel_server_url: URL) -> Iterator[URL]:
+    """A database without the service's tables."""
+    name = f"unmigrated_{secrets.token_hex(6)}"
+    url = create_database(pgkeel_server_url, name)
+    yield url
+    drop_database(pgkeel_server_url, name)
+
+
+async def test_healthz_answers_without_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_as_the_runtime_role_on_a_migrated_database(app: FastAPI) -> None:
+    response = await readiness(app)
+    assert response.status_code == 200, response.text
+    assert set(response.json()["checks"].values()) == {"ok"}
+
+
+async def test_not_ready_before_the_migrations(empty_database: URL) -> None:
+    response = await readiness(build_app(empty_database))
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["migrations"] != "ok"
+
+
+async def test_not_ready_when_the_database_does_not_answer(runtime_url: URL) -> None:
+    response = await readiness(build_app(runtime_url.set(host="127.0.0.1", port=1)))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["checks"]["database"] != "ok"
+{%- if cookiecutter.multi_tenant == "yes" %}
+
+
+async def test_not_ready_as_a_role_that_bypasses_row_level_security(
+    migrated_database: URL,
+) -> None:
+    response = await readiness(build_app(migrated_database))  # the server's superuser
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["migrations"] == "ok"
+    assert "superuser" in checks["runtime_role"]
+{%- endif %}
+
+
+async def test_every_log_line_of_a_request_has_its_id(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = logging.getLogger("app.test")
+
+    async def chatty() -> dict[str, str]:
+        log.info("working")
+        return {"status": "done"}
+
+    async def broken() -> None:
+        log.warning("about to fail")
+        raise RuntimeError("boom")
+
+    app.add_api_route("/test/chatty", chatty)
+    app.add_api_route("/test/broken", broken)
+    caplog.set_level(logging.INFO)
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        ok = await client.get("/test/chatty", headers={"X-Request-ID": "req-1"})
+        failed = await client.get("/test/broken", headers={"X-Request-ID": "req-2"})
+    assert ok.status_code == 200
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert "boom" not in failed.text  # the details stay in the log
+    by_message = {record.getMessage(): record for record in caplog.records}
+    assert by_message["working"].request_id == "req-1"  # type: ignore[attr-defined]
+    assert by_message["about to fail"].request_id == "req-2"  # type: ignore[attr-defined]
+    errors = [record for record in caplog.records if record.exc_info]
+    assert [record.request_id for record in errors] == ["req-2"]  # type: ignore[attr-defined]
