@@ -22,6 +22,8 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
+from alembic_extensions.acknowledge import acknowledged_items, column_renames
+from alembic_extensions.loss import LossGuard
 from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
 from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
 from alembic_extensions.rendering import render_item
@@ -187,7 +189,10 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
     ) -> None:
         drop_empty_revisions(context, directives)
         if options.safe_ddl:
-            make_safe(directives, split=context.opts.get(SPLIT_OPTION, True))
+            guard = LossGuard(
+                context.connection, acknowledged_items(context), [], column_renames(context)
+            )
+            make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
         if options.sequential:
             number_revisions(context, directives)
         if options.process_revision_directives is not None:

@@ -230,17 +230,19 @@ class ConcurrentDropIndexOp(MigrateOperation):
 
 
 class DroppedWithTableOp(MigrateOperation):
-    """An index of a table the migration drops: ``DROP TABLE`` removes it with the table.
+    """An index of a table (or column) the migration drops: the ``DROP`` removes it too.
 
     The downgrade builds it again; the upgrade has no ``DROP INDEX`` that would first take an
     ACCESS EXCLUSIVE lock on a table that is about to go anyway.
     """
 
-    def __init__(self, drop: ops.DropIndexOp) -> None:
+    def __init__(self, drop: ops.DropIndexOp, column: str | None = None) -> None:
         self.drop = drop
+        self.column = column
+        """The dropped column the index goes with; ``None`` when it goes with its table."""
 
     def reverse(self) -> ops.CreateIndexOp:
-        """Building the index on the table the downgrade creates again."""
+        """Building the index on the table (or column) the downgrade creates again."""
         return self.drop.reverse()
 
     def to_diff_tuple(self) -> tuple[Any, ...]:

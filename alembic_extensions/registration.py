@@ -11,6 +11,8 @@ from alembic.operations import Operations
 from alembic.runtime.plugins import Plugin
 
 from alembic_extensions import ops, rendering
+from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge
+from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
 from pgkeel.dbobjects import create_statements, ddl
 
 PLUGIN_NAME = "pgkeel.autogenerate"
@@ -53,6 +55,11 @@ def _register_operations() -> None:
     Operations.implementation_for(ops.ReplaceFunctionOp)(_create)
     Operations.implementation_for(ops.ValidateConstraintOp)(_validate)
     Operations.implementation_for(ops.NoOp)(_nothing)
+    Operations.register_operation("acknowledge")(AcknowledgeOp)
+    Operations.implementation_for(AcknowledgeOp)(run_acknowledge)
+    renderers.dispatch_for(AcknowledgeOp)(rendering.render_acknowledge)
+    renderers.dispatch_for(AlterColumnUsingOp)(rendering.render_alter_using)
+    renderers.dispatch_for(RenameColumnOp)(rendering.render_rename_column)
     renderers.dispatch_for(ops.CreateObjectOp)(rendering.render_create)
     renderers.dispatch_for(ops.DropObjectOp)(rendering.render_drop)
     renderers.dispatch_for(ops.ReplaceFunctionOp)(rendering.render_replace)

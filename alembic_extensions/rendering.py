@@ -21,6 +21,8 @@ from pgkeel.dbobjects import DatabaseObject, Policy, RowLevelSecurity, Trigger, 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
 
+    from alembic_extensions.acknowledge import AcknowledgeOp
+    from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
     from alembic_extensions.ops import (
         AutocommitBlockOp,
         ConcurrentCreateIndexOp,
@@ -129,6 +131,28 @@ def render_validate(autogen_context: AutogenContext, op: ValidateConstraintOp) -
     )
 
 
+def render_acknowledge(autogen_context: AutogenContext, op: AcknowledgeOp) -> str:
+    """``op.acknowledge(rule, where, reason=...)``."""
+    return call(
+        _prefix(autogen_context) + "acknowledge", [op.rule, op.where], [("reason", op.reason)]
+    )
+
+
+def render_alter_using(autogen_context: AutogenContext, op: AlterColumnUsingOp) -> str:
+    """Alembic's ``op.alter_column(...)`` with ``postgresql_using=...`` added."""
+    from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
+
+    rendered = render_op_text(autogen_context, op.alter)
+    return f"{rendered[:-1]},\n               postgresql_using={op.using!r})"
+
+
+def render_rename_column(autogen_context: AutogenContext, op: RenameColumnOp) -> str:
+    """``op.alter_column(table, old, new_column_name=new, ...)``."""
+    from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
+
+    return render_op_text(autogen_context, op.alter())
+
+
 def render_concurrent_create(
     autogen_context: AutogenContext, op: ConcurrentCreateIndexOp
 ) -> list[str]:
@@ -147,7 +171,9 @@ def render_concurrent_drop(autogen_context: AutogenContext, op: ConcurrentDropIn
 
 
 def render_dropped_with_table(_autogen_context: AutogenContext, op: DroppedWithTableOp) -> str:
-    """A comment: the index goes with its table."""
+    """A comment: the index goes with its table or column."""
+    if op.column is not None:
+        return f"# index {op.drop.index_name!r} goes with column {op.column!r}"
     return f"# index {op.drop.index_name!r} goes with table {op.drop.table_name!r}"
 
 

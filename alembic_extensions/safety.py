@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 
 from alembic_extensions.errors import UnsafeMigrationError
+from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
 from alembic_extensions.ops import (
     AutocommitBlockOp,
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     DroppedWithTableOp,
     ValidateConstraintOp,
+)
+from alembic_extensions.ordering import (
+    dropped_columns,
+    index_columns,
+    order_creates,
+    order_drops,
 )
 from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
@@ -54,7 +61,8 @@ def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
         f"batches; (3) a migration adds CHECK ({column.name} IS NOT NULL) NOT VALID, and the "
         "next one runs op.validate_constraint(...); (4) a migration sets "
         "nullable=False (PostgreSQL uses the valid check and skips the scan) and drops the "
-        "check.",
+        "check. If it takes over the values of a column this migration drops, rename that "
+        "column instead: op.alter_column(table, old, new_column_name=...).",
         "mapped_column(..., info=pgkeel.naming.allow('not-null-default')), for a table known "
         "to be empty",
     )
@@ -73,18 +81,21 @@ def _not_valid(op: ops.CreateForeignKeyOp) -> list[ops.MigrateOperation]:
 
 
 def _safe_op(
-    op: ops.MigrateOperation, table: str, refused: list[Violation]
+    op: ops.MigrateOperation, container: ops.ModifyTableOps, refused: list[Violation]
 ) -> list[ops.MigrateOperation]:
     if isinstance(op, ops.CreateIndexOp):
         return [ConcurrentCreateIndexOp(op)]
     if isinstance(op, ops.DropIndexOp):
+        gone = index_columns(op) & dropped_columns(container)
+        if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
+            return [DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")]
         return [ConcurrentDropIndexOp(op)]
     if isinstance(op, ops.CreateForeignKeyOp):
         return _not_valid(op)
     if isinstance(op, ops.AddColumnOp):
         column = op.column
         if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
-            refused.append(not_null_violation(table, column))
+            refused.append(not_null_violation(container.table_name, column))
     return [op]
 
 
@@ -102,9 +113,21 @@ def _dropped_with_table(op: ops.MigrateOperation) -> ops.MigrateOperation:
     return DroppedWithTableOp(op) if isinstance(op, ops.DropIndexOp) else op
 
 
-def _rewrite(upgrade_ops: ops.UpgradeOps, refused: list[Violation]) -> None:
+def _apply_renames(upgrade_ops: ops.UpgradeOps, renames: dict[str, dict[str, str]]) -> None:
+    for container in upgrade_ops.ops:
+        if isinstance(container, ops.ModifyTableOps):
+            key = ".".join(filter(None, (container.schema, container.table_name)))
+            apply_renames(container, renames.get(key, {}))
+
+
+def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
     created = _tables(upgrade_ops, ops.CreateTableOp)
     dropped = _tables(upgrade_ops, ops.DropTableOp)
+    order_drops(upgrade_ops, guard.connection)
+    order_creates(upgrade_ops)
+    _apply_renames(upgrade_ops, guard.renames)
+    refused = guard.refused
+    renamed = guard_losses(upgrade_ops, guard, dropped)
     for container in upgrade_ops.ops:
         if not isinstance(container, ops.ModifyTableOps):
             continue
@@ -114,9 +137,9 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, refused: list[Violation]) -> None:
             continue
         if table in created:
             continue
-        container.ops = [
-            safe for op in container.ops for safe in _safe_op(op, container.table_name, refused)
-        ]
+        found: list[Violation] = []
+        container.ops = [safe for op in container.ops for safe in _safe_op(op, container, found)]
+        refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
 
 
 def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
@@ -168,7 +191,9 @@ def _following_revision(
     return following
 
 
-def make_safe(directives: list[ops.MigrationScript], *, split: bool = True) -> None:
+def make_safe(
+    directives: list[ops.MigrationScript], *, split: bool = True, guard: LossGuard | None = None
+) -> None:
     """Rewrite the operations on existing tables; refuse what cannot be made safe.
 
     Index builds and validations (the deferred operations) must not run in the transaction of
@@ -178,12 +203,12 @@ def make_safe(directives: list[ops.MigrationScript], *, split: bool = True) -> N
     takes only a SHARE UPDATE EXCLUSIVE lock in its own transaction, and squawk sees each
     revision as one kind of migration.
     """
-    refused: list[Violation] = []
+    guard = guard or LossGuard(None, frozenset(), [])
     for directive in directives:
         for upgrade_ops in directive.upgrade_ops_list:
-            _rewrite(upgrade_ops, refused)
-    if refused:
-        raise UnsafeMigrationError(refused)
+            _rewrite(upgrade_ops, guard)
+    if guard.refused:
+        raise UnsafeMigrationError(guard.refused)
     for directive in list(directives):
         for upgrade_ops in directive.upgrade_ops_list:
             deferred = _take_deferred(upgrade_ops)

@@ -8,6 +8,7 @@ copies the shared ``env.py`` and ``script.py.mako`` into a temporary directory, 
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import io
 import shutil
@@ -99,24 +100,25 @@ class Project:
             f"sqlalchemy.url = {self.url}\n"
         )
 
-    def config(self, **attributes: Any) -> Config:
-        """A fresh Alembic config for this project, output captured."""
+    def config(self, *x: str, **attributes: Any) -> Config:
+        """A fresh Alembic config for this project, output captured; ``x``: ``-x`` arguments."""
         return Config(
             self.directory / "alembic.ini",
             stdout=io.StringIO(),
             output_buffer=io.StringIO(),
+            cmd_opts=argparse.Namespace(x=list(x)),
             attributes=attributes,
         )
 
-    def revisions(self, message: str | None = None) -> list[Path]:
-        """``alembic revision --autogenerate -m message``; the paths of the written files."""
-        scripts = command.revision(self.config(), message=message, autogenerate=True)
+    def revisions(self, message: str | None = None, *x: str) -> list[Path]:
+        """``alembic revision --autogenerate -m message [-x ...]``; the paths written."""
+        scripts = command.revision(self.config(*x), message=message, autogenerate=True)
         written = scripts if isinstance(scripts, list) else [scripts]
         return [Path(script.path) for script in written if script is not None]
 
-    def revision(self, message: str | None = None) -> Path:
+    def revision(self, message: str | None = None, *x: str) -> Path:
         """Like ``revisions``, for an autogenerate run that writes one file."""
-        (path,) = self.revisions(message)
+        (path,) = self.revisions(message, *x)
         return path
 
     def written_revision(self, message: str | None = None) -> Path:

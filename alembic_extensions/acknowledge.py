@@ -1,0 +1,134 @@
+"""Changes that lose data or rewrite a table, made on purpose: ``op.acknowledge(...)``.
+
+pgkeel refuses a revision that drops a column or a table, or changes a column's type in a way
+that rewrites the table, unless its author says the change is intended when generating it::
+
+    alembic revision --autogenerate -m "drop notes" -x acknowledge=orders.note
+
+The revision then carries the decision where a reviewer sees it, right before the operation::
+
+    op.acknowledge('drop-column', 'orders.note', reason='...')
+    op.drop_column('orders', 'note')
+
+Online it does nothing. In the offline SQL (``alembic upgrade --sql``, which ``pgkeel check``
+lints) it writes ``-- squawk-ignore <rule>`` right before the statement it acknowledges, so
+squawk accepts that one statement of that one migration and still flags every other drop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import MigrateOperation
+from alembic.util import CommandError
+
+from alembic_extensions.ops import NoOp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+DROP_COLUMN = "drop-column"
+DROP_TABLE = "drop-table"
+RENAME = "rename"
+TABLE_REWRITE = "table-rewrite"
+TYPE_CHANGE = "type-change"
+"""A type change PostgreSQL makes without rewriting the table (pgkeel checked it)."""
+
+SQUAWK_RULES: dict[str, tuple[str, ...]] = {
+    DROP_COLUMN: ("ban-drop-column",),
+    DROP_TABLE: ("ban-drop-table", "ban-drop-constraint"),
+    RENAME: ("renaming-column", "renaming-table"),
+    TABLE_REWRITE: ("changing-column-type",),
+    TYPE_CHANGE: ("changing-column-type",),
+}
+"""The squawk findings each acknowledged change makes on purpose."""
+
+X_ARGUMENT = "acknowledge"
+"""``alembic revision --autogenerate -x acknowledge=orders.note,invoices``."""
+RENAME_ARGUMENT = "rename"
+"""``alembic revision --autogenerate -x rename=orders.name:full_name``: write a rename."""
+
+
+class AcknowledgeOp(MigrateOperation):
+    """A change pgkeel would refuse, declared intended by the migration's author."""
+
+    def __init__(self, rule: str, where: str, reason: str | None = None) -> None:
+        self.rule = rule
+        self.where = where
+        self.reason = reason
+
+    def reverse(self) -> NoOp:
+        """Nothing: the reverse operation (an add, a create) loses nothing."""
+        return NoOp()
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """No difference of its own: the operation it acknowledges is the difference."""
+        return ()
+
+    @classmethod
+    def acknowledge(
+        cls, operations: Operations, rule: str, where: str, *, reason: str | None = None
+    ) -> None:
+        """Declare that the next operation (a drop, a table rewrite) is intended."""
+        operations.invoke(cls(rule, where, reason))
+
+    def squawk_comment(self) -> str:
+        """The SQL comment lines that tell squawk the next statement is intended."""
+        lines = [f"-- pgkeel: {self.rule} {self.where} is intended"]
+        rules = SQUAWK_RULES.get(self.rule, ())
+        if rules:
+            lines.append(f"-- squawk-ignore {','.join(rules)}")
+        return "\n".join(lines) + "\n"
+
+
+def run_acknowledge(operations: Operations, operation: AcknowledgeOp) -> None:
+    """Offline, write the squawk comment right before the next statement; online, nothing."""
+    context = operations.get_context()
+    buffer = context.impl.output_buffer
+    if context.as_sql and buffer is not None:
+        buffer.write(operation.squawk_comment())
+
+
+def x_values(context: MigrationContext, name: str) -> list[str]:
+    """The comma-separated values of every ``-x name=a,b`` given to the Alembic command."""
+    environment = context.environment_context
+    arguments: Iterable[str] = environment.get_x_argument() if environment is not None else ()
+    values: list[str] = []
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key.strip() == name:
+            values.extend(part.strip() for part in value.split(",") if part.strip())
+    return values
+
+
+def acknowledged_items(context: MigrationContext) -> frozenset[str]:
+    """What ``-x acknowledge=a,b`` names (``table.column`` or ``table``), as given."""
+    return frozenset(x_values(context, X_ARGUMENT))
+
+
+def column_renames(context: MigrationContext) -> dict[str, dict[str, str]]:
+    """``-x rename=orders.name:full_name`` as ``{"orders": {"name": "full_name"}}``."""
+    renames: dict[str, dict[str, str]] = {}
+    for value in x_values(context, RENAME_ARGUMENT):
+        old, _, new = value.partition(":")
+        table, _, column = old.rpartition(".")
+        if not (table and column and new):
+            raise CommandError(
+                f"-x {RENAME_ARGUMENT}={value}: expected table.old_column:new_column. Fix: "
+                f"for example -x {RENAME_ARGUMENT}=orders.name:full_name."
+            )
+        renames.setdefault(table, {})[column] = new
+    return renames
+
+
+def acknowledge_hint(where: str) -> str:
+    """How the author says the change is intended: the command and what it writes."""
+    return (
+        f"if it is intended, generate the revision again with -x {X_ARGUMENT}={where} "
+        "(alembic revision --autogenerate -m '...' "
+        f"-x {X_ARGUMENT}={where}): pgkeel writes op.acknowledge(...) before the operation, "
+        "for the reviewer and for squawk"
+    )

@@ -1,0 +1,365 @@
+"""Refuse the operations that lose data or rewrite a table, unless the author acknowledged them.
+
+- A dropped column or table loses its values: refused, and when an added column (or a created
+  table) of the same type looks like its new name, the refusal gives the rename to write.
+- A column type change that PostgreSQL makes by rewriting the table (under an ACCESS EXCLUSIVE
+  lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
+  rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
+  longer ``varchar``, ``varchar`` to ``text``, a wider ``numeric``) pass.
+
+An acknowledged change gets an ``op.acknowledge(...)`` right before it (see ``acknowledge``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import MigrateOperation, ops
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from alembic_extensions.acknowledge import (
+    DROP_COLUMN,
+    DROP_TABLE,
+    RENAME,
+    TABLE_REWRITE,
+    TYPE_CHANGE,
+    AcknowledgeOp,
+    acknowledge_hint,
+)
+from alembic_extensions.rules import Violation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy import Column, Connection
+    from sqlalchemy.engine import Dialect
+
+_PROBE_TABLE = "pgkeel_type_probe"
+_NEEDS_USING = "needs a USING cast"
+
+
+@dataclass
+class LossGuard:
+    """What one autogenerate run checks against: the database, and what the author acknowledged."""
+
+    connection: Connection | None
+    acknowledged: frozenset[str]
+    refused: list[Violation]
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``-x rename=`` answers: ``{table: {old column: new column}}``."""
+
+    @property
+    def dialect(self) -> Dialect | None:
+        """The connection's dialect, to compare types as PostgreSQL spells them."""
+        return self.connection.dialect if self.connection is not None else None
+
+    def refuse_unless_acknowledged(self, violation: Violation) -> bool:
+        """Record ``violation`` unless acknowledged; whether it was acknowledged."""
+        if violation.where in self.acknowledged:
+            return True
+        self.refused.append(violation)
+        return False
+
+
+def _type_key(column: Column[Any], dialect: Dialect | None) -> str:
+    try:
+        return str(column.type.compile(dialect=dialect)).upper()
+    except Exception:  # noqa: BLE001  # a type this dialect cannot compile matches nothing
+        return f"<{column.type!r}>"
+
+
+def _column_key(column: Column[Any], dialect: Dialect | None) -> tuple[str, str]:
+    return _type_key(column, dialect), "NULL" if column.nullable else "NOT NULL"
+
+
+def _where(schema: str | None, *names: str) -> str:
+    return ".".join([*([schema] if schema else []), *names])
+
+
+def _drop_column_violation(table: str, column: str, renamed_to: str | None) -> Violation:
+    where = f"{table}.{column}"
+    if renamed_to is not None:
+        return Violation(
+            RENAME,
+            where,
+            f"{where} is dropped and {table}.{renamed_to} (same type) is added: this looks "
+            f"like a rename, and as generated the migration loses every value of {column}.",
+            f"write the rename instead of the drop and add: op.alter_column({table!r}, "
+            f"{column!r}, new_column_name={renamed_to!r}) (generate the revision again with "
+            f"-x rename={where}:{renamed_to} and pgkeel writes it), or keep the database name "
+            f"in the model: mapped_column({column!r}, ...).",
+            acknowledge_hint(where),
+        )
+    return Violation(
+        DROP_COLUMN,
+        where,
+        f"the migration drops column {where} and every value in it.",
+        "if the column was renamed in the model, write op.alter_column(table, old, "
+        "new_column_name=new) instead (or -x rename=table.old:new); if code still reads it, "
+        "deploy the code that stops using it first, then drop it.",
+        acknowledge_hint(where),
+    )
+
+
+def _drop_table_violation(table: str, renamed_to: str | None) -> Violation:
+    if renamed_to is not None:
+        return Violation(
+            RENAME,
+            table,
+            f"table {table} is dropped and table {renamed_to} with the same columns is "
+            f"created: this looks like a rename, and as generated the migration loses every "
+            f"row of {table}.",
+            f"write op.rename_table({table!r}, {renamed_to!r}) in place of the drop_table and "
+            "create_table, then rename the table's indexes, constraints and trigger to the new "
+            "table's names (ALTER INDEX ... RENAME TO ...; `alembic check` lists any left); "
+            f"or keep the database name in the model: __tablename__ = {table!r}.",
+            acknowledge_hint(table),
+        )
+    return Violation(
+        DROP_TABLE,
+        table,
+        f"the migration drops table {table} and every row in it.",
+        "if the model was renamed, write op.rename_table(old, new) instead (or keep "
+        "__tablename__); if code still reads the table, deploy the code that stops using it "
+        "first, then drop it.",
+        acknowledge_hint(table),
+    )
+
+
+def _rewrite_violation(where: str, old: str, new: str, reason: str) -> Violation:
+    return Violation(
+        TABLE_REWRITE,
+        where,
+        f"changing {where} from {old} to {new} {reason}: PostgreSQL rewrites the whole table "
+        "(and its indexes) under an ACCESS EXCLUSIVE lock that blocks every read and write "
+        "until it ends.",
+        "change it in steps: (1) a migration adds a new nullable column of the new type, and "
+        "the code writes both; (2) backfill the new column in batches; (3) a migration swaps "
+        "them (op.alter_column(..., new_column_name=...) twice, in one transaction), and the "
+        "code reads the new one; (4) a later migration drops the old column (acknowledged).",
+        acknowledge_hint(where) + ", for a table known to be small",
+    )
+
+
+def _acknowledge(rule: str, where: str, reason: str) -> AcknowledgeOp:
+    return AcknowledgeOp(rule, where, reason)
+
+
+def _renames(
+    dropped: Iterable[tuple[str, str, str]], added: Iterable[tuple[str, str, str]]
+) -> dict[str, str]:
+    """Pair dropped and added names of one type: same nullability first, then any."""
+    gone, free = list(dropped), list(added)
+    pairs: dict[str, str] = {}
+    for exact in (True, False):
+        for name, key, detail in gone:
+            if name in pairs:
+                continue
+            match = next((i for i in free if i[1] == key and (i[2] == detail or not exact)), None)
+            if match is not None:
+                pairs[name] = match[0]
+                free.remove(match)
+    return pairs
+
+
+class RenameColumnOp(MigrateOperation):
+    """``op.alter_column(table, old, new_column_name=new)``, with the rename back as reverse."""
+
+    def __init__(
+        self, table: str, old: str, new: str, column: Column[Any], schema: str | None = None
+    ) -> None:
+        self.table = table
+        self.old = old
+        self.new = new
+        self.column = column
+        self.schema = schema
+
+    def alter(self) -> ops.AlterColumnOp:
+        """Alembic's operation for the rename, as the migration file writes it."""
+        return ops.AlterColumnOp(
+            self.table,
+            self.old,
+            schema=self.schema,
+            modify_name=self.new,
+            existing_type=self.column.type,
+            existing_nullable=self.column.nullable,
+        )
+
+    def reverse(self) -> RenameColumnOp:
+        """The rename back."""
+        return RenameColumnOp(self.table, self.new, self.old, self.column, self.schema)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("rename_column", schema, table, old, new)``."""
+        return ("rename_column", self.schema, self.table, self.old, self.new)
+
+
+def apply_renames(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
+    """Replace each drop + add pair named in ``renames`` (``old -> new``) by one rename."""
+    drops = {op.column_name: op for op in container.ops if isinstance(op, ops.DropColumnOp)}
+    adds = {op.column.name: op for op in container.ops if isinstance(op, ops.AddColumnOp)}
+    for old, new in renames.items():
+        if old not in drops or new not in adds:
+            continue
+        rename = RenameColumnOp(container.table_name, old, new, adds[new].column, container.schema)
+        where = _where(container.schema, container.table_name, old)
+        reason = f"renamed to {new}: its values are kept"
+        position = container.ops.index(drops[old])
+        container.ops[position : position + 1] = [_acknowledge(RENAME, where, reason), rename]
+        container.ops.remove(adds[new])
+
+
+def _guard_columns(container: ops.ModifyTableOps, guard: LossGuard) -> set[str]:
+    """Refuse the dropped columns; return the added columns that pair with one (a rename)."""
+    dialect = guard.dialect
+    drops = [op for op in container.ops if isinstance(op, ops.DropColumnOp)]
+    adds = [op for op in container.ops if isinstance(op, ops.AddColumnOp)]
+    pairs = _renames(
+        ((op.column_name, *_column_key(op.to_column(), dialect)) for op in drops),
+        ((op.column.name, *_column_key(op.column, dialect)) for op in adds),
+    )
+    table = _where(container.schema, container.table_name)
+    for op in drops:
+        violation = _drop_column_violation(table, op.column_name, pairs.get(op.column_name))
+        if guard.refuse_unless_acknowledged(violation):
+            position = container.ops.index(op)
+            reason = "acknowledged: its values are dropped on purpose"
+            container.ops.insert(position, _acknowledge(DROP_COLUMN, violation.where, reason))
+    return set(pairs.values())
+
+
+def _table_key(
+    op: ops.DropTableOp | ops.CreateTableOp, dialect: Dialect | None
+) -> frozenset[tuple[str, str]]:
+    table = op.to_table()
+    return frozenset((column.name, _type_key(column, dialect)) for column in table.columns)
+
+
+def _guard_tables(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
+    drops = [op for op in upgrade_ops.ops if isinstance(op, ops.DropTableOp)]
+    creates = [op for op in upgrade_ops.ops if isinstance(op, ops.CreateTableOp)]
+    pairs = _renames(
+        ((op.table_name, str(sorted(_table_key(op, guard.dialect))), "") for op in drops),
+        ((op.table_name, str(sorted(_table_key(op, guard.dialect))), "") for op in creates),
+    )
+    for op in drops:
+        where = _where(op.schema, op.table_name)
+        violation = _drop_table_violation(where, pairs.get(op.table_name))
+        if guard.refuse_unless_acknowledged(violation):
+            reason = "acknowledged: its rows are dropped on purpose"
+            position = upgrade_ops.ops.index(op)
+            upgrade_ops.ops.insert(position, _acknowledge(DROP_TABLE, where, reason))
+
+
+def _column_type(connection: Connection, schema: str | None, table: str, column: str) -> str:
+    """The column's type as PostgreSQL writes it (``character varying(50)``, ``numeric(10,2)``)."""
+    query = text(
+        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        " WHERE a.attrelid = to_regclass(:relation) AND a.attname = :column"
+        " AND NOT a.attisdropped"
+    )
+    relation = sql.Identifier(*([schema] if schema else []), table).as_string()
+    return str(connection.execute(query, {"relation": relation, "column": column}).scalar_one())
+
+
+def _type_sql(type_text: str) -> sql.SQL:
+    # A type as PostgreSQL (format_type) or SQLAlchemy's compiler spells it: SQL, not a name.
+    return sql.SQL(type_text)
+
+
+def probe_rewrite(connection: Connection, old: str, new: str) -> str | None:
+    """Whether PostgreSQL rewrites a table to change a column from ``old`` to ``new``.
+
+    Asked of PostgreSQL itself: the change is made on an empty temporary table in a savepoint
+    rolled back at once, and a new ``relfilenode`` means a rewrite. ``None`` when there is no
+    rewrite, else why (a rewrite, or a cast PostgreSQL cannot make without ``USING``).
+    """
+    probe = sql.Identifier(_PROBE_TABLE)
+    create = sql.SQL("CREATE TEMPORARY TABLE {} (value {})").format(probe, _type_sql(old))
+    alter = sql.SQL("ALTER TABLE {} ALTER COLUMN value TYPE {}").format(probe, _type_sql(new))
+    filenode = text("SELECT pg_relation_filenode(to_regclass(:name))")
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql(create.as_string())
+        before = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
+        connection.exec_driver_sql(alter.as_string())
+        after = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
+    except DBAPIError as exc:
+        first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        return f"{_NEEDS_USING} ({first_line})"
+    finally:
+        savepoint.rollback()
+    return None if before == after else "rewrites the table"
+
+
+class AlterColumnUsingOp(MigrateOperation):
+    """Alembic's ``alter_column`` with the ``USING`` cast a type change needs (rendered too)."""
+
+    def __init__(self, alter: ops.AlterColumnOp, using: str) -> None:
+        self.alter = alter
+        self.using = using
+
+    def reverse(self) -> ops.AlterColumnOp:
+        """The type back, by PostgreSQL's assignment cast."""
+        return self.alter.reverse()
+
+    def to_diff_tuple(self) -> Any:  # noqa: ANN401  # Alembic's diff tuples
+        """The type change's diff."""
+        return self.alter.to_diff_tuple()
+
+
+def _guard_type(
+    container: ops.ModifyTableOps, op: ops.AlterColumnOp, guard: LossGuard
+) -> list[ops.MigrateOperation]:
+    """The type change, after an acknowledgement when it may go (else refused)."""
+    if op.modify_type is None or guard.connection is None:
+        return [op]
+    where = _where(container.schema, container.table_name, op.column_name)
+    old = _column_type(guard.connection, container.schema, container.table_name, op.column_name)
+    new = str(op.modify_type.compile(dialect=guard.dialect))
+    reason = probe_rewrite(guard.connection, old, new)
+    if reason is None:
+        note = f"{old} to {new}: no table rewrite (checked by pgkeel)"
+        return [_acknowledge(TYPE_CHANGE, where, note), op]
+    if not guard.refuse_unless_acknowledged(_rewrite_violation(where, old, new, reason)):
+        return [op]
+    note = f"{old} to {new} {reason}: acknowledged"
+    acknowledged = _acknowledge(TABLE_REWRITE, where, note)
+    if reason.startswith(_NEEDS_USING):
+        using = f"{sql.Identifier(op.column_name).as_string()}::{new}"
+        return [acknowledged, AlterColumnUsingOp(op, using)]
+    return [acknowledged, op]
+
+
+def _guard_types(container: ops.ModifyTableOps, guard: LossGuard) -> None:
+    container.ops = [
+        guarded
+        for op in container.ops
+        for guarded in (
+            _guard_type(container, op, guard) if isinstance(op, ops.AlterColumnOp) else [op]
+        )
+    ]
+
+
+def guard_losses(upgrade_ops: ops.UpgradeOps, guard: LossGuard, dropped: set[Any]) -> set[Any]:
+    """Refuse (or acknowledge) drops and rewrites; the added columns that look like renames.
+
+    ``dropped`` holds the ``(schema, table)`` of tables this migration drops: their columns go
+    with them and are not refused one by one. The result holds ``(schema, table, column)``.
+    """
+    _guard_tables(upgrade_ops, guard)
+    paired: set[Any] = set()
+    for container in upgrade_ops.ops:
+        if not isinstance(container, ops.ModifyTableOps):
+            continue
+        if (container.schema, container.table_name) in dropped:
+            continue
+        _guard_types(container, guard)
+        paired |= {
+            (container.schema, container.table_name, name)
+            for name in _guard_columns(container, guard)
+        }
+    return paired

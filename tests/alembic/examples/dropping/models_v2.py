@@ -1,0 +1,27 @@
+"""Example, second version: authors are gone; books lose their author, reviews stay."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
+
+
+class Book(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    title: Mapped[str]
+
+
+class Review(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    book_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("books.id"))
+    stars: Mapped[int]

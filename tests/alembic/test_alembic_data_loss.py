@@ -1,0 +1,356 @@
+"""Migrations never lose data silently: drops, renames and table rewrites, on tables with rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from alembic_project import Project, ruff_check, squawk
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from alembic_extensions import check
+from alembic_extensions.errors import UnsafeMigrationError
+from alembic_extensions.loss import probe_rewrite
+
+MakeProject = Callable[[str], Project]
+ROWS = 1111
+
+
+def upgrade_section(source: str) -> str:
+    """The ``upgrade()`` body of a migration's source."""
+    return source[: source.index("def downgrade")]
+
+
+def downgrade_section(source: str) -> str:
+    """The ``downgrade()`` body of a migration's source."""
+    return source[source.index("def downgrade") :]
+
+
+def relfilenode(project: Project, table: str) -> int:
+    """The file the table's rows live in: a new one means PostgreSQL rewrote the table."""
+    (node,) = project.query(f"SELECT relfilenode FROM pg_class WHERE relname = '{table}'")
+    return int(node)
+
+
+def foreign_keys(project: Project) -> list[str]:
+    """The foreign key constraints in the database."""
+    return project.query("SELECT conname FROM pg_constraint WHERE contype = 'f'")
+
+
+# --- dropping tables that others reference ------------------------------------------------
+
+
+def fill_library(project: Project) -> None:
+    """Authors, their books, reviews of the books; each author's best book set (the cycle)."""
+    project.execute(
+        "INSERT INTO authors (name) SELECT 'author ' || n FROM generate_series(1, 50) n;"
+        "INSERT INTO books (title, author_id) SELECT 'book', id FROM authors;"
+        "UPDATE authors SET best_book_id = books.id FROM books WHERE books.author_id = authors.id;"
+        "INSERT INTO reviews (book_id, stars) SELECT id, 5 FROM books"
+    )
+
+
+def test_new_tables_in_a_foreign_key_cycle_get_the_key_after_both_exist(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropping")
+    source = project.revision("create library").read_text()
+    upgrade = upgrade_section(source)
+    add = (
+        "op.create_foreign_key(op.f('fk_authors_best_book_id'), 'authors', 'books',"
+        " ['best_book_id'], ['id'])"
+    )
+    assert add in upgrade  # not left out of the database, as use_alter in create_table was
+    assert upgrade.index("op.create_table('books'") < upgrade.index(add)
+    downgrade = downgrade_section(source)
+    drop = "op.drop_constraint(op.f('fk_authors_best_book_id'), 'authors', type_='foreignkey')"
+    assert downgrade.index(drop) < downgrade.index("op.drop_table('books')")
+    project.upgrade()
+    project.check()
+    assert "fk_authors_best_book_id" in foreign_keys(project)
+    project.downgrade()
+    assert project.leftovers() == {}
+
+
+def test_dropping_a_referenced_table_drops_its_foreign_keys_first(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropping")
+    project.revision("create library")
+    project.upgrade()
+    fill_library(project)
+    project.use("models_v2")
+    (path,) = project.revisions("drop authors", "acknowledge=authors,books.author_id")
+    source = path.read_text()
+    assert ruff_check(path).returncode == 0
+    upgrade = upgrade_section(source)
+    fk_drop = "op.drop_constraint(op.f('fk_books_author_id'), 'books', type_='foreignkey')"
+    assert upgrade.index(fk_drop) < upgrade.index("op.drop_table('authors')")
+    # The index on the dropped column goes with it, in this revision: no _concurrently
+    # revision that would build it again on a column the downgrade has not added back yet.
+    assert "# index 'idx_books_author_id' goes with column 'books.author_id'" in upgrade
+    downgrade = downgrade_section(source)
+    order = [
+        "op.add_column('books'",
+        "op.create_index(op.f('idx_books_author_id')",
+        "op.create_table('authors'",
+        "op.create_foreign_key(op.f('fk_books_author_id')",
+    ]
+    assert [downgrade.index(step) for step in order] == sorted(downgrade.index(s) for s in order)
+    assert "name='fk_authors_best_book_id'" in downgrade  # its own key, to a table that stays
+    project.upgrade()
+    project.check()
+    assert project.query("SELECT count(*) FROM books") == [50]
+    project.downgrade("0001")
+    path.unlink()
+    project.use("models")
+    project.check()  # every key and index is back as the first revision made them
+    assert foreign_keys(project) == [
+        "fk_authors_best_book_id",
+        "fk_books_author_id",
+        "fk_reviews_book_id",
+    ]
+
+
+def test_dropping_tables_in_a_foreign_key_cycle_goes_both_ways(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropping")
+    project.revision("create library")
+    project.upgrade()
+    fill_library(project)
+    project.use("models_v3")
+    paths = project.revisions("drop authors and books", "acknowledge=authors,books")
+    assert [path.name for path in paths] == [
+        "0002_drop_authors_and_books.py",
+        "0003_drop_authors_and_books_concurrently.py",
+    ]
+    upgrade = upgrade_section(paths[0].read_text())
+    first_table_drop = upgrade.index("op.drop_table(")
+    for key in ("fk_reviews_book_id", "fk_authors_best_book_id", "fk_books_author_id"):
+        assert upgrade.index(key) < first_table_drop
+    status, report = squawk(project)
+    assert status == 0, report  # the acknowledged drops, and nothing else
+    project.upgrade()
+    project.check()
+    assert project.query("SELECT count(*) FROM reviews") == [50]
+    # The downgrade creates the tables again, empty: the books these reviews were about are
+    # gone (that is what the acknowledgement said), so the key to books cannot come back.
+    with pytest.raises(IntegrityError, match="fk_reviews_book_id"):
+        project.downgrade("0001")
+    project.execute("DELETE FROM reviews")
+    project.downgrade("0001")  # the concurrent revision first: its index is on a kept column
+    for path in paths:
+        path.unlink()
+    project.use("models")
+    project.check()
+    assert len(foreign_keys(project)) == 3
+
+
+# --- drops and renames ------------------------------------------------------------------------
+
+
+def fill_customers(project: Project) -> None:
+    """``ROWS`` customers, each with a name and a note."""
+    project.execute(
+        "INSERT INTO customers (name, note) "
+        f"SELECT 'customer ' || n, 'note ' || n FROM generate_series(1, {ROWS}) n"
+    )
+
+
+def test_a_dropped_column_and_a_look_alike_rename_are_refused(make_project: MakeProject) -> None:
+    project = make_project("renames")
+    project.revision("create customers")
+    project.upgrade()
+    fill_customers(project)
+    project.use("models_v2")
+    with pytest.raises(UnsafeMigrationError) as raised:
+        project.revision("rename name")
+    found = {(v.rule, v.where) for v in raised.value.violations}
+    # full_name is NOT NULL without a default, but the refusal is the rename, not a
+    # "needs a default" whose fix would lead to the same drop.
+    assert found == {("rename", "customers.name"), ("drop-column", "customers.note")}
+    message = str(raised.value)
+    assert "op.alter_column('customers', 'name', new_column_name='full_name')" in message
+    assert "-x rename=customers.name:full_name" in message
+    assert "-x acknowledge=customers.note" in message
+    assert "loses every value of name" in message
+    assert len(project.versions()) == 1
+
+
+def test_a_rename_keeps_every_value(make_project: MakeProject) -> None:
+    project = make_project("renames")
+    project.revision("create customers")
+    project.upgrade()
+    fill_customers(project)
+    before = project.query("SELECT id::text || name FROM customers")
+    project.use("models_v2")
+    path = project.revision(
+        "rename name", "rename=customers.name:full_name", "acknowledge=customers.note"
+    )
+    source = path.read_text()
+    upgrade = upgrade_section(source)
+    assert "new_column_name='full_name'" in upgrade
+    assert "op.add_column" not in upgrade
+    assert "op.drop_column('customers', 'note')" in upgrade
+    assert upgrade.index("'drop-column',\n        'customers.note',") < upgrade.index(
+        "op.drop_column('customers', 'note')"
+    )
+    assert ruff_check(path).returncode == 0
+    status, report = squawk(project)
+    assert status == 0, report
+    project.upgrade()
+    project.check()
+    assert project.query("SELECT id::text || full_name FROM customers") == before
+    assert len(before) == ROWS
+    project.downgrade("0001")
+    assert project.query("SELECT id::text || name FROM customers") == before
+
+
+def test_a_dropped_table_and_a_look_alike_rename_are_refused(make_project: MakeProject) -> None:
+    project = make_project("renames")
+    project.revision("create customers")
+    project.upgrade()
+    fill_customers(project)
+    project.use("models_v3")
+    with pytest.raises(UnsafeMigrationError) as raised:
+        project.revision("rename customers")
+    (violation,) = raised.value.violations
+    assert (violation.rule, violation.where) == ("rename", "customers")
+    assert "op.rename_table('customers', 'clients')" in violation.fix
+    assert "loses every row of customers" in violation.problem
+    assert "-x acknowledge=customers" in violation.opt_out
+
+
+def test_squawk_accepts_an_acknowledged_drop_in_that_migration_only(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("renames")
+    project.revision("create customers")
+    project.upgrade()
+    project.use("models_v2")
+    path = project.revision(
+        "rename name", "rename=customers.name:full_name", "acknowledge=customers.note"
+    )
+    config = project.config()
+    assert check.check_squawk(config).passed  # `pgkeel check` stays green for good
+    source = path.read_text()
+    # A drop written by hand, without op.acknowledge, is still squawk's to flag.
+    path.write_text(
+        source.replace(
+            "op.drop_column('customers', 'note')",
+            "op.drop_column('customers', 'note')\n    op.drop_column('customers', 'created_at')",
+        )
+    )
+    result = check.check_squawk(project.config())
+    assert result.findings is not None
+    assert result.findings.count("ban-drop-column") == 1
+    assert "0002_rename_name.sql:" in result.findings
+
+
+# --- column type changes ------------------------------------------------------------------
+
+
+REWRITES = [
+    ("integer", "numeric", True),
+    ("integer", "bigint", True),
+    ("character varying(50)", "character varying(20)", True),
+    ("text", "character varying(100)", True),
+    ("numeric(10,2)", "numeric(12,4)", True),
+    ("character varying(50)", "character varying(100)", False),
+    ("character varying(50)", "text", False),
+    ("character varying(50)", "character varying", False),
+    ("numeric(10,2)", "numeric(12,2)", False),
+    ("numeric(10,2)", "numeric", False),
+    ("timestamp(3) with time zone", "timestamp(6) with time zone", False),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "rewrites"), REWRITES)
+def test_the_probe_agrees_with_a_real_table_of_rows(
+    db_engine: Engine, old: str, new: str, *, rewrites: bool
+) -> None:
+    with db_engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE TABLE sample (value {old})")
+        cast = "now()" if "timestamp" in old else "n"
+        connection.exec_driver_sql(
+            f"INSERT INTO sample SELECT {cast}::{old} FROM generate_series(1, 1000) n"
+        )
+        node = text("SELECT relfilenode FROM pg_class WHERE relname = 'sample'")
+        before = connection.execute(node).scalar_one()
+        connection.exec_driver_sql(f"ALTER TABLE sample ALTER COLUMN value TYPE {new}")
+        rewritten = connection.execute(node).scalar_one() != before
+        verdict = probe_rewrite(connection, old, new)
+        connection.exec_driver_sql("DROP TABLE sample")
+    assert rewritten is rewrites
+    assert (verdict is not None) is rewrites
+
+
+def test_a_cast_that_needs_using_is_a_rewrite(db_engine: Engine) -> None:
+    with db_engine.begin() as connection:
+        verdict = probe_rewrite(connection, "text", "integer")
+    assert verdict is not None
+    assert verdict.startswith("needs a USING cast")
+
+
+def fill_measurements(project: Project) -> None:
+    """1,000 measurements."""
+    project.execute(
+        "INSERT INTO measurements (label, title, amount, count, code) "
+        "SELECT 'label ' || n, 'title', n / 3.0, n, n::text FROM generate_series(1, 1000) n"
+    )
+
+
+def test_type_changes_without_a_rewrite_pass(make_project: MakeProject) -> None:
+    project = make_project("column_types")
+    project.revision("create measurements")
+    project.upgrade()
+    fill_measurements(project)
+    node = relfilenode(project, "measurements")
+    project.use("models_v2")
+    path = project.revision("wider columns")
+    upgrade = upgrade_section(path.read_text())
+    for column in ("label", "title", "amount"):
+        assert (
+            f"op.acknowledge(\n        'type-change',\n        'measurements.{column}'," in upgrade
+        )
+    assert "no table rewrite (checked by pgkeel)" in upgrade
+    status, report = squawk(project)
+    assert status == 0, report
+    project.upgrade()
+    project.check()
+    assert relfilenode(project, "measurements") == node  # the same file: no rewrite
+    assert project.query("SELECT count(*) FROM measurements") == [1000]
+
+
+def test_type_changes_that_rewrite_are_refused_unless_acknowledged(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("column_types")
+    project.revision("create measurements")
+    project.upgrade()
+    fill_measurements(project)
+    node = relfilenode(project, "measurements")
+    project.use("models_v3")
+    with pytest.raises(UnsafeMigrationError) as raised:
+        project.revision("narrower columns")
+    violations = {v.where: v for v in raised.value.violations}
+    assert set(violations) == {"measurements.label", "measurements.count", "measurements.code"}
+    assert {v.rule for v in violations.values()} == {"table-rewrite"}
+    assert "from integer to NUMERIC rewrites the table" in violations["measurements.count"].problem
+    assert "needs a USING cast" in violations["measurements.code"].problem
+    assert "backfill the new column in batches" in violations["measurements.label"].fix
+    assert len(project.versions()) == 1
+    path = project.revision(
+        "narrower columns", "acknowledge=measurements.label,measurements.count,measurements.code"
+    )
+    upgrade = upgrade_section(path.read_text())
+    assert "postgresql_using='\"code\"::INTEGER')" in upgrade
+    assert upgrade.count("op.acknowledge(\n        'table-rewrite',") == 3
+    status, report = squawk(project)
+    assert status == 0, report
+    project.upgrade()
+    project.check()
+    assert relfilenode(project, "measurements") != node  # rewritten, as the refusal said
+    assert project.query("SELECT sum(code) FROM measurements") == [500500]
