@@ -23,6 +23,7 @@ from alembic.operations import MigrateOperation
 from alembic.util import CommandError
 
 from alembic_extensions.ops import NoOp
+from pgkeel import rules
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,11 +31,11 @@ if TYPE_CHECKING:
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-DROP_COLUMN = "drop-column"
-DROP_TABLE = "drop-table"
-RENAME = "rename"
-TABLE_REWRITE = "table-rewrite"
-TYPE_CHANGE = "type-change"
+DROP_COLUMN = rules.DROP_COLUMN
+DROP_TABLE = rules.DROP_TABLE
+RENAME = rules.RENAME
+TABLE_REWRITE = rules.TABLE_REWRITE
+TYPE_CHANGE = rules.TYPE_CHANGE
 """A type change PostgreSQL makes without rewriting the table (pgkeel checked it)."""
 
 SQUAWK_RULES: dict[str, tuple[str, ...]] = {

@@ -45,6 +45,11 @@ TIMESTAMPS: Final = "timestamps"
 FK_INDEX: Final = "fk-index"
 ALL_ROWS_UNIQUE: Final = "all-rows-unique"
 NOT_NULL_DEFAULT: Final = "not-null-default"
+DROP_COLUMN: Final = "drop-column"
+DROP_TABLE: Final = "drop-table"
+RENAME: Final = "rename"
+TABLE_REWRITE: Final = "table-rewrite"
+TYPE_CHANGE: Final = "type-change"
 
 RULES: Final[dict[str, Rule]] = {
     rule.id: rule
@@ -67,6 +72,19 @@ RULES: Final[dict[str, Rule]] = {
         Rule(
             NOT_NULL_DEFAULT,
             "a new NOT NULL column on an existing table has a server default",
+            settable=False,
+        ),
+        Rule(DROP_COLUMN, "a migration drops a column only when acknowledged", settable=False),
+        Rule(DROP_TABLE, "a migration drops a table only when acknowledged", settable=False),
+        Rule(RENAME, "a rename is written as a rename, never as a drop and an add", settable=False),
+        Rule(
+            TABLE_REWRITE,
+            "a column type change that rewrites the table happens only when acknowledged",
+            settable=False,
+        ),
+        Rule(
+            TYPE_CHANGE,
+            "a column type change PostgreSQL makes without a rewrite (checked, acknowledged)",
             settable=False,
         ),
     )
