@@ -38,10 +38,17 @@ class Context:
     thresholds: Thresholds
     runtime_url: str | None = None
     notes: list[Note] = field(default_factory=list)
+    _memo: dict[str, list[RowMapping]] = field(default_factory=dict, repr=False)
 
     def rows(self, query: str, **params: object) -> list[RowMapping]:
         """The rows of ``query`` (a constant SQL text; values go in ``params``)."""
         return list(self.connection.execute(text(MARKER + query), params).mappings())
+
+    def shared_rows(self, query: str) -> list[RowMapping]:
+        """The rows of ``query``, read once per run for the checks that share them."""
+        if query not in self._memo:
+            self._memo[query] = self.rows(query)
+        return self._memo[query]
 
     def value(self, query: str, **params: object) -> object:
         """The single value ``query`` returns."""

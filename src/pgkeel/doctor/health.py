@@ -60,7 +60,7 @@ _TABLE_STATS = (
 
 
 def _table_stats(ctx: Context) -> list[RowMapping]:
-    return ctx.rows(_TABLE_STATS)
+    return ctx.shared_rows(_TABLE_STATS)
 
 
 def _autovacuum_hint(row: RowMapping) -> str:
@@ -170,7 +170,15 @@ _BLOAT = (
     "WITH st AS MATERIALIZED (SELECT schemaname, tablename, attname, avg_width, null_frac "
     "FROM pg_stats WHERE schemaname NOT IN ('pg_catalog', 'information_schema')), "
     "tw AS (SELECT schemaname, tablename, sum((1 - null_frac) * avg_width) AS width "
-    "FROM st GROUP BY 1, 2) "
+    "FROM st GROUP BY 1, 2), "
+    "ik AS (SELECT i.indexrelid, i.indrelid, k.attnum FROM pg_index i "
+    "JOIN pg_class ci ON ci.oid = i.indexrelid, unnest(i.indkey::int2[]) k(attnum) "
+    "WHERE ci.relam = (SELECT oid FROM pg_am WHERE amname = 'btree') AND ci.relpages > 1), "
+    "iw AS (SELECT ik.indexrelid, sum(coalesce(st.avg_width, 8)) AS width FROM ik "
+    "JOIN pg_class c ON c.oid = ik.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_attribute a ON a.attrelid = ik.indrelid AND a.attnum = ik.attnum "
+    "LEFT JOIN st ON st.schemaname = n.nspname AND st.tablename = c.relname "
+    "AND st.attname = a.attname GROUP BY 1) "
     "SELECT 'table' AS kind, format('%I.%I', n.nspname, c.relname) AS name, "
     "NULL::text AS table_name, c.relpages::bigint AS pages, c.reltuples, "
     "24 + 4 + ceil(tw.width / 8) * 8 AS tuple_bytes, "
@@ -182,16 +190,13 @@ _BLOAT = (
     "UNION ALL "
     "SELECT 'index', format('%I.%I', n.nspname, ci.relname), format('%I.%I', n.nspname, "
     "c.relname), greatest(ci.relpages - 1, 0)::bigint, ci.reltuples, "
-    "8 + 4 + ceil((SELECT sum(coalesce(st.avg_width, 8)) FROM unnest(i.indkey::int2[]) k(attnum) "
-    "  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-    "  LEFT JOIN st ON st.schemaname = n.nspname AND st.tablename = c.relname "
-    "  AND st.attname = a.attname) / 8) * 8, "
+    "8 + 4 + ceil(iw.width / 8) * 8, "
     "coalesce((SELECT o.option_value::int FROM pg_options_to_table(ci.reloptions) o "
     "WHERE o.option_name = 'fillfactor'), 90), 24 + 16 "
-    "FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid "
+    "FROM pg_index i JOIN iw ON iw.indexrelid = i.indexrelid "
+    "JOIN pg_class ci ON ci.oid = i.indexrelid "
     "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE ci.relam = (SELECT oid FROM pg_am WHERE amname = 'btree') AND ci.relpages > 1 "
-    "AND ci.reltuples >= 0 AND "
+    "WHERE ci.reltuples >= 0 AND "
     "EXISTS (SELECT 1 FROM tw WHERE tw.schemaname = n.nspname AND tw.tablename = c.relname) "
     "AND " + USER_RELATION
 )
@@ -201,7 +206,7 @@ def _bloat(ctx: Context, kind: str) -> list[Problem]:
     limits = ctx.thresholds
     block = int(ctx.value("SELECT current_setting('block_size')::int"))  # type: ignore[call-overload]
     problems = []
-    for row in ctx.rows(_BLOAT):
+    for row in ctx.shared_rows(_BLOAT):
         if row["kind"] != kind:
             continue
         per_page = (

@@ -102,8 +102,8 @@ def slow_query(ctx: Context) -> list[Problem]:
 
 
 _UNLOCKED = (
-    " AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = c.oid "
-    "AND l.mode = 'AccessExclusiveLock') "
+    " AND c.oid NOT IN (SELECT l.relation FROM pg_locks l WHERE l.mode = 'AccessExclusiveLock' "
+    "AND l.relation IS NOT NULL) "
 )
 """Skips a table DDL holds or awaits: measuring it would queue behind that lock."""
 _LARGEST_TABLES = (
@@ -119,8 +119,8 @@ _LARGEST_INDEXES = (
     "format('%I.%I', n.nspname, c.relname) AS table_name FROM pg_index i "
     "JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " + USER_RELATION + _UNLOCKED + "AND "
-    "NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = ci.oid "
-    "AND l.mode = 'AccessExclusiveLock') ORDER BY 2 DESC, 1 LIMIT :top"
+    "ci.oid NOT IN (SELECT l.relation FROM pg_locks l WHERE l.mode = 'AccessExclusiveLock' "
+    "AND l.relation IS NOT NULL) ORDER BY 2 DESC, 1 LIMIT :top"
 )
 
 

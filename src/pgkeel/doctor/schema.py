@@ -69,16 +69,17 @@ _INDEXES = (
     "pg_get_expr(i.indexprs, i.indrelid) AS exprs, pg_get_expr(i.indpred, i.indrelid) AS pred, "
     "ci.relam, format('%I.%I', n.nspname, ci.relname) AS name, "
     "format('%I.%I', n.nspname, c.relname) AS table_name, "
-    "pg_get_indexdef(i.indexrelid) AS definition, "
-    "EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid "
-    "        AND k.contype IN ('p', 'u', 'x')) AS backs_constraint "
+    "k.conindid IS NOT NULL AS backs_constraint "
     "FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid "
+    "LEFT JOIN (SELECT DISTINCT conindid FROM pg_constraint WHERE contype IN ('p', 'u', 'x')) k "
+    "ON k.conindid = i.indexrelid "
     + _RELATION.format(oid="i.indrelid")
     + "WHERE i.indisvalid AND "
     + USER_RELATION
     + ") "
-    "SELECT DISTINCT ON (a.indexrelid) a.name, a.table_name, a.definition, "
-    "b.name AS covering_name, b.definition AS covering_definition, "
+    "SELECT DISTINCT ON (a.indexrelid) a.name, a.table_name, "
+    "pg_get_indexdef(a.indexrelid) AS definition, b.name AS covering_name, "
+    "pg_get_indexdef(b.indexrelid) AS covering_definition, "
     "pg_relation_size(a.indexrelid) AS bytes, a.indnkeyatts = b.indnkeyatts AS exact "
     "FROM ix a JOIN ix b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid "
     "AND b.relam = a.relam AND b.exprs IS NOT DISTINCT FROM a.exprs "
@@ -130,7 +131,7 @@ _UNUSED = (
     + _RELATION.format(oid="s.relid")
     + "WHERE s.idx_scan = 0 AND NOT i.indisunique AND i.indisvalid AND "
     + USER_RELATION
-    + " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+    + " AND i.indexrelid NOT IN (SELECT conindid FROM pg_constraint) "
     "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' "
     "AND k.conrelid = i.indrelid AND " + _COVERS_FK + ") ORDER BY 3 DESC, 1"
 )
