@@ -44,11 +44,12 @@ class Context:
         """The rows of ``query`` (a constant SQL text; values go in ``params``)."""
         return list(self.connection.execute(text(MARKER + query), params).mappings())
 
-    def shared_rows(self, query: str) -> list[RowMapping]:
+    def shared_rows(self, query: str, **params: object) -> list[RowMapping]:
         """The rows of ``query``, read once per run for the checks that share them."""
-        if query not in self._memo:
-            self._memo[query] = self.rows(query)
-        return self._memo[query]
+        key = f"{query} {sorted(params.items())}"
+        if key not in self._memo:
+            self._memo[key] = self.rows(query, **params)
+        return self._memo[key]
 
     def value(self, query: str, **params: object) -> object:
         """The single value ``query`` returns."""

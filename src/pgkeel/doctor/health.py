@@ -167,8 +167,13 @@ def seq_scan_heavy(ctx: Context) -> list[Problem]:
 
 
 _BLOAT = (
-    "WITH st AS MATERIALIZED (SELECT schemaname, tablename, attname, avg_width, null_frac "
-    "FROM pg_stats WHERE schemaname NOT IN ('pg_catalog', 'information_schema')), "
+    "WITH big AS MATERIALIZED (SELECT n.nspname, c.relname FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND (c.relpages "
+    ">= :min_pages OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid "
+    "WHERE i.indrelid = c.oid AND x.relpages >= :min_pages))), "
+    "st AS MATERIALIZED (SELECT schemaname, tablename, attname, avg_width, null_frac "
+    "FROM pg_stats WHERE (schemaname, tablename) IN (SELECT nspname, relname FROM big) "
+    "AND schemaname NOT IN ('pg_catalog', 'information_schema')), "
     "tw AS (SELECT schemaname, tablename, sum((1 - null_frac) * avg_width) AS width "
     "FROM st GROUP BY 1, 2), "
     "ik AS (SELECT i.indexrelid, i.indrelid, k.attnum FROM pg_index i "
@@ -206,7 +211,8 @@ def _bloat(ctx: Context, kind: str) -> list[Problem]:
     limits = ctx.thresholds
     block = int(ctx.value("SELECT current_setting('block_size')::int"))  # type: ignore[call-overload]
     problems = []
-    for row in ctx.shared_rows(_BLOAT):
+    min_pages = limits.bloat_min_bytes // block
+    for row in ctx.shared_rows(_BLOAT, min_pages=min_pages):
         if row["kind"] != kind:
             continue
         per_page = (

@@ -79,6 +79,7 @@ def _read_only(bind: Engine, thresholds: Thresholds) -> Iterator[Connection]:
         for name, value in (
             ("statement_timeout", thresholds.statement_timeout_ms),
             ("lock_timeout", thresholds.lock_timeout_ms),
+            ("jit", "off"),  # compiling the catalog queries costs more than running them
         ):
             connection.execute(
                 text("SELECT set_config(:name, :value, true)"), {"name": name, "value": str(value)}
