@@ -10,7 +10,9 @@ from pgkeel.errors import (
     ModelDefinitionError,
     NamingError,
     PgkeelError,
+    ReadRefusedError,
     TenantNotSetError,
+    UnfilteredReadError,
 )
 from pgkeel.mixins import BaseModel, TimestampMixin, UUIDPrimaryKeyMixin, VersionedMixin
 from pgkeel.session import create_sessionmaker, install_session_hooks
@@ -29,6 +31,7 @@ __all__ = [
     "MultiTenantModel",
     "NamingError",
     "PgkeelError",
+    "ReadRefusedError",
     "SoftDeleteMixin",
     "SoftDeleteModel",
     "Str255",
@@ -36,6 +39,7 @@ __all__ = [
     "TenantNotSetError",
     "TimestampMixin",
     "UUIDPrimaryKeyMixin",
+    "UnfilteredReadError",
     "VersionedMixin",
     "create_sessionmaker",
     "hard_delete",

@@ -19,6 +19,14 @@ class CrossTenantWriteError(PgkeelError):
     """A write targets a row that belongs to another tenant than the current one."""
 
 
+class ReadRefusedError(PgkeelError):
+    """PostgreSQL refused a read for row-level security reasons (``row_security = off``)."""
+
+
+class UnfilteredReadError(PgkeelError):
+    """A read pgkeel cannot filter by tenant or ``deleted_at`` (textual SQL), so it refuses it."""
+
+
 class DatabaseNotFoundError(PgkeelError):
     """No PostgreSQL server could be found or started; the message lists what was tried."""
 

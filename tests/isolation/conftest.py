@@ -26,12 +26,17 @@ from tests.isolation.models import Base, Customer, Invoice, Tag, Tenant, custome
 RUNTIME_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 
 
-def create_runtime_role(server: URL, database: str, role: str) -> None:
-    """A login role that is subject to row-level security and may use the tables, not own them."""
+def create_runtime_role(
+    server: URL, database: str, role: str, attributes: str = "NOBYPASSRLS"
+) -> None:
+    """A login role that is subject to row-level security and may use the tables, not own them.
+
+    With ``attributes="BYPASSRLS"``: a system-job role that row-level security does not bind.
+    """
     with psycopg.connect(conninfo(server), autocommit=True) as admin:
         admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(
-                sql.Identifier(role)
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER {} NOCREATEDB NOCREATEROLE").format(
+                sql.Identifier(role), sql.SQL(attributes)
             )
         )
     with psycopg.connect(conninfo(server.set(database=database)), autocommit=True) as db:
@@ -143,6 +148,25 @@ def runtime_role(
     yield role
     drop_database(pgkeel_server_url, isolation_db.database or "")
     drop_role(pgkeel_server_url, role)
+
+
+@pytest.fixture(scope="session")
+def bypass_role(
+    pgkeel_server_url: URL, isolation_db: URL, pgkeel_database_prefix: str
+) -> Iterator[str]:
+    """A login role WITH BYPASSRLS that owns nothing: a system job's role, not a superuser."""
+    role = f"{pgkeel_database_prefix}_bypass"
+    create_runtime_role(pgkeel_server_url, isolation_db.database or "", role, "BYPASSRLS")
+    yield role
+    drop_database(pgkeel_server_url, isolation_db.database or "")
+    drop_role(pgkeel_server_url, role)
+
+
+@pytest.fixture(scope="session")
+def bypass_engine(isolation_db: URL, bypass_role: str, seeded: Seed) -> Iterator[Engine]:
+    engine = create_engine(isolation_db.set(username=bypass_role, password=None))
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

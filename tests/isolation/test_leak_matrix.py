@@ -1,8 +1,9 @@
 """The leak matrix: every load path x {live, deleted} x {own tenant, other tenant}.
 
 Tenant 0 is acting. Each path tries to reach one seeded row; only tenant 0's live row may come
-back. The matrix runs twice: as the runtime role (ORM filters and row-level security) and as the
-superuser, which bypasses row-level security, so the ORM filters alone must hold. Raw SQL paths
+back. The matrix runs three times: as the runtime role (ORM filters and row-level security), and
+as two roles that bypass row-level security (a BYPASSRLS system-job role and the superuser), so
+the ORM filters alone must hold. Raw SQL paths
 run as the runtime role only: there the database alone must hide the other tenant's rows (it
 does not hide soft-deleted rows: raw SQL filters on ``is_deleted`` itself).
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine, delete, exists, func, select, text, update
+from sqlalchemy import Engine, delete, exists, func, insert, select, text, update
 from sqlalchemy.orm import (
     Session,
     aliased,
@@ -23,6 +24,7 @@ from sqlalchemy.orm import (
     selectinload,
     sessionmaker,
     subqueryload,
+    with_expression,
 )
 
 from pgkeel import create_sessionmaker, tenant_context
@@ -218,6 +220,78 @@ INVOICE_PATHS = [
                     .union(select(Invoice.id).where(Invoice.id == invoice(d, n, st)))
                 )
             )
+        ),
+    ),
+    Path(
+        "from_statement(select())",
+        lambda s, d, n, st: (
+            invoice(d, n, st)
+            in _ids(
+                s.scalars(
+                    select(Invoice).from_statement(
+                        select(Invoice).where(Invoice.id == invoice(d, n, st))
+                    )
+                )
+            )
+        ),
+    ),
+    Path(
+        "with_expression() count",
+        lambda s, d, n, st: (
+            s.scalars(
+                select(Customer)
+                .where(Customer.id == _c0(d))
+                .options(
+                    with_expression(
+                        Customer.invoice_count,
+                        select(func.count(Invoice.id))
+                        .where(Invoice.id == invoice(d, n, st))
+                        .scalar_subquery(),
+                    )
+                )
+            )
+            .one()
+            .invoice_count
+            == 1
+        ),
+    ),
+    Path(
+        "with_expression() through a join",
+        lambda s, d, n, st: (
+            s.scalars(
+                select(Customer)
+                .where(Customer.id == _c0(d))
+                .options(
+                    with_expression(
+                        Customer.invoice_count,
+                        select(func.count(Invoice.id))
+                        .join(Customer, Customer.id == Invoice.customer_id)
+                        .where(Invoice.id == invoice(d, n, st))
+                        .scalar_subquery(),
+                    )
+                )
+            )
+            .one()
+            .invoice_count
+            == 1
+        ),
+    ),
+    Path(
+        "insert().from_select() copies",
+        lambda s, d, n, st: (
+            len(
+                s.execute(
+                    insert(Invoice)
+                    .from_select(
+                        ["customer_id", "number", "amount"],
+                        select(Invoice.customer_id, Invoice.number, Invoice.amount).where(
+                            Invoice.id == invoice(d, n, st)
+                        ),
+                    )
+                    .returning(Invoice.id)
+                ).all()
+            )
+            == 1
         ),
     ),
     Path(
@@ -444,15 +518,23 @@ def owner_sessions(owner_engine: Engine) -> sessionmaker[Session]:
     return create_sessionmaker(owner_engine)
 
 
-@pytest.fixture(params=["runtime role", "superuser: ORM filters alone"])
-def acting_session(
-    request: pytest.FixtureRequest,
-    runtime_sessions: sessionmaker[Session],
-    owner_sessions: sessionmaker[Session],
-) -> Iterator[Session]:
-    factory = runtime_sessions if request.param == "runtime role" else owner_sessions
+@pytest.fixture(scope="module")
+def bypass_sessions(bypass_engine: Engine) -> sessionmaker[Session]:
+    return create_sessionmaker(bypass_engine)
+
+
+@pytest.fixture(
+    params=["runtime role", "BYPASSRLS role: ORM filters alone", "superuser: ORM filters alone"]
+)
+def acting_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    fixture = {
+        "runtime role": "runtime_sessions",
+        "BYPASSRLS role: ORM filters alone": "bypass_sessions",
+        "superuser: ORM filters alone": "owner_sessions",
+    }[request.param]
+    factory: sessionmaker[Session] = request.getfixturevalue(fixture)
     with factory() as session:
-        session.info["bypasses_rls"] = factory is owner_sessions
+        session.info["bypasses_rls"] = fixture != "runtime_sessions"
         yield session
         session.rollback()
 
@@ -465,7 +547,7 @@ def test_only_own_live_rows_come_back(
     path: Path, tenant: int, state: str, acting_session: Session, seeded: Seed
 ) -> None:
     if path.raw and acting_session.info["bypasses_rls"]:
-        pytest.skip("raw SQL is guarded by row-level security, which the superuser bypasses")
+        pytest.skip("raw SQL is guarded by row-level security, which this role bypasses")
     with tenant_context(seeded.tenants[OWN]):
         seen = path.load(acting_session, seeded, tenant, state)
     expected = tenant == OWN and (state == "live" or path.raw)

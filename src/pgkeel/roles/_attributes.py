@@ -76,7 +76,9 @@ def role_problems(connection: Connection) -> tuple[str, list[RoleProblem]]:
         problems.append(_superuser(role))
     if bypassrls:
         problems.append(_bypassrls(role))
-    if createrole and not superuser:
+    if superuser:
+        return role, problems  # a superuser may act as every role: its memberships add nothing
+    if createrole:
         problems.append(_createrole(role))
     problems.extend(_member_of_bypassing(role, other) for other in bypassing_roles)
     problems.extend(_member_of_createrole(role, other) for other in createrole_roles)

@@ -13,12 +13,17 @@ import functools
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import false, func, update
+from sqlalchemy import TextClause, false, func, update
 from sqlalchemy.orm import Mapper, Session, with_loader_criteria
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.interfaces import UserDefinedOption
+from sqlalchemy.sql.selectable import TextualSelect
 
+from pgkeel.errors import UnfilteredReadError
 from pgkeel.session import _sqlalchemy_private as private
+from pgkeel.session._core_filter import filtered
+from pgkeel.session._dbapi import role_bypasses_rls
+from pgkeel.session._statement_writes import check_written_tenant
 from pgkeel.softdelete import HARD_DELETE, INCLUDE_DELETED, SoftDeleteMixin, is_soft_delete_table
 from pgkeel.tenancy import (
     ALL_TENANTS,
@@ -153,25 +158,94 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
     return state.invoke_statement(statement=statement)
 
 
+def _on_insert(state: ORMExecuteState) -> None:
+    """An ORM INSERT: a tenant is needed, its tenant_id checked, ``from_select`` filtered."""
+    scope = current_tenant()
+    if scope is None and _touches_tenant_rows(state):
+        require_tenant("An ORM INSERT into a tenant model")
+    if isinstance(scope, uuid.UUID):
+        check_written_tenant(state, scope)
+    if private.insert_from_select(state.statement) is not None:
+        options = [*_tenant_options(state), *_soft_delete_options(state)]
+        state.statement = state.statement.options(*options)
+
+
+def _refuse_unfiltered(state: ORMExecuteState) -> None:
+    """``from_statement(text(...))``: refuse what neither pgkeel nor row-level security filters."""
+    mappers = _with_joined_defaults(state.all_mappers)
+    soft = [m.class_.__name__ for m in mappers if issubclass(m.class_, SoftDeleteMixin)]
+    if soft and not _includes_deleted(state):
+        raise UnfilteredReadError(
+            f"select({soft[0]}).from_statement(<textual SQL>): pgkeel cannot add "
+            "`deleted_at IS NULL` to SQL it did not build, so soft-deleted rows would be "
+            f"returned. Fix: build the statement with select({soft[0]}) (pgkeel filters it), "
+            "or filter deleted rows in the SQL yourself and say so with "
+            ".execution_options(include_deleted=True)."
+        )
+    tenant = [m.class_.__name__ for m in mappers if _is_tenant_mapper(m)]
+    scope = current_tenant()
+    if tenant and isinstance(scope, uuid.UUID) and _bypasses_rls(state):
+        raise UnfilteredReadError(
+            f"select({tenant[0]}).from_statement(<textual SQL>) in tenant_context({scope}) on "
+            "a role that bypasses row-level security: pgkeel cannot add the tenant filter to SQL "
+            "it did not build, and the database would return every tenant's rows. Fix: build "
+            f"the statement with select({tenant[0]}), or run it as the runtime role (row-level "
+            "security filters raw SQL there), or under tenant_context(ALL_TENANTS) in a system "
+            "job that means to read every tenant."
+        )
+
+
+def _bypasses_rls(state: ORMExecuteState) -> bool:
+    connection = state.session.connection(bind_arguments=state.bind_arguments)
+    return role_bypasses_rls(connection)[1]
+
+
+def _filtered_from_statement(state: ORMExecuteState, options: list[ORMOption]) -> Executable:
+    """``select(M).from_statement(inner)``: the filters go into ``inner`` (refused for text)."""
+    inner = private.from_statement_element(state.statement)
+    if isinstance(inner, TextClause | TextualSelect) or inner is None:
+        _refuse_unfiltered(state)
+        return state.statement
+    return private.with_from_statement_element(state.statement, inner.options(*options))
+
+
+def _with_filtered_expressions(state: ORMExecuteState, statement: Executable) -> Executable:
+    """``with_expression()`` subqueries read only the tenant's live rows too."""
+    if not private.statement_options(statement):
+        return statement
+    scope, live_only = current_tenant(), not _includes_deleted(state)
+    if scope is ALL_TENANTS and not live_only:
+        return statement
+    return private.map_with_expressions(
+        statement, lambda expression: filtered(expression, scope, live_only=live_only)
+    )
+
+
 def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """``do_orm_execute``: add the tenant and soft-delete criteria to every ORM statement.
 
     Core ``select()``s built from mapped attributes (``select(exists().where(Invoice.id == x))``)
-    get them too; ``text()`` and statements on ``Table`` objects rely on row-level security.
+    get them too, and so do ``from_statement(select(...))``, ``insert().from_select()`` and
+    ``with_expression()`` subqueries; ``text()`` and statements on ``Table`` objects rely on
+    row-level security.
     """
     if not (state.is_orm_statement or _is_filtered_core_select(state.statement)):
         return None
     if state.is_insert:
-        if current_tenant() is None and _touches_tenant_rows(state):
-            require_tenant("An ORM INSERT into a tenant model")
+        _on_insert(state)
         return None
-    if not (state.is_select or state.is_update or state.is_delete):
-        return None
+    if not (state.is_select or state.is_update or state.is_delete or state.is_from_statement):
+        return None  # a from_statement(text()) is not "is_select"
     options = [*_tenant_options(state), *_soft_delete_options(state)]
+    scope = current_tenant()
+    if state.is_update and isinstance(scope, uuid.UUID):
+        check_written_tenant(state, scope)
     if state.is_delete and _soft_deletes_rows(state):
         return _soft_delete_rows(state, options)
-    if not state.is_from_statement:
-        state.statement = state.statement.options(*options)
+    if state.is_from_statement:
+        state.statement = _filtered_from_statement(state, options)
+    else:
+        state.statement = _with_filtered_expressions(state, state.statement).options(*options)
     return None
 
 

@@ -8,7 +8,7 @@ Every function is best effort on shapes it does not know: it returns nothing rat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.orm import Mapper, Session
@@ -116,3 +116,99 @@ def guarded_identity_lookup(visible: VisibleCheck) -> Callable[..., Any]:
         return None
 
     return _identity_lookup
+
+
+def dml_value_rows(statement: Executable) -> list[Mapping[Any, Any] | Sequence[Any]]:
+    """The rows of ``insert().values(...)`` / ``update().values(...)``: dicts or positional rows.
+
+    Private: ``ValuesBase._values`` (one row, keyed by column) and ``_multi_values`` (the rows
+    of a multi-row ``values([...])``, dicts or sequences in table column order). The ORM
+    statement hook must see a ``tenant_id`` written by a statement before it runs, on roles that
+    row-level security does not bind.
+    """
+    rows: list[Mapping[Any, Any] | Sequence[Any]] = []
+    values = getattr(statement, "_values", None)
+    if values:
+        rows.append(values)
+    for group in getattr(statement, "_multi_values", ()):
+        rows.extend(group)
+    return rows
+
+
+def insert_from_select(statement: Executable) -> tuple[list[Any], Any] | None:
+    """``(names, select)`` of an ``insert().from_select(names, select)``, else ``None``.
+
+    Private: ``Insert._select_names``; ``Insert.select`` is its companion attribute.
+    """
+    names = getattr(statement, "_select_names", None)
+    if not names:
+        return None
+    return list(names), getattr(statement, "select", None)
+
+
+def from_statement_element(statement: Executable) -> Any:  # noqa: ANN401  # a statement or text
+    """The statement inside ``select(M).from_statement(<statement>)``.
+
+    Private: ``FromStatement.element``. The loader criteria of the outer statement do not
+    reach it, so the hook filters it itself (or refuses ``text()`` it cannot filter).
+    """
+    return getattr(statement, "element", None)
+
+
+def with_from_statement_element(statement: Executable, element: Any) -> Executable:  # noqa: ANN401
+    """A copy of a ``FromStatement`` whose inner statement is ``element``.
+
+    Private: ``Generative._generate`` (a shallow copy, as every generative method makes) and
+    ``FromStatement.element``.
+    """
+    copy = statement._generate()  # type: ignore[attr-defined]
+    copy.element = element
+    return copy  # type: ignore[no-any-return]
+
+
+def map_with_expressions(statement: Executable, transform: Callable[[Any], Any]) -> Executable:
+    """``statement`` with each ``with_expression()`` expression passed through ``transform``.
+
+    Private: a loader option's ``context`` of ``_LoadElement``s, their ``strategy`` key
+    (``(("query_expression", True),)``), their ``_extra_criteria`` (where ``with_expression``
+    keeps its expression), ``_clone()``, and ``Executable._with_options``. The expression is
+    compiled into the query as written, so loader criteria never reach its subqueries.
+    """
+    options = statement_options(statement)
+    rewritten = tuple(_map_option(option, transform) for option in options)
+    if all(new is old for new, old in zip(rewritten, options, strict=True)):
+        return statement
+    copy = statement._generate()  # type: ignore[attr-defined]
+    copy._with_options = rewritten
+    return copy  # type: ignore[no-any-return]
+
+
+def _map_option(option: Any, transform: Callable[[Any], Any]) -> Any:  # noqa: ANN401
+    context = getattr(option, "context", None)
+    if not context:
+        return option
+    elements = tuple(_map_element(element, transform) for element in context)
+    if all(new is old for new, old in zip(elements, context, strict=True)):
+        return option
+    copy = option._clone()
+    copy.context = elements
+    return copy
+
+
+def _map_element(element: Any, transform: Callable[[Any], Any]) -> Any:  # noqa: ANN401
+    criteria = getattr(element, "_extra_criteria", ())
+    if not criteria or not dict(getattr(element, "strategy", None) or ()).get("query_expression"):
+        return element
+    copy = element._clone()
+    copy._extra_criteria = tuple(transform(expression) for expression in criteria)
+    return copy
+
+
+def add_where(select: Any, conditions: Sequence[Any]) -> None:  # noqa: ANN401  # a Select
+    """AND ``conditions`` into the WHERE clause of ``select``, in place.
+
+    Private: ``Select._where_criteria``. Only used on the private copy that
+    ``sqlalchemy.sql.visitors.cloned_traverse`` hands to its visitor, where the public
+    ``Select.where()`` (which returns a new object) cannot replace the node.
+    """
+    select._where_criteria = (*select._where_criteria, *conditions)

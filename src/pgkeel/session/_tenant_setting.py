@@ -11,10 +11,10 @@ context they are refused, outside one the session-level value is cleared before 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from pgkeel.errors import TenantNotSetError
+from pgkeel.session._dbapi import BYPASS_RECORD, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
@@ -23,45 +23,15 @@ if TYPE_CHECKING:
 
 _SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
 _CLEAR_SESSION_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', '', false)"
-_ROLE_BYPASSES_RLS_DBAPI: Final = (
-    "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-)
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
 """``Connection.info`` key: the tenant scope in force in the current transaction (a record)."""
-BYPASS_RECORD: Final = "pgkeel_role_bypasses_rls"
-"""Pooled-connection ``info`` key: (role, whether it bypasses row-level security)."""
 _ALL_TENANTS_RECORD: Final = "\x00all"
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
-_log = logging.getLogger("pgkeel.session")
 
 
 def _record(scope: TenantScope | None) -> str:
     """What ``TENANT_RECORD`` holds for ``scope``: ALL_TENANTS and no tenant both set ``''``."""
     return _ALL_TENANTS_RECORD if scope is ALL_TENANTS else setting_value(scope)
-
-
-def _fetch_one(connection: Connection, statement: str, *params: str) -> tuple[object, ...]:
-    """Run a fixed statement on the DBAPI connection: no statement events, one round trip."""
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement, params or None)
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    _log.debug("%s -- %r", statement, params[0] if params else None)
-    return tuple(row or ())
-
-
-def role_bypasses_rls(connection: Connection) -> tuple[str, bool]:
-    """The connected role and whether it bypasses row-level security (asked once per connection)."""
-    info = connection.connection.info
-    if BYPASS_RECORD not in info:
-        role, bypasses = _fetch_one(connection, _ROLE_BYPASSES_RLS_DBAPI)
-        info[BYPASS_RECORD] = (str(role), bool(bypasses))
-    known: tuple[str, bool] = info[BYPASS_RECORD]
-    return known
 
 
 def _require_bypass(connection: Connection) -> None:
@@ -97,7 +67,7 @@ def _set_tenant(connection: Connection, scope: TenantScope | None) -> None:
     """``set_config('app.tenant_id', <scope's value>, true)``, remembered for the transaction."""
     if scope is ALL_TENANTS:
         _require_bypass(connection)
-    _fetch_one(connection, _SET_TENANT_DBAPI, setting_value(scope))
+    fetch_one(connection, _SET_TENANT_DBAPI, setting_value(scope))
     connection.info[TENANT_RECORD] = _record(scope)
 
 
@@ -116,7 +86,7 @@ def _autocommit_statement(connection: Connection, scope: TenantScope | None) -> 
         _refuse_autocommit(scope)
     if scope is ALL_TENANTS:
         _require_bypass(connection)
-    _fetch_one(connection, _CLEAR_SESSION_TENANT_DBAPI)
+    fetch_one(connection, _CLEAR_SESSION_TENANT_DBAPI)
 
 
 def sync_tenant(
@@ -140,8 +110,9 @@ def sync_tenant(
 
 
 def forget_tenant(connection: Connection, *_args: object) -> None:
-    """The transaction ended: its ``set_config(..., true)`` is gone."""
+    """The transaction ended: its ``set_config(..., true)`` is gone, the role may change."""
     connection.info.pop(TENANT_RECORD, None)
+    connection.info.pop(BYPASS_RECORD, None)
 
 
 def unknown_tenant(connection: Connection, *_args: object) -> None:
@@ -152,3 +123,4 @@ def unknown_tenant(connection: Connection, *_args: object) -> None:
 def forget_on_reset(dbapi_connection: object, connection_record: Any, reset_state: object) -> None:  # noqa: ANN401, ARG001
     """The pool reset a connection (rolled back): no transaction-local setting survives."""
     connection_record.info.pop(TENANT_RECORD, None)
+    connection_record.info.pop(BYPASS_RECORD, None)

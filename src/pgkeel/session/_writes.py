@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, tuple_
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
+from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN, loaded_value
 from pgkeel.softdelete import HARD_DELETES_KEY, SoftDeleteMixin, is_marked_for_hard_delete
 from pgkeel.tenancy import (
@@ -85,6 +86,46 @@ def _soft_delete_pending(session: Session) -> None:
             obj.soft_delete()
 
 
+def _stored_elsewhere(session: Session, objects: list[Any], scope: uuid.UUID) -> list[Any]:
+    """The objects whose row in the database belongs to another tenant than ``scope``."""
+    by_mapper: dict[Any, list[Any]] = {}
+    for obj in objects:
+        by_mapper.setdefault(inspect(obj).mapper, []).append(obj)
+    found: list[Any] = []
+    for mapper, group in by_mapper.items():
+        tenant = mapper.columns[TENANT_COLUMN]
+        keys = [tenant.table.c[column.name] for column in mapper.primary_key]
+        identities = {inspect(obj).identity: obj for obj in group}
+        statement = select(*keys).where(
+            tuple_(*keys).in_(list(identities)), tenant.is_distinct_from(scope)
+        )
+        connection = session.connection(bind_arguments={"mapper": mapper})
+        found.extend(identities[tuple(row)] for row in connection.execute(statement))
+    return found
+
+
+def _check_stored_tenants(session: Session, objects: list[Any], scope: uuid.UUID) -> None:
+    """On a role that bypasses row-level security, the rows a flush changes must be the tenant's.
+
+    An object's ``tenant_id`` says which tenant it claims; the row its primary key names may
+    belong to another (a detached object built or merged with another tenant's id). Row-level
+    security makes such an UPDATE or DELETE touch nothing on the runtime role; on a bypassing
+    role one query per model checks the stored tenants before the flush writes.
+    """
+    persistent = [obj for obj in objects if inspect(obj).identity is not None]
+    if not persistent:
+        return
+    if not role_bypasses_rls(session.connection())[1]:
+        return
+    for obj in _stored_elsewhere(session, persistent, scope):
+        raise CrossTenantWriteError(
+            f"Refusing to change {_describe(obj)}: its row in the database belongs to another "
+            f"tenant, although the object says tenant_id={scope} (a detached object built or "
+            "merged with another tenant's id). Fix: load the object inside its own "
+            "tenant_context before changing it; never build a persistent object by hand."
+        )
+
+
 def on_before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
     """``before_flush``: soft deletes, then the tenant of every new, changed or deleted row."""
     _soft_delete_pending(session)
@@ -92,12 +133,17 @@ def on_before_flush(session: Session, _context: UOWTransaction, _instances: obje
     for obj in session.new:
         if isinstance(obj, TenantMixin):
             _check_new(obj, scope)
+    changed = []
     for obj in session.dirty:
         if isinstance(obj, TenantMixin) and session.is_modified(obj, include_collections=False):
             _check_existing(obj, scope, "update")
+            changed.append(obj)
     for obj in session.deleted:
         if isinstance(obj, TenantMixin):
             _check_existing(obj, scope, "delete")
+            changed.append(obj)
+    if changed and isinstance(scope, uuid.UUID):
+        _check_stored_tenants(session, changed, scope)
 
 
 def on_after_flush(session: Session, _context: UOWTransaction) -> None:
