@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgkeel.doctor.render import FORMATS, render
 from pgkeel.doctor.run import diagnose
-from pgkeel.doctor.thresholds import Thresholds, read_thresholds
+from pgkeel.doctor.thresholds import read_thresholds
 from pgkeel.errors import PgkeelError
 
 if TYPE_CHECKING:
@@ -67,11 +67,6 @@ EXAMPLES
 """
 
 
-def project_thresholds(directory: Path) -> Thresholds:
-    """The thresholds of the project in ``directory`` (its pyproject.toml, if any)."""
-    return read_thresholds(directory / "pyproject.toml")
-
-
 def _database_url(args: argparse.Namespace) -> str:
     url = args.url or os.environ.get("DATABASE_URL", "").strip()
     if not url:
@@ -84,7 +79,7 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """Diagnose, write the report, and return the exit status --fail-on asks for."""
-    thresholds = project_thresholds(Path.cwd())
+    thresholds = read_thresholds()
     report = diagnose(_database_url(args), runtime_url=args.runtime_url, thresholds=thresholds)
     text = render(report, args.format)
     if args.output:

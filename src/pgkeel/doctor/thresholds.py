@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
-from pgkeel.errors import PgkeelError
+from pgkeel.errors import SettingsError
+from pgkeel.settings import load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 
-class DoctorSettingsError(PgkeelError):
+class DoctorSettingsError(SettingsError):
     """``[tool.pgkeel.doctor]`` has an unknown key or a value of the wrong kind."""
 
 
@@ -98,15 +98,14 @@ def _check_number(key: str, value: object, kind: type, where: str) -> None:
         )
 
 
-def read_thresholds(pyproject: Path) -> Thresholds:
-    """The thresholds of ``[tool.pgkeel.doctor]`` in ``pyproject``, or the defaults without one."""
-    if not pyproject.is_file():
-        return Thresholds()
-    try:
-        data = tomllib.loads(pyproject.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise DoctorSettingsError(
-            f"{pyproject} is not valid TOML ({exc}). Fix: correct the file."
-        ) from None
-    table = data.get("tool", {}).get("pgkeel", {}).get("doctor", {})
-    return Thresholds.from_mapping(table, f"{pyproject} [tool.pgkeel.doctor]")
+def read_thresholds(pyproject: Path | None = None) -> Thresholds:
+    """The thresholds of ``[tool.pgkeel.doctor]`` (defaults where it has none).
+
+    The table is read from ``pyproject``, or from the nearest pyproject.toml from the current
+    directory upward.
+
+    ``pgkeel.settings`` reads ``[tool.pgkeel]`` and hands the ``doctor`` table over as written.
+    """
+    settings = load_settings(pyproject)
+    where = f"{settings.path or 'pyproject.toml'} [tool.pgkeel.doctor]"
+    return Thresholds.from_mapping(settings.doctor, where)
