@@ -4,8 +4,10 @@ It starts a throwaway PostgreSQL (this machine's binaries or the pgserver wheel;
 never used, so your own database stays untouched), renders a service from ``template/`` with
 ``cookiecutter --no-input`` into ``build/demo/``, installs it into its own virtualenv with pgkeel
 from this checkout, migrates an empty database, adds an ``Invoice`` model, lets the Alembic
-plugin write its migration, applies it and runs the service's tests. PostgreSQL is stopped at the
-end, also on an error, Ctrl-C or SIGTERM. Every command's output goes to ``build/demo/demo.log``.
+plugin write its migration, applies it and runs the service's tests; then it serves the API as
+the runtime role and shows, over HTTP, that each tenant sees only its own projects. PostgreSQL
+is stopped at the end, also on an error, Ctrl-C or SIGTERM. Every command's output goes to
+``build/demo/demo.log``.
 
 Usage: ``python scripts/demo.py [--build-dir DIR] [KEY=VALUE ...]`` (cookiecutter answers,
 e.g. ``multi_tenant=no``).
@@ -14,8 +16,10 @@ e.g. ``multi_tenant=no``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -23,6 +27,8 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.error
+import urllib.request
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from pgkeel.database import Cluster, find_binaries, throwaway_cluster
-from pgkeel.database.process import cleanup_on_exit, forget
+from pgkeel.database.process import cleanup_on_exit, forget, free_port
 from pgkeel.database.resolve import not_found_message
 from pgkeel.errors import DatabaseNotFoundError, PgkeelError
 
@@ -46,7 +52,9 @@ TEMPLATE = ROOT / "template"
 DEFAULT_BUILD_DIR = ROOT / "build" / "demo"
 MARKER = ".pgkeel-demo"  # marks a build directory the demo may delete and recreate
 LOG_NAME = "demo.log"
-STEP_COUNT = 8
+STEP_COUNT = 9
+SERVER_START_S = 60.0
+DEMO_TENANTS = {"Acme": ["Website", "Billing"], "Globex": ["Warehouse"]}
 PYTEST_LINES_SHOWN = 12
 INTERRUPTED = 130
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -166,6 +174,12 @@ STEPS = {
         8,
         "Run the service's tests",
         "rerun them there: `cd {service} && . .venv/bin/activate && make db` and `pytest`",
+    ),
+    "serve": Step(
+        9,
+        "Serve it over HTTP, as the runtime role",
+        "start it there: `cd {service} && . .venv/bin/activate && python -m app.api`; "
+        "its log is in {log}",
     ),
 }
 
@@ -398,6 +412,7 @@ class Demo:
     migration: Path | None = None
     facts: TableFacts | None = None
     multi_tenant: bool = True
+    port: int = 0
 
     def begin(self, key: str) -> None:
         """Print the heading of a step and remember it for error messages."""
@@ -631,6 +646,108 @@ class Demo:
         lines = [line for line in output.splitlines() if line.strip()]
         self.console.block("\n".join(lines[-PYTEST_LINES_SHOWN:]))
 
+    def create_runtime_role(self) -> str:
+        """A role like production's runtime role (no superuser, no BYPASSRLS); its URL."""
+        role, password = f"{self.database_name}_app", secrets.token_hex(12)
+        identifier = sql.Identifier(role)
+        with psycopg.connect(self.server.conninfo(), autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOBYPASSRLS").format(
+                    identifier, sql.Literal(password)
+                )
+            )
+        with psycopg.connect(self.database_conninfo, autocommit=True) as connection:
+            connection.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(identifier))
+            connection.execute(
+                sql.SQL(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
+                ).format(identifier)
+            )
+        url = self.server.url(self.database_name).set(username=role, password=password)
+        return url.render_as_string(hide_password=False)
+
+    def start_api(self, stack: ExitStack, database_url: str, port: int) -> None:
+        """``python -m app.api`` in the background, stopped when the demo ends."""
+        env = {**self.service_env(), "DATABASE_URL": database_url, "PORT": str(port)}
+        self.console.command(f"DATABASE_URL=<runtime role> PORT={port} python -m app.api &")
+        log = self.build_dir / LOG_NAME
+        with signals_deferred():
+            server = subprocess.Popen(
+                [str(self.venv / "bin" / "python"), "-m", "app.api"],
+                cwd=self.service_dir,
+                env=env,
+                stdout=stack.enter_context(log.open("a")),
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        cleanup_on_exit(lambda: stop_group(server))
+        stack.callback(stop_group, server)
+        deadline = time.monotonic() + SERVER_START_S
+        while http_call("GET", f"http://127.0.0.1:{port}/readyz")[0] != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise DemoError("the service did not become ready (GET /readyz)")
+            time.sleep(0.2)
+
+    def request(
+        self, method: str, path: str, body: dict[str, str] | None = None, tenant: str = ""
+    ) -> tuple[int, object]:
+        """One HTTP request, printed as curl; its status and JSON."""
+        words = ["curl", "-s"] + (["-X", method] if method != "GET" else [])
+        if tenant:
+            words += ["-H", f"X-Tenant-ID: {tenant}"]
+        if body is not None:
+            words += ["-H", "content-type: application/json", "-d", json.dumps(body)]
+        self.console.command(shlex.join([*words, f"localhost:{self.port}{path}"]))
+        status, answer = http_call(method, f"http://127.0.0.1:{self.port}{path}", body, tenant)
+        shown = json.dumps(answer)
+        if isinstance(answer, dict) and isinstance(answer.get("items"), list):
+            names = ", ".join(str(item.get("name")) for item in answer["items"])
+            shown = f"items: [{names}], next: {json.dumps(answer.get('next'))}"
+        self.console.result(f"{status} {shown if len(shown) < 110 else shown[:107] + '...'}")
+        return status, answer
+
+    def serve(self, stack: ExitStack) -> None:
+        """Step 9: the API on the migrated database; each tenant creates and sees its own."""
+        self.begin("serve")
+        if not (self.service_dir / "app" / "api").is_dir():
+            self.console.result("skipped: this service was rendered with http=none")
+            return
+        self.port = free_port()
+        self.start_api(stack, self.create_runtime_role(), self.port)
+        tenants = dict.fromkeys(DEMO_TENANTS, "")
+        if self.multi_tenant:
+            for name in tenants:
+                tenants[name] = str(self.expect(201, "POST", "/tenants", {"name": name})["id"])
+        for name, projects in DEMO_TENANTS.items():
+            for project in projects:
+                self.expect(201, "POST", "/projects", {"name": project}, tenants[name])
+        if not self.multi_tenant:
+            self.expect(200, "GET", "/projects")
+            return
+        for name, projects in DEMO_TENANTS.items():
+            seen = [
+                item["name"]
+                for item in self.expect(200, "GET", "/projects", None, tenants[name])["items"]
+            ]
+            if seen != projects:
+                raise DemoError(f"tenant {name} sees {seen}, not its own projects {projects}")
+        self.expect(400, "GET", "/projects")
+
+    def expect(
+        self,
+        status: int,
+        method: str,
+        path: str,
+        body: dict[str, str] | None = None,
+        tenant: str = "",
+    ) -> dict[str, object]:
+        """A request that must answer ``status``; its JSON object."""
+        got, answer = self.request(method, path, body, tenant)
+        if got != status or not isinstance(answer, dict):
+            raise DemoError(f"{method} {path} answered {got}, not {status}: {answer}")
+        return answer
+
     def fix_for(self, step: Step) -> str:
         """The fix of a step, with its paths filled in."""
         service = display(self.service) if self.service else display(self.build_dir)
@@ -654,6 +771,22 @@ class Demo:
         say(f"   cd {display(self.service_dir)} && . .venv/bin/activate")
         say("   make db     # a development PostgreSQL in .pgkeel/, kept between runs")
         say("   make help   # the daily commands")
+
+
+def http_call(
+    method: str, url: str, body: dict[str, str] | None = None, tenant: str = ""
+) -> tuple[int, object]:
+    """Status and JSON of one request (0 and None when nothing answers)."""
+    headers = {"content-type": "application/json"} | ({"X-Tenant-ID": tenant} if tenant else {})
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # 127.0.0.1
+            return int(response.status), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return int(error.code), json.loads(error.read() or b"null")
+    except OSError:
+        return 0, None
 
 
 def missing_objects(facts: TableFacts, *, multi_tenant: bool) -> list[str]:
@@ -732,6 +865,7 @@ def run_demo(demo: Demo) -> None:
         demo.revision()
         demo.upgrade()
         demo.test()
+        demo.serve(stack)
     demo.summary()
 
 

@@ -38,6 +38,7 @@ STEPS = [
     "6. Let the plugin write the migration",
     "7. Apply it",
     "8. Run the service's tests",
+    "9. Serve it over HTTP, as the runtime role",
 ]
 
 

@@ -1,0 +1,161 @@
+"""Load driver of the http_api benchmark; runs in the rendered service's virtualenv.
+
+Two ASGI applications on the same database, the same runtime role and the same pool settings:
+the service's own ``create_app()`` (pgkeel), and the same list endpoint written by hand with
+FastAPI and SQLAlchemy (the tenant header parsed, the tenant checked, ``set_config`` per
+transaction, a keyset query with a base64 cursor). Concurrent asyncio clients call
+``GET /projects`` in-process through httpx, following ``next`` links, for a fixed time per round;
+the rounds alternate. Prints one JSON document with every round's figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated
+
+import httpx
+from app.api import create_app
+from app.core.config import Settings
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+LIST = text(
+    "SELECT id, name, owner_id, version, created_at, updated_at FROM projects "
+    "WHERE deleted_at IS NULL AND (CAST(:after_at AS timestamptz) IS NULL "
+    "OR (created_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))) "
+    "ORDER BY created_at, id LIMIT :limit"
+)
+TENANT_EXISTS = text("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = :id)")
+SET_TENANT = text("SELECT set_config('app.tenant_id', :id, true)")
+
+
+class Item(BaseModel):
+    id: uuid.UUID
+    name: str
+    owner_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Page(BaseModel):
+    items: list[Item]
+    next: str | None
+
+
+def hand_written_app(url: str) -> FastAPI:
+    """The list endpoint without pgkeel."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_async_engine(url, pool_pre_ping=True)
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/projects")
+    async def list_projects(
+        request: Request,
+        x_tenant_id: Annotated[str | None, Header()] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        after: str | None = None,
+    ) -> Page:
+        try:
+            tenant = uuid.UUID(x_tenant_id or "")
+        except ValueError:
+            raise HTTPException(400, "X-Tenant-ID is not a tenant id") from None
+        after_at = after_id = None
+        if after:
+            try:
+                after_at, after_id = json.loads(base64.urlsafe_b64decode(after))
+            except ValueError:
+                raise HTTPException(400, "bad cursor") from None
+        engine: AsyncEngine = request.app.state.engine
+        async with engine.begin() as connection:
+            await connection.execute(SET_TENANT, {"id": str(tenant)})
+            if not await connection.scalar(TENANT_EXISTS, {"id": tenant}):
+                raise HTTPException(404, "no such tenant")
+            parameters = {"after_at": after_at, "after_id": after_id, "limit": limit + 1}
+            rows = (await connection.execute(LIST, parameters)).mappings().all()
+        items = [Item.model_validate(dict(row)) for row in rows[:limit]]
+        following = None
+        if len(rows) > limit:
+            last = items[-1]
+            cursor = json.dumps([last.created_at.isoformat(), str(last.id)]).encode()
+            following = str(
+                request.url.include_query_params(
+                    limit=limit, after=base64.urlsafe_b64encode(cursor).decode()
+                )
+            )
+        return Page(items=items, next=following)
+
+    return app
+
+
+async def client(app: FastAPI, tenant: str, stop: float, latencies: list[float]) -> None:
+    """One client: list pages of its tenant, following next links, until ``stop``."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"X-Tenant-ID": tenant}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://bench", headers=headers
+    ) as http:
+        url = "/projects?limit=20"
+        while time.perf_counter() < stop:
+            began = time.perf_counter()
+            response = await http.get(url)
+            latencies.append(time.perf_counter() - began)
+            assert response.status_code == 200, response.text
+            url = response.json()["next"] or "/projects?limit=20"
+
+
+async def one_round(
+    app: FastAPI, tenants: list[str], clients: int, seconds: float
+) -> dict[str, float]:
+    """Requests per second and latency percentiles of one round."""
+    latencies: list[float] = []
+    async with app.router.lifespan_context(app):
+        warm = time.perf_counter() + 0.5
+        await asyncio.gather(
+            *(client(app, tenants[n % len(tenants)], warm, []) for n in range(clients))
+        )
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(
+            *(client(app, tenants[n % len(tenants)], stop, latencies) for n in range(clients))
+        )
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+        "requests": len(latencies),
+    }
+
+
+async def main() -> None:
+    """``python _http_load.py URL CLIENTS SECONDS ROUNDS TENANT...``."""
+    url, clients, seconds, rounds, *tenants = sys.argv[1:]
+    apps = {
+        "pgkeel": create_app(Settings(database_url=url, migration_database_url=None)),
+        "hand": hand_written_app(url),
+    }
+    results: dict[str, list[dict[str, float]]] = {"pgkeel": [], "hand": []}
+    for number in range(int(rounds)):
+        order = ["pgkeel", "hand"] if number % 2 == 0 else ["hand", "pgkeel"]
+        for name in order:
+            results[name].append(await one_round(apps[name], tenants, int(clients), float(seconds)))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
