@@ -10,7 +10,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pgkeel-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck pytest bench system-deps clean
+# `make lowest`: the lowest allowed version of every direct dependency, in its own environment.
+LOWEST := .venv-lowest
+LOWEST_TESTS := tests/floors tests/models tests/isolation/test_soft_delete.py \
+	tests/isolation/test_tenancy.py tests/alembic/test_alembic_revisions.py
+
+.PHONY: demo test lint typecheck pytest lowest bench system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(or $(PYTHON),$(error pgkeel needs Python >= 3.11 on PATH)) -m venv $(VENV)
@@ -35,10 +40,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-test: lint typecheck pytest
+lowest: $(STAMP) system-deps
+	rm -rf $(LOWEST)
+	$(BIN)/uv venv -q --python $(BIN)/python $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install -q --resolution lowest-direct -e '.[alembic]'
+	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install -q pytest pytest-xdist hypothesis
+	PGKEEL_EXPECT_FLOORS=1 $(LOWEST)/bin/pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider $(LOWEST_TESTS)
+
+test: lint typecheck pytest lowest
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,11 +17,15 @@ rule engine, the rest of Alembic) when they first run.
 from __future__ import annotations
 
 import logging
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from alembic.autogenerate.api import AutogenContext
     from alembic.operations.ops import ModifyTableOps, UpgradeOps
     from alembic.runtime.plugins import Plugin
@@ -194,3 +198,18 @@ def setup(plugin: Plugin) -> None:
     plugin.add_autogenerate_comparator(
         compare_database_objects, "schema", "pgkeel_objects", priority=DispatchPriority.LAST
     )
+
+
+class _PluginModule(ModuleType):
+    """This module, which also iterates as a collection holding itself.
+
+    Alembic 1.18.0 to 1.20.0 iterate over what an ``alembic.plugins`` entry point loads (and so
+    fail on a module, in every process that imports ``alembic.autogenerate``); later versions
+    take the module itself. Being both, the entry point works with every Alembic >= 1.18.
+    """
+
+    def __iter__(self) -> Iterator[ModuleType]:
+        return iter((self,))
+
+
+sys.modules[__name__].__class__ = _PluginModule

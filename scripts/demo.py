@@ -150,7 +150,7 @@ STEPS = {
     "install": Step(
         3,
         "Install it into its own virtualenv, with pgkeel from this checkout",
-        "check that pip can reach its package index (set PIP_INDEX_URL for a mirror), "
+        "check that uv can reach its package index (set UV_INDEX_URL for a mirror), "
         "then run `make demo` again",
     ),
     "migrate": Step(
@@ -510,7 +510,7 @@ class Demo:
         self.begin("render")
         output_dir = display(self.build_dir)
         argv = ["cookiecutter", "--no-input", display(TEMPLATE), "--output-dir", output_dir]
-        argv += [f"pgkeel_requirement={ROOT}", *self.answers]
+        argv += list(self.answers)  # pgkeel: a wheel built from this checkout (from-template)
         run(self.console, argv, cwd=Path.cwd(), env=self.cookiecutter_env())
         rendered = [
             path for path in self.build_dir.iterdir() if (path / "pyproject.toml").is_file()
@@ -536,25 +536,7 @@ class Demo:
         self.begin("install")
         began = time.perf_counter()
         self.console.command(f"cd {display(self.service_dir)}")
-        env = self.tool_env()
-        run(
-            self.console,
-            ["python", "-m", "venv", "--without-pip", ".venv"],
-            cwd=self.service_dir,
-            env=env,
-        )
-        pip = [
-            "python",
-            "-m",
-            "pip",
-            "--python",
-            ".venv/bin/python",
-            "install",
-            "-q",
-            "-e",
-            ".[dev]",
-        ]
-        run(self.console, pip, cwd=self.service_dir, env=env)
+        run(self.console, ["make", "install"], cwd=self.service_dir, env=self.tool_env())
         self.console.command(". .venv/bin/activate")
         self.console.result(f"{self.installed_summary()} in {time.perf_counter() - began:.1f} s")
 

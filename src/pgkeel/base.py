@@ -160,8 +160,11 @@ def _is_declarative_base(cls: type) -> bool:
 
 
 def _install_type_resolver(reg: registry) -> None:
-    """Map every ``dict[...]``/``list[...]`` annotation to JSONB (SQLAlchemy >= 2.1 event)."""
-    if hasattr(reg.dispatch, "resolve_type_annotation"):
+    """Map every ``dict[...]``/``list[...]`` annotation to JSONB (SQLAlchemy >= 2.1 event).
+
+    A 2.0 registry has no events at all (no ``dispatch``); there the type map's entries apply.
+    """
+    if hasattr(getattr(reg, "dispatch", None), "resolve_type_annotation"):
         event.listen(reg, "resolve_type_annotation", json_container_type)
 
 

@@ -7,11 +7,23 @@ Each top-level command is added by one small function taking the subparsers obje
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import textwrap
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pgkeel.database import Attempt, PersistentCluster, find_binaries
+from pgkeel.database.cluster import STATE_FILE, SUPERUSER
+from pgkeel.database.devroles import (
+    DEV_DATABASE,
+    OWNER_ROLE,
+    RUNTIME_ROLE,
+    reset_dev_database,
+)
 from pgkeel.database.resolve import not_found_message
 from pgkeel.doctor.cli import MANUAL as DOCTOR_MANUAL
 from pgkeel.doctor.cli import add_arguments
@@ -36,6 +48,7 @@ NAME
 SYNOPSIS
   pgkeel COMMAND [ARGUMENTS]
   pgkeel COMMAND --help
+  pgkeel --version
 
 DESCRIPTION
   pgkeel's runtime library, Alembic plugin and pytest plugin are used from Python; this command
@@ -57,36 +70,44 @@ NAME
   pgkeel db - manage the development PostgreSQL cluster of a service
 
 SYNOPSIS
-  pgkeel db start  [--dir DIR]
-  pgkeel db stop   [--dir DIR]
-  pgkeel db status [--dir DIR]
-  pgkeel db url    [--dir DIR]
+  pgkeel db start   [--dir DIR]
+  pgkeel db stop    [--dir DIR]
+  pgkeel db status  [--dir DIR]
+  pgkeel db url     [--dir DIR] [--owner | --superuser]
+  pgkeel db psql    [--dir DIR] [--owner | --superuser] [-- PSQL-ARGUMENTS]
+  pgkeel db reset   [--dir DIR] --yes
+  pgkeel db destroy [--dir DIR] --yes
 
 DESCRIPTION
-  A service's development database is a PostgreSQL cluster of its own, kept in DIR (default:
-  ./.pgkeel). The first `start` creates it (initdb, user `postgres`, trust authentication);
-  later runs reuse its data. The server listens on 127.0.0.1 only, on the first free port from
-  5433 up, chosen when the cluster is created and kept in DIR/pgkeel.json (a new one is chosen
-  only if another program has taken it meanwhile).
+  A service's development database is a PostgreSQL cluster of its own, kept in DIR. Without
+  --dir, pgkeel looks for a .pgkeel directory in the current directory and each parent, so a
+  command run from a subdirectory of the service finds the service's cluster; when there is
+  none, `start` creates .pgkeel next to the nearest pyproject.toml (else here). The first
+  `start` creates the cluster (initdb, superuser `postgres`, trust authentication); later runs
+  reuse its data. The server listens on 127.0.0.1 only, on the first free port from 5433 up,
+  chosen when the cluster is created and kept in DIR/pgkeel.json.
+
+  Every `start` also makes sure of the two roles a deployment has, in the database `app`:
+    app_owner  owns the database and runs the migrations (MIGRATION_DATABASE_URL)
+    app_user   the runtime role the service connects as (DATABASE_URL): NOSUPERUSER,
+               NOBYPASSRLS, with read and write on every table and sequence app_owner creates
+               (default privileges), so row-level security applies as in production
+  `pgkeel db url` prints app_user's URL, `--owner` app_owner's, `--superuser` postgres's.
 
   The server programs are the newest PostgreSQL installed on this machine (on PATH, from
   `pg_config --bindir`, in /usr/lib/postgresql/*/bin), else the ones bundled in the pgserver
-  wheel (pip install 'pgkeel[embedded]').
-
-  PostgreSQL refuses to run as root. When pgkeel runs as root (as in most CI containers), the
-  server runs as the `postgres` system user, or as a `pgkeel` system user created for it, and
-  DIR/data belongs to that user.
+  wheel (pip install 'pgkeel[embedded]'). PostgreSQL refuses to run as root: when pgkeel runs
+  as root (as in most CI containers), the server runs as the `postgres` system user, or as a
+  `pgkeel` system user created for it, and DIR/data belongs to that user.
 
 COMMANDS
-  start   create the cluster if DIR has none, start the server, wait until it accepts
-          connections, and print its URL; does nothing but print the URL if it already runs
-  stop    stop the server (fast shutdown); the data stays in DIR
-  status  print `running: URL` and exit 0, or say it is not running and exit 3
-  url     print the SQLAlchemy URL (postgresql+psycopg://...) and exit 0, or exit 3 with a
-          message on stderr if the server is not running
+{actions}
 
 OPTIONS
-  --dir DIR   the cluster directory (default: ./.pgkeel); give the same one to every command
+  --dir DIR     the cluster directory (default: the nearest .pgkeel, see DESCRIPTION)
+  --owner       `url`, `psql`: as the owner role app_owner
+  --superuser   `url`, `psql`: as the superuser postgres
+  --yes         `reset`, `destroy`: confirm that the data is to be lost
 
 ENVIRONMENT
   PGKEEL_PG_BINDIR   the bin directory of the PostgreSQL to use, instead of searching
@@ -99,16 +120,71 @@ FILES
 
 EXIT STATUS
   0 success; 1 an error (one paragraph on stderr naming the problem and the fix); 2 a usage
-  error; 3 `status` or `url` found the server stopped.
+  error; 3 `status`, `url` or `psql` found the server stopped.
 
 EXAMPLES
   pgkeel db start
-  export DATABASE_URL=$(pgkeel db url)   # for the service, Alembic and the tests
+  export DATABASE_URL=$(pgkeel db url) MIGRATION_DATABASE_URL=$(pgkeel db url --owner)
+  pgkeel db psql --owner -- -c 'table alembic_version'
+  pgkeel db reset --yes      # an empty database `app`, the roles kept
   pgkeel db stop
 
 SEE ALSO
   docs/testing.md in pgkeel's repository (the database for tests comes from the same search)
 """
+
+ACTION_MANUAL = """\
+NAME
+  pgkeel db {name} - {summary}
+
+SYNOPSIS
+  pgkeel db {name} {synopsis}
+
+DESCRIPTION
+{description}
+
+OPTIONS
+{options}
+
+EXIT STATUS
+{exit_status}
+
+SEE ALSO
+  pgkeel db --help (the cluster, its roles, where it is kept)
+"""
+
+_DIR_OPTION = "  --dir DIR     the cluster directory (default: the nearest .pgkeel upward)"
+_ROLE_OPTIONS = (
+    "  --owner       as the owner role app_owner (migrations)\n"
+    "  --superuser   as the cluster's superuser postgres"
+)
+_YES_OPTION = "  --yes         confirm that the data is to be lost (refused without it)"
+_STATUS_3 = "  0 success; 1 an error (one paragraph on stderr); 2 a usage error; 3 not running."
+_STATUS_1 = "  0 success; 1 an error (one paragraph on stderr); 2 a usage error."
+
+
+@dataclass(frozen=True)
+class _Action:
+    """One ``pgkeel db`` action: its handler and the parts of its manual page."""
+
+    handler: Handler
+    summary: str
+    synopsis: str
+    description: str
+    options: str = _DIR_OPTION
+    exit_status: str = _STATUS_1
+
+    def manual(self, name: str) -> str:
+        """The action's manual page."""
+        description = textwrap.indent(textwrap.fill(self.description, 94), "  ")
+        return ACTION_MANUAL.format(
+            name=name,
+            summary=self.summary,
+            synopsis=self.synopsis,
+            description=description,
+            options=self.options,
+            exit_status=self.exit_status,
+        )
 
 
 class ManualParser(argparse.ArgumentParser):
@@ -123,17 +199,52 @@ class ManualParser(argparse.ArgumentParser):
         return self.manual or super().format_help()
 
 
+def find_cluster_dir(start: Path) -> Path:
+    """The nearest ``.pgkeel`` in ``start`` or a parent; else one by the nearest pyproject.toml."""
+    for directory in (start, *start.parents):
+        if (directory / DEFAULT_DIR / STATE_FILE).is_file():
+            return directory / DEFAULT_DIR
+    for directory in (start, *start.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory / DEFAULT_DIR
+    return start / DEFAULT_DIR
+
+
 def _cluster(args: argparse.Namespace) -> PersistentCluster:
     attempts: list[Attempt] = []
     binaries = find_binaries(attempts)
     if binaries is None:
         raise DatabaseNotFoundError(not_found_message(attempts))
-    return PersistentCluster(Path(args.dir), binaries)
+    directory = Path(args.dir) if args.dir else find_cluster_dir(Path.cwd())
+    return PersistentCluster(directory, binaries)
+
+
+def _role(args: argparse.Namespace) -> tuple[str, str]:
+    """The (database, user) that ``--owner``/``--superuser`` (or neither) ask for."""
+    if getattr(args, "superuser", False):
+        return "postgres", SUPERUSER
+    return DEV_DATABASE, (OWNER_ROLE if getattr(args, "owner", False) else RUNTIME_ROLE)
+
+
+def _make_dir(directory: Path) -> None:
+    """Create the cluster directory, or say in one line that it cannot be made there."""
+    if directory.exists():
+        return
+    try:
+        directory.mkdir(parents=True)
+    except OSError as exc:
+        raise PgkeelError(
+            f"cannot create {directory.name} here ({directory.parent}: "
+            f"{exc.strerror or exc}); use --dir DIR to keep the cluster in a directory you "
+            "can write to."
+        ) from None
 
 
 def _start(args: argparse.Namespace) -> int:
-    cluster = _cluster(args).start()
-    print(cluster.url().render_as_string())
+    persistent = _cluster(args)
+    _make_dir(persistent.directory)
+    cluster = persistent.start()
+    print(cluster.url(DEV_DATABASE, RUNTIME_ROLE).render_as_string())
     return EXIT_OK
 
 
@@ -143,46 +254,170 @@ def _stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _not_running(persistent: PersistentCluster) -> int:
+    print(
+        f"pgkeel: the cluster in {persistent.directory} is not running; "
+        "run `pgkeel db start` first.",
+        file=sys.stderr,
+    )
+    return EXIT_NOT_RUNNING
+
+
 def _status(args: argparse.Namespace) -> int:
-    url = _cluster(args).status()
-    if url is None:
-        print(f"not running (start it with `pgkeel db start --dir {args.dir}`)")
+    persistent = _cluster(args)
+    if persistent.status() is None:
+        print(f"not running (start it with `pgkeel db start --dir {persistent.directory}`)")
         return EXIT_NOT_RUNNING
-    print(f"running: {url}")
+    print(f"running: {persistent.cluster().url(DEV_DATABASE, RUNTIME_ROLE).render_as_string()}")
     return EXIT_OK
 
 
 def _url(args: argparse.Namespace) -> int:
-    url = _cluster(args).status()
-    if url is None:
-        print(
-            f"pgkeel: the cluster in {args.dir} is not running; run `pgkeel db start` first.",
-            file=sys.stderr,
-        )
-        return EXIT_NOT_RUNNING
-    print(url)
+    persistent = _cluster(args)
+    if persistent.status() is None:
+        return _not_running(persistent)
+    print(persistent.cluster().url(*_role(args)).render_as_string())
     return EXIT_OK
 
 
-DB_ACTIONS: dict[str, tuple[Handler, str]] = {
-    "start": (_start, "create the cluster if needed, start it, print its URL"),
-    "stop": (_stop, "stop the server; the data stays"),
-    "status": (_status, "say whether the server runs (exit 3 if not)"),
-    "url": (_url, "print the SQLAlchemy URL (exit 3 if the server is not running)"),
+def _psql(args: argparse.Namespace) -> int:
+    persistent = _cluster(args)
+    if persistent.status() is None:
+        return _not_running(persistent)
+    database, user = _role(args)
+    psql = shutil.which("psql", path=str(persistent.binaries.bindir)) or shutil.which("psql")
+    if psql is None:
+        raise PgkeelError(
+            f"psql is neither in {persistent.binaries.bindir} nor on PATH. Fix: install "
+            "PostgreSQL's client (e.g. apt-get install postgresql-client)."
+        )
+    port = persistent.cluster().port
+    target = f"host=127.0.0.1 port={port} user={user} dbname={database}"
+    extra = [argument for argument in args.psql_args if argument != "--"]
+    return subprocess.run([psql, target, *extra], check=False).returncode
+
+
+def _confirmed(args: argparse.Namespace, what: str) -> bool:
+    if args.yes:
+        return True
+    print(
+        f"pgkeel: error: `pgkeel db {args.action}` {what}; nothing was done. Fix: run "
+        f"`pgkeel db {args.action} --yes` to confirm.",
+        file=sys.stderr,
+    )
+    return False
+
+
+def _reset(args: argparse.Namespace) -> int:
+    persistent = _cluster(args)
+    if not _confirmed(args, f"drops the database {DEV_DATABASE} and every row in it"):
+        return EXIT_ERROR
+    if persistent.status() is None:
+        return _not_running(persistent)
+    reset_dev_database(persistent.cluster())
+    print(f"reset: the database {DEV_DATABASE} is empty, owned by {OWNER_ROLE}")
+    return EXIT_OK
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    persistent = _cluster(args)
+    if not _confirmed(args, f"stops the cluster and removes {persistent.directory}"):
+        return EXIT_ERROR
+    if not persistent.directory.exists():
+        print(f"no cluster in {persistent.directory}")
+        return EXIT_OK
+    persistent.stop()
+    shutil.rmtree(persistent.directory)
+    print(f"removed {persistent.directory}")
+    return EXIT_OK
+
+
+DB_ACTIONS: dict[str, _Action] = {
+    "start": _Action(
+        _start,
+        "create the cluster if needed, start it, make its roles, print the runtime URL",
+        "[--dir DIR]",
+        "Creates the cluster in DIR on first use (initdb), starts the server in the background "
+        "and waits until it accepts connections; does nothing more when it already runs. Then "
+        "creates or repairs the roles app_owner and app_user and the database app (see `pgkeel "
+        "db --help`), and prints app_user's URL, as DATABASE_URL takes it.",
+    ),
+    "stop": _Action(
+        _stop,
+        "stop the server; the data stays",
+        "[--dir DIR]",
+        "Stops the server (fast shutdown) and prints `stopped`, or `not running`. The data "
+        "stays in DIR; `pgkeel db start` starts it again.",
+    ),
+    "status": _Action(
+        _status,
+        "say whether the server runs (exit 3 if not)",
+        "[--dir DIR]",
+        "Prints `running: URL` (app_user's URL) and exits 0, or says that the server is not "
+        "running and exits 3.",
+        exit_status=_STATUS_3,
+    ),
+    "url": _Action(
+        _url,
+        "print a SQLAlchemy URL: the runtime role's, the owner's or the superuser's",
+        "[--dir DIR] [--owner | --superuser]",
+        "Prints the SQLAlchemy URL (postgresql+psycopg://...) of the database app as the "
+        "runtime role app_user (for DATABASE_URL), or as app_owner with --owner (for "
+        "MIGRATION_DATABASE_URL), or of the database postgres as the superuser with "
+        "--superuser. Exits 3 with a message on stderr if the server is not running.",
+        f"{_DIR_OPTION}\n{_ROLE_OPTIONS}",
+        _STATUS_3,
+    ),
+    "psql": _Action(
+        _psql,
+        "open psql on the development database",
+        "[--dir DIR] [--owner | --superuser] [-- PSQL-ARGUMENTS]",
+        "Runs psql (from the cluster's PostgreSQL, else from PATH) on the database app as "
+        "app_user, or as app_owner with --owner, or on postgres as the superuser with "
+        "--superuser; arguments after -- go to psql. Exits with psql's status, or 3 if the "
+        "server is not running.",
+        f"{_DIR_OPTION}\n{_ROLE_OPTIONS}",
+        "  psql's exit status; 1 an error (one paragraph on stderr); 3 not running.",
+    ),
+    "reset": _Action(
+        _reset,
+        "drop and recreate the development database (needs --yes)",
+        "[--dir DIR] --yes",
+        "Drops the database app (disconnecting its sessions) and creates it again, empty and "
+        "owned by app_owner, with the runtime role's privileges; the roles and the cluster "
+        "stay. Without --yes it does nothing and says so. Run `alembic upgrade head` after.",
+        f"{_DIR_OPTION}\n{_YES_OPTION}",
+        "  0 success; 1 an error or no --yes (one paragraph on stderr); 3 not running.",
+    ),
+    "destroy": _Action(
+        _destroy,
+        "stop the server and remove the cluster directory (needs --yes)",
+        "[--dir DIR] --yes",
+        "Stops the server if it runs and removes DIR with all its data. Without --yes it does "
+        "nothing and says so. The next `pgkeel db start` creates a new cluster.",
+        f"{_DIR_OPTION}\n{_YES_OPTION}",
+    ),
 }
 
 
 def add_db_command(commands: Subparsers) -> None:
-    """Add ``pgkeel db start|stop|status|url``."""
+    """Add ``pgkeel db start|stop|status|url|psql|reset|destroy``."""
     summary = "manage the service's development PostgreSQL cluster"
-    db = commands.add_parser("db", help=summary, manual=DB_MANUAL)
+    listing = "\n".join(f"  {name:<8}{action.summary}" for name, action in DB_ACTIONS.items())
+    db = commands.add_parser("db", help=summary, manual=DB_MANUAL.format(actions=listing))
     actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for name, (handler, text) in DB_ACTIONS.items():
-        action = actions.add_parser(name, help=text, description=f"pgkeel db {name}: {text}.")
-        action.add_argument(
-            "--dir", default=str(DEFAULT_DIR), help="the cluster directory (default: ./.pgkeel)"
-        )
-        action.set_defaults(handler=handler)
+    for name, action in DB_ACTIONS.items():
+        parser = actions.add_parser(name, help=action.summary, manual=action.manual(name))
+        parser.add_argument("--dir", help="the cluster directory")
+        if "--owner" in action.options:
+            roles = parser.add_mutually_exclusive_group()
+            roles.add_argument("--owner", action="store_true")
+            roles.add_argument("--superuser", action="store_true")
+        if "--yes" in action.options:
+            parser.add_argument("--yes", action="store_true")
+        if name == "psql":
+            parser.add_argument("psql_args", nargs=argparse.REMAINDER)
+        parser.set_defaults(handler=action.handler)
 
 
 CHECK_MANUAL = """\
@@ -273,11 +508,20 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pgkeel``, with help that reads like a manual page."""
     parser = ManualParser(prog="pgkeel")
+    parser.add_argument("--version", action="version", version=f"pgkeel {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
         add_command(commands)
     parser.manual = MAIN_MANUAL.format(commands=_command_list(commands))
     return parser
+
+
+def _version() -> str:
+    """The installed version of pgkeel."""
+    try:
+        return metadata.version("pgkeel")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _command_list(commands: Subparsers) -> str:

@@ -1,14 +1,31 @@
-"""Remove what the answers turned off, then print the next three commands."""
+"""Remove what the answers turned off, bring pgkeel in as a wheel, lock, print the next commands.
+
+When pgkeel is not taken from a package index (the default: it is built from the repository that
+holds this template), its wheel goes into ``wheels/`` and ``pyproject.toml`` points uv at it by a
+relative path, so the lock file, the Makefile and the Dockerfile need no index for pgkeel and no
+absolute path of the machine that rendered the service.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 MULTI_TENANT = "{{ cookiecutter.multi_tenant }}"  # checked by pre_gen_project.py: yes or no
 HTTP = "{{ cookiecutter.http }}"  # checked by pre_gen_project.py: fastapi or none
 SLUG = "{{ cookiecutter.project_slug }}"
+REQUIREMENT = "{{ cookiecutter.pgkeel_requirement }}"  # checked by pre_gen_project.py
+TEMPLATE_DIR = Path(r"{{ cookiecutter._repo_dir }}")
+FROM_TEMPLATE = "from-template"
+WHEELS = Path("wheels")
+UV_SOURCES = """
+[tool.uv.sources]
+# pgkeel comes from a wheel in this repository, not from a package index (see wheels/README.md).
+"""
 
 # Files that only a multi-tenant service has.
 TENANT_FILES = (
@@ -26,9 +43,13 @@ NEXT_STEPS = f"""
 Created {SLUG}/. Next:
 
     cd {SLUG}
-    make install    # .venv with the service and its dev tools
+    make install    # .venv with the service and its dev tools (uv, from uv.lock)
     make test       # migrations, standards and isolation tests on a real PostgreSQL
 """
+
+
+class HookError(Exception):
+    """A step that failed: one paragraph saying what, and the fix."""
 
 
 def remove_turned_off() -> None:
@@ -41,10 +62,105 @@ def remove_turned_off() -> None:
             shutil.rmtree(directory)
 
 
+def uv_command() -> list[str] | None:
+    """How to run uv here: on PATH, else the uv package of this Python; None without uv."""
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    probe = subprocess.run(
+        [sys.executable, "-m", "uv", "--version"], capture_output=True, check=False
+    )
+    return [sys.executable, "-m", "uv"] if probe.returncode == 0 else None
+
+
+def run(argv: list[str], what: str) -> None:
+    """Run a command quietly; a failure becomes a HookError with its last lines."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise HookError(f"{what} failed: {tail}")
+
+
+def build_wheel(source: Path) -> None:
+    """Build pgkeel's wheel from a checkout or an sdist into ``wheels/``, with uv or pip."""
+    uv = uv_command()
+    if uv is not None:
+        argv = [*uv, "build", "--wheel", "--quiet", "--out-dir", str(WHEELS), str(source)]
+    else:
+        argv = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        argv += ["--wheel-dir", str(WHEELS), str(source)]
+    run(argv, f"building pgkeel's wheel from {source}")
+    (WHEELS / ".gitignore").unlink(missing_ok=True)  # uv build's "*": the wheel must be committed
+
+
+def build_from_git(url: str) -> None:
+    """Clone ``git+URL[@REF]`` into a temporary directory and build pgkeel's wheel from it."""
+    address = url.removeprefix("git+")
+    ref = None
+    match = re.fullmatch(r"(.*/[^/@]+)@([^/@]+)", address)
+    if match:
+        address, ref = match.groups()
+    if shutil.which("git") is None:
+        raise HookError(f"pgkeel_requirement {url!r} needs git, which is not on PATH")
+    with tempfile.TemporaryDirectory(prefix="pgkeel-clone-") as scratch:
+        checkout = Path(scratch) / "pgkeel"
+        run(["git", "clone", "--quiet", address, str(checkout)], f"git clone {address}")
+        if ref:
+            run(["git", "-C", str(checkout), "checkout", "--quiet", ref], f"git checkout {ref}")
+        build_wheel(checkout)
+
+
+def place_wheel() -> str | None:
+    """Put pgkeel's wheel into ``wheels/`` unless it comes from an index; its file name."""
+    if REQUIREMENT == FROM_TEMPLATE:
+        build_wheel(TEMPLATE_DIR.parent)
+    elif REQUIREMENT.startswith("git+"):
+        build_from_git(REQUIREMENT)
+    elif REQUIREMENT.endswith(".whl"):
+        shutil.copy2(REQUIREMENT, WHEELS)
+    elif REQUIREMENT.startswith("/"):
+        build_wheel(Path(REQUIREMENT))
+    else:
+        return None
+    wheels = sorted(path.name for path in WHEELS.glob("pgkeel-*.whl"))
+    if len(wheels) != 1:
+        raise HookError(f"expected one pgkeel wheel in wheels/, found {wheels or 'none'}")
+    return wheels[0]
+
+
+def point_uv_at(wheel: str) -> None:
+    """Add the ``[tool.uv.sources]`` entry that takes pgkeel from ``wheels/``."""
+    pyproject = Path("pyproject.toml")
+    entry = 'pgkeel = { path = "' + (WHEELS / wheel).as_posix() + '" }\n'
+    pyproject.write_text(pyproject.read_text() + UV_SOURCES + entry)
+
+
+def lock() -> str:
+    """Write uv.lock when uv is at hand; the line that says what happened."""
+    uv = uv_command()
+    if uv is None:
+        return "uv.lock: uv is not installed here; `make install` installs uv and writes it."
+    result = subprocess.run([*uv, "lock", "--quiet"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"uv.lock: not written ({last}); `make install` writes it."
+    return "uv.lock: written by uv (commit it with the service)."
+
+
 def main() -> int:
-    """Trim the generated service and tell the user what to run."""
+    """Trim the generated service, bring pgkeel in, lock, and tell the user what to run."""
     remove_turned_off()
-    sys.stdout.write(NEXT_STEPS)
+    try:
+        wheel = place_wheel()
+    except (HookError, OSError) as exc:
+        sys.stderr.write(
+            f"error: {exc}. Fix: check pgkeel_requirement ({REQUIREMENT!r}); give a version "
+            "range such as '>=0.1,<0.2' if pgkeel is on your package index.\n"
+        )
+        return 1
+    if wheel is not None:
+        point_uv_at(wheel)
+    sys.stdout.write(lock() + "\n" + NEXT_STEPS)
     return 0
 
 

@@ -117,23 +117,42 @@ def check_choice(name: str, value: str, choices: list[str]) -> str | None:
     return f"{name} {value!r} is not supported; type one of: {listed} (e.g. {name}={choices[0]})."
 
 
-def check_pgkeel_requirement(requirement: str) -> str | None:
-    """The error for a pgkeel requirement that is neither a version range nor a checkout."""
-    if requirement.startswith("/"):
-        pyproject = Path(requirement) / "pyproject.toml"
-        if not pyproject.is_file() or 'name = "pgkeel"' not in pyproject.read_text():
-            return (
-                f"pgkeel_requirement {requirement!r} is not a pgkeel checkout (no pyproject.toml "
-                "naming pgkeel there); type the absolute path of one, or a version range such "
-                "as '>=0.1,<0.2'."
-            )
-        return None
-    if requirement and not SPECIFIER_PATTERN.fullmatch(requirement.strip()):
+FROM_TEMPLATE = "from-template"
+GIT_URL_PATTERN = re.compile(r"git\+(https|http|ssh|file)://\S+")
+
+
+def is_pgkeel_checkout(directory: Path) -> bool:
+    """Whether ``directory`` holds pgkeel's pyproject.toml."""
+    pyproject = directory / "pyproject.toml"
+    return pyproject.is_file() and 'name = "pgkeel"' in pyproject.read_text()
+
+
+def check_pgkeel_requirement(requirement: str, template_dir: Path) -> str | None:
+    """The error for a pgkeel source that is none of: the template's checkout, a path, a URL."""
+    choices = (
+        "type from-template (the repository holding this template), a version range such as "
+        "'>=0.1,<0.2' (a package index), the absolute path of a pgkeel checkout or wheel, or a "
+        "git URL such as git+https://host/pgkeel.git@v0.1.0"
+    )
+    if requirement == FROM_TEMPLATE:
+        if is_pgkeel_checkout(template_dir.parent):
+            return None
         return (
-            f"pgkeel_requirement {requirement!r} is neither a version range nor an absolute "
-            "path; type a range such as '>=0.1,<0.2', or the absolute path of a pgkeel checkout."
+            f"pgkeel_requirement {FROM_TEMPLATE!r} builds pgkeel from the repository that holds "
+            f"the template, but {template_dir.parent} holds no pgkeel pyproject.toml; {choices}."
         )
-    return None
+    if requirement.startswith("/"):
+        path = Path(requirement)
+        wheel = path.is_file() and path.name.startswith("pgkeel-") and path.suffix == ".whl"
+        if wheel or is_pgkeel_checkout(path):
+            return None
+        return f"pgkeel_requirement {requirement!r} is not a pgkeel checkout or wheel; {choices}."
+    if GIT_URL_PATTERN.fullmatch(requirement) or SPECIFIER_PATTERN.fullmatch(requirement.strip()):
+        return None
+    return (
+        f"pgkeel_requirement {requirement!r} is neither a version range, an absolute path nor "
+        f"a git URL; {choices}."
+    )
 
 
 def problems(answers: dict[str, Any]) -> list[str]:
@@ -148,7 +167,9 @@ def problems(answers: dict[str, Any]) -> list[str]:
             str(answers["postgres_version"]),
             [str(version) for version in answers["_postgres_versions"]],
         ),
-        check_pgkeel_requirement(str(answers["pgkeel_requirement"])),
+        check_pgkeel_requirement(
+            str(answers["pgkeel_requirement"]), Path(str(answers["_repo_dir"]))
+        ),
     ]
     return [problem for problem in found if problem is not None]
 

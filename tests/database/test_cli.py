@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from pgkeel.cli import main
@@ -42,12 +43,14 @@ def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
     started = pgkeel("db", "start", "--dir", directory)
     assert started.returncode == 0, started.stderr
     url = started.stdout.strip()
-    assert url.startswith("postgresql+psycopg://postgres@127.0.0.1:")
+    assert url.startswith("postgresql+psycopg://app_user@127.0.0.1:")
+    assert url.endswith("/app")
     try:
         assert pgkeel("db", "url", "--dir", directory).stdout.strip() == url
         status = pgkeel("db", "status", "--dir", directory)
         assert (status.returncode, status.stdout.strip()) == (0, f"running: {url}")
-        with psycopg.connect(conninfo(make_url(url)), autocommit=True) as connection:
+        owner = pgkeel("db", "url", "--owner", "--dir", directory).stdout.strip()
+        with psycopg.connect(conninfo(make_url(owner)), autocommit=True) as connection:
             connection.execute("create table kept (id int)")
         assert pgkeel("db", "start", "--dir", directory).stdout.strip() == url
         assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "stopped"
@@ -86,7 +89,7 @@ def test_help_reads_like_a_manual() -> None:
         "EXAMPLES",
         "SEE ALSO",
     ]
-    for text in ["pgkeel db status [--dir DIR]", "export DATABASE_URL=$(pgkeel db url)", "root"]:
+    for text in ["pgkeel db status  [--dir DIR]", "export DATABASE_URL=$(pgkeel db url)", "root"]:
         assert text in result.stdout
 
 
@@ -111,7 +114,124 @@ def test_missing_command_exits_non_zero() -> None:
 def test_a_directory_that_cannot_be_made_is_one_line() -> None:
     result = console_script("db", "start", "--dir", "/proc/pgkeel/db")
     assert result.returncode == 1
-    assert result.stderr.startswith("pgkeel: error: /proc/pgkeel")
-    assert "Fix: " in result.stderr
+    assert result.stderr.startswith("pgkeel: error: cannot create db here (/proc/pgkeel: ")
+    assert "use --dir DIR" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def role_attributes(url: str) -> tuple[bool, bool]:
+    """(rolsuper, rolbypassrls) of the role ``url`` connects as."""
+    with psycopg.connect(conninfo(make_url(url))) as connection:
+        row = connection.execute(
+            "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+POLICY = "create policy by_tenant on notes using (tenant = current_setting('app.tenant', true))"
+
+
+def test_start_makes_an_owner_and_a_runtime_role_bound_by_rls(open_dir: Path) -> None:
+    directory = str(open_dir / ".pgkeel")
+    runtime = pgkeel("db", "start", "--dir", directory).stdout.strip()
+    try:
+        owner = pgkeel("db", "url", "--owner", "--dir", directory).stdout.strip()
+        superuser = pgkeel("db", "url", "--superuser", "--dir", directory).stdout.strip()
+        assert make_url(owner).username == "app_owner"
+        assert make_url(superuser).username == "postgres"
+        assert role_attributes(runtime) == (False, False)
+        assert role_attributes(owner) == (False, False)
+        with psycopg.connect(conninfo(make_url(owner)), autocommit=True) as connection:
+            for statement in (
+                "create table notes (tenant text, body text)",
+                "insert into notes values ('a', 'for a'), ('b', 'for b')",
+                "alter table notes enable row level security",
+                "alter table notes force row level security",
+                POLICY,
+            ):
+                connection.execute(statement)
+        with psycopg.connect(conninfo(make_url(runtime))) as connection:
+            connection.execute("select set_config('app.tenant', 'a', false)")
+            # default privileges: the runtime role reads the owner's new table, RLS applies
+            assert connection.execute("select body from notes").fetchall() == [("for a",)]
+        # a role that was given BYPASSRLS (or made superuser) by hand is repaired by `start`
+        with psycopg.connect(conninfo(make_url(superuser)), autocommit=True) as connection:
+            connection.execute("alter role app_user superuser bypassrls")
+            connection.execute("grant app_owner to app_user")
+        assert pgkeel("db", "start", "--dir", directory).stdout.strip() == runtime
+        assert role_attributes(runtime) == (False, False)
+        with psycopg.connect(conninfo(make_url(runtime))) as connection:
+            member = "select pg_has_role('app_user', 'app_owner', 'MEMBER')"
+            assert connection.execute(member).fetchone() == (False,)
+    finally:
+        pgkeel("db", "stop", "--dir", directory)
+
+
+def test_a_subdirectory_finds_the_projects_cluster(
+    open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (open_dir / "pyproject.toml").write_text("[project]\nname = 'svc'\n")
+    nested = open_dir / "app" / "models"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    url = pgkeel("db", "start").stdout.strip()
+    try:
+        assert (open_dir / ".pgkeel" / "pgkeel.json").is_file()
+        assert not (nested / ".pgkeel").exists()
+        monkeypatch.chdir(open_dir / "app")
+        assert pgkeel("db", "url").stdout.strip() == url
+        assert pgkeel("db", "status").returncode == 0
+    finally:
+        pgkeel("db", "stop")
+
+
+def test_reset_and_destroy_need_yes(open_dir: Path) -> None:
+    directory = str(open_dir / ".pgkeel")
+    pgkeel("db", "start", "--dir", directory)
+    owner = pgkeel("db", "url", "--owner", "--dir", directory).stdout.strip()
+    try:
+        with psycopg.connect(conninfo(make_url(owner)), autocommit=True) as connection:
+            connection.execute("create table doomed (id int)")
+        refused = pgkeel("db", "reset", "--dir", directory)
+        assert refused.returncode == 1
+        assert "drops the database app" in refused.stderr
+        assert "pgkeel db reset --yes" in refused.stderr
+        psql = console_script(
+            "db", "psql", "--owner", "--dir", directory, "--", "-Atc", "select count(*) from doomed"
+        )
+        assert (psql.returncode, psql.stdout.strip()) == (0, "0")
+        assert pgkeel("db", "reset", "--yes", "--dir", directory).returncode == 0
+        with psycopg.connect(conninfo(make_url(owner))) as connection:
+            gone = connection.execute("select to_regclass('doomed')").fetchone()
+            assert gone == (None,)
+        kept = pgkeel("db", "destroy", "--dir", directory)
+        assert kept.returncode == 1
+        assert Path(directory).is_dir()
+    finally:
+        assert pgkeel("db", "destroy", "--yes", "--dir", directory).returncode == 0
+    assert not Path(directory).exists()
+    assert pgkeel("db", "status", "--dir", directory).returncode == 3
+
+
+def test_version() -> None:
+    result = console_script("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("pgkeel 0.")
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "status", "url", "psql", "reset", "destroy"])
+def test_every_db_action_has_a_manual(action: str) -> None:
+    result = pgkeel("db", action, "--help")
+    assert result.returncode == 0
+    assert sections(result.stdout) == [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "SEE ALSO",
+    ]
+    assert f"pgkeel db {action} " in result.stdout
+    assert "--dir DIR" in result.stdout

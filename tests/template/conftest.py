@@ -52,10 +52,30 @@ def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
-def render_into(output_dir: Path, config: Path, **answers: str) -> Path:
-    """Render the template with ``answers`` (the rest default) and return the service's path."""
+@pytest.fixture(scope="session")
+def pgkeel_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pgkeel's wheel, built once from this checkout: what a release page offers."""
+    out = tmp_path_factory.mktemp("pgkeel-wheel")
+    subprocess.run(
+        [sys.executable, "-m", "uv", "build", "--wheel", "-q", "--out-dir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("pgkeel-*.whl")
+    return wheel
+
+
+def render_into(
+    output_dir: Path,
+    config: Path,
+    template: str = str(TEMPLATE),
+    directory: str | None = None,
+    **answers: str,
+) -> Path:
+    """Render ``template`` (this checkout's by default) with ``answers``; the service's path."""
     created = cookiecutter(
-        str(TEMPLATE),
+        template,
+        directory=directory,
         no_input=True,
         extra_context=answers,
         output_dir=str(output_dir),
@@ -65,10 +85,14 @@ def render_into(output_dir: Path, config: Path, **answers: str) -> Path:
 
 
 @pytest.fixture
-def render(tmp_path: Path, cookiecutter_config: Path) -> Render:
-    """``render(**answers)``: a freshly rendered service in this test's temporary directory."""
+def render(tmp_path: Path, cookiecutter_config: Path, pgkeel_wheel: Path) -> Render:
+    """``render(**answers)``: a freshly rendered service in this test's temporary directory.
+
+    pgkeel comes from the wheel built once for the session, unless the answers say otherwise.
+    """
 
     def render_service(**answers: str) -> Path:
+        answers.setdefault("pgkeel_requirement", str(pgkeel_wheel))
         return render_into(tmp_path, cookiecutter_config, **answers)
 
     return render_service

@@ -89,15 +89,21 @@ BAD_ANSWERS = [
     ),
     pytest.param(
         ["pgkeel_requirement=latest"],
-        "pgkeel_requirement 'latest' is neither a version range nor an absolute path",
-        "type a range such as '>=0.1,<0.2'",
+        "pgkeel_requirement 'latest' is neither a version range, an absolute path nor a git URL",
+        "a version range such as '>=0.1,<0.2'",
         id="requirement-not-a-range",
     ),
     pytest.param(
         ["pgkeel_requirement=/nonexistent/pgkeel"],
-        "pgkeel_requirement '/nonexistent/pgkeel' is not a pgkeel checkout",
-        "type the absolute path of one",
+        "pgkeel_requirement '/nonexistent/pgkeel' is not a pgkeel checkout or wheel",
+        "the absolute path of a pgkeel checkout or wheel",
         id="requirement-not-a-checkout",
+    ),
+    pytest.param(
+        ["pgkeel_requirement=git+ftp://example.invalid/pgkeel.git"],
+        "pgkeel_requirement 'git+ftp://example.invalid/pgkeel.git' is neither",
+        "a git URL such as git+https://host/pgkeel.git@v0.1.0",
+        id="requirement-not-a-git-url",
     ),
     pytest.param(
         ['project_name=Say "hi"', "project_slug=say_hi"],

@@ -65,14 +65,18 @@ COMMON_FILES = [
 
 @pytest.fixture(scope="module")
 def services(
-    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path
+    tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path, pgkeel_wheel: Path
 ) -> dict[tuple[str, str], Path]:
     """One rendered service per (multi_tenant, postgres_version), shared by this module."""
     rendered = {}
     for multi_tenant, version in COMBINATIONS:
         output = tmp_path_factory.mktemp(f"render-{multi_tenant}-{version}")
         rendered[multi_tenant, version] = render_into(
-            output, cookiecutter_config, multi_tenant=multi_tenant, postgres_version=version
+            output,
+            cookiecutter_config,
+            multi_tenant=multi_tenant,
+            postgres_version=version,
+            pgkeel_requirement=str(pgkeel_wheel),
         )
     return rendered
 
@@ -118,7 +122,7 @@ def test_no_template_syntax_is_left(
 ) -> None:
     service = services[multi_tenant, version]
     for path in service.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.suffix != ".whl":
             text = path.read_text()
             for marker in ("{{", "{%", "cookiecutter."):
                 assert marker not in text, f"{path.relative_to(service)} contains {marker!r}"
@@ -160,19 +164,47 @@ def test_pyproject_configures_alembic_pytest_and_the_postgres_image(
         assert name in dev
 
 
-def test_pgkeel_comes_from_a_version_range_by_default(render: Render) -> None:
-    pyproject = tomllib.loads((render() / "pyproject.toml").read_text())
-    assert f"pgkeel[alembic]{CONTEXT['pgkeel_requirement']}" in pyproject["project"]["dependencies"]
-
-
-def test_pgkeel_can_come_from_a_local_checkout(render: Render) -> None:
-    service = render(pgkeel_requirement=str(ROOT))
+def test_pgkeel_comes_from_a_wheel_that_uv_takes_by_a_relative_path(
+    render: Render, pgkeel_wheel: Path
+) -> None:
+    service = render()
     pyproject = tomllib.loads((service / "pyproject.toml").read_text())
-    assert f"pgkeel[alembic] @ file://{ROOT}" in pyproject["project"]["dependencies"]
-    assert (
-        f"pgkeel[embedded,testcontainers] @ file://{ROOT}"
-        in pyproject["project"]["optional-dependencies"]["dev"]
-    )
+    assert "pgkeel[alembic]" in pyproject["project"]["dependencies"]
+    source = f"wheels/{pgkeel_wheel.name}"
+    assert pyproject["tool"]["uv"]["sources"]["pgkeel"] == {"path": source}
+    assert (service / source).read_bytes() == pgkeel_wheel.read_bytes()
+    assert not (service / "wheels/.gitignore").exists()  # the wheel is part of the service
+    lock = tomllib.loads((service / "uv.lock").read_text())
+    (pgkeel,) = [package for package in lock["package"] if package["name"] == "pgkeel"]
+    assert pgkeel["source"] == {"path": source}
+
+
+def test_a_version_range_takes_pgkeel_from_the_index(render: Render) -> None:
+    service = render(pgkeel_requirement=">=0.1,<0.2")
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    assert "pgkeel[alembic]>=0.1,<0.2" in pyproject["project"]["dependencies"]
+    assert "uv" not in pyproject.get("tool", {})
+    assert list((service / "wheels").glob("*.whl")) == []
+
+
+def test_the_default_builds_pgkeel_from_the_templates_repository(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    service = render_into(tmp_path, cookiecutter_config)
+    (wheel,) = (service / "wheels").glob("pgkeel-*.whl")
+    pyproject = tomllib.loads((service / "pyproject.toml").read_text())
+    assert pyproject["tool"]["uv"]["sources"]["pgkeel"] == {"path": f"wheels/{wheel.name}"}
+    assert_no_machine_path(service, tmp_path, ROOT, Path.home())
+
+
+def assert_no_machine_path(service: Path, *paths: Path) -> None:
+    """No rendered file names ``paths`` (the rendering machine's directories) or file://."""
+    needles = [str(path).encode() for path in paths] + [b"file://"]
+    for path in service.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for needle in needles:
+                assert needle not in content, f"{path.relative_to(service)} holds {needle!r}"
 
 
 @pytest.mark.parametrize("multi_tenant", ["yes", "no"])

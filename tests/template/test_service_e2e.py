@@ -1,9 +1,15 @@
-"""A rendered service, installed in a fresh virtual environment, passes its own checks.
+"""A rendered service, installed as its README says, passes its own checks.
 
-One virtual environment per (``multi_tenant``, ``http``) pair (``postgres_version`` only changes
-Docker images, which cannot run here), with pgkeel installed from this checkout, shared by the
-tests of that pair. The service's tests use this session's PostgreSQL server through
-``DATABASE_URL``.
+One service per (``multi_tenant``, ``http``) pair (``postgres_version`` only changes Docker
+images, which cannot run here), installed by its own ``make install`` on a machine where pgkeel
+is on no package index, shared by the tests of that pair:
+
+- the default answers (multi-tenant, FastAPI) are rendered as a new user does it from a
+  published repository: from the git URL of a clean clone of this checkout, into an empty
+  directory, and installed with no uv on PATH (the Makefile installs uv from PyPI);
+- the other pairs are rendered from a release: pgkeel's wheel, with uv on PATH.
+
+The service's tests use this session's PostgreSQL server through ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -136,7 +142,34 @@ class Service:
         return {path.name for path in (self.path / "app/alembic/versions").glob("*.py")}
 
 
+def clean_clone(destination: Path) -> Path:
+    """A git repository holding what a clone of this checkout holds (its files as they are now)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    git = ["git", "-c", "user.name=pgkeel tests", "-c", "user.email=tests@pgkeel.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "pgkeel"]):
+        subprocess.run([*git, *command], cwd=destination, check=True, capture_output=True)
+    return destination
+
+
+def path_without_uv() -> str:
+    """PATH without the directories that hold a ``uv`` program."""
+    directories = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in directories if d and not (Path(d) / "uv").exists())
+
+
 VARIANTS = [("yes", "fastapi"), ("no", "fastapi"), ("yes", "none"), ("no", "none")]
+DEFAULT_ANSWERS = ("yes", "fastapi")
 
 
 @pytest.fixture(
@@ -149,28 +182,41 @@ def service(
     tmp_path_factory: pytest.TempPathFactory,
     cookiecutter_config: Path,
     pgkeel_server_url: URL,
+    pgkeel_wheel: Path,
 ) -> Iterator[Service]:
-    """A service rendered with pgkeel from this checkout and installed with its dev tools."""
+    """A service rendered as a new user does and installed by ``make install``."""
     multi_tenant, http = request.param
     workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}-{http}")
-    path = render_into(
-        workdir,
-        cookiecutter_config,
-        multi_tenant=multi_tenant,
-        http=http,
-        pgkeel_requirement=str(ROOT),
-    )
-    venv = workdir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
+    output = workdir / "out"
+    output.mkdir()
+    if request.param == DEFAULT_ANSWERS:
+        repository = clean_clone(workdir / "pgkeel")
+        path = render_into(
+            output, cookiecutter_config, f"git+file://{repository}", directory="template"
+        )
+        shutil.rmtree(repository)  # the service must not need the clone any more
+        env_path = path_without_uv()
+    else:
+        path = render_into(
+            output,
+            cookiecutter_config,
+            multi_tenant=multi_tenant,
+            http=http,
+            pgkeel_requirement=str(pgkeel_wheel),
+        )
+        env_path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    assert sorted(output.iterdir()) == [path]
+    service = Service(path, path / ".venv", multi_tenant, pgkeel_server_url)
     install = subprocess.run(
-        [*pip, "install", "-q", "-e", f"{path}[dev]"],
+        ["make", "install"],
+        cwd=path,
+        env={**service.env(), "PATH": env_path},
         capture_output=True,
         text=True,
         check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    yield Service(path, venv, multi_tenant, pgkeel_server_url)
+    yield service
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -183,16 +229,30 @@ def empty_database(service: Service, pgkeel_database_prefix: str) -> Iterator[st
     drop_database(service.server, name)
 
 
-def test_the_service_test_suite_passes(service: Service) -> None:
-    output = service.ok("pytest", "-q", "-p", "no:cacheprovider")
-    assert " passed" in output
-    assert " failed" not in output
+def test_the_rendered_service_holds_no_path_of_this_machine(service: Service) -> None:
+    needles = [str(ROOT), str(service.path.parent.parent), str(Path.home()), "file://"]
+    generated = {".venv", ".tools", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+    for path in service.path.rglob("*"):
+        if path.is_file() and not generated & set(path.relative_to(service.path).parts):
+            content = path.read_bytes()
+            for needle in needles:
+                assert needle.encode() not in content, f"{path.name} holds {needle}"
 
 
-def test_ruff_and_mypy_pass_on_the_generated_code(service: Service) -> None:
-    service.ok("ruff", "check", "--no-cache", ".")
-    service.ok("ruff", "format", "--check", "--no-cache", ".")
-    service.ok("mypy", "--cache-dir", str(service.path.parent / "mypy-cache"))
+def test_make_ci_passes(service: Service) -> None:
+    result = subprocess.run(
+        ["make", "ci"],
+        cwd=service.path,
+        env=service.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for step in ("ruff check", "ruff format --check", "mypy", "pgkeel check", "pytest"):
+        assert step in result.stdout
+    assert " passed" in result.stdout
+    assert " failed" not in result.stdout
 
 
 def test_pgkeel_check_passes_on_a_migrated_database(service: Service, empty_database: str) -> None:

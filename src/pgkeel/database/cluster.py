@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from sqlalchemy.engine import URL
 
+from pgkeel.database.devroles import ensure_dev_roles
 from pgkeel.database.osuser import ServerUser, check_reachable, server_user
 from pgkeel.database.process import (
     cleanup_on_exit,
@@ -77,11 +78,11 @@ class Cluster:
         """Where the server writes its log."""
         return self.directory / "postgres.log"
 
-    def url(self, database: str = "postgres") -> URL:
-        """SQLAlchemy URL (psycopg 3 driver) for ``database`` as the cluster's superuser."""
+    def url(self, database: str = "postgres", user: str = SUPERUSER) -> URL:
+        """SQLAlchemy URL (psycopg 3 driver) for ``database`` as ``user`` (the superuser)."""
         return URL.create(
             "postgresql+psycopg",
-            username=SUPERUSER,
+            username=user,
             host="127.0.0.1",
             port=self.port,
             database=database,
@@ -303,10 +304,15 @@ class PersistentCluster:
         return cluster.url().render_as_string() if result.returncode == 0 else None
 
     def start(self) -> Cluster:
-        """Start the server in the background (initializing on first use) and wait for it."""
+        """Start the server (initializing on first use), wait for it, make the dev roles."""
         cluster = self.ensure_initialized()
-        if self.status() is not None:
-            return cluster
+        if self.status() is None:
+            self._start_server(cluster)
+        ensure_dev_roles(cluster)
+        return cluster
+
+    def _start_server(self, cluster: Cluster) -> None:
+        """``pg_ctl start`` in the background, on the saved port or a new free one."""
         if not port_free(cluster.port):
             cluster.port = stable_port(DEV_PORTS)
             self._save_port(cluster.port)
@@ -327,7 +333,6 @@ class PersistentCluster:
                 f"PostgreSQL in {cluster.data_dir} did not start:\n{cluster.log_tail()}\n"
                 f"Fix: read {cluster.log_file}; `pgkeel db stop` then `pgkeel db start` to retry."
             )
-        return cluster
 
     def stop(self) -> bool:
         """Stop the server (fast shutdown); False when it was not running."""
