@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,6 +116,8 @@ def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
             script.run_env()
     except CommandError as exc:
         raise CheckConfigError(f"Alembic could not load the migration environment: {exc}") from None
+    except Exception as exc:  # the project's env.py and models may raise anything
+        raise CheckConfigError(_env_failure(exc)) from exc
     finally:
         config.attributes.pop(COLLECT_METADATA, None)
     metadata = config.attributes.pop(COLLECTED_METADATA, None)
@@ -125,6 +128,18 @@ def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
             "env.py."
         )
     return metadata  # type: ignore[no-any-return]
+
+
+def _env_failure(exc: BaseException) -> str:
+    """One paragraph for an ``env.py`` (or a model it imports) that raised while loading."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (
+        f"the migration environment (env.py) failed to load{where}: {type(exc).__name__}"
+        f"{': ' + message if message else ''}. Fix: correct that file (an import or a model "
+        "definition); `pgkeel check --traceback` shows the full traceback."
+    )
 
 
 def check_rules(config: Config) -> StepResult:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from alembic_extensions.acknowledge import acknowledged_items, column_renames
@@ -342,10 +343,24 @@ def _run_online(
         return
     engine = create_engine(resolve_url(env, url, offline=False), poolclass=NullPool)
     try:
-        with engine.connect() as connection:
+        with _connect(engine) as connection:
             _run_on(env, connection, kwargs, options)
     finally:
         engine.dispose()
+
+
+def _connect(engine: Engine) -> Connection:
+    """A connection, or one paragraph (Alembic prints it without a traceback) when none answers."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        reason = (str(exc.orig or exc).strip().splitlines() or ["no reason given"])[0]
+        where = engine.url.render_as_string(hide_password=True)
+        raise CommandError(
+            f"The database at {where} does not answer: {reason}. Fix: start it (a service made "
+            "from pgkeel's template: `make db`, then export the URLs it prints), or set "
+            "MIGRATION_DATABASE_URL (or DATABASE_URL) to one that answers."
+        ) from None
 
 
 def _run_on_given(

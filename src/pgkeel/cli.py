@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import traceback
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -451,6 +452,8 @@ OPTIONS
   --runtime-url URL      the service's runtime database URL (often $DATABASE_URL, with
                          $MIGRATION_DATABASE_URL for the owner): check that role too. Not
                          automatic, since in development DATABASE_URL often names a superuser
+  --traceback            on an error (env.py failing to load, say), Python's full traceback
+                         before the one-paragraph message
 
 EXIT STATUS
   0 no finding; 1 a finding in any step, or an error (one paragraph on stderr); 2 a usage error.
@@ -486,6 +489,7 @@ def add_check_command(commands: Subparsers) -> None:
     summary = "check the models and migrations: rules, drift, squawk"
     check = commands.add_parser("check", help=summary, manual=CHECK_MANUAL)
     check.add_argument("--config", help="alembic.ini or pyproject.toml")
+    check.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS)
     check.add_argument("--skip", action="append", default=[], choices=("rules", "drift", "squawk"))
     check.add_argument("--squawk-exclude", action="append", metavar="RULE")
     check.add_argument("--runtime-url", metavar="URL")
@@ -509,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pgkeel``, with help that reads like a manual page."""
     parser = ManualParser(prog="pgkeel")
     parser.add_argument("--version", action="version", version=f"pgkeel {_version()}")
+    parser.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
         add_command(commands)
@@ -535,6 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except PgkeelError as exc:
+        if args.traceback:
+            traceback.print_exception(exc)
         return _fail(str(exc))
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""

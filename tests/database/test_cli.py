@@ -235,3 +235,23 @@ def test_every_db_action_has_a_manual(action: str) -> None:
     ]
     assert f"pgkeel db {action} " in result.stdout
     assert "--dir DIR" in result.stdout
+
+
+def test_check_says_in_one_paragraph_that_env_py_failed(
+    open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (open_dir / "migrations").mkdir()
+    (open_dir / "migrations" / "env.py").write_text("import no_such_models_module\n")
+    (open_dir / "pyproject.toml").write_text(
+        '[tool.alembic]\nscript_location = "%(here)s/migrations"\n'
+    )
+    monkeypatch.chdir(open_dir)
+    result = console_script("check", "--skip", "drift", "--skip", "squawk")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "env.py) failed to load at " in result.stderr
+    assert "ModuleNotFoundError: No module named 'no_such_models_module'" in result.stderr
+    assert "pgkeel check --traceback" in result.stderr
+    traced = console_script("check", "--traceback", "--skip", "drift", "--skip", "squawk")
+    assert "Traceback" in traced.stderr

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 from pgkeel.database.process import free_port
 from pgkeel.testing.databases import create_database, drop_database
 from tests.template import dockerfile
-from tests.template.conftest import MULTI_TENANT, POSTGRES_VERSIONS, ROOT, render_into
+from tests.template.conftest import MULTI_TENANT, POSTGRES_VERSIONS, render_into
 
 HTTP = ["fastapi", "none"]
 VARIANTS = [(tenant, http) for tenant in MULTI_TENANT for http in HTTP]
@@ -230,7 +230,7 @@ def _wait_for(url: str, server: subprocess.Popen[str]) -> int:
 def test_the_dockerfile_steps_install_migrate_and_serve_outside_docker(
     tmp_path: Path, cookiecutter_config: Path, pgkeel_server_url: URL, pgkeel_database_prefix: str
 ) -> None:
-    service = render_into(tmp_path / "rendered", cookiecutter_config, pgkeel_requirement=str(ROOT))
+    service = render_into(tmp_path / "rendered", cookiecutter_config)  # pgkeel: wheels/
     context = tmp_path / "context"
     _copy_context(service, context)
     image = dockerfile.build(context / "Dockerfile", context, tmp_path / "image")
@@ -241,7 +241,12 @@ def test_the_dockerfile_steps_install_migrate_and_serve_outside_docker(
     try:
         migrated = image.run(["alembic", "upgrade", "head"], MIGRATION_DATABASE_URL=database)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        server = image.start(image.cmd, DATABASE_URL=database, HOST="127.0.0.1", PORT=port)
+        refused = image.run(image.cmd, DATABASE_URL=database, HOST="127.0.0.1", PORT=port)
+        assert refused.returncode == 1  # the superuser bypasses row-level security
+        assert "bypasses row-level security" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        on_purpose = {"ALLOW_RLS_BYPASS": "1", "HOST": "127.0.0.1", "PORT": port}
+        server = image.start(image.cmd, DATABASE_URL=database, **on_purpose)
         assert _wait_for(f"http://127.0.0.1:{port}/healthz", server) == 200
         health = image.run(image.healthcheck, PORT=port)
         assert health.returncode == 0, health.stdout + health.stderr

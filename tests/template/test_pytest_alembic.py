@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.template.conftest import ROOT, render_into
+from tests.template.conftest import render_into
 from tests.template.test_service_e2e import Service
 
 pytestmark = pytest.mark.slow
@@ -58,14 +58,22 @@ def service(
 ) -> Iterator[Service]:
     """A multi-tenant service with pgkeel from this checkout, pytest 8 and pytest-alembic."""
     workdir = tmp_path_factory.mktemp("service-pytest-alembic")
-    path = render_into(
-        workdir, cookiecutter_config, multi_tenant="yes", pgkeel_requirement=str(ROOT)
-    )
+    path = render_into(workdir, cookiecutter_config, multi_tenant="yes")
     venv = workdir / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     install = subprocess.run(
-        [*pip, "install", "-q", "-e", f"{path}[dev]", "pytest>=8.2,<9", "pytest-alembic==0.13.*"],
+        [
+            *pip,
+            "install",
+            "-q",
+            "--find-links",
+            str(path / "wheels"),  # pgkeel's wheel, built from this checkout by the hook
+            "-e",
+            f"{path}[dev]",
+            "pytest>=8.2,<9",
+            "pytest-alembic==0.13.*",
+        ],
         capture_output=True,
         text=True,
         check=False,

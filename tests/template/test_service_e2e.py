@@ -29,6 +29,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from pgkeel.database import conninfo
+from pgkeel.database.process import free_port
 from pgkeel.testing.databases import create_database, drop_database
 from pgkeel.testing.pgbouncer import find_pgbouncer, pgbouncer
 from tests.template.conftest import ROOT, TEMPLATE, render_into
@@ -387,3 +388,33 @@ def _drop_role(server: URL, database: str, role: str) -> None:
             connection.execute(sql.SQL("DROP OWNED BY {}").format(identifier))
     with psycopg.connect(conninfo(server), autocommit=True) as connection:
         connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(identifier))
+
+
+def test_routine_mistakes_get_one_paragraph(service: Service, empty_database: str) -> None:
+    """No DATABASE_URL, a database that does not answer, (multi-tenant) a role bypassing RLS."""
+    missing = service.run("python", "-m", "app", DATABASE_URL="")
+    closed = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nothing"
+    down = service.run("python", "-m", "app", DATABASE_URL=closed)
+    migrate_down = service.run("alembic", "upgrade", "head", MIGRATION_DATABASE_URL=closed)
+    superuser = service.run("python", "-m", "app", DATABASE_URL=empty_database)
+    for result, text in [
+        (missing, "DATABASE_URL is not set"),
+        (down, "does not answer"),
+        (migrate_down, "does not answer"),
+    ]:
+        assert result.returncode != 0
+        assert text in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
+    traced = service.run("python", "-m", "app", "--traceback", DATABASE_URL=closed)
+    assert "Traceback" in traced.stderr
+    if service.multi_tenant == "yes":
+        assert superuser.returncode == 1
+        assert "bypasses row-level security" in superuser.stderr
+        assert "ALLOW_RLS_BYPASS=1" in superuser.stderr
+        allowed = service.run(
+            "python", "-m", "app", DATABASE_URL=empty_database, ALLOW_RLS_BYPASS="1"
+        )
+        assert allowed.returncode == 0, allowed.stderr
+    else:
+        assert superuser.returncode == 0, superuser.stderr

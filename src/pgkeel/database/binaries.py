@@ -86,8 +86,11 @@ def local_candidates() -> list[tuple[Path, str]]:
     return found
 
 
-def find_local(attempts: list[Attempt]) -> PostgresBinaries | None:
-    """The newest server installed on this machine, or None (with the reason added to attempts)."""
+def find_local(attempts: list[Attempt], *, prefer: int | None = None) -> PostgresBinaries | None:
+    """The server installed here of major ``prefer`` if there is one, else the newest, or None.
+
+    When there is none, the reason is added to ``attempts``.
+    """
     forced = os.environ.get(BINDIR_ENV)
     if forced:
         return _forced(Path(forced), attempts)
@@ -98,7 +101,7 @@ def find_local(attempts: list[Attempt]) -> PostgresBinaries | None:
         if major is not None and real not in usable:
             usable[real] = PostgresBinaries(real, major, f"{origin} ({real})")
     if usable:
-        return max(usable.values(), key=lambda binaries: binaries.major)
+        return max(usable.values(), key=lambda found: (found.major == prefer, found.major))
     attempts.append(
         Attempt(
             "PostgreSQL binaries on this machine",
@@ -151,11 +154,11 @@ def find_pgserver(attempts: list[Attempt]) -> PostgresBinaries | None:
     return PostgresBinaries(bindir, major, f"pgserver wheel ({bindir})")
 
 
-def find_binaries(attempts: list[Attempt]) -> PostgresBinaries | None:
-    """Server binaries from this machine, else from the pgserver wheel, else None.
+def find_binaries(attempts: list[Attempt], *, prefer: int | None = None) -> PostgresBinaries | None:
+    """Server binaries from this machine (major ``prefer`` first), else the pgserver wheel's.
 
     A ``PGKEEL_PG_BINDIR`` that holds no server is an error, never a reason to fall back.
     """
     if os.environ.get(BINDIR_ENV):
         return find_local(attempts)
-    return find_local(attempts) or find_pgserver(attempts)
+    return find_local(attempts, prefer=prefer) or find_pgserver(attempts)

@@ -90,8 +90,11 @@ def provide_server(
     *,
     image: str = DEFAULT_IMAGE,
     container_only: bool = False,
+    prefer_major: int | None = None,
 ) -> Iterator[Server]:
     """A PostgreSQL server for this process, from the first source that can serve.
+
+    ``prefer_major``: of several PostgreSQL versions installed here, the one to run.
 
     With ``container_only``, the server is always a testcontainers one, even when
     ``DATABASE_URL`` is set or PostgreSQL is installed here.
@@ -112,7 +115,7 @@ def provide_server(
             DATABASE_URL_ENV, "not set", f"export {DATABASE_URL_ENV}={_URL_EXAMPLE} (your server)"
         )
     ]
-    binaries = find_binaries(attempts)
+    binaries = find_binaries(attempts, prefer=prefer_major)
     if binaries is not None:
         with throwaway_cluster(binaries) as cluster:
             yield Server(cluster.url(), f"throwaway cluster from {binaries.origin}")

@@ -25,11 +25,12 @@ import itertools
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from pgkeel.database import parse_database_url, provide_server
+from pgkeel.database import Server, conninfo, parse_database_url, provide_server
 from pgkeel.errors import PgkeelError
 from pgkeel.testing.config import PluginConfig, SchemaBuilder, add_options
 from pgkeel.testing.databases import create_database, drop_database, session_token
@@ -55,20 +56,53 @@ class _ServerHolder:
         self.plugin_config = plugin_config
         self.token = session_token()
         self._stack = ExitStack()
-        self._url: URL | None = None
+        self._server: Server | None = None
 
-    def url(self) -> URL:
-        if self._url is None:
+    def server(self) -> Server:
+        """The server, started on first use (binaries of ``pgkeel_postgres_version`` first)."""
+        if self._server is None:
             config = self.plugin_config
             env = {"DATABASE_URL": config.url} if config.url else None
             provider = provide_server(
-                env, image=config.image, container_only=config.container_only()
+                env,
+                image=config.image,
+                container_only=config.container_only(),
+                prefer_major=config.wanted_major(),
             )
-            self._url = self._stack.enter_context(provider).url
-        return self._url
+            self._server = self._stack.enter_context(provider)
+        return self._server
+
+    def url(self) -> URL:
+        return self.server().url
+
+    def header(self) -> str:
+        """``pgkeel: PostgreSQL 17.2 (from ...)``, and whether it is the version wanted."""
+        try:
+            server = self.server()
+            with psycopg.connect(conninfo(server.url)) as connection:
+                row = connection.execute("show server_version").fetchone()
+        except (PgkeelError, psycopg.Error) as exc:
+            first = (str(exc).strip().splitlines() or ["unknown"])[0]
+            return f"pgkeel: no PostgreSQL server ({first}); the database tests will say why"
+        version = str(row[0] if row else "0").split()[0]
+        line = f"pgkeel: PostgreSQL {version} ({server.origin})"
+        wanted = self.plugin_config.wanted_major()
+        if wanted is None or version.split(".")[0] == str(wanted):
+            return line
+        problem = (
+            f"not PostgreSQL {wanted}, which pgkeel_postgres_version names. Fix: install "
+            f"PostgreSQL {wanted} (docs/testing.md says how) or point DATABASE_URL at one"
+        )
+        if self.plugin_config.version_mismatch == "error":
+            raise VersionMismatchError(f"{line}: {problem}.")
+        return f"{line}; WARNING: {problem} (pgkeel_version_mismatch = 'error' stops the run)"
 
     def close(self) -> None:
         self._stack.close()
+
+
+class VersionMismatchError(PgkeelError):
+    """The test server is not the PostgreSQL version the project targets."""
 
 
 _HOLDER = pytest.StashKey[_ServerHolder]()
@@ -90,6 +124,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     holder = config.stash.get(_HOLDER, None)
     if holder is not None:
         holder.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line: the test server's version and where it comes from (it starts here)."""
+    holder = config.stash.get(_HOLDER, None)
+    if holder is None:
+        return None
+    try:
+        return holder.header()
+    except VersionMismatchError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(optionalhook=True)

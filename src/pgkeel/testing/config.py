@@ -37,8 +37,22 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
             "testcontainers: the first that serves) or 'testcontainers' (always a container)"
         ),
     ),
+    (
+        "postgres_version",
+        "",
+        (
+            "the PostgreSQL major version the project targets: installed binaries of that "
+            "major are preferred, and the report header says when the server differs"
+        ),
+    ),
+    (
+        "version_mismatch",
+        "warn",
+        "'warn' (the header says so) or 'error' (the run stops) when the server's major differs",
+    ),
 )
 SOURCES = ("auto", "testcontainers")
+MISMATCH_ACTIONS = ("warn", "error")
 
 
 class SchemaBuilder(Protocol):
@@ -56,6 +70,24 @@ class PluginConfig:
     schema: str
     image: str
     source: str = "auto"
+    postgres_version: str = ""
+    version_mismatch: str = "warn"
+
+    def wanted_major(self) -> int | None:
+        """``postgres_version`` as a major version number; an error for anything else."""
+        if not self.postgres_version:
+            return None
+        if not self.postgres_version.isdigit():
+            raise PgkeelError(
+                f"pgkeel_postgres_version = {self.postgres_version!r} is not a PostgreSQL major "
+                "version. Fix: set it to a number such as 17 in [tool.pytest.ini_options]."
+            )
+        if self.version_mismatch not in MISMATCH_ACTIONS:
+            raise PgkeelError(
+                f"pgkeel_version_mismatch = {self.version_mismatch!r} is neither 'warn' nor "
+                "'error'. Fix: set one of them in [tool.pytest.ini_options]."
+            )
+        return int(self.postgres_version)
 
     @classmethod
     def from_pytest(cls, config: pytest.Config) -> PluginConfig:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy import text
-
-from app.core.database import get_engine
+from app.core.startup import check_or_exit
 
 
 def main() -> int:
     """Connect once and print who and where the service is on the server."""
-    with get_engine().connect() as connection:
-        role, database, version = connection.execute(
-            text("select current_user, current_database(), current_setting('server_version')")
-        ).one()
-    sys.stdout.write(f"connected as {role} to {database} (PostgreSQL {version})\n")
+    sys.stdout.write(check_or_exit() + "\n")
     return 0
 
 

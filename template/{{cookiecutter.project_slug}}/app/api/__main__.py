@@ -7,10 +7,12 @@ import os
 import uvicorn
 
 from app.api.observability import log_config
+from app.core.startup import check_or_exit
 
 
 def main() -> None:
-    """Serve ``create_app()`` until stopped."""
+    """Check the database and the role (see app.core.startup), then serve ``create_app()``."""
+    check_or_exit()
     uvicorn.run(
         "app.api:create_app",
         factory=True,
