@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-MULTI_TENANT = "{{ cookiecutter.multi_tenant }}"  # checked by pre_gen_project.py: yes or no
+MULTI_TENANT = "{{ cookiecutter.__tenants }}"  # multi_tenant read as yes or no (cookiecutter.json)
 HTTP = "{{ cookiecutter.http }}"  # checked by pre_gen_project.py: fastapi or none
 SLUG = "{{ cookiecutter.project_slug }}"
 REQUIREMENT = "{{ cookiecutter.pgkeel_requirement }}"  # checked by pre_gen_project.py

@@ -7,7 +7,6 @@ cookiecutter then removes the directory it had started to create.
 from __future__ import annotations
 
 import json
-import keyword
 import re
 import sys
 from pathlib import Path
@@ -15,17 +14,12 @@ from typing import Any
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
-# Names a distribution or top-level package of the service must not take: they would shadow the
-# standard library, the service's own `app`/`tests` packages, or a package the service depends on.
+# Names the service's distribution must not take: a distribution cannot depend on its own name.
+# (Its code is always the package `app`, so names of standard-library modules are fine.)
 DEPENDENCY_NAMES = frozenset(
     {
         "alembic",
-        "alembic_extensions",
         "anyio",
-        "app",
-        "conftest",
-        "cookiecutter",
-        "docker",
         "fastapi",
         "httpx",
         "inflect",
@@ -38,15 +32,20 @@ DEPENDENCY_NAMES = frozenset(
         "pytest",
         "ruff",
         "sqlalchemy",
+        "squawk_cli",
         "starlette",
-        "test",
         "testcontainers",
-        "tests",
         "uuid_utils",
+        "uv",
         "uvicorn",
     }
 )
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+# PostgreSQL names (the database, the roles `<slug>` and `<slug>_app`) hold at most 63 bytes.
+ROLE_SUFFIX = "_app"
+MAX_SLUG_BYTES = 63 - len(ROLE_SUFFIX)
+YES = ("yes", "y", "true", "1", "on")
+NO = ("no", "n", "false", "0", "off")
 SPECIFIER_PATTERN = re.compile(
     r"(~=|===|==|!=|<=|>=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*"
     r"(\s*,\s*(~=|===|==|!=|<=|>=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*)*"
@@ -55,18 +54,18 @@ FORBIDDEN_IN_NAME = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
 def suggest_slug(text: str) -> str:
-    """A valid, non-shadowing slug that resembles ``text``."""
+    """A valid slug, short enough for the role names, that resembles ``text``."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "my_service"
     if slug[0].isdigit():
         slug = f"service_{slug}"
     if is_reserved(slug):
         slug = f"{slug}_service"
-    return slug
+    return slug[:MAX_SLUG_BYTES].rstrip("_")
 
 
 def is_reserved(slug: str) -> bool:
-    """Whether ``slug`` would shadow a module the service imports or a Python keyword."""
-    return slug in DEPENDENCY_NAMES or slug in sys.stdlib_module_names or keyword.iskeyword(slug)
+    """Whether ``slug`` is the name of a distribution the service depends on."""
+    return slug in DEPENDENCY_NAMES
 
 
 def check_project_name(name: str) -> str | None:
@@ -90,23 +89,28 @@ def check_slug(slug: str) -> str | None:
             f"(lowercase letters, digits and underscores, starting with a letter); "
             f"type project_slug={suggest_slug(slug)} instead."
         )
-    if keyword.iskeyword(slug):
+    if len(slug.encode()) > MAX_SLUG_BYTES:
         return (
-            f"project_slug {slug!r} is a Python keyword; "
-            f"type project_slug={suggest_slug(slug)} instead."
-        )
-    if slug in sys.stdlib_module_names:
-        return (
-            f"project_slug {slug!r} shadows the standard-library module {slug!r}; "
+            f"project_slug {slug!r} is {len(slug)} bytes: the runtime role {slug}{ROLE_SUFFIX} "
+            f"would exceed PostgreSQL's 63 bytes (the slug may have {MAX_SLUG_BYTES}); "
             f"type project_slug={suggest_slug(slug)} instead."
         )
     if slug in DEPENDENCY_NAMES:
         return (
-            f"project_slug {slug!r} is reserved: it would shadow the module {slug!r} of the "
-            "service or of one of its dependencies; "
-            f"type project_slug={suggest_slug(slug)} instead."
+            f"project_slug {slug!r} is reserved: it is the name of a distribution the service "
+            f"depends on; type project_slug={suggest_slug(slug)} instead."
         )
     return None
+
+
+def check_yes_no(name: str, value: str) -> str | None:
+    """The error for a yes/no answer that is neither (yes, true, 1, on; no, false, 0, off)."""
+    if value.strip().lower() in YES + NO:
+        return None
+    return (
+        f"{name} {value!r} is not supported; type one of: yes, no (or true/false, 1/0, on/off; "
+        f"e.g. {name}=yes)."
+    )
 
 
 def check_choice(name: str, value: str, choices: list[str]) -> str | None:
@@ -160,7 +164,7 @@ def problems(answers: dict[str, Any]) -> list[str]:
     found = [
         check_project_name(str(answers["project_name"])),
         check_slug(str(answers["project_slug"])),
-        check_choice("multi_tenant", str(answers["multi_tenant"]), ["yes", "no"]),
+        check_yes_no("multi_tenant", str(answers["multi_tenant"])),
         check_choice("http", str(answers["http"]), ["fastapi", "none"]),
         check_choice(
             "postgres_version",

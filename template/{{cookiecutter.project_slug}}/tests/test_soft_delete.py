@@ -1,17 +1,17 @@
 """Soft delete: a deleted user leaves every query, keeps its row, and frees its email."""
 
 from __future__ import annotations
-{% if cookiecutter.multi_tenant == "yes" %}
+{% if cookiecutter.__tenants == "yes" %}
 from collections.abc import Iterator
 {% endif %}
 import pytest
-from pgkeel import hard_delete{% if cookiecutter.multi_tenant == "yes" %}, tenant_context{% endif %}
+from pgkeel import hard_delete{% if cookiecutter.__tenants == "yes" %}, tenant_context{% endif %}
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import {% if cookiecutter.multi_tenant == "yes" %}Tenant, {% endif %}User
-{% if cookiecutter.multi_tenant == "yes" %}
+from app.models import {% if cookiecutter.__tenants == "yes" %}Tenant, {% endif %}User
+{% if cookiecutter.__tenants == "yes" %}
 
 @pytest.fixture(autouse=True)
 def acting_tenant(db_session: Session) -> Iterator[Tenant]:

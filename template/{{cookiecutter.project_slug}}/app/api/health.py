@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 from pgkeel.roles import runtime_role_problems
 {%- endif %}
 from sqlalchemy import text
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.problems import problem_response
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 from app.models import Base
 {%- endif %}
 
@@ -52,7 +52,7 @@ async def _migrations(engine: AsyncEngine) -> str:
             "Fix: run `alembic upgrade head` (the migrate service) as the owner role."
         )
     return "ok"
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 
 
 async def _runtime_role(engine: AsyncEngine) -> str:
@@ -65,7 +65,7 @@ async def _runtime_role(engine: AsyncEngine) -> str:
 CHECKS = {
     "database": _database,
     "migrations": _migrations,
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
     "runtime_role": _runtime_role,
 {%- endif %}
 }

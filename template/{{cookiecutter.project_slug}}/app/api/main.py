@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from pgkeel import create_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.api import health, projects{% if cookiecutter.multi_tenant == "yes" %}, tenants{% endif %}
+from app.api import health, projects{% if cookiecutter.__tenants == "yes" %}, tenants{% endif %}
 from app.api.observability import RequestIdMiddleware, install_request_id_in_logs
 from app.api.problems import install_problem_handlers
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 from app.api.tenancy import TenantMiddleware
 {%- endif %}
 from app.core.config import Settings, get_settings
@@ -35,13 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_request_id_in_logs()
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
     app.add_middleware(TenantMiddleware)
 {%- endif %}
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so it sees every log line
     install_problem_handlers(app)
     app.include_router(health.router)
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
     app.include_router(tenants.router)
 {%- endif %}
     app.include_router(projects.router)

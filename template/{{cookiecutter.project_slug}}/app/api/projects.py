@@ -15,7 +15,7 @@ import uuid
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, {% if cookiecutter.multi_tenant == "yes" %}Depends, {% endif %}Header, Query, Request, Response
+from fastapi import APIRouter, {% if cookiecutter.__tenants == "yes" %}Depends, {% endif %}Header, Query, Request, Response
 from pgkeel.pagination import InvalidCursorError, paginate
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,12 +25,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.api.database import SessionDep
 from app.api.problems import Problem
 from app.api.schemas import ProjectIn, ProjectOut, ProjectPage, ProjectPatch
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 from app.api.tenancy import require_tenant
 {%- endif %}
 from app.models import Project, User
 
-router = APIRouter(prefix="/projects", tags=["projects"]{% if cookiecutter.multi_tenant == "yes" %}, dependencies=[Depends(require_tenant)]{% endif %})
+router = APIRouter(prefix="/projects", tags=["projects"]{% if cookiecutter.__tenants == "yes" %}, dependencies=[Depends(require_tenant)]{% endif %})
 IfMatch = Annotated[str | None, Header()]
 
 
@@ -74,7 +74,7 @@ async def _load(session: AsyncSession, project_id: uuid.UUID, *, deleted: bool =
 
 
 async def _check_owner(session: AsyncSession, owner_id: uuid.UUID | None) -> None:
-    """422 for an owner who is not a live user{% if cookiecutter.multi_tenant == "yes" %} of this tenant (the same for another tenant's){% endif %}."""
+    """422 for an owner who is not a live user{% if cookiecutter.__tenants == "yes" %} of this tenant (the same for another tenant's){% endif %}."""
     if owner_id is not None and await session.get(User, owner_id) is None:
         raise Problem(422, "Unknown owner", f"No user {owner_id}. Fix: send the id of a user.")
 

@@ -14,7 +14,7 @@ class _Input(BaseModel):
 
 class _Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 
 
 class TenantIn(_Input):

@@ -1,6 +1,6 @@
 """The service's engine and sessions: one engine per process, sessions with pgkeel's hooks.
 
-Use ``get_sessionmaker()`` for every session: its sessions filter soft-deleted rows and{% if cookiecutter.multi_tenant == "yes" %}
+Use ``get_sessionmaker()`` for every session: its sessions filter soft-deleted rows and{% if cookiecutter.__tenants == "yes" %}
 send the tenant of ``pgkeel.tenant_context`` to PostgreSQL at the start of each transaction, so
 that row-level security shows each tenant only its own rows.{% else %}
 refuse writes that would break pgkeel's standards.{% endif %}

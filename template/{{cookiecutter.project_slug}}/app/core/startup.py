@@ -1,7 +1,7 @@
 """What the service checks before it starts, each problem one paragraph on stderr.
 
 Stopped with what is wrong, where, and the fix: ``DATABASE_URL`` missing, a database that does
-not answer{% if cookiecutter.multi_tenant == "yes" %}, and a runtime role that bypasses row-level security (a superuser or
+not answer{% if cookiecutter.__tenants == "yes" %}, and a runtime role that bypasses row-level security (a superuser or
 ``BYPASSRLS``, itself or through a role it belongs to: every tenant would see every other
 tenant's rows){% endif %}. ``--traceback`` (or ``TRACEBACK=1``) shows the full traceback as well.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.config import DATABASE_URL, SettingsError, get_settings
 from app.core.database import get_engine
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 
 ALLOW_RLS_BYPASS = "ALLOW_RLS_BYPASS"
 _BYPASSING_ROLES = text(
@@ -41,7 +41,7 @@ def describe_server() -> str:
             role, database, version = connection.execute(
                 text("select current_user, current_database(), current_setting('server_version')")
             ).one()
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
             bypassing = list(connection.execute(_BYPASSING_ROLES).scalars())
 {%- endif %}
     except OperationalError as exc:
@@ -51,7 +51,7 @@ def describe_server() -> str:
             "(`make db` for the development database, `docker compose up -d postgres pgbouncer` "
             f"for the compose stack), or correct {DATABASE_URL}."
         ) from exc
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
     if bypassing and os.environ.get(ALLOW_RLS_BYPASS) != "1":
         raise StartupError(
             f"{DATABASE_URL} connects as {role!r}, which bypasses row-level security (through "

@@ -2,9 +2,9 @@
 
 from app.models.base import Base
 from app.models.project import Project
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 from app.models.tenant import Tenant
 {%- endif %}
 from app.models.user import User
 
-__all__ = ["Base", "Project",{% if cookiecutter.multi_tenant == "yes" %} "Tenant",{% endif %} "User"]
+__all__ = ["Base", "Project",{% if cookiecutter.__tenants == "yes" %} "Tenant",{% endif %} "User"]

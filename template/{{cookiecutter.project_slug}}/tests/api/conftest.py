@@ -103,7 +103,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the started application (its lifespan runs around the test)."""
     async with app.router.lifespan_context(app), client_for(app) as started:
         yield started
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 
 
 async def new_tenant(client: httpx.AsyncClient) -> str:

@@ -57,7 +57,7 @@ async def test_not_ready_when_the_database_does_not_answer(runtime_url: URL) -> 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["checks"]["database"] != "ok"
-{%- if cookiecutter.multi_tenant == "yes" %}
+{%- if cookiecutter.__tenants == "yes" %}
 
 
 async def test_not_ready_as_a_role_that_bypasses_row_level_security(

@@ -1,1 +1,1 @@
-{%- if cookiecutter.multi_tenant == "yes" %}{% include "initial_migration/multi_tenant.py.j2" %}{% else %}{% include "initial_migration/single_tenant.py.j2" %}{% endif %}
+{%- if cookiecutter.__tenants == "yes" %}{% include "initial_migration/multi_tenant.py.j2" %}{% else %}{% include "initial_migration/single_tenant.py.j2" %}{% endif %}
