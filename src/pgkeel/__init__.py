@@ -1,8 +1,16 @@
-"""pgkeel: PostgreSQL data-layer standards for SQLAlchemy 2 services."""
+"""pgkeel: PostgreSQL data-layer standards for SQLAlchemy 2 services.
+
+The errors are imported at once (a module of plain classes); the other public names on first
+use (PEP 562), each from the one module that defines it: ``pgkeel --help``, the pytest plugin and
+``from pgkeel import BaseModel`` load only what they use, so a process never pays for SQLAlchemy's
+session machinery or psycopg before it needs them.
+"""
 
 from __future__ import annotations
 
-from pgkeel.base import Base
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pgkeel.errors import (
     CrossTenantWriteError,
     DatabaseError,
@@ -14,11 +22,32 @@ from pgkeel.errors import (
     TenantNotSetError,
     UnfilteredReadError,
 )
-from pgkeel.mixins import BaseModel, TimestampMixin, UUIDPrimaryKeyMixin, VersionedMixin
-from pgkeel.session import create_sessionmaker, install_session_hooks
-from pgkeel.softdelete import SoftDeleteMixin, SoftDeleteModel, hard_delete
-from pgkeel.tenancy import ALL_TENANTS, MultiTenantModel, TenantMixin, tenant_context
-from pgkeel.types import Str255
+
+if TYPE_CHECKING:
+    from pgkeel.base import Base
+    from pgkeel.mixins import BaseModel, TimestampMixin, UUIDPrimaryKeyMixin, VersionedMixin
+    from pgkeel.session import create_sessionmaker, install_session_hooks
+    from pgkeel.softdelete import SoftDeleteMixin, SoftDeleteModel, hard_delete
+    from pgkeel.tenancy import ALL_TENANTS, MultiTenantModel, TenantMixin, tenant_context
+    from pgkeel.types import Str255
+
+_HOME = {
+    "ALL_TENANTS": "pgkeel.tenancy",
+    "Base": "pgkeel.base",
+    "BaseModel": "pgkeel.mixins",
+    "MultiTenantModel": "pgkeel.tenancy",
+    "SoftDeleteMixin": "pgkeel.softdelete",
+    "SoftDeleteModel": "pgkeel.softdelete",
+    "Str255": "pgkeel.types",
+    "TenantMixin": "pgkeel.tenancy",
+    "TimestampMixin": "pgkeel.mixins",
+    "UUIDPrimaryKeyMixin": "pgkeel.mixins",
+    "VersionedMixin": "pgkeel.mixins",
+    "create_sessionmaker": "pgkeel.session",
+    "hard_delete": "pgkeel.softdelete",
+    "install_session_hooks": "pgkeel.session",
+    "tenant_context": "pgkeel.tenancy",
+}
 
 __all__ = [
     "ALL_TENANTS",
@@ -46,3 +75,17 @@ __all__ = [
     "install_session_hooks",
     "tenant_context",
 ]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401  # whichever public object is asked for
+    """Import the module that defines public name ``name`` and return that object."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pgkeel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later reads are plain attribute lookups
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

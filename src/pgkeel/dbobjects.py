@@ -21,18 +21,23 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, cast
 
-from psycopg import sql
 from sqlalchemy import DDL, event
+
+from pgkeel._lazy import LazyModule
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Iterator
 
+    from psycopg import sql
     from sqlalchemy import MetaData, Table
     from sqlalchemy.engine import Connection
 
 INFO_KEY = "pgkeel_objects"
 MARKER_PREFIX = "pgkeel:"
 _MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
+
+if not TYPE_CHECKING:
+    sql = LazyModule("psycopg.sql")  # composed at DDL time only: defining a model stays light
 
 
 class DatabaseObject(Protocol):

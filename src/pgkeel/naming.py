@@ -11,7 +11,10 @@ columns, explicit constraint names) are never shortened: they are refused with `
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+import sys
+import types
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -138,11 +141,48 @@ _UNCHANGED_PLURALS = frozenset(
 )
 
 
+def _unchecked(target: object = None, **_options: object) -> object:
+    """A stand-in for ``typeguard.typechecked`` that returns what it decorates, unchanged."""
+    return target if target is not None else _unchecked
+
+
+def _import_inflect() -> types.ModuleType:
+    """The module of inflect, imported without typeguard's run-time checks of its methods.
+
+    inflect decorates its methods with ``typeguard.typechecked``, which re-parses and recompiles
+    each one when the module is imported: about 1.5 s of CPU (4 s on a busy machine), paid by
+    every process that defines a model. pgkeel only ever passes ``str``, so it imports inflect
+    with a stand-in decorator (about 50 ms), then takes that module out of ``sys.modules``: the
+    plurals come from inflect's own code, and other code that imports inflect later still gets
+    the usual, checked module. If inflect already was imported, that module is used as it is.
+    """
+    if "inflect" in sys.modules:
+        return sys.modules["inflect"]
+    saved = sys.modules.get("typeguard")
+    stand_in = types.ModuleType("typeguard")
+    stand_in.typechecked = _unchecked  # type: ignore[attr-defined]
+    sys.modules["typeguard"] = stand_in
+    try:
+        module: types.ModuleType | None = importlib.import_module("inflect")
+    except ImportError:  # inflect came to need more of typeguard than the decorator
+        module = None
+    finally:
+        _restore("typeguard", saved)
+        sys.modules.pop("inflect", None)
+    return module or importlib.import_module("inflect")
+
+
+def _restore(name: str, module: types.ModuleType | None) -> None:
+    if module is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = module
+
+
 @cache
 def _inflector() -> inflect.engine:
-    import inflect  # noqa: PLC0415  # importing it takes seconds: only when a name is needed
-
-    return inflect.engine()
+    engine: inflect.engine = _import_inflect().engine()
+    return engine
 
 
 def pluralize(word: str) -> str:

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from sqlalchemy import UUID, DateTime, Numeric, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import events, mapped_column
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import JSONB
     from sqlalchemy.orm.decl_api import TypeResolve
 
 Str255 = Annotated[str, mapped_column(String(255))]
@@ -26,26 +26,39 @@ Str255 = Annotated[str, mapped_column(String(255))]
 
 JSON_CONTAINERS = (dict, list)
 
+# SQLAlchemy >= 2.1 asks a listener (``json_container_type``) for the annotations its map lacks:
+# the JSON containers are answered there, and PostgreSQL's dialect (about 70 ms of imports) loads
+# with the first JSON column or the engine, not with pgkeel. SQLAlchemy 2.0 needs them in the map.
+RESOLVES_ANNOTATIONS = hasattr(getattr(events, "RegistryEvents", None), "resolve_type_annotation")
+
 TYPE_ANNOTATION_MAP: dict[Any, Any] = {
     datetime: DateTime(timezone=True),
     uuid.UUID: UUID(as_uuid=True),
-    dict: JSONB,
-    list: JSONB,
-    # The common parametrized forms, for SQLAlchemy 2.0 (2.1 maps any of them: see below).
-    dict[str, Any]: JSONB,
-    dict[str, str]: JSONB,
-    list[Any]: JSONB,
-    list[str]: JSONB,
-    list[int]: JSONB,
-    list[dict[str, Any]]: JSONB,
     Decimal: Numeric(),
     str: Text(),
 }
 
 
+def _jsonb() -> type[JSONB]:
+    from sqlalchemy.dialects.postgresql import JSONB  # noqa: PLC0415  # see RESOLVES_ANNOTATIONS
+
+    return JSONB
+
+
+if not RESOLVES_ANNOTATIONS:
+    # The common parametrized forms: SQLAlchemy 2.0 looks each one up as it is written.
+    _FORMS = (dict[str, Any], dict[str, str], list[Any], list[str], list[int], list[dict[str, Any]])
+    TYPE_ANNOTATION_MAP |= dict.fromkeys((dict, list, *_FORMS), _jsonb())
+
+
+def is_json_container(annotation: object) -> bool:
+    """``dict``, ``list`` or any ``dict[...]``/``list[...]``: stored as ``jsonb``."""
+    return annotation in JSON_CONTAINERS or typing.get_origin(annotation) in JSON_CONTAINERS
+
+
 def json_container_type(resolve: TypeResolve) -> JSONB | None:
-    """``resolve_type_annotation`` listener: any ``dict[...]``/``list[...]`` is ``jsonb``."""
+    """``resolve_type_annotation`` listener: ``dict``, ``list`` and their forms are ``jsonb``."""
     annotation = resolve.resolved_type
     if annotation in resolve.registry.type_annotation_map:
         return None
-    return JSONB() if typing.get_origin(annotation) in JSON_CONTAINERS else None
+    return _jsonb()() if is_json_container(annotation) else None
