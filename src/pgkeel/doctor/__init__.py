@@ -9,10 +9,18 @@ command ``pgkeel doctor`` does both (see docs/doctor.md).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
 from pgkeel.doctor.render import FORMATS, JSON_SCHEMA_VERSION, render
-from pgkeel.doctor.run import CHECKS, DoctorError, diagnose
 from pgkeel.doctor.thresholds import DoctorSettingsError, Thresholds, read_thresholds
+
+if TYPE_CHECKING:
+    from pgkeel.doctor.run import CHECKS, DoctorError, diagnose
+
+# The checks (and SQLAlchemy with them) load on first use (PEP 562): `pgkeel --help` stays fast.
+_LAZY = frozenset({"CHECKS", "DoctorError", "diagnose"})
 
 __all__ = [
     "CHECKS",
@@ -31,3 +39,12 @@ __all__ = [
     "read_thresholds",
     "render",
 ]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401  # whichever public object is asked for
+    """Import ``pgkeel.doctor.run`` for one of its public names."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pgkeel.doctor' has no attribute {name!r}")
+    value = getattr(importlib.import_module("pgkeel.doctor.run"), name)
+    globals()[name] = value
+    return value

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pgkeel.doctor.render import FORMATS, render
-from pgkeel.doctor.run import diagnose
+from pgkeel.doctor.render import FORMATS
 from pgkeel.doctor.thresholds import read_thresholds
 from pgkeel.errors import PgkeelError
 
@@ -79,6 +78,8 @@ def _database_url(args: argparse.Namespace) -> str:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """Diagnose, write the report, and return the exit status --fail-on asks for."""
+    from pgkeel.doctor.run import diagnose  # noqa: PLC0415  # the checks load when they run
+
     thresholds = read_thresholds()
     report = diagnose(_database_url(args), runtime_url=args.runtime_url, thresholds=thresholds)
     text = render(report, args.format)
