@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pgkeel.doctor.render import FORMATS
+from pgkeel.doctor.render import FORMATS, render
 from pgkeel.doctor.thresholds import read_thresholds
 from pgkeel.errors import PgkeelError
 
