@@ -14,13 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
 from pgkeel.doctor.render import FORMATS, JSON_SCHEMA_VERSION, render
-from pgkeel.doctor.thresholds import DoctorSettingsError, Thresholds, read_thresholds
 
 if TYPE_CHECKING:
     from pgkeel.doctor.run import CHECKS, DoctorError, diagnose
+    from pgkeel.doctor.thresholds import DoctorSettingsError, Thresholds, read_thresholds
 
 # The checks (and SQLAlchemy with them) load on first use (PEP 562): `pgkeel --help` stays fast.
-_LAZY = frozenset({"CHECKS", "DoctorError", "diagnose"})
+_HOME = {
+    "CHECKS": "pgkeel.doctor.run",
+    "DoctorError": "pgkeel.doctor.run",
+    "diagnose": "pgkeel.doctor.run",
+    "DoctorSettingsError": "pgkeel.doctor.thresholds",
+    "Thresholds": "pgkeel.doctor.thresholds",
+    "read_thresholds": "pgkeel.doctor.thresholds",
+}
 
 __all__ = [
     "CHECKS",
@@ -42,9 +49,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401  # whichever public object is asked for
-    """Import ``pgkeel.doctor.run`` for one of its public names."""
-    if name not in _LAZY:
+    """Import the module that defines public name ``name`` and return that object."""
+    home = _HOME.get(name)
+    if home is None:
         raise AttributeError(f"module 'pgkeel.doctor' has no attribute {name!r}")
-    value = getattr(importlib.import_module("pgkeel.doctor.run"), name)
+    value = getattr(importlib.import_module(home), name)
     globals()[name] = value
     return value

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgkeel.doctor.render import FORMATS, render
-from pgkeel.doctor.thresholds import read_thresholds
 from pgkeel.errors import PgkeelError
 
 if TYPE_CHECKING:
@@ -79,6 +78,7 @@ def _database_url(args: argparse.Namespace) -> str:
 def run_doctor(args: argparse.Namespace) -> int:
     """Diagnose, write the report, and return the exit status --fail-on asks for."""
     from pgkeel.doctor.run import diagnose  # noqa: PLC0415  # the checks load when they run
+    from pgkeel.doctor.thresholds import read_thresholds  # noqa: PLC0415
 
     thresholds = read_thresholds()
     report = diagnose(_database_url(args), runtime_url=args.runtime_url, thresholds=thresholds)
