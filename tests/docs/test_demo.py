@@ -188,7 +188,7 @@ def test_without_postgresql_the_demo_stops_at_once_with_one_paragraph(
     result = demo.run(**{BINDIR_ENV: str(empty)})
     assert result.returncode == 1
     assert result.stderr.lstrip().startswith(
-        "make demo failed at step 1 of 8 (Start PostgreSQL): "
+        "make demo failed at step 1 of 9 (Start PostgreSQL): "
         "No PostgreSQL server could be found or started."
     )
     assert f"{BINDIR_ENV}={empty}" in result.stderr
