@@ -44,7 +44,7 @@ lowest: $(STAMP) system-deps
 	rm -rf $(LOWEST)
 	$(BIN)/uv venv -q --python $(BIN)/python $(LOWEST)
 	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install -q --resolution lowest-direct -e '.[alembic]'
-	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install -q pytest pytest-xdist hypothesis
+	VIRTUAL_ENV=$(LOWEST) $(BIN)/uv pip install -q pytest pytest-xdist hypothesis ruff
 	PGKEEL_EXPECT_FLOORS=1 $(LOWEST)/bin/pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider $(LOWEST_TESTS)
 
 test: lint typecheck pytest lowest
