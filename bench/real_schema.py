@@ -1,0 +1,285 @@
+"""A real schema (Apache Airflow): no-op autogenerate and ``alembic check``, pgkeel vs plain.
+
+The models are those of a real, public open-source SQLAlchemy 2 project, Apache Airflow
+(``apache-airflow-core``, Apache License 2.0): 57 tables, custom column types
+(``UtcDateTime``, ``ExtendedJSON``, a pickle type built with ``pickler=dill``), partial and
+expression indexes, JSON columns, an ``Enum``, integer and UUID keys. No Airflow source is part
+of this repository: the package is installed from PyPI into an environment of its own
+(``.bench/real-schema-...``, made once and reused) together with pgkeel from this checkout, and
+only its model modules are imported (``airflow.models.import_all_models()``), never its
+scheduler or its API server.
+
+Airflow predates pgkeel, so its project settings (``[tool.pgkeel]``, written into the project's
+pyproject.toml) turn off the rules an existing schema cannot meet at once and keep the others:
+the adoption path of docs/alembic.md. The same helpers lay out the project for
+``tests/alembic/test_real_schema.py``.
+
+The benchmark migrates two databases to head, one with pgkeel's ``env.py`` and one with plain
+Alembic's, then times, interleaved, a no-op ``alembic revision --autogenerate`` and a no-op
+``alembic check`` on each, in one process per side (Airflow's import is paid once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TITLE = "A real schema (Apache Airflow, 57 tables): autogenerate and alembic check, pgkeel vs plain"
+ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENT = "apache-airflow-core==3.3.2"
+LICENSE = "Apache License 2.0"
+CACHE_ENV = "PGKEEL_REAL_SCHEMA_ENV"
+"""Where the environment lives (default: ``~/.cache/pgkeel/real-schema-...``, kept between runs)."""
+ENVIRONMENT = Path(
+    os.environ.get(CACHE_ENV)
+    or Path.home()
+    / ".cache"
+    / "pgkeel"
+    / f"real-schema-{REQUIREMENT.replace('==', '-')}-py{sys.version_info[0]}{sys.version_info[1]}"
+)
+_READY = "pgkeel-real-schema.json"
+RUNS = 7
+
+SETTINGS = """\
+[project]
+name = "airflow-schema"
+version = "0"
+
+[tool.alembic]
+script_location = "%(here)s/migrations"
+
+# An existing schema adopting pgkeel: what it cannot meet at once is off or a warning.
+[tool.pgkeel.rules]
+plural-table-name = "off"
+timestamps = "off"
+uuid-primary-key = "off"
+jsonb = "warn"
+timestamptz = "warn"
+"""
+
+MODELS = """\
+import os
+
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(__file__), "airflow-home"))
+
+from airflow.models import import_all_models  # noqa: E402
+from airflow.models.base import Base  # noqa: E402
+
+import_all_models()
+"""
+
+PGKEEL_ENV = """\
+from alembic import context
+
+from alembic_extensions import run_migrations
+from airflow_models import Base
+
+run_migrations(context, Base.metadata)
+"""
+
+PLAIN_ENV = """\
+import logging
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from airflow_models import Base
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)-5.5s [%(name)s] %(message)s")
+engine = create_engine(os.environ["DATABASE_URL"], poolclass=NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()
+"""
+
+
+class EnvironmentUnavailableError(RuntimeError):
+    """The real project's package could not be installed (no registry, no wheel...)."""
+
+
+def python() -> Path:
+    """The Python of the real-schema environment."""
+    return ENVIRONMENT / "bin" / "python"
+
+
+def _pip(*args: str) -> None:
+    done = subprocess.run(
+        [str(python()), "-m", "pip", "install", "-q", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EnvironmentUnavailableError(
+            f"pip could not install {' '.join(args)} into {ENVIRONMENT}:\n{done.stderr[-3000:]}"
+        )
+
+
+def ensure_environment() -> Path:
+    """The environment with the real project and pgkeel from this checkout.
+
+    Made once per machine and kept (the project's package is large); a checkout elsewhere only
+    reinstalls pgkeel into it.
+    """
+    marker = ENVIRONMENT / _READY
+    made = json.loads(marker.read_text()) if marker.is_file() else {}
+    if made.get("requirement") == REQUIREMENT and made.get("root") == str(ROOT):
+        return ENVIRONMENT
+    if made.get("requirement") != REQUIREMENT:
+        shutil.rmtree(ENVIRONMENT, ignore_errors=True)
+        ENVIRONMENT.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(ENVIRONMENT)], check=True)
+        _pip(REQUIREMENT, "-e", f"{ROOT}[alembic]")
+    else:
+        _pip("--no-deps", "-e", str(ROOT))
+    marker.write_text(json.dumps({"requirement": REQUIREMENT, "root": str(ROOT)}))
+    return ENVIRONMENT
+
+
+def write_project(directory: Path, env_py: str = PGKEEL_ENV) -> Path:
+    """Lay out an Alembic project on Airflow's models in ``directory`` (pyproject.toml only)."""
+    migrations = directory / "migrations"
+    (migrations / "versions").mkdir(parents=True, exist_ok=True)
+    (directory / "pyproject.toml").write_text(SETTINGS)
+    (directory / "airflow_models.py").write_text(MODELS)
+    (migrations / "env.py").write_text(env_py)
+    (migrations / "script.py.mako").write_text(
+        (ROOT / "tests" / "alembic" / "examples" / "script.py.mako").read_text()
+    )
+    return directory
+
+
+def environ(database_url: str, directory: Path) -> dict[str, str]:
+    """The environment of a command run on the project in ``directory``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "VIRTUAL"))}
+    return inherited | {
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(directory),
+        "AIRFLOW_HOME": str(directory / "airflow-home"),
+    }
+
+
+def alembic(directory: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``alembic ARGS`` of the real-schema environment, in ``directory``."""
+    return subprocess.run(
+        [str(ENVIRONMENT / "bin" / "alembic"), *args],
+        cwd=directory,
+        env=environ(database_url, directory),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+# Run inside the real-schema environment (``python -m bench.real_schema time DIR RUNS``).
+def _time_in_process(directory: Path, runs: int) -> dict[str, list[float]]:
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
+    sys.path.insert(0, str(directory))
+    import airflow_models  # noqa: F401, PLC0415  # paid once, outside the timings
+
+    config = Config(toml_file=str(directory / "pyproject.toml"))
+    versions = directory / "migrations" / "versions"
+    kept = set(versions.iterdir())
+    timings: dict[str, list[float]] = {"autogenerate": [], "check": []}
+    for _ in range(runs):
+        started = time.perf_counter()
+        command.revision(config, message="noop", autogenerate=True)
+        timings["autogenerate"].append(time.perf_counter() - started)
+        for path in set(versions.iterdir()) - kept:  # plain Alembic writes an empty file
+            path.unlink()
+        started = time.perf_counter()
+        command.check(config)
+        timings["check"].append(time.perf_counter() - started)
+    return timings
+
+
+def _measure(directory: Path, database_url: str, runs: int) -> dict[str, list[float]]:
+    result = subprocess.run(
+        [str(python()), "-m", "bench.real_schema", "time", str(directory), str(runs)],
+        cwd=ROOT,
+        env=environ(database_url, directory),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _migrated(directory: Path, url: str, env_py: str) -> Path:
+    write_project(directory, env_py)
+    for args in (("revision", "--autogenerate", "-m", "airflow"), ("upgrade", "head")):
+        done = alembic(directory, url, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return directory
+
+
+def run() -> str:
+    """Migrate one database per side, then time the no-op runs, interleaved."""
+    import tempfile  # noqa: PLC0415
+
+    from pgkeel.database import provide_server  # noqa: PLC0415
+    from pgkeel.testing.databases import create_database, drop_database  # noqa: PLC0415
+
+    ensure_environment()
+    workdir = Path(tempfile.mkdtemp(prefix="pgkeel-real-schema-"))
+    with provide_server() as server:
+        urls = {side: create_database(server, f"bench_real_{side}") for side in ("pgkeel", "plain")}
+        try:
+            texts = {side: url.render_as_string(hide_password=False) for side, url in urls.items()}
+            envs = {"pgkeel": PGKEEL_ENV, "plain": PLAIN_ENV}
+            dirs = {side: _migrated(workdir / side, texts[side], envs[side]) for side in envs}
+            timings: dict[str, dict[str, list[float]]] = {"pgkeel": {}, "plain": {}}
+            for _ in range(RUNS):
+                for side in ("plain", "pgkeel"):
+                    measured = _measure(dirs[side], texts[side], 1)
+                    for kind, values in measured.items():
+                        timings[side].setdefault(kind, []).extend(values)
+        finally:
+            for side in urls:
+                drop_database(server, f"bench_real_{side}")
+            shutil.rmtree(workdir, ignore_errors=True)
+    return _report(timings)
+
+
+_LABELS = {
+    "autogenerate": "no-op `alembic revision --autogenerate`",
+    "check": "no-op `alembic check`",
+}
+
+
+def _report(timings: dict[str, dict[str, list[float]]]) -> str:
+    rows = []
+    for kind, label in _LABELS.items():
+        plain = statistics.median(timings["plain"][kind])
+        ours = statistics.median(timings["pgkeel"][kind])
+        rows.append(
+            f"| {label} | {plain * 1000:.0f} ms | {ours * 1000:.0f} ms | {ours / plain:.2f}x |"
+        )
+    intro = (
+        f"Apache Airflow's models ({REQUIREMENT}, {LICENSE}; installed from PyPI into a bench "
+        "environment of its own), each database migrated to head by its own side. Median of "
+        f"{RUNS} interleaved runs, each in a fresh process with Airflow's models already imported."
+    )
+    return "\n".join(
+        [intro, "", "| run | plain Alembic | pgkeel | ratio |", "|---|---|---|---|", *rows]
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["time"]:
+        measured: Any = _time_in_process(Path(sys.argv[2]), int(sys.argv[3]))
+        print(json.dumps(measured))
