@@ -33,6 +33,7 @@ from alembic_extensions.revisions import (
     check_unique_numbers,
     drop_empty_revisions,
     number_revisions,
+    writes_revision_files,
 )
 from alembic_extensions.safety import make_safe
 from alembic_extensions.timeouts import TimeoutGuard, Timeouts
@@ -194,7 +195,7 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
                 context.connection, acknowledged_items(context), [], column_renames(context)
             )
             make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
-        if options.sequential:
+        if options.sequential and writes_revision_files(context):
             number_revisions(context, directives)
         if options.process_revision_directives is not None:
             options.process_revision_directives(context, revision, directives)
@@ -409,9 +410,11 @@ def _run_async(given: AsyncEngine, work: Callable[[Connection], None]) -> None:
 
 def _check_history(env: EnvironmentContext, options: MigrationOptions) -> None:
     """Before a new revision is compared: one head, or a clear error (after ``configure``)."""
-    revision_context = env.get_context().opts.get("revision_context")
+    context = env.get_context()
+    revision_context = context.opts.get("revision_context")
     head = getattr(revision_context, "command_args", {}).get("head")
-    if options.sequential and revision_context is not None and head in (None, "head"):
+    writes = revision_context is not None and writes_revision_files(context)
+    if options.sequential and writes and head in (None, "head"):
         check_single_head(env.script)
 
 

@@ -70,7 +70,7 @@ def check_rules(
     errors, warnings = split_by_level(found, settings)
     if errors:
         raise ModelRulesError(errors)
-    if warnings:
+    if warnings and _LOG.isEnabledFor(logging.WARNING):
         heading = "pgkeel: warnings ([tool.pgkeel.rules] sets these rules to warn)"
         _LOG.warning("%s", format_violations(warnings, heading=heading))
     return CONTINUE

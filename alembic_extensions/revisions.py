@@ -114,7 +114,7 @@ NOTHING_TO_WRITE = (
 )
 
 
-def _writes_files(context: MigrationContext) -> bool:
+def writes_revision_files(context: MigrationContext) -> bool:
     """Whether this run is ``alembic revision --autogenerate`` (``alembic check`` writes none)."""
     revision_context = context.opts.get("revision_context")
     command_args = getattr(revision_context, "command_args", {})
@@ -131,7 +131,7 @@ def drop_empty_revisions(context: MigrationContext, directives: list[ops.Migrati
     ``alembic check`` reads the (empty) revision Alembic builds, so it keeps it; a revision
     written without ``--autogenerate`` is meant to be empty and is kept too.
     """
-    if not directives or not _writes_files(context):
+    if not directives or not writes_revision_files(context):
         return
     if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
         directives.clear()
