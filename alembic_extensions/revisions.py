@@ -115,14 +115,17 @@ NOTHING_TO_WRITE = (
 
 
 def writes_revision_files(context: MigrationContext) -> bool:
-    """Whether this run is ``alembic revision --autogenerate`` (``alembic check`` writes none)."""
-    revision_context = context.opts.get("revision_context")
-    command_args = getattr(revision_context, "command_args", {})
+    """Whether the revision being built is written to a file (``alembic check`` writes none)."""
     fn = context.opts.get("fn")
     from_check = getattr(fn, "__module__", "") == "alembic.command" and getattr(
         fn, "__qualname__", ""
     ).startswith("check.")
-    return bool(command_args.get("autogenerate")) and not from_check
+    return not from_check
+
+
+def _autogenerates(context: MigrationContext) -> bool:
+    command_args = getattr(context.opts.get("revision_context"), "command_args", {})
+    return bool(command_args.get("autogenerate"))
 
 
 def drop_empty_revisions(context: MigrationContext, directives: list[ops.MigrationScript]) -> None:
@@ -131,7 +134,7 @@ def drop_empty_revisions(context: MigrationContext, directives: list[ops.Migrati
     ``alembic check`` reads the (empty) revision Alembic builds, so it keeps it; a revision
     written without ``--autogenerate`` is meant to be empty and is kept too.
     """
-    if not directives or not writes_revision_files(context):
+    if not directives or not _autogenerates(context) or not writes_revision_files(context):
         return
     if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
         directives.clear()
