@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from pgkeel.database import conninfo
+from pgkeel.errors import PgkeelError
+from pgkeel.testing import PluginConfig
 
 notes = Table("fixture_notes", MetaData(), Column("id", Integer, primary_key=True))
 
@@ -92,3 +94,38 @@ def test_the_schema_builder_runs_once_and_modules_get_copies(
     args = ["-p", "no:cacheprovider"] + (["-n", "2"] if attempt == 2 else [])
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=2)
+
+
+def test_a_throwaway_cluster_starts_with_the_server_settings_asked_for(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_preloaded="""
+        import psycopg
+        from sqlalchemy.engine import make_url
+        from pgkeel.database import conninfo
+
+        def test_preloaded(postgres_url):
+            with psycopg.connect(conninfo(make_url(postgres_url))) as connection:
+                row = connection.execute("SHOW shared_preload_libraries").fetchone()
+                assert row == ("pg_stat_statements",)
+                connection.execute("CREATE EXTENSION pg_stat_statements")
+                connection.execute("SELECT count(*) FROM pg_stat_statements")
+        """
+    )
+    pytester.makeini(
+        "[pytest]\npgkeel_server_settings = shared_preload_libraries=pg_stat_statements\n"
+    )
+    env_url = os.environ.pop("DATABASE_URL", None)
+    try:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    finally:
+        if env_url is not None:
+            os.environ["DATABASE_URL"] = env_url
+    result.assert_outcomes(passed=1)
+
+
+def test_a_server_setting_without_a_value_is_refused() -> None:
+    config = PluginConfig(url="", schema="", image="", server_settings="wal_level")
+    with pytest.raises(PgkeelError, match="'wal_level', which is not NAME=VALUE"):
+        config.settings()

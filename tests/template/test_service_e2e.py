@@ -267,6 +267,22 @@ def test_pgkeel_check_passes_on_a_migrated_database(service: Service, empty_data
     ]
 
 
+def test_make_doctor_finds_nothing_on_a_migrated_database(
+    service: Service, empty_database: str
+) -> None:
+    service.ok("alembic", "upgrade", "head", MIGRATION_DATABASE_URL=empty_database)
+    result = subprocess.run(
+        ["make", "doctor", f"BIN={service.venv / 'bin'}", "fail-on=warning"],
+        cwd=service.path,
+        env=service.env(DATABASE_URL=empty_database),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "\nNo findings.\n" in result.stdout
+
+
 def test_the_committed_initial_migration_is_what_the_plugin_generates(
     service: Service, empty_database: str
 ) -> None:

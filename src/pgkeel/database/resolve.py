@@ -91,13 +91,15 @@ def provide_server(
     image: str = DEFAULT_IMAGE,
     container_only: bool = False,
     prefer_major: int | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """A PostgreSQL server for this process, from the first source that can serve.
 
     ``prefer_major``: of several PostgreSQL versions installed here, the one to run.
 
     With ``container_only``, the server is always a testcontainers one, even when
-    ``DATABASE_URL`` is set or PostgreSQL is installed here.
+    ``DATABASE_URL`` is set or PostgreSQL is installed here. ``settings`` are server settings
+    for a throwaway cluster (a given server or a container is used as it is).
     """
     if container_only:
         with _container_server([], image) as server:
@@ -117,7 +119,7 @@ def provide_server(
     ]
     binaries = find_binaries(attempts, prefer=prefer_major)
     if binaries is not None:
-        with throwaway_cluster(binaries) as cluster:
+        with throwaway_cluster(binaries, settings) as cluster:
             yield Server(cluster.url(), f"throwaway cluster from {binaries.origin}")
         return
     with _container_server(attempts, image) as server:

@@ -68,6 +68,7 @@ class _ServerHolder:
                 image=config.image,
                 container_only=config.container_only(),
                 prefer_major=config.wanted_major(),
+                settings=config.settings(),
             )
             self._server = self._stack.enter_context(provider)
         return self._server

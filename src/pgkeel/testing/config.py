@@ -30,6 +30,14 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("image", "postgres:16-alpine", "Docker image when the server comes from testcontainers"),
     (
+        "server_settings",
+        "",
+        (
+            "server settings of a throwaway cluster, NAME=VALUE pairs separated by spaces "
+            "(for example 'shared_preload_libraries=pg_stat_statements')"
+        ),
+    ),
+    (
         "source",
         "auto",
         (
@@ -69,6 +77,7 @@ class PluginConfig:
     url: str
     schema: str
     image: str
+    server_settings: str = ""
     source: str = "auto"
     postgres_version: str = ""
     version_mismatch: str = "warn"
@@ -103,6 +112,19 @@ class PluginConfig:
                 f"one of {', '.join(SOURCES)} (default: auto)."
             )
         return self.source == "testcontainers"
+
+    def settings(self) -> dict[str, str]:
+        """``server_settings`` as a mapping; raises for a pair without ``=``."""
+        settings = {}
+        for pair in self.server_settings.split():
+            name, equals, value = pair.partition("=")
+            if not (name and equals):
+                raise PgkeelError(
+                    f"pgkeel_server_settings has {pair!r}, which is not NAME=VALUE. Fix: write "
+                    "pairs such as 'shared_preload_libraries=pg_stat_statements wal_level=logical'."
+                )
+            settings[name] = value
+        return settings
 
     def schema_builder(self) -> SchemaBuilder | None:
         """The configured schema builder, imported, or None when none is configured."""
