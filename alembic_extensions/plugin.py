@@ -8,6 +8,7 @@ The comparators, in the order they run:
 - ``cover_foreign_keys`` (each table, first): adds the index each foreign key needs.
 - ``compare_index_predicates`` (each table, last): a partial index whose predicate changed.
 - ``compare_database_objects`` (schemas, last): trigger functions, triggers, RLS, policies.
+- ``compare_enum_types`` (schemas, last): native enum types and their values.
 
 Alembic imports this module whenever it is itself imported (any process, any command), so the
 module imports nothing but ``alembic.util``: the comparators import what they use (pgkeel, the
@@ -165,6 +166,31 @@ def compare_database_objects(
     return CONTINUE
 
 
+def compare_enum_types(
+    autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
+) -> PriorityDispatchResult:
+    """Create, drop and extend native enum types (see ``alembic_extensions.enums``)."""
+    from alembic_extensions import enums  # noqa: PLC0415
+
+    connection = autogen_context.connection
+    dialect = autogen_context.dialect
+    if connection is None or dialect is None:
+        raise CommandError("pgkeel's comparators need a database connection.")
+    default = str(dialect.default_schema_name)
+    tables = included_tables(autogen_context)
+    names = sorted(
+        {schema or default for schema in schemas} | {t.schema or default for t in tables}
+    )
+    plan = enums.plan_enums(
+        enums.model_enums(tables, default),
+        enums.database_enums(connection, names, default),
+        enums.enum_columns(connection, names, default),
+        upgrade_ops,
+    )
+    enums.apply_enum_plan(upgrade_ops, plan)
+    return CONTINUE
+
+
 def _drop_runtime_info(upgrade_ops: UpgradeOps) -> None:
     """Keep pgkeel's ``info`` entries (object descriptions, opt-outs) out of ``create_table``.
 
@@ -197,6 +223,9 @@ def setup(plugin: Plugin) -> None:
     )
     plugin.add_autogenerate_comparator(
         compare_database_objects, "schema", "pgkeel_objects", priority=DispatchPriority.LAST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_enum_types, "schema", "pgkeel_enums", priority=DispatchPriority.LAST
     )
 
 

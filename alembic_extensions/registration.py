@@ -10,7 +10,7 @@ from alembic.autogenerate import renderers
 from alembic.operations import Operations
 from alembic.runtime.plugins import Plugin
 
-from alembic_extensions import ops, rendering
+from alembic_extensions import enums, ops, rendering
 from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge
 from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
 from pgkeel.dbobjects import create_statements, ddl
@@ -58,6 +58,7 @@ def _register_operations() -> None:
     Operations.register_operation("acknowledge")(AcknowledgeOp)
     Operations.implementation_for(AcknowledgeOp)(run_acknowledge)
     renderers.dispatch_for(AcknowledgeOp)(rendering.render_acknowledge)
+    _register_enum_operations()
     renderers.dispatch_for(AlterColumnUsingOp)(rendering.render_alter_using)
     renderers.dispatch_for(RenameColumnOp)(rendering.render_rename_column)
     renderers.dispatch_for(ops.CreateObjectOp)(rendering.render_create)
@@ -69,6 +70,29 @@ def _register_operations() -> None:
     renderers.dispatch_for(ops.ConcurrentDropIndexOp)(rendering.render_concurrent_drop)
     renderers.dispatch_for(ops.DroppedWithTableOp)(rendering.render_dropped_with_table)
     renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
+
+
+def _run_statement(
+    operations: Operations,
+    operation: enums.CreateEnumOp | enums.DropEnumOp | enums.AddEnumValueOp,
+) -> None:
+    operations.execute(ddl(operation.statement()))
+
+
+def _register_enum_operations() -> None:
+    doc = enums.EnumTypeOp.enum_type.__func__.__doc__  # type: ignore[attr-defined]
+    for name, op_class in (
+        ("create_enum_type", enums.CreateEnumOp),
+        ("drop_enum_type", enums.DropEnumOp),
+    ):
+        enums.EnumTypeOp.enum_type.__func__.__doc__ = doc  # type: ignore[attr-defined]
+        Operations.register_operation(name, "enum_type")(op_class)
+        Operations.implementation_for(op_class)(_run_statement)
+    Operations.register_operation("add_enum_value")(enums.AddEnumValueOp)
+    Operations.implementation_for(enums.AddEnumValueOp)(_run_statement)
+    renderers.dispatch_for(enums.CreateEnumOp)(rendering.render_enum_type)
+    renderers.dispatch_for(enums.DropEnumOp)(rendering.render_enum_type)
+    renderers.dispatch_for(enums.AddEnumValueOp)(rendering.render_add_enum_value)
 
 
 def operations_registered() -> bool:

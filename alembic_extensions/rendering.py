@@ -13,6 +13,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from alembic.util import CommandError
+from sqlalchemy import Enum
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from alembic_extensions.ops import OBJECT_OPERATIONS
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
 
     from alembic_extensions.acknowledge import AcknowledgeOp
+    from alembic_extensions.enums import AddEnumValueOp, CreateEnumOp, DropEnumOp
     from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
     from alembic_extensions.ops import (
         AutocommitBlockOp,
@@ -151,6 +153,34 @@ def render_rename_column(autogen_context: AutogenContext, op: RenameColumnOp) ->
     from alembic.autogenerate.render import render_op_text  # noqa: PLC0415  # loaded with Alembic
 
     return render_op_text(autogen_context, op.alter())
+
+
+def render_enum_type(autogen_context: AutogenContext, op: CreateEnumOp | DropEnumOp) -> str:
+    """``op.create_enum_type(name, [values])`` or ``op.drop_enum_type(name, [values])``."""
+    verb = "create" if op.verb == "add" else "drop"
+    target = op.target
+    return call(
+        f"{_prefix(autogen_context)}{verb}_enum_type",
+        [target.name, list(target.values)],
+        [("schema", target.schema)],
+    )
+
+
+def render_add_enum_value(autogen_context: AutogenContext, op: AddEnumValueOp) -> str:
+    """``op.add_enum_value(name, value, before=...)``."""
+    return call(
+        f"{_prefix(autogen_context)}add_enum_value",
+        [op.name, op.value],
+        [("before", op.before), ("after", op.after), ("schema", op.schema)],
+    )
+
+
+def _render_enum(autogen_context: AutogenContext, type_: Enum) -> str:
+    """A native enum column type that the migration's ``create_enum_type`` creates."""
+    autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+    values = ", ".join(repr(value) for value in type_.enums)
+    schema = f", schema={type_.schema!r}" if type_.schema else ""
+    return f"postgresql.ENUM({values}, name={type_.name!r}{schema}, create_type=False)"
 
 
 def render_concurrent_create(
@@ -341,6 +371,8 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     """
     if type_ != "type":
         return False
+    if isinstance(obj, Enum) and obj.native_enum and obj.name:
+        return _render_enum(autogen_context, obj)
     module = type(obj).__module__
     if module.startswith("sqlalchemy.") or module == "builtins":
         return False

@@ -14,7 +14,7 @@ import inspect
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import CheckConstraint, Column, DateTime, MetaData, Table, event
+from sqlalchemy import CheckConstraint, Column, DateTime, Enum, MetaData, Table, event
 from sqlalchemy.orm import (
     DeclarativeBase,
     DeclarativeBaseNoMeta,
@@ -33,6 +33,7 @@ from pgkeel.naming import (
     check_table_names,
     check_table_opt_outs,
     column_allows,
+    snake_case,
     table_name_for,
 )
 from pgkeel.types import TYPE_ANNOTATION_MAP, json_container_type
@@ -136,6 +137,20 @@ def _check_unnamed_checks(table: Table) -> None:
             )
 
 
+def _name_enum_types(table: Table) -> None:
+    """Name each enum type SQLAlchemy named after its class (``orderstatus``) in snake_case.
+
+    An explicit ``Enum(..., name=...)`` other than SQLAlchemy's default is kept.
+    """
+    for column in table.columns:
+        type_ = column.type
+        enum_class = getattr(type_, "enum_class", None)
+        if not isinstance(type_, Enum) or enum_class is None:
+            continue
+        if type_.name == enum_class.__name__.lower():
+            type_.name = snake_case(enum_class.__name__)
+
+
 def _document(cls: type, table: Table) -> None:
     """The class docstring becomes the table comment, unless the table has one."""
     doc = cls.__dict__.get("__doc__")
@@ -145,6 +160,7 @@ def _document(cls: type, table: Table) -> None:
 
 def _complete_table(cls: type, table: Table) -> None:
     """Check the new table, document it, let each mixin add to it, then check its names."""
+    _name_enum_types(table)
     check_table_names(table)
     check_table_opt_outs(table)
     _check_timestamps(table)

@@ -50,6 +50,7 @@ DROP_TABLE: Final = "drop-table"
 RENAME: Final = "rename"
 TABLE_REWRITE: Final = "table-rewrite"
 TYPE_CHANGE: Final = "type-change"
+ENUM_VALUES: Final = "enum-values"
 
 RULES: Final[dict[str, Rule]] = {
     rule.id: rule
@@ -80,6 +81,11 @@ RULES: Final[dict[str, Rule]] = {
         Rule(
             TABLE_REWRITE,
             "a column type change that rewrites the table happens only when acknowledged",
+            settable=False,
+        ),
+        Rule(
+            ENUM_VALUES,
+            "an enum type's values are only added, never removed, renamed or reordered",
             settable=False,
         ),
         Rule(

@@ -3,18 +3,21 @@
 ``datetime`` is always ``timestamptz`` (a naive timestamp cannot come from an annotation),
 ``uuid.UUID`` is the native ``uuid`` type, JSON containers (``dict``, ``list`` and any
 ``dict[...]``/``list[...]``) are ``jsonb``, ``Decimal`` is ``numeric`` and ``str`` is ``text``;
-``Str255`` is a ``varchar(255)`` for names and emails.
+``Str255`` is a ``varchar(255)`` for names and emails. A Python ``enum.Enum`` is a native
+PostgreSQL enum type named after the class in snake_case (``OrderStatus``: ``order_status``);
+a ``StrEnum`` stores its members' values, any other ``Enum`` their names.
 """
 
 from __future__ import annotations
 
+import enum
 import typing
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
-from sqlalchemy import UUID, DateTime, Numeric, String, Text
+from sqlalchemy import UUID, DateTime, Enum, Numeric, String, Text
 from sqlalchemy.orm import events, mapped_column
 
 if TYPE_CHECKING:
@@ -31,7 +34,17 @@ JSON_CONTAINERS = (dict, list)
 # with the first JSON column or the engine, not with pgkeel. SQLAlchemy 2.0 needs them in the map.
 RESOLVES_ANNOTATIONS = hasattr(getattr(events, "RegistryEvents", None), "resolve_type_annotation")
 
+
+def member_values(enum_class: type[enum.Enum]) -> list[str]:
+    """The values of a ``StrEnum``'s members: what its column stores (not the member names)."""
+    return [str(member.value) for member in enum_class]
+
+
 TYPE_ANNOTATION_MAP: dict[Any, Any] = {
+    # A StrEnum column stores the members' values ("paid"); any other Enum, their names ("PAID").
+    # The PostgreSQL type is named after the class in snake_case (pgkeel.base names it).
+    enum.StrEnum: Enum(enum.StrEnum, values_callable=member_values),
+    enum.Enum: Enum(enum.Enum),
     datetime: DateTime(timezone=True),
     uuid.UUID: UUID(as_uuid=True),
     Decimal: Numeric(),
