@@ -49,8 +49,20 @@ lowest: $(STAMP) system-deps
 
 test: lint typecheck pytest lowest
 
-bench: $(STAMP) system-deps
-	$(BIN)/python -m bench
+# The bench runs in environments of its own: pgkeel beside the peers it is measured against
+# (bench-only dependencies), and one with SQLAlchemy 2.0 for sqlalchemy-easy-softdelete.
+BENCH_ENVS := .venv-bench/.installed .venv-bench-sa20/.installed
+
+.venv-bench/.installed: pyproject.toml bench/requirements-peers.txt
+.venv-bench-sa20/.installed: pyproject.toml bench/requirements-sqlalchemy20.txt
+$(BENCH_ENVS):
+	test -x $(@D)/bin/python || $(or $(PYTHON),$(error pgkeel needs Python >= 3.11 on PATH)) -m venv $(@D)
+	$(@D)/bin/python -m pip install -q --upgrade pip
+	$(@D)/bin/python -m pip install -q -e '.[dev]' -r $(filter bench/%,$^)
+	touch $@
+
+bench: $(STAMP) system-deps $(BENCH_ENVS)
+	.venv-bench/bin/python -m bench
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

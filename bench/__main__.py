@@ -43,13 +43,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {discover()})")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    for name in args.names or discover():
+    names = args.names or discover()
+    for number, name in enumerate(names, 1):
         module = importlib.import_module(f"bench.{name}")
+        print(f"[{number}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
         body = module.run()
         elapsed = time.perf_counter() - started
+        print(
+            f"[{number}/{len(names)}] {name} done in {elapsed:.0f} s", file=sys.stderr, flush=True
+        )
         body += (
-            f"\n\nCommand: `make bench` or `.venv/bin/python -m bench {name}` ({elapsed:.0f} s)."
+            f"\n\nCommand: `make bench` or `.venv-bench/bin/python -m bench {name}` "
+            f"({elapsed:.0f} s)."
         )
         print(f"## {module.TITLE}\n\n{body}\n")
         if not args.no_write:

@@ -1,0 +1,49 @@
+"""The bench environments: pgkeel with its peers, built by ``make bench``, never by ``make test``.
+
+``.venv-bench`` holds pgkeel (editable, dev extras) and the peers that run on pgkeel's SQLAlchemy
+(bench/requirements-peers.txt); ``.venv-bench-sa20`` holds pgkeel and sqlalchemy-easy-softdelete,
+which requires SQLAlchemy < 2.1 (bench/requirements-sqlalchemy20.txt).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT / ".venv-bench"
+SQLALCHEMY20 = ROOT / ".venv-bench-sa20"
+
+
+def python(env: Path) -> str:
+    """The interpreter of a bench environment; a clear error when it was not built."""
+    interpreter = env / "bin" / "python"
+    if not interpreter.exists():
+        raise SystemExit(
+            f"The bench environment {env.name} does not exist: the peers are measured in "
+            "environments of their own. Fix: run `make bench` (it builds them), or "
+            f"`make {env.name}/.installed` and then `{env.name}/bin/python -m bench NAME`."
+        )
+    return str(interpreter)
+
+
+def current_python() -> str:
+    """This interpreter: the bench runs in ``.venv-bench`` under ``make bench``."""
+    return sys.executable
+
+
+def load() -> str:
+    """The 1-minute load average, for the record of a shared machine."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median of the ratios of measurements taken back to back."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def progress(message: str) -> None:
+    """One line on stderr, so that a long benchmark shows it is alive."""
+    print(f"  .. {message}", file=sys.stderr, flush=True)

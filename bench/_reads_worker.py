@@ -1,0 +1,320 @@
+"""A process that measures soft-delete reads for one library, driven by ``bench.reads``.
+
+``python -m bench._reads_worker LIBRARY URL`` defines that library's models, loads them the
+first time, prints ``ready`` and then answers each line ``VARIANT COUNT`` with the wall and CPU
+seconds per statement of COUNT statements (one session each) as JSON. Libraries live in separate
+processes: sqlalchemy-easy-softdelete hooks every ``Session`` of its process.
+
+Data: 100 shelves, 20 books each, every other book soft-deleted; a read fetches one shelf's 10
+live books (``books``) or the shelf with them through ``joinedload`` (``joined``). The tenant
+variants put the shelves of 10 tenants in tables with row-level security.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, ForeignKey, create_engine, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import sessionmaker as plain_sessionmaker
+
+SHELVES = 100
+BOOKS = 20
+TENANTS = 10
+
+Read = Callable[[int], object]
+
+
+def _load(engine: Engine, shelves: str, books: str, *, tenants: bool = False) -> None:
+    """Shelves and their books, every other book deleted (ids made by the server)."""
+    tenant_column = ", tenant_id" if tenants else ""
+    tenant_value = ", (SELECT id FROM tenants ORDER BY id OFFSET n % 10 LIMIT 1)" if tenants else ""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO {shelves} (id, name{tenant_column}) "
+                f"SELECT gen_random_uuid(), 'shelf ' || n{tenant_value} "
+                "FROM generate_series(1, :n) n"
+            ),
+            {"n": SHELVES},
+        )
+        connection.execute(
+            text(
+                f"INSERT INTO {books} (id, shelf_id, title, deleted_at{tenant_column}) "
+                f"SELECT gen_random_uuid(), s.id, 'book ' || b, "
+                f"CASE WHEN b % 2 = 0 THEN now() END{', s.tenant_id' if tenants else ''} "
+                f"FROM {shelves} s, generate_series(1, :n) b"
+            ),
+            {"n": BOOKS},
+        )
+        connection.execute(text(f"ANALYZE {shelves}; ANALYZE {books}"))
+
+
+def _shelf_ids(engine: Engine, shelves: str) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+    tenant = "tenant_id" if shelves.startswith("tenant_") else "NULL::uuid"
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT id, {tenant} FROM {shelves} ORDER BY id"))
+        return [(row[0], row[1]) for row in rows]
+
+
+class _Hand(DeclarativeBase):
+    pass
+
+
+class HandShelf(_Hand):
+    """pgkeel's soft-delete shelves, mapped by hand: the filter is written in each query."""
+
+    __tablename__ = "shelves"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    books: Mapped[list[HandBook]] = relationship(
+        primaryjoin="and_(HandShelf.id == HandBook.shelf_id, HandBook.deleted_at.is_(None))",
+        viewonly=True,
+    )
+
+
+class HandBook(_Hand):
+    __tablename__ = "books"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    shelf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shelves.id"))
+    title: Mapped[str]
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HandTenantShelf(_Hand):
+    __tablename__ = "tenant_shelves"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tenant_id: Mapped[uuid.UUID]
+    name: Mapped[str]
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    books: Mapped[list[HandTenantBook]] = relationship(
+        primaryjoin="and_(HandTenantShelf.id == HandTenantBook.shelf_id, "
+        "HandTenantBook.deleted_at.is_(None))",
+        viewonly=True,
+    )
+
+
+class HandTenantBook(_Hand):
+    __tablename__ = "tenant_books"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tenant_id: Mapped[uuid.UUID]
+    shelf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant_shelves.id"))
+    title: Mapped[str]
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _hand(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
+    """The filters written by hand in each query, on a plain session (superuser: no RLS)."""
+    sessions = plain_sessionmaker(engine)
+    shelves = _shelf_ids(engine, "shelves")
+    tenant_shelves = _shelf_ids(engine, "tenant_shelves")
+
+    def books(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            where = (HandBook.shelf_id == shelf, HandBook.deleted_at.is_(None))
+            return session.scalars(select(HandBook).where(*where)).all()
+
+    def joined(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            query = select(HandShelf).where(HandShelf.id == shelf, HandShelf.deleted_at.is_(None))
+            query = query.options(joinedload(HandShelf.books))
+            return session.scalars(query).unique().all()
+
+    def tenant_books(n: int) -> object:
+        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
+        with sessions() as session:
+            where = (
+                HandTenantBook.tenant_id == tenant,
+                HandTenantBook.shelf_id == shelf,
+                HandTenantBook.deleted_at.is_(None),
+            )
+            return session.scalars(select(HandTenantBook).where(*where)).all()
+
+    def tenant_joined(n: int) -> object:
+        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
+        with sessions() as session:
+            query = select(HandTenantShelf).where(
+                HandTenantShelf.tenant_id == tenant,
+                HandTenantShelf.id == shelf,
+                HandTenantShelf.deleted_at.is_(None),
+            )
+            query = query.options(joinedload(HandTenantShelf.books))
+            return session.scalars(query).unique().all()
+
+    return {
+        "books": books,
+        "joined": joined,
+        "tenant books": tenant_books,
+        "tenant joined": tenant_joined,
+    }
+
+
+def _pgkeel(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
+    """pgkeel's models and ``create_sessionmaker``: the filters come from the session hooks."""
+    from pgkeel import (  # noqa: PLC0415  # each library only in its own process
+        MultiTenantModel,
+        SoftDeleteMixin,
+        SoftDeleteModel,
+        create_sessionmaker,
+        tenant_context,
+    )
+    from pgkeel.base import Base  # noqa: PLC0415
+    from pgkeel.mixins import UUIDPrimaryKeyMixin  # noqa: PLC0415
+
+    class Tenant(UUIDPrimaryKeyMixin, Base):
+        name: Mapped[str]
+
+    class Shelf(SoftDeleteModel):
+        name: Mapped[str]
+        books: Mapped[list[Book]] = relationship()
+
+    class Book(SoftDeleteModel):
+        shelf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shelves.id"), index=True)
+        title: Mapped[str]
+
+    class TenantShelf(MultiTenantModel, SoftDeleteMixin):
+        name: Mapped[str]
+        books: Mapped[list[TenantBook]] = relationship()
+
+    class TenantBook(MultiTenantModel, SoftDeleteMixin):
+        shelf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant_shelves.id"), index=True)
+        title: Mapped[str]
+
+    if load_data:
+        Base.metadata.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tenants (id, name) SELECT gen_random_uuid(), 't' || n "
+                    "FROM generate_series(1, :n) n"
+                ),
+                {"n": TENANTS},
+            )
+        _load(engine, "shelves", "books")
+        _load(engine, "tenant_shelves", "tenant_books", tenants=True)
+    sessions = create_sessionmaker(engine)
+    shelves = _shelf_ids(engine, "shelves")
+    tenant_shelves = _shelf_ids(engine, "tenant_shelves")
+
+    def books(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            return session.scalars(select(Book).where(Book.shelf_id == shelf)).all()
+
+    def joined(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            query = select(Shelf).where(Shelf.id == shelf).options(joinedload(Shelf.books))
+            return session.scalars(query).unique().all()
+
+    def tenant_books(n: int) -> object:
+        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
+        with tenant_context(tenant), sessions() as session:
+            return session.scalars(select(TenantBook).where(TenantBook.shelf_id == shelf)).all()
+
+    def tenant_joined(n: int) -> object:
+        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
+        with tenant_context(tenant), sessions() as session:
+            query = select(TenantShelf).where(TenantShelf.id == shelf)
+            query = query.options(joinedload(TenantShelf.books))
+            return session.scalars(query).unique().all()
+
+    return {
+        "books": books,
+        "joined": joined,
+        "tenant books": tenant_books,
+        "tenant joined": tenant_joined,
+    }
+
+
+def _easy(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
+    """sqlalchemy-easy-softdelete's generated mixin: its hook rewrites every ORM select."""
+    from sqlalchemy_easy_softdelete.mixin import (  # noqa: PLC0415
+        generate_soft_delete_mixin_class,
+    )
+
+    class Easy(DeclarativeBase):
+        pass
+
+    class EasySoftDelete(generate_soft_delete_mixin_class()):  # type: ignore[misc]
+        deleted_at: datetime
+
+    class EasyShelf(Easy, EasySoftDelete):
+        __tablename__ = "easy_shelves"
+        id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+        name: Mapped[str]
+        books: Mapped[list[EasyBook]] = relationship()
+
+    class EasyBook(Easy, EasySoftDelete):
+        __tablename__ = "easy_books"
+        id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+        shelf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("easy_shelves.id"), index=True)
+        title: Mapped[str]
+
+    if load_data:
+        Easy.metadata.create_all(engine)
+        _load(engine, "easy_shelves", "easy_books")
+    sessions = plain_sessionmaker(engine)
+    shelves = _shelf_ids(engine, "easy_shelves")
+
+    def books(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            return session.scalars(select(EasyBook).where(EasyBook.shelf_id == shelf)).all()
+
+    def joined(n: int) -> object:
+        shelf, _ = shelves[n % len(shelves)]
+        with sessions() as session:
+            query = select(EasyShelf).where(EasyShelf.id == shelf)
+            query = query.options(joinedload(EasyShelf.books))
+            return session.scalars(query).unique().all()
+
+    return {"books": books, "joined": joined}
+
+
+LIBRARIES: dict[str, Callable[[Engine, bool], dict[str, Read]]] = {
+    "pgkeel": _pgkeel,
+    "hand": _hand,
+    "easy": _easy,
+}
+
+
+def _check(reads: dict[str, Read]) -> dict[str, Any]:
+    """Rows each read returns (the same for every library, or the comparison is void)."""
+    counts: dict[str, Any] = {}
+    for name, read in reads.items():
+        result = read(0)
+        first = result[0] if isinstance(result, list | tuple) else result  # type: ignore[index]
+        books = getattr(first, "books", None)
+        counts[name] = len(books) if books is not None else len(result)  # type: ignore[arg-type]
+    return counts
+
+
+def main(argv: list[str]) -> None:
+    library, url = argv[0], argv[1]
+    load_data = "--load" in argv
+    engine = create_engine(url)
+    reads = LIBRARIES[library](engine, load_data)
+    print(json.dumps({"ready": _check(reads)}), flush=True)
+    for line in sys.stdin:
+        name, count = line.split("\t")
+        read = reads[name]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for n in range(int(count)):
+            read(n)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        print(json.dumps({"wall": wall / int(count), "cpu": cpu / int(count)}), flush=True)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,155 @@
+"""Soft-delete reads: the client CPU of pgkeel's filters vs the filter written by hand, and vs
+sqlalchemy-easy-softdelete.
+
+Each library runs in its own worker process (``bench._reads_worker``) on the same database;
+rounds ask every worker in turn, in a shuffled order, for ``COUNT`` statements of one kind, each
+in its own session; the ratio is the median of the per-round ratios of CPU per statement (this
+client's CPU: what the filters cost, which a busy machine disturbs less than wall time).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from bench._envs import SQLALCHEMY20, current_python, load, paired_ratio, progress, python
+from pgkeel.database import provide_server
+from pgkeel.testing.databases import create_database
+
+TITLE = "Soft-delete reads: client CPU per statement, pgkeel vs the hand-written filter and peers"
+ROUNDS = 15
+COUNT = 30
+GOAL_RATIO = 1.10
+
+
+@dataclass
+class _Worker:
+    """One library's worker process."""
+
+    process: subprocess.Popen[str]
+    rows: dict[str, int]
+
+    def measure(self, variant: str) -> dict[str, float]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{variant}\t{COUNT}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())  # type: ignore[no-any-return]
+
+
+def _start(
+    stack: ExitStack, interpreter: str, library: str, url: str, *, load_data: bool
+) -> _Worker:
+    command = [interpreter, "-m", "bench._reads_worker", library, url]
+    process = subprocess.Popen(
+        [*command, "--load"] if load_data else command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stack.callback(process.wait, 60)
+    stack.callback(lambda: process.stdin.close() if process.stdin else None)
+    line = process.stdout.readline() if process.stdout else ""
+    if not line:
+        raise SystemExit(f"the {library} worker stopped before it was ready")
+    return _Worker(process, json.loads(line)["ready"])
+
+
+def _measure(
+    workers: dict[str, _Worker], variants: list[str]
+) -> dict[tuple[str, str], list[float]]:
+    cpu: dict[tuple[str, str], list[float]] = {}
+    shuffler = random.Random(0)  # noqa: S311  # an order of measurements, not a secret
+    for worker in workers.values():  # warm up: mappers, statement caches, connections
+        for variant in variants:
+            if variant in worker.rows:
+                worker.measure(variant)
+    for _ in range(ROUNDS):
+        order = [(n, v) for n, w in workers.items() for v in variants if v in w.rows]
+        shuffler.shuffle(order)
+        for name, variant in order:
+            cpu.setdefault((name, variant), []).append(workers[name].measure(variant)["cpu"])
+    return cpu
+
+
+def _run_set(
+    url: str, interpreter: str, libraries: list[str], variants: list[str]
+) -> tuple[dict[tuple[str, str], list[float]], dict[str, dict[str, int]]]:
+    with ExitStack() as stack:
+        workers = {"pgkeel": _start(stack, interpreter, "pgkeel", url, load_data=True)}
+        for library in libraries:
+            workers[library] = _start(stack, interpreter, library, url, load_data=library != "hand")
+        return _measure(workers, variants), {name: w.rows for name, w in workers.items()}
+
+
+LABELS = {
+    "books": "one shelf's live books (10 rows)",
+    "joined": "the shelf with its live books, `joinedload`",
+    "tenant books": "tenant + soft delete: one shelf's live books, in `tenant_context`",
+    "tenant joined": "tenant + soft delete: the shelf with its live books, `joinedload`",
+}
+
+
+def run() -> str:
+    """Measure both sets and return the Markdown section."""
+    load_before = load()
+    with provide_server({}) as server:
+        progress("pgkeel vs the hand-written filter (SQLAlchemy of pgkeel's environment)")
+        own, own_rows = _run_set(
+            create_database(server.url, "bench_reads").render_as_string(hide_password=False),
+            current_python(),
+            ["hand"],
+            list(LABELS),
+        )
+        progress("pgkeel vs sqlalchemy-easy-softdelete (SQLAlchemy 2.0 environment)")
+        peer, peer_rows = _run_set(
+            create_database(server.url, "bench_reads_sa20").render_as_string(hide_password=False),
+            python(SQLALCHEMY20),
+            ["hand", "easy"],
+            ["books", "joined"],
+        )
+    rows = [
+        "| read | pgkeel CPU/statement | vs hand-written filter | goal |",
+        "|---|---|---|---|",
+    ]
+    for variant, label in LABELS.items():
+        ratio = paired_ratio(own["pgkeel", variant], own["hand", variant])
+        verdict = "met" if ratio <= GOAL_RATIO else "**not met**"
+        median = statistics.median(own["pgkeel", variant]) * 1e6
+        rows.append(
+            f"| {label} | {median:.0f} µs | {ratio:.2f}x | <= {GOAL_RATIO:.2f}x: {verdict} |"
+        )
+    rows += [
+        "",
+        (
+            "| read, SQLAlchemy 2.0 | pgkeel | sqlalchemy-easy-softdelete | hand-written | "
+            "pgkeel vs easy-softdelete |"
+        ),
+        "|---|---|---|---|---|",
+    ]
+    for variant in ("books", "joined"):
+        medians = {
+            lib: statistics.median(peer[lib, variant]) * 1e6 for lib in ("pgkeel", "easy", "hand")
+        }
+        ratio = paired_ratio(peer["pgkeel", variant], peer["easy", variant])
+        rows.append(
+            f"| {LABELS[variant]} | {medians['pgkeel']:.0f} µs | {medians['easy']:.0f} µs | "
+            f"{medians['hand']:.0f} µs | {ratio:.2f}x |"
+        )
+    notes = (
+        f"{ROUNDS} rounds of {COUNT} statements per library and read, after one warm-up round; "
+        "each statement opens and closes its own session (pgkeel's include the per-transaction "
+        "tenant setting). Rows returned, per library (a comparison is void unless they agree): "
+        f"{own_rows} and, on SQLAlchemy 2.0, {peer_rows}. What sqlalchemy-easy-softdelete cannot "
+        "express: it filters ORM SELECTs only — `session.delete()` and bulk `delete()` remove "
+        "rows, no partial unique index keeps uniqueness among live rows, and raw SQL sees deleted "
+        "rows (pgkeel: soft delete on every delete path, partial unique indexes); it has no "
+        "tenancy, so it has no tenant rows. It requires SQLAlchemy < 2.1, so that comparison runs "
+        "in an environment with SQLAlchemy 2.0 and pgkeel beside it. "
+        f"Load average (1 min) before and after: {load_before}, {load()}."
+    )
+    return notes + "\n\n" + "\n".join(rows)
