@@ -129,23 +129,21 @@ def _pip(*args: str) -> None:
 
 
 def ensure_environment() -> Path:
-    """The environment with the real project and pgkeel from this checkout.
+    """The environment with the real project and pgkeel's dependencies, made once per machine.
 
-    Made once per machine and kept (the project's package is large); a checkout elsewhere only
-    reinstalls pgkeel into it.
+    The project's package is large, so the environment is kept between runs and shared by every
+    checkout on the machine: pgkeel is installed in it once (for its dependencies and its Alembic
+    entry point), and each command runs this checkout's code ahead of it (``environ``).
     """
     marker = ENVIRONMENT / _READY
     made = json.loads(marker.read_text()) if marker.is_file() else {}
-    if made.get("requirement") == REQUIREMENT and made.get("root") == str(ROOT):
+    if made.get("requirement") == REQUIREMENT:
         return ENVIRONMENT
-    if made.get("requirement") != REQUIREMENT:
-        shutil.rmtree(ENVIRONMENT, ignore_errors=True)
-        ENVIRONMENT.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(ENVIRONMENT)], check=True)
-        _pip(REQUIREMENT, "-e", f"{ROOT}[alembic]")
-    else:
-        _pip("--no-deps", "-e", str(ROOT))
-    marker.write_text(json.dumps({"requirement": REQUIREMENT, "root": str(ROOT)}))
+    shutil.rmtree(ENVIRONMENT, ignore_errors=True)
+    ENVIRONMENT.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(ENVIRONMENT)], check=True)
+    _pip(REQUIREMENT, "-e", f"{ROOT}[alembic]")
+    marker.write_text(json.dumps({"requirement": REQUIREMENT}))
     return ENVIRONMENT
 
 
@@ -167,7 +165,8 @@ def environ(database_url: str, directory: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "VIRTUAL"))}
     return inherited | {
         "DATABASE_URL": database_url,
-        "PYTHONPATH": str(directory),
+        # The project's models, then this checkout's pgkeel ahead of the one installed.
+        "PYTHONPATH": os.pathsep.join([str(directory), str(ROOT / "src"), str(ROOT)]),
         "AIRFLOW_HOME": str(directory / "airflow-home"),
     }
 
