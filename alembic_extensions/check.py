@@ -26,6 +26,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import create_engine
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
 from alembic_extensions.environment import (
@@ -44,6 +45,7 @@ from pgkeel.roles import runtime_role_problems
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from alembic.runtime.migration import MigrationContext
     from sqlalchemy import MetaData
 
 STEPS = ("rules", "drift", "squawk")
@@ -158,20 +160,59 @@ def check_rules(config: Config) -> StepResult:
     return StepResult("rules", format_violations(errors, heading="the models"), warnings=warned)
 
 
+INVALID_INDEXES = sql_text("""
+SELECT n.nspname, t.relname, i.relname
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE NOT (x.indisvalid AND x.indisready)
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY 1, 2, 3
+""")
+
+
+def invalid_indexes(config: Config) -> list[str]:
+    """One finding per INVALID index of the migrated database (what a failed build leaves)."""
+    rows: list[tuple[str, str, str]] = []
+
+    def collect(_revision: object, context: MigrationContext) -> list[object]:
+        if context.connection is not None:
+            rows.extend(tuple(row) for row in context.connection.execute(INVALID_INDEXES))
+        return []
+
+    script = ScriptDirectory.from_config(config)
+    with EnvironmentContext(config, script, fn=collect, dont_mutate=True):
+        script.run_env()
+    return [
+        f"index {index} on {schema}.{table} is INVALID: a CREATE INDEX CONCURRENTLY (or REINDEX) "
+        "failed or is still running. PostgreSQL updates it on every write but never uses it, "
+        "and a unique one is no sure rule. Fix: `alembic revision --autogenerate` writes its "
+        "rebuild (concurrently, the old one dropped once the new one is valid), then "
+        "`alembic upgrade head`; or DROP INDEX CONCURRENTLY it if the models do not have it."
+        for schema, table, index in rows
+    ]
+
+
 def check_drift(config: Config) -> StepResult:
-    """``alembic check``: no difference between the models and the migrated database."""
+    """``alembic check``: no difference between the models and the migrated database.
+
+    INVALID indexes are reported first: each is also drift (autogenerate rebuilds it).
+    """
     config.attributes[DRIFT_CHECK] = True
     stdout, config.stdout = config.stdout, io.StringIO()  # "No new upgrade operations detected."
+    invalid: list[str] = []
     try:
+        invalid = invalid_indexes(config)
         command.check(config)
     except CommandError as exc:
-        return StepResult("drift", str(exc))
+        return StepResult("drift", "\n".join([*invalid, str(exc)]))
     except SQLAlchemyError as exc:
         return StepResult("drift", f"the database could not be checked: {exc}")
     finally:
         config.attributes.pop(DRIFT_CHECK, None)
         config.stdout = stdout
-    return StepResult("drift", None)
+    return StepResult("drift", "\n".join(invalid) or None)
 
 
 def offline_sql(config: Config, target: str) -> str:

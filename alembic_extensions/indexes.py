@@ -1,7 +1,11 @@
 """Partial-index predicates, which Alembic does not compare.
 
 Alembic compares an index's columns but not its ``WHERE`` predicate; ``predicate_changed``
-compares both sides' predicates after the normalisation PostgreSQL applies when it stores one.
+compares both sides' predicates, first as text stripped of casts, quotes, parentheses and
+spaces (enough for most), then, when those differ, in PostgreSQL's own normalised form: the
+server parses the model's predicate on an empty temporary copy of the table (rolled back) and
+deparses it as it does the stored one, so ``IN (...)`` and ``= ANY (ARRAY[...])``, implicit
+casts and any spelling of the same expression compare equal and ``alembic check`` stays clean.
 The index behind every foreign key is described by the runtime library (``pgkeel.indexes``):
 the plugin adds it to the model's table before Alembic compares the table, as ``create_all``
 does before it creates the table.
@@ -13,17 +17,22 @@ import re
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from psycopg import sql
 from sqlalchemy import ClauseElement, Index
+from sqlalchemy.exc import DBAPIError
 
 from pgkeel.indexes import uncovered_foreign_keys
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Dialect
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Dialect
 
 __all__ = [  # uncovered_foreign_keys is imported from here too
+    "is_invalid",
     "normalise_predicate",
     "predicate",
     "predicate_changed",
+    "server_predicate",
     "uncovered_foreign_keys",
 ]
 
@@ -71,6 +80,56 @@ def predicate(index: Index, dialect: Dialect) -> str | None:
     return normalised
 
 
-def predicate_changed(model: Index, reflected: Index, dialect: Dialect) -> bool:
-    """Whether the model's partial-index predicate differs from the database's."""
-    return predicate(model, dialect) != predicate(reflected, dialect)
+def is_invalid(reflected: Index) -> bool:
+    """Whether the database marks ``reflected`` INVALID (a concurrent build that failed).
+
+    PostgreSQL keeps such an index up to date on every write but never reads it, and a unique
+    one is no sure rule: it has to be built again.
+    """
+    return bool(reflected.reflect_only_elements.get("postgresql", {}).get("invalid"))
+
+
+def server_predicate(connection: Connection, table: Table, where: str) -> str | None:
+    """``where`` as PostgreSQL stores the predicate of an index on ``table``; None if it cannot.
+
+    The index is built on an empty temporary copy of the table's columns inside a savepoint
+    that is rolled back: nothing is left behind and ``table`` itself is only read-locked. A
+    server that refuses (a read-only standby) gives None, and the text comparison stands.
+    """
+    copy = sql.SQL("CREATE TEMP TABLE pgkeel_predicate (LIKE {})").format(
+        sql.Identifier(*(part for part in (table.schema, table.name) if part))
+    )
+    statements = [
+        copy.as_string(),
+        f"CREATE INDEX ON pgkeel_predicate ((true)) WHERE {where}".replace("%", "%%"),
+    ]
+    savepoint = connection.begin_nested()
+    try:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+        stored = connection.exec_driver_sql(
+            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
+            " WHERE indrelid = 'pgkeel_predicate'::regclass"
+        ).scalar()
+    except DBAPIError:
+        stored = None
+    finally:
+        savepoint.rollback()
+    return None if stored is None else str(stored)
+
+
+def predicate_changed(
+    model: Index, reflected: Index, dialect: Dialect, connection: Connection | None = None
+) -> bool:
+    """Whether the model's partial-index predicate differs from the database's.
+
+    With a ``connection``, predicates that differ as text are compared as PostgreSQL stores
+    them (see ``server_predicate``).
+    """
+    if predicate(model, dialect) == predicate(reflected, dialect):
+        return False
+    model_where = _predicate_text(model.dialect_options["postgresql"]["where"], dialect)
+    stored = reflected.dialect_options["postgresql"]["where"]
+    if connection is None or model_where is None or stored is None or model.table is None:
+        return True
+    return server_predicate(connection, model.table, model_where) != str(stored)

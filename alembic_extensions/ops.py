@@ -327,3 +327,168 @@ class NoOp(MigrateOperation):
     def to_diff_tuple(self) -> tuple[Any, ...]:
         """No difference."""
         return ()
+
+
+class RenameIndexOp(MigrateOperation):
+    """``ALTER INDEX ... RENAME TO ...`` (a SHARE UPDATE EXCLUSIVE lock: reads and writes go on).
+
+    A unique index that replaces a rule of the same name is built under a temporary name while
+    the old rule still holds, and takes its name once the old one is gone.
+    """
+
+    def __init__(self, old_name: str, new_name: str, schema: str | None = None) -> None:
+        self.old_name = old_name
+        self.new_name = new_name
+        self.schema = schema
+
+    def reverse(self) -> RenameIndexOp:
+        """Giving the index its old name back."""
+        return RenameIndexOp(self.new_name, self.old_name, self.schema)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("rename_index", old, new)``."""
+        return ("rename_index", self.old_name, self.new_name)
+
+    @classmethod
+    def rename_index(
+        cls, operations: Operations, old_name: str, new_name: str, *, schema: str | None = None
+    ) -> None:
+        """Rename an index without blocking reads or writes."""
+        operations.invoke(cls(old_name, new_name, schema))
+
+    def statement(self) -> sql.Composed:
+        """The ``ALTER INDEX ... RENAME TO ...`` statement.
+
+        It tells squawk to let its ``renaming-object`` rule pass here: no query names an index,
+        so renaming one breaks no client (renaming a table, a column or a constraint can).
+        """
+        return sql.SQL("-- squawk-ignore renaming-object\nALTER INDEX {} RENAME TO {}").format(
+            qualified(self.schema, self.old_name), sql.Identifier(self.new_name)
+        )
+
+
+class UniqueUsingIndexOp(MigrateOperation):
+    """``ALTER TABLE ... ADD CONSTRAINT name UNIQUE USING INDEX name``.
+
+    The way to add a unique constraint to a table that holds rows: the index is built
+    ``CONCURRENTLY`` first, then becomes the constraint with a brief lock and no scan.
+    """
+
+    def __init__(self, constraint_name: str, table_name: str, schema: str | None = None) -> None:
+        self.constraint_name = constraint_name
+        self.table_name = table_name
+        self.schema = schema
+
+    def reverse(self) -> ops.DropConstraintOp:
+        """Dropping the constraint (its index goes with it)."""
+        return ops.DropConstraintOp(
+            self.constraint_name, self.table_name, type_="unique", schema=self.schema
+        )
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("add_unique_using_index", table, name)``."""
+        return ("add_unique_using_index", self.table_name, self.constraint_name)
+
+    @classmethod
+    def create_unique_constraint_using_index(
+        cls,
+        operations: Operations,
+        constraint_name: str,
+        table_name: str,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        """Turn the unique index ``constraint_name`` into a unique constraint of that name."""
+        operations.invoke(cls(constraint_name, table_name, schema))
+
+    def statement(self) -> sql.Composed:
+        """The ``ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...`` statement."""
+        name = sql.Identifier(self.constraint_name)
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
+            qualified(self.schema, self.table_name), name, name
+        )
+
+
+class DropReplacedRuleOp(MigrateOperation):
+    """Drop a unique rule that new unique indexes replace, and only once they are all valid.
+
+    The statement first checks in the database that each index of ``replaced_by`` exists and
+    is valid, and stops the migration otherwise: the table is never left without its rule, by a
+    generated migration or by one edited by hand. A constraint is dropped in the migration's
+    transaction; an index (``index=True``) ``CONCURRENTLY``, in an autocommit block.
+    """
+
+    def __init__(  # the operation's public signature
+        self,
+        name: str,
+        table_name: str,
+        *,
+        replaced_by: Sequence[str],
+        index: bool = False,
+        schema: str | None = None,
+        _reverse: MigrateOperation | None = None,
+    ) -> None:
+        self.name = name
+        self.table_name = table_name
+        self.replaced_by = list(replaced_by)
+        self.index = index
+        self.schema = schema
+        self._reverse = _reverse
+
+    def reverse(self) -> MigrateOperation:
+        """The rule back, as autogenerate saw it."""
+        if self._reverse is None:
+            raise ValueError(f"drop_replaced_unique({self.name!r}): the rule's definition is lost")
+        return self._reverse
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """``("remove_replaced_unique", table, name, replaced_by)``."""
+        return ("remove_replaced_unique", self.table_name, self.name, tuple(self.replaced_by))
+
+    @classmethod
+    def drop_replaced_unique(  # noqa: PLR0913  # the operation's public signature
+        cls,
+        operations: Operations,
+        name: str,
+        table_name: str,
+        *,
+        replaced_by: Sequence[str],
+        index: bool = False,
+        schema: str | None = None,
+    ) -> None:
+        """Drop unique constraint (or index) ``name`` once every ``replaced_by`` index is valid."""
+        operations.invoke(
+            cls(name, table_name, replaced_by=replaced_by, index=index, schema=schema)
+        )
+
+    def check_statement(self) -> sql.Composed:
+        """A ``DO`` block that raises unless every replacing index exists and is valid."""
+        names = [
+            sql.SQL(".").join(sql.Identifier(part) for part in (self.schema, name) if part)
+            for name in self.replaced_by
+        ]
+        wanted = sql.SQL(", ").join(sql.Literal(name.as_string()) for name in names)
+        message = (
+            f"pgkeel: {self.name} on {self.table_name} is not dropped: the unique index that "
+            f"replaces it ({', '.join(self.replaced_by)}) is missing or not valid (a build that "
+            "failed). Fix: run the migration again; it builds the index, then drops the old rule."
+        )
+        body = sql.SQL(
+            "BEGIN IF EXISTS (SELECT FROM unnest(ARRAY[{}]::text[]) AS wanted(name) WHERE NOT "
+            "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(wanted.name)"
+            "), false)) THEN RAISE EXCEPTION {}; END IF; END"
+        ).format(wanted, sql.Literal(message))
+        return sql.SQL("DO {}").format(sql.Literal(body.as_string()))
+
+    def drop_statement(self) -> sql.Composed:
+        """``DROP INDEX CONCURRENTLY IF EXISTS`` or ``ALTER TABLE ... DROP CONSTRAINT IF EXISTS``.
+
+        It tells squawk that this drop is intended: the rule stays, under the new index.
+        """
+        if self.index:
+            return sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                qualified(self.schema, self.name)
+            )
+        return sql.SQL(
+            "-- squawk-ignore ban-drop-constraint\nALTER TABLE {} DROP CONSTRAINT IF EXISTS {}"
+        ).format(qualified(self.schema, self.table_name), sql.Identifier(self.name))

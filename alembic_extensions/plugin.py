@@ -6,7 +6,8 @@ The comparators, in the order they run:
 
 - ``check_rules`` (autogenerate, first): the model rules; any violation stops autogenerate.
 - ``cover_foreign_keys`` (each table, first): adds the index each foreign key needs.
-- ``compare_index_predicates`` (each table, last): a partial index whose predicate changed.
+- ``compare_index_predicates`` (each table, last): an index whose partial predicate changed, or
+  that a failed ``CREATE INDEX CONCURRENTLY`` left INVALID: both are rebuilt.
 - ``compare_database_objects`` (schemas, last): trigger functions, triggers, RLS, policies.
 - ``compare_enum_types`` (schemas, last): native enum types and their values.
 
@@ -109,10 +110,10 @@ def compare_index_predicates(
     conn_table: Table | None,
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
-    """Drop and recreate an index whose partial ``WHERE`` predicate is all that changed."""
+    """Rebuild an index whose ``WHERE`` predicate is all that changed, or that is INVALID."""
     from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
 
-    from alembic_extensions.indexes import predicate_changed  # noqa: PLC0415
+    from alembic_extensions.indexes import is_invalid, predicate_changed  # noqa: PLC0415
 
     if conn_table is None or metadata_table is None:
         return CONTINUE
@@ -128,7 +129,8 @@ def compare_index_predicates(
             continue
         if not autogen_context.run_object_filters(index, index.name, "index", False, old):  # noqa: FBT003
             continue
-        if predicate_changed(index, old, autogen_context.dialect):
+        connection = autogen_context.connection
+        if is_invalid(old) or predicate_changed(index, old, autogen_context.dialect, connection):
             modify_table_ops.ops.append(DropIndexOp.from_index(old))
             modify_table_ops.ops.append(CreateIndexOp.from_index(index))
     return CONTINUE

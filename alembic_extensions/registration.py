@@ -12,6 +12,7 @@ from alembic.runtime.plugins import Plugin
 
 from alembic_extensions import enums, ops, rendering
 from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge
+from alembic_extensions.backfill import BackfillOp, run_backfill
 from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
 from pgkeel.dbobjects import create_statements, ddl
 
@@ -30,6 +31,38 @@ def _drop(operations: Operations, operation: ops.DropObjectOp) -> None:
 
 def _validate(operations: Operations, operation: ops.ValidateConstraintOp) -> None:
     operations.execute(ddl(operation.statement()))
+
+
+def _rename_index(operations: Operations, operation: ops.RenameIndexOp) -> None:
+    operations.execute(ddl(operation.statement()))
+
+
+def _unique_using_index(operations: Operations, operation: ops.UniqueUsingIndexOp) -> None:
+    operations.execute(ddl(operation.statement()))
+
+
+def _drop_replaced(operations: Operations, operation: ops.DropReplacedRuleOp) -> None:
+    operations.execute(ddl(operation.check_statement()))
+    operations.execute(ddl(operation.drop_statement()))
+
+
+def _in_autocommit(operations: Operations) -> bool:
+    options = operations.get_bind().get_execution_options()
+    return options.get("isolation_level") == "AUTOCOMMIT"
+
+
+def _backfill(operations: Operations, operation: BackfillOp) -> None:
+    """Batches in their own transactions: inside an autocommit block, opened here if needed."""
+    context = operations.get_context()
+    if context.as_sql:
+        with context.autocommit_block():
+            operations.execute(ddl(operation.offline_statement()))
+        return
+    if _in_autocommit(operations):
+        run_backfill(operations.get_bind(), operation)
+        return
+    with context.autocommit_block():
+        run_backfill(operations.get_bind(), operation)
 
 
 def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
@@ -54,6 +87,14 @@ def _register_operations() -> None:
     Operations.implementation_for(ops.DropObjectOp)(_drop)
     Operations.implementation_for(ops.ReplaceFunctionOp)(_create)
     Operations.implementation_for(ops.ValidateConstraintOp)(_validate)
+    Operations.register_operation("rename_index")(ops.RenameIndexOp)
+    Operations.register_operation("create_unique_constraint_using_index")(ops.UniqueUsingIndexOp)
+    Operations.implementation_for(ops.RenameIndexOp)(_rename_index)
+    Operations.implementation_for(ops.UniqueUsingIndexOp)(_unique_using_index)
+    Operations.register_operation("drop_replaced_unique")(ops.DropReplacedRuleOp)
+    Operations.implementation_for(ops.DropReplacedRuleOp)(_drop_replaced)
+    Operations.register_operation("backfill")(BackfillOp)
+    Operations.implementation_for(BackfillOp)(_backfill)
     Operations.implementation_for(ops.NoOp)(_nothing)
     Operations.register_operation("acknowledge")(AcknowledgeOp)
     Operations.implementation_for(AcknowledgeOp)(run_acknowledge)
@@ -70,6 +111,9 @@ def _register_operations() -> None:
     renderers.dispatch_for(ops.ConcurrentDropIndexOp)(rendering.render_concurrent_drop)
     renderers.dispatch_for(ops.DroppedWithTableOp)(rendering.render_dropped_with_table)
     renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
+    renderers.dispatch_for(ops.DropReplacedRuleOp)(rendering.render_drop_replaced)
+    renderers.dispatch_for(ops.RenameIndexOp)(rendering.render_rename_index)
+    renderers.dispatch_for(ops.UniqueUsingIndexOp)(rendering.render_unique_using_index)
 
 
 def _run_statement(

@@ -32,8 +32,11 @@ if TYPE_CHECKING:
         CreateObjectOp,
         DropObjectOp,
         DroppedWithTableOp,
+        DropReplacedRuleOp,
         NoOp,
+        RenameIndexOp,
         ReplaceFunctionOp,
+        UniqueUsingIndexOp,
         ValidateConstraintOp,
     )
 
@@ -54,22 +57,36 @@ def _string(value: str) -> str:
     return f"(\n{inner}\n)"
 
 
-def _value(value: object) -> str:
+def _value(value: object, *, exploded: bool = False) -> str:
+    """A literal; a list one item per line when ``exploded``."""
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, tuple | list):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
+        items = [_value(item) for item in value]
+        if exploded:
+            return "[\n" + "".join(f"    {item},\n" for item in items) + "]"
+        return "[" + ", ".join(items) + "]"
     return repr(value)
+
+
+def _argument(key: str | None, value: object) -> str:
+    """``value`` or ``key=value`` on one line of a split call; a long list one item per line."""
+    prefix = "" if key is None else f"{key}="
+    flat = prefix + _value(value)
+    if len(flat) + 2 * BODY_INDENT + 1 <= LINE_LENGTH or not isinstance(value, tuple | list):
+        return flat
+    return prefix + _value(value, exploded=True)
 
 
 def call(function: str, args: list[object], kwargs: list[tuple[str, object]]) -> str:
     """``function(args..., key=value...)`` on one line if it fits, else one argument per line."""
-    parts = [_value(arg) for arg in args]
-    parts += [f"{key}={_value(value)}" for key, value in kwargs if value is not None]
+    named = [(key, value) for key, value in kwargs if value is not None]
+    parts = [_value(arg) for arg in args] + [f"{key}={_value(value)}" for key, value in named]
     one_line = f"{function}({', '.join(parts)})"
     if "\n" not in one_line and len(one_line) + BODY_INDENT <= LINE_LENGTH:
         return one_line
-    indented = ["    " + part.replace("\n", "\n    ") + "," for part in parts]
+    split = [_argument(None, arg) for arg in args] + [_argument(k, v) for k, v in named]
+    indented = ["    " + part.replace("\n", "\n    ") + "," for part in split]
     return "\n".join([f"{function}(", *indented, ")"])
 
 
@@ -181,6 +198,37 @@ def _render_enum(autogen_context: AutogenContext, type_: Enum) -> str:
     values = ", ".join(repr(value) for value in type_.enums)
     schema = f", schema={type_.schema!r}" if type_.schema else ""
     return f"postgresql.ENUM({values}, name={type_.name!r}{schema}, create_type=False)"
+
+
+def render_rename_index(autogen_context: AutogenContext, op: RenameIndexOp) -> str:
+    """``op.rename_index(old, new)``."""
+    return call(
+        _prefix(autogen_context) + "rename_index",
+        [op.old_name, op.new_name],
+        [("schema", op.schema)],
+    )
+
+
+def render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingIndexOp) -> str:
+    """``op.create_unique_constraint_using_index(name, table)``."""
+    return call(
+        _prefix(autogen_context) + "create_unique_constraint_using_index",
+        [op.constraint_name, op.table_name],
+        [("schema", op.schema)],
+    )
+
+
+def render_drop_replaced(autogen_context: AutogenContext, op: DropReplacedRuleOp) -> str:
+    """``op.drop_replaced_unique(name, table, replaced_by=[...])``."""
+    return call(
+        _prefix(autogen_context) + "drop_replaced_unique",
+        [op.name, op.table_name],
+        [
+            ("replaced_by", op.replaced_by),
+            ("index", op.index or None),
+            ("schema", op.schema),
+        ],
+    )
 
 
 def render_concurrent_create(

@@ -5,7 +5,14 @@
 - A new foreign key is added ``NOT VALID`` (a brief lock, no scan) and validated in a separate
   step, an autocommit block after it (a scan that does not block writes).
 - A new ``NOT NULL`` column without a server default is refused, with the steps that add it
-  safely: it would fail on a table with rows, or rewrite it under an exclusive lock.
+  safely: it would fail on a table with rows, or rewrite it under an exclusive lock. So is
+  ``TenantMixin`` added to an existing table (its ``tenant_id`` has no value for the old rows),
+  with the expand, backfill (``op.backfill``), contract recipe.
+- A unique rule is never missing: a unique index that replaces one (soft delete's partial
+  index, a tenant-led one, a new predicate) is built concurrently and valid before the old rule
+  is dropped; when it takes the old rule's name it is built under a temporary one and renamed
+  after. A new unique constraint is built as an index concurrently, then attached
+  (``UNIQUE USING INDEX``). A failed build leaves the old rule in place; the step runs again.
 
 Operations on tables the same migration creates (nobody uses them yet) or drops keep plain DDL.
 """
@@ -23,6 +30,9 @@ from alembic_extensions.ops import (
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     DroppedWithTableOp,
+    DropReplacedRuleOp,
+    RenameIndexOp,
+    UniqueUsingIndexOp,
     ValidateConstraintOp,
 )
 from alembic_extensions.ordering import (
@@ -31,19 +41,34 @@ from alembic_extensions.ordering import (
     order_creates,
     order_drops,
 )
+from alembic_extensions.replacements import keep_unique_rules, unique_constraint_concurrently
 from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
 from pgkeel import rules
+from pgkeel.tenancy import TENANT_COLUMN, is_tenant_table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy import Column
 
 NOT_NULL_RULE = rules.NOT_NULL_DEFAULT
+TENANT_BACKFILL_RULE = rules.TENANT_BACKFILL
 
 
 def _needs_server_default(column: Column[Any]) -> bool:
     generated = column.computed is not None or column.identity is not None
     return not column.nullable and column.server_default is None and not generated
+
+
+def _adds_tenant(column: Column[Any]) -> bool:
+    """Whether ``column`` is the ``tenant_id`` of a tenant table (which ``TenantMixin`` adds)."""
+    return (
+        column.name == TENANT_COLUMN
+        and not column.nullable
+        and column.table is not None
+        and is_tenant_table(column.table)
+    )
 
 
 def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
@@ -68,7 +93,45 @@ def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
     )
 
 
-_DEFERRED = (ConcurrentCreateIndexOp, ConcurrentDropIndexOp, ValidateConstraintOp)
+def tenant_column_violation(table_name: str, column: Column[Any]) -> Violation:
+    """The refusal of ``TenantMixin`` added to an existing table, with expand/backfill/contract."""
+    table = table_name
+    return Violation(
+        TENANT_BACKFILL_RULE,
+        f"{table}.{column.name}",
+        "TenantMixin added to a table that already exists: the new NOT NULL tenant_id has no "
+        "value for the rows already there (its default reads the tenant of the transaction, "
+        "and a migration has none), so the upgrade fails with NotNullViolation as soon as the "
+        "table has a row.",
+        "expand, backfill, contract. (1) Expand: declare tenant_id on the model as a plain "
+        "nullable column for now (tenant_id: Mapped[uuid.UUID | None] = "
+        "mapped_column(ForeignKey('tenants.id')), and __table_args__ = {'info': "
+        "pgkeel.naming.allow('tenant-rls', 'tenant-leading-column')} until step 3) and "
+        "autogenerate: the column, its foreign key "
+        "NOT VALID then validated, its index built concurrently. (2) Backfill, in a revision "
+        f"written by hand: op.backfill('{table}', {{'tenant_id': '<SQL giving each row its "
+        "tenant>'}, where='tenant_id IS NULL') (batches by primary key, each in its own "
+        "transaction, resumable), then op.create_check_constraint("
+        f"op.f('chk_{table}_tenant_id_not_null'), '{table}', 'tenant_id IS NOT NULL', "
+        "postgresql_not_valid=True) and, in op.get_context().autocommit_block(), "
+        f"op.validate_constraint('chk_{table}_tenant_id_not_null', "
+        f"'{table}'). (3) Contract: put TenantMixin back and autogenerate: SET NOT NULL (no "
+        "scan: the valid check proves it), unique rules led by tenant_id (each built before "
+        "the old one goes), row-level security and the policy last; add "
+        f"op.drop_constraint('chk_{table}_tenant_id_not_null', '{table}') to it.",
+        "__table_args__ = {'info': pgkeel.naming.allow('tenant-backfill')}, for a table known "
+        "to be empty",
+    )
+
+
+_DEFERRED = (
+    ConcurrentCreateIndexOp,
+    ConcurrentDropIndexOp,
+    ValidateConstraintOp,
+    DropReplacedRuleOp,
+    RenameIndexOp,
+    UniqueUsingIndexOp,
+)
 """Operations that must not run in the transaction of the DDL before them."""
 
 
@@ -92,10 +155,14 @@ def _safe_op(
         return [ConcurrentDropIndexOp(op)]
     if isinstance(op, ops.CreateForeignKeyOp):
         return _not_valid(op)
+    if isinstance(op, ops.CreateUniqueConstraintOp):
+        return unique_constraint_concurrently(op)
     if isinstance(op, ops.AddColumnOp):
         column = op.column
         if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
             refused.append(not_null_violation(container.table_name, column))
+        elif _adds_tenant(column) and not allowed(TENANT_BACKFILL_RULE, column, column.table):
+            refused.append(tenant_column_violation(container.table_name, column))
     return [op]
 
 
@@ -140,6 +207,7 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
         found: list[Violation] = []
         container.ops = [safe for op in container.ops for safe in _safe_op(op, container, found)]
         refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
+        keep_unique_rules(container)
 
 
 def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
@@ -157,11 +225,34 @@ def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
     return taken
 
 
+def _block(operations: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    return [AutocommitBlockOp(operations)] if operations else []
+
+
 def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
-    """Index builds in one autocommit block, then validations in the migration's transaction."""
-    indexes = [op for op in deferred if not isinstance(op, ValidateConstraintOp)]
+    """The deferred operations in the order that keeps every rule in place.
+
+    Index builds in one autocommit block; validations in the migration's transaction; then the
+    unique rules the new indexes replace are dropped (constraints in the transaction, indexes
+    concurrently); last, new indexes take the old names and become constraints.
+    """
+    indexes = [
+        op for op in deferred if isinstance(op, ConcurrentCreateIndexOp | ConcurrentDropIndexOp)
+    ]
     validations = [op for op in deferred if isinstance(op, ValidateConstraintOp)]
-    return [*([AutocommitBlockOp(indexes)] if indexes else []), *validations]
+    replaced = [op for op in deferred if isinstance(op, DropReplacedRuleOp)]
+    dropped_indexes = [op for op in replaced if op.index]
+    dropped_constraints = [op for op in replaced if not op.index]
+    renames = [op for op in deferred if isinstance(op, RenameIndexOp)]
+    attached = [op for op in deferred if isinstance(op, UniqueUsingIndexOp)]
+    return [
+        *_block(indexes),
+        *validations,
+        *dropped_constraints,
+        *_block(dropped_indexes),
+        *renames,
+        *attached,
+    ]
 
 
 def _reverse_into_downgrade(directive: ops.MigrationScript) -> None:

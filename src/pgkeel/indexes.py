@@ -11,9 +11,20 @@ it compares them, so both build the same indexes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Index, PrimaryKeyConstraint, UniqueConstraint, event
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    PrimaryKeyConstraint,
+    TextClause,
+    UniqueConstraint,
+    and_,
+    event,
+    text,
+)
+from sqlalchemy.sql.expression import Grouping
 
 from pgkeel import rules
 from pgkeel.naming import allows, index_name
@@ -50,6 +61,64 @@ def detach_unique_rule(table: Table, rule: UniqueConstraint | Index) -> None:
         table.constraints.discard(rule)
         for column in rule.columns:
             column.unique = False
+
+
+def rule_keys(rule: UniqueConstraint | Index) -> list[Any]:
+    """What ``rule`` is on, in order: its columns, and an index's expressions too."""
+    return list(rule.expressions) if isinstance(rule, Index) else list(rule.columns)
+
+
+def led_by(keys: list[Any], lead: Column[Any] | None) -> list[Any]:
+    """``keys`` led by the column ``lead`` (added when missing, moved first when elsewhere)."""
+    if lead is None:
+        return keys
+    others = [key for key in keys if not (isinstance(key, Column) and key.name == lead.name)]
+    return [lead, *others]
+
+
+def rule_predicate(rule: UniqueConstraint | Index) -> ColumnElement[bool] | TextClause | None:
+    """The ``WHERE`` of a partial unique index (a string becomes ``text()``); None otherwise."""
+    if not isinstance(rule, Index):
+        return None
+    where = rule.dialect_options["postgresql"]["where"]
+    return text(where) if isinstance(where, str) else where
+
+
+def both(
+    first: ColumnElement[bool] | None, second: ColumnElement[bool] | TextClause | None
+) -> ColumnElement[bool] | TextClause | None:
+    """``first AND (second)``; either alone when the other is None."""
+    if first is None or second is None:
+        return first if second is None else second
+    grouped = Grouping(second) if isinstance(second, TextClause) else second
+    return and_(first, grouped)
+
+
+def unique_index_like(
+    table: Table,
+    rule: UniqueConstraint | Index,
+    name: str,
+    *,
+    lead: Column[Any] | None = None,
+    where: ColumnElement[bool] | None = None,
+) -> Index:
+    """A unique index on ``table`` that enforces ``rule`` with what its name says changed.
+
+    It keeps the rule's columns and expressions (led by ``lead``), operator classes,
+    ``INCLUDE``, ``NULLS NOT DISTINCT`` and method; its predicate is ``where`` AND the rule's own.
+    """
+    options = {k: v for k, v in rule.dialect_kwargs.items() if k != "postgresql_where"}
+    index = Index(
+        name,
+        *led_by(rule_keys(rule), lead),
+        unique=True,
+        postgresql_where=both(where, rule_predicate(rule)),
+        info=dict(rule.info),
+        **options,
+    )
+    if index.table is None:  # expressions only: no column told the index its table
+        table.append_constraint(index)
+    return index
 
 
 def is_covered(table: Table, columns: list[str]) -> bool:

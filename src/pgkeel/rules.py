@@ -51,6 +51,7 @@ RENAME: Final = "rename"
 TABLE_REWRITE: Final = "table-rewrite"
 TYPE_CHANGE: Final = "type-change"
 ENUM_VALUES: Final = "enum-values"
+TENANT_BACKFILL: Final = "tenant-backfill"
 
 RULES: Final[dict[str, Rule]] = {
     rule.id: rule
@@ -73,6 +74,11 @@ RULES: Final[dict[str, Rule]] = {
         Rule(
             NOT_NULL_DEFAULT,
             "a new NOT NULL column on an existing table has a server default",
+            settable=False,
+        ),
+        Rule(
+            TENANT_BACKFILL,
+            "TenantMixin reaches a table with rows by expand, backfill, contract",
             settable=False,
         ),
         Rule(DROP_COLUMN, "a migration drops a column only when acknowledged", settable=False),

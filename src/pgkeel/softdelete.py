@@ -10,13 +10,23 @@ be used again while two live rows still cannot share it.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Computed, Index, UniqueConstraint, inspect
+from sqlalchemy import FetchedValue, Index, UniqueConstraint, false, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pgkeel.indexes import detach_unique_rule, unique_rules
+from pgkeel.dbobjects import attach
+from pgkeel.ddl import soft_delete_objects
+from pgkeel.indexes import (
+    detach_unique_rule,
+    led_by,
+    rule_keys,
+    rule_predicate,
+    unique_index_like,
+    unique_rules,
+)
 from pgkeel.mixins import BaseModel
 from pgkeel.naming import allows, index_name, written_name
 from pgkeel.tenancy import (
@@ -39,11 +49,13 @@ HARD_DELETES_KEY: Final = "pgkeel_hard_deletes"
 
 
 class SoftDeleteMixin:
-    """``deleted_at timestamptz NULL`` and a generated, indexed ``is_deleted boolean``.
+    """``deleted_at timestamptz NULL`` and an indexed ``is_deleted boolean`` kept by a trigger.
 
     ``obj.soft_delete()`` and ``obj.restore()`` set and clear ``deleted_at``; with pgkeel's session
     hooks ``session.delete(obj)`` soft-deletes too. Raw SQL can filter on ``NOT is_deleted`` or on
-    ``deleted_at IS NULL`` (the predicate of the partial unique indexes).
+    ``deleted_at IS NULL`` (the predicate of the partial unique indexes). ``is_deleted`` is set to
+    ``deleted_at IS NOT NULL`` by a ``BEFORE INSERT OR UPDATE`` trigger (not a stored generated
+    column, which would rewrite a table that holds rows when the mixin is added to it).
     """
 
     deleted_at: Mapped[datetime | None] = mapped_column(
@@ -52,9 +64,10 @@ class SoftDeleteMixin:
         comment="When the row was soft-deleted; NULL while it is live.",
     )
     is_deleted: Mapped[bool] = mapped_column(
-        Computed("deleted_at IS NOT NULL", persisted=True),
+        server_default=false(),
+        server_onupdate=FetchedValue(),
         sort_order=104,
-        comment="Generated: deleted_at IS NOT NULL.",
+        comment="deleted_at IS NOT NULL, set by a trigger on every write.",
     )
 
     def soft_delete(self) -> None:
@@ -69,6 +82,7 @@ class SoftDeleteMixin:
     @classmethod
     def _pgkeel_setup_table(cls, table: Table) -> None:
         table.info[SOFT_DELETE_INFO] = True
+        attach(table, *soft_delete_objects(table))
         unique_among_live_rows(table)
         _is_deleted_index(table)
 
@@ -77,36 +91,38 @@ class SoftDeleteMixin:
         return {"eager_defaults": True}
 
 
-def _is_live_only(index: Index) -> bool:
-    return index.dialect_options["postgresql"]["where"] is not None
+_DELETED_AT = re.compile(r"\bdeleted_at\b")
 
 
-def _live_unique_columns(table: Table, item: Index | UniqueConstraint) -> list[str]:
-    names = [column.name for column in item.columns]
-    if TENANT_COLUMN in table.c and not allows(item, TENANT_LEADING_RULE):
-        return tenant_first(names)
-    return names
+def _is_live_only(rule: Index | UniqueConstraint) -> bool:
+    """Whether ``rule`` is a partial index whose predicate already says which rows it covers."""
+    where = rule_predicate(rule)
+    return where is not None and bool(_DELETED_AT.search(str(where)))
 
 
-def _partial_unique_index(table: Table, item: Index | UniqueConstraint) -> Index:
-    """The ``UNIQUE ... WHERE deleted_at IS NULL`` index that replaces ``item``."""
-    names = _live_unique_columns(table, item)
-    extra = dict(item.dialect_kwargs) if isinstance(item, Index) else {}
-    extra.pop("postgresql_where", None)
-    return Index(
-        written_name(item) or index_name(table.name, names, unique=True),
-        *(table.c[name] for name in names),
-        unique=True,
-        postgresql_where=table.c.deleted_at.is_(None),
-        info=dict(item.info),
-        **extra,
+def _partial_unique_index(table: Table, rule: Index | UniqueConstraint) -> Index:
+    """The ``UNIQUE ... WHERE deleted_at IS NULL [AND its own predicate]`` index for ``rule``.
+
+    Expressions, operator classes, ``INCLUDE`` and ``NULLS NOT DISTINCT`` are kept; on a tenant
+    table the index leads with ``tenant_id`` unless the rule opts out.
+    """
+    tenant = TENANT_COLUMN in table.c and not allows(rule, TENANT_LEADING_RULE)
+    lead = table.c[TENANT_COLUMN] if tenant else None
+    keys = led_by(rule_keys(rule), lead)
+    names = [getattr(key, "name", "") or "" for key in keys]
+    return unique_index_like(
+        table,
+        rule,
+        written_name(rule) or index_name(table.name, names, unique=True),
+        lead=lead,
+        where=table.c.deleted_at.is_(None),
     )
 
 
 def unique_among_live_rows(table: Table) -> None:
     """Turn the table's unique rules into partial unique indexes over live rows."""
     for rule in unique_rules(table):
-        if allows(rule, ALL_ROWS_UNIQUE_RULE) or (isinstance(rule, Index) and _is_live_only(rule)):
+        if allows(rule, ALL_ROWS_UNIQUE_RULE) or _is_live_only(rule):
             continue
         detach_unique_rule(table, rule)
         _partial_unique_index(table, rule)

@@ -37,7 +37,14 @@ from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 from pgkeel import rules
 from pgkeel.dbobjects import Policy, RowLevelSecurity, attach
 from pgkeel.errors import ModelDefinitionError, TenantNotSetError
-from pgkeel.indexes import detach_unique_rule, unique_rules
+from pgkeel.indexes import (
+    detach_unique_rule,
+    key_names,
+    led_by,
+    rule_keys,
+    unique_index_like,
+    unique_rules,
+)
 from pgkeel.mixins import BaseModel
 from pgkeel.naming import allow, allows, index_name, written_name
 
@@ -167,28 +174,31 @@ def tenant_first(columns: Sequence[str]) -> list[str]:
 
 def _per_tenant(table: Table, rule: UniqueConstraint | Index) -> None:
     """The copy of unique ``rule`` led by ``tenant_id``, added to ``table``."""
-    names = tenant_first([column.name for column in rule.columns])
-    columns = [table.c[name] for name in names]
+    lead = table.c[TENANT_COLUMN]
     if isinstance(rule, UniqueConstraint):
-        UniqueConstraint(*columns, name=written_name(rule), info=dict(rule.info))
+        UniqueConstraint(
+            *led_by(rule_keys(rule), lead),
+            name=written_name(rule),
+            info=dict(rule.info),
+            deferrable=rule.deferrable,
+            initially=rule.initially,
+            **rule.dialect_kwargs,
+        )
         return
-    Index(
-        written_name(rule) or index_name(table.name, names, unique=True),
-        *columns,
-        unique=True,
-        info=dict(rule.info),
-        **rule.dialect_kwargs,
-    )
+    names = [getattr(key, "name", "") or "" for key in led_by(rule_keys(rule), lead)]
+    name = written_name(rule) or index_name(table.name, names, unique=True)
+    unique_index_like(table, rule, name, lead=lead)
 
 
 def lead_unique_with_tenant(table: Table) -> None:
-    """Make every unique rule of a tenant table per tenant: its columns start with tenant_id."""
+    """Make every unique rule of a tenant table per tenant: it starts with tenant_id.
+
+    Expressions, operator classes, ``INCLUDE``, ``NULLS NOT DISTINCT`` and a partial index's
+    predicate are kept: only ``tenant_id`` is put first.
+    """
     for rule in unique_rules(table):
-        names = [column.name for column in rule.columns]
-        if names[:1] == [TENANT_COLUMN] or allows(rule, TENANT_LEADING_RULE):
+        if key_names(rule)[:1] == [TENANT_COLUMN] or allows(rule, TENANT_LEADING_RULE):
             continue
-        if isinstance(rule, Index) and not names:
-            continue  # an index on expressions only
         detach_unique_rule(table, rule)
         _per_tenant(table, rule)
 

@@ -82,7 +82,8 @@ def test_drift_fails_the_check(
     assert status == 1
     assert "pgkeel check: rules: ok" in out
     assert "pgkeel check: drift: FAILED" in out
-    assert "New upgrade operations detected: [('remove_index'" in out
+    assert "New upgrade operations detected: [('add_index'" in out  # built before the old goes
+    assert "('rename_index', 'uq_accounts_email_new', 'uq_accounts_email')" in out
 
 
 def test_squawk_findings_fail_the_check(

@@ -85,7 +85,9 @@ def test_a_dropped_table_takes_its_objects_and_gives_them_back(make_project: Mak
         True,
         True,
     ]
-    assert "drop_trigger_function" not in upgrade  # tenants still use it
+    drop_function = "drop_trigger_function(\n        'pgkeel_set_{}'"
+    assert drop_function.format("updated_at") not in upgrade  # tenants still use it
+    assert drop_function.format("is_deleted") in upgrade  # nobody does
     project.upgrade()
     project.check()
     project.downgrade("0001")
@@ -116,7 +118,11 @@ def test_partial_unique_index_predicate_change(make_project: MakeProject) -> Non
     second = path.read_text()
     assert_clean(project, path)
     assert "with op.get_context().autocommit_block():" in second
-    assert "op.drop_index(op.f('uq_accounts_email'), table_name='accounts'" in second
+    upgrade = second[: second.index("def downgrade")]  # the new index first, the old after
+    built = upgrade.index("op.create_index('uq_accounts_email_new', 'accounts', ['email']")
+    dropped = upgrade.index("op.drop_replaced_unique(\n            'uq_accounts_email',")
+    renamed = upgrade.index("op.rename_index('uq_accounts_email_new', 'uq_accounts_email')")
+    assert built < dropped < renamed
     assert "deleted_at IS NULL AND email != ''" in second
     project.upgrade()
     project.check()
