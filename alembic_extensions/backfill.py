@@ -184,7 +184,10 @@ class BackfillOp(MigrateOperation):
                 for column, expression in self.values.items()
             ),
         )
-        return sql.SQL("DO {}").format(sql.Literal(loop.as_string()))
+        # Each batch commits: re-running the block after a failure resumes (``where``).
+        return sql.SQL("-- squawk-ignore prefer-robust-stmts\nDO {}").format(
+            sql.Literal(loop.as_string())
+        )
 
 
 def _escaped(expression: str) -> str:

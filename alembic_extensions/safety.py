@@ -113,12 +113,12 @@ def tenant_column_violation(table_name: str, column: Column[Any]) -> Violation:
         "tenant>'}, where='tenant_id IS NULL') (batches by primary key, each in its own "
         "transaction, resumable), then op.create_check_constraint("
         f"op.f('chk_{table}_tenant_id_not_null'), '{table}', 'tenant_id IS NOT NULL', "
-        "postgresql_not_valid=True) and, in op.get_context().autocommit_block(), "
-        f"op.validate_constraint('chk_{table}_tenant_id_not_null', "
-        f"'{table}'). (3) Contract: put TenantMixin back and autogenerate: SET NOT NULL (no "
-        "scan: the valid check proves it), unique rules led by tenant_id (each built before "
-        "the old one goes), row-level security and the policy last; add "
-        f"op.drop_constraint('chk_{table}_tenant_id_not_null', '{table}') to it.",
+        "postgresql_not_valid=True); the next revision runs op.validate_constraint("
+        f"'chk_{table}_tenant_id_not_null', '{table}') (a scan that does not block writes), "
+        f"op.alter_column('{table}', 'tenant_id', nullable=False) (no scan: the valid check "
+        f"proves it) and op.drop_constraint('chk_{table}_tenant_id_not_null', '{table}'). "
+        "(3) Contract: put TenantMixin back and autogenerate: unique rules led by tenant_id "
+        "(each built before the old one goes), row-level security and the policy last.",
         "__table_args__ = {'info': pgkeel.naming.allow('tenant-backfill')}, for a table known "
         "to be empty",
     )

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from alembic_project import Project
+from alembic_project import Project, ruff_check, squawk
 from sqlalchemy import exc
-from test_alembic_examples import assert_clean
 
 from alembic_extensions.errors import UnsafeMigrationError
 
@@ -45,12 +44,33 @@ def upgrade() -> None:
         "tenant_id IS NOT NULL",
         postgresql_not_valid=True,
     )
-    with op.get_context().autocommit_block():
-        op.validate_constraint("chk_orders_tenant_id_not_null", "orders")
 
 
 def downgrade() -> None:
     op.drop_constraint(op.f("chk_orders_tenant_id_not_null"), "orders")
+'''
+VALIDATE = '''"""orders.tenant_id is NOT NULL"""
+
+from alembic import op
+
+revision = "{revision:04d}"
+down_revision = "{down:04d}"
+
+
+def upgrade() -> None:
+    op.validate_constraint("chk_orders_tenant_id_not_null", "orders")
+    op.alter_column("orders", "tenant_id", nullable=False)
+    op.drop_constraint("chk_orders_tenant_id_not_null", "orders")
+
+
+def downgrade() -> None:
+    op.create_check_constraint(
+        op.f("chk_orders_tenant_id_not_null"),
+        "orders",
+        "tenant_id IS NOT NULL",
+        postgresql_not_valid=True,
+    )
+    op.alter_column("orders", "tenant_id", nullable=True)
 '''
 PROGRESS = re.compile(r"backfill orders: [1-9][\d,]* of 3,000 rows \(\d+%\)")
 """A progress line once a batch is done."""
@@ -83,7 +103,7 @@ def _with_rows(make_project: MakeProject) -> Project:
 
 
 def _expanded(make_project: MakeProject, *, slow: bool = False, batch_size: int = 500) -> Project:
-    """Orders with rows and a nullable tenant_id; the backfill revision written, not run."""
+    """Orders with rows and a nullable tenant_id; the backfill and NOT NULL revisions written."""
     project = _with_rows(make_project)
     project.use("models_v2")
     project.revisions("orders get tenants")
@@ -92,9 +112,10 @@ def _expanded(make_project: MakeProject, *, slow: bool = False, batch_size: int 
     backfill = BACKFILL.format(
         slow=SLOW if slow else "", batch_size=batch_size, revision=number, down=number - 1
     )
-    (project.directory / "migrations" / "versions" / f"{number:04d}_backfill.py").write_text(
-        backfill
-    )
+    versions = project.directory / "migrations" / "versions"
+    (versions / f"{number:04d}_backfill.py").write_text(backfill)
+    not_null = VALIDATE.format(revision=number + 1, down=number)
+    (versions / f"{number + 1:04d}_not_null.py").write_text(not_null)
     return project
 
 
@@ -110,6 +131,8 @@ def test_tenant_mixin_on_a_table_with_rows_is_refused_with_the_recipe(
     assert "NotNullViolation" in message
     assert "op.backfill('orders', {'tenant_id': '<SQL giving each row its tenant>'}" in message
     assert "postgresql_not_valid=True" in message
+    assert "op.validate_constraint('chk_orders_tenant_id_not_null', 'orders')" in message
+    assert "op.alter_column('orders', 'tenant_id', nullable=False)" in message
     assert "row-level security and the policy last" in message
     assert len(project.versions()) == 1
 
@@ -122,9 +145,14 @@ def test_expand_backfill_contract_on_a_table_with_rows(make_project: MakeProject
     assert "COMMIT;" in offline.split("DO ", 1)[0][-200:]  # the batches commit: not in BEGIN
     project.upgrade()
     assert project.query("SELECT count(*) FROM orders WHERE tenant_id IS NULL") == [0]
+    status, report = squawk(project)  # the check goes once NOT NULL holds: a drop on purpose
+    findings = [(line.split(":")[0], line.split(" ")[2]) for line in report.splitlines()]
+    assert (status, findings) == (1, [("0005_not_null.sql", "ban-drop-constraint")])
     project.use("models_v3")
     paths = project.revisions("orders are tenant rows")
-    assert_clean(project, *paths)
+    assert ruff_check(*paths).returncode == 0
+    status, report = squawk(project)
+    assert report.splitlines() == [line for line in report.splitlines() if "0005_" in line]
     project.upgrade()
     project.check()
     assert _relfilenode(project) == before  # nothing rewrote the table
@@ -135,12 +163,12 @@ def test_expand_backfill_contract_on_a_table_with_rows(make_project: MakeProject
     assert by_tenant == [ORDER_ROWS]
     project.execute(  # numbers are unique per tenant now: the other tenant may reuse one
         "INSERT INTO orders (tenant_id, number, shop) SELECT id, 'n1', name FROM tenants"
-        " WHERE name = 'south'"
+        " WHERE name = 'north'"
     )
     with pytest.raises(exc.IntegrityError):
         project.execute(
             "INSERT INTO orders (tenant_id, number, shop) SELECT id, 'n1', name FROM tenants"
-            " WHERE name = 'south'"
+            " WHERE name = 'north'"
         )
 
 
