@@ -69,7 +69,7 @@ def _value(value: object, *, exploded: bool = False) -> str:
     return repr(value)
 
 
-def _argument(key: str | None, value: object) -> str:
+def _call_argument(key: str | None, value: object) -> str:
     """``value`` or ``key=value`` on one line of a split call; a long list one item per line."""
     prefix = "" if key is None else f"{key}="
     flat = prefix + _value(value)
@@ -85,7 +85,7 @@ def call(function: str, args: list[object], kwargs: list[tuple[str, object]]) ->
     one_line = f"{function}({', '.join(parts)})"
     if "\n" not in one_line and len(one_line) + BODY_INDENT <= LINE_LENGTH:
         return one_line
-    split = [_argument(None, arg) for arg in args] + [_argument(k, v) for k, v in named]
+    split = [_call_argument(None, a) for a in args] + [_call_argument(k, v) for k, v in named]
     indented = ["    " + part.replace("\n", "\n    ") + "," for part in split]
     return "\n".join([f"{function}(", *indented, ")"])
 
