@@ -17,15 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pgkeel.database import Attempt, PersistentCluster, find_binaries
-from pgkeel.database.cluster import STATE_FILE, SUPERUSER
-from pgkeel.database.devroles import (
-    DEV_DATABASE,
-    OWNER_ROLE,
-    RUNTIME_ROLE,
-    reset_dev_database,
-)
-from pgkeel.database.resolve import not_found_message
+from pgkeel._lazy import LazyModule
 from pgkeel.doctor.cli import MANUAL as DOCTOR_MANUAL
 from pgkeel.doctor.cli import add_arguments
 from pgkeel.errors import DatabaseNotFoundError, PgkeelError
@@ -33,8 +25,17 @@ from pgkeel.errors import DatabaseNotFoundError, PgkeelError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pgkeel.database import Attempt, PersistentCluster
+
     Subparsers = argparse._SubParsersAction["ManualParser"]
     Handler = Callable[[argparse.Namespace], int]
+
+# The db commands need psycopg and SQLAlchemy's engine: they load when such a command runs, so
+# that `pgkeel --help` and `pgkeel COMMAND --help` answer at once.
+_database = LazyModule("pgkeel.database")
+_cluster_files = LazyModule("pgkeel.database.cluster")
+_devroles = LazyModule("pgkeel.database.devroles")
+_resolve = LazyModule("pgkeel.database.resolve")
 
 DEFAULT_DIR = Path(".pgkeel")
 EXIT_OK = 0
@@ -203,7 +204,7 @@ class ManualParser(argparse.ArgumentParser):
 def find_cluster_dir(start: Path) -> Path:
     """The nearest ``.pgkeel`` in ``start`` or a parent; else one by the nearest pyproject.toml."""
     for directory in (start, *start.parents):
-        if (directory / DEFAULT_DIR / STATE_FILE).is_file():
+        if (directory / DEFAULT_DIR / _cluster_files.STATE_FILE).is_file():
             return directory / DEFAULT_DIR
     for directory in (start, *start.parents):
         if (directory / "pyproject.toml").is_file():
@@ -213,18 +214,20 @@ def find_cluster_dir(start: Path) -> Path:
 
 def _cluster(args: argparse.Namespace) -> PersistentCluster:
     attempts: list[Attempt] = []
-    binaries = find_binaries(attempts)
+    binaries = _database.find_binaries(attempts)
     if binaries is None:
-        raise DatabaseNotFoundError(not_found_message(attempts))
+        raise DatabaseNotFoundError(_resolve.not_found_message(attempts))
     directory = Path(args.dir) if args.dir else find_cluster_dir(Path.cwd())
-    return PersistentCluster(directory, binaries)
+    cluster: PersistentCluster = _database.PersistentCluster(directory, binaries)
+    return cluster
 
 
 def _role(args: argparse.Namespace) -> tuple[str, str]:
     """The (database, user) that ``--owner``/``--superuser`` (or neither) ask for."""
     if getattr(args, "superuser", False):
-        return "postgres", SUPERUSER
-    return DEV_DATABASE, (OWNER_ROLE if getattr(args, "owner", False) else RUNTIME_ROLE)
+        return "postgres", _cluster_files.SUPERUSER
+    role = _devroles.OWNER_ROLE if getattr(args, "owner", False) else _devroles.RUNTIME_ROLE
+    return _devroles.DEV_DATABASE, role
 
 
 def _make_dir(directory: Path) -> None:
@@ -245,7 +248,7 @@ def _start(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
     _make_dir(persistent.directory)
     cluster = persistent.start()
-    print(cluster.url(DEV_DATABASE, RUNTIME_ROLE).render_as_string())
+    print(cluster.url(_devroles.DEV_DATABASE, _devroles.RUNTIME_ROLE).render_as_string())
     return EXIT_OK
 
 
@@ -269,7 +272,8 @@ def _status(args: argparse.Namespace) -> int:
     if persistent.status() is None:
         print(f"not running (start it with `pgkeel db start --dir {persistent.directory}`)")
         return EXIT_NOT_RUNNING
-    print(f"running: {persistent.cluster().url(DEV_DATABASE, RUNTIME_ROLE).render_as_string()}")
+    url = persistent.cluster().url(_devroles.DEV_DATABASE, _devroles.RUNTIME_ROLE)
+    print(f"running: {url.render_as_string()}")
     return EXIT_OK
 
 
@@ -311,12 +315,12 @@ def _confirmed(args: argparse.Namespace, what: str) -> bool:
 
 def _reset(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
-    if not _confirmed(args, f"drops the database {DEV_DATABASE} and every row in it"):
+    if not _confirmed(args, f"drops the database {_devroles.DEV_DATABASE} and every row in it"):
         return EXIT_ERROR
     if persistent.status() is None:
         return _not_running(persistent)
-    reset_dev_database(persistent.cluster())
-    print(f"reset: the database {DEV_DATABASE} is empty, owned by {OWNER_ROLE}")
+    _devroles.reset_dev_database(persistent.cluster())
+    print(f"reset: the database {_devroles.DEV_DATABASE} is empty, owned by {_devroles.OWNER_ROLE}")
     return EXIT_OK
 
 

@@ -255,3 +255,19 @@ def test_check_says_in_one_paragraph_that_env_py_failed(
     assert "pgkeel check --traceback" in result.stderr
     traced = console_script("check", "--traceback", "--skip", "drift", "--skip", "squawk")
     assert "Traceback" in traced.stderr
+
+
+def test_help_starts_without_sqlalchemy_or_psycopg() -> None:
+    """`pgkeel --help` answers at once: the db commands load the driver when they run."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from pgkeel.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print([name for name in ('sqlalchemy', 'psycopg') if name in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
