@@ -74,7 +74,8 @@ def downgrade() -> None:
 '''
 PROGRESS = re.compile(r"backfill orders: [1-9][\d,]* of 3,000 rows \(\d+%\)")
 """A progress line once a batch is done."""
-SLOW = ", pg_sleep(0.002)"  # 2 ms a row: batches slow enough to watch and to interrupt
+SLOW = ", LATERAL (SELECT pg_sleep(0.002) WHERE orders.shop IS NOT NULL) AS slow"
+"""2 ms a row (correlated, so run for each row): batches slow enough to watch and interrupt."""
 RUNNER = """
 import logging, sys
 sys.path.insert(0, {tests!r})
