@@ -322,16 +322,18 @@ _PROFILE = """\
 Where the time goes (goal: <= 1.10x). The first run in a process pays for importing pgkeel's
 Alembic side, which plain Alembic does not have: `python -X importtime` in this environment,
 with SQLAlchemy, Alembic and psycopg already imported, puts `alembic_extensions` and the pgkeel
-modules it uses at 280-330 ms. Most of it is `pgkeel/__init__` importing every public module
-(the session hooks, tenancy, soft delete) although the Alembic side needs none of them; with
-public names loaded on first use the same import measures about 240 ms. A warm run's own work,
+modules it uses at 280-330 ms while `pgkeel/__init__` imported every public module (the session
+hooks, tenancy, soft delete) that the Alembic side does not need, and about 240 ms with public
+names loaded on first use: still the largest part of the cold gap. A warm run's own work,
 from cProfile over three `alembic check` runs (about 1.4 s each under the profiler): the model
 rules with the opt-out validation 38 ms per run on the 57 tables, the catalog read for
 triggers, functions and policies 22 ms (four queries), the foreign-key index coverage 20 ms, the
 predicate comparison of partial indexes a few ms; Alembic's own table, column and index
 comparison is the other 1.3 s. `alembic check` no longer numbers the revision or checks for one
 head (2 x 21 ms per run before): only a revision that is written needs them. Runs on this
-machine share 2 cores with other work, so single ratios move by +-0.1."""
+machine share 2 cores with other work (load average above 13 during the last run), so single
+ratios move by +-0.2; the migration-safety comparisons added since (drops, renames, rewrites)
+are not yet in this profile."""
 
 
 if __name__ == "__main__":
