@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Interval,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import InvalidRequestError, NoReferencedTableError
 from sqlalchemy.sql.elements import _truncated_label
 
 from pgkeel import rules
@@ -322,6 +324,47 @@ def _tenant_rls(table: Table, _settings: Settings) -> Iterator[Violation]:
     )
 
 
+def _referred_table(fk: ForeignKeyConstraint) -> Table | None:
+    try:
+        return fk.referred_table
+    except (InvalidRequestError, NoReferencedTableError):
+        return None  # the referenced table is not in this metadata: nothing to compare
+
+
+def _is_same_tenant_key(fk: ForeignKeyConstraint) -> bool:
+    """A key that pairs ``tenant_id`` with ``tenant_id``: PostgreSQL keeps it in one tenant."""
+    return any(
+        element.parent.name == TENANT_COLUMN and element.column.name == TENANT_COLUMN
+        for element in fk.elements
+    )
+
+
+def _tenant_foreign_key(table: Table, _settings: Settings) -> Iterator[Violation]:
+    if not is_tenant_table(table):
+        return
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
+        referred = _referred_table(fk)
+        if referred is None or not is_tenant_table(referred) or _is_same_tenant_key(fk):
+            continue
+        columns = [element.parent for element in fk.elements]
+        if allowed(rules.TENANT_FOREIGN_KEY, fk, *columns, table):
+            continue
+        names = ", ".join(column.name for column in columns)
+        target = fk.elements[0].target_fullname
+        yield Violation(
+            rules.TENANT_FOREIGN_KEY,
+            f"{table.name}.{names} -> {target}",
+            f"plain foreign key between two tenant tables: foreign-key checks bypass row-level "
+            f"security, so a row of one tenant can point at another tenant's {referred.name} "
+            "row, and probe which ids exist there.",
+            f"replace ForeignKey({target!r}) with __table_args__ = "
+            f"(pgkeel.tenancy.tenant_foreign_key({names!r}, {target!r}),): the key "
+            f"({TENANT_COLUMN}, {names}) -> ({referred.name}.{TENANT_COLUMN}, ...) keeps both "
+            "rows in one tenant; relationship(..., foreign_keys=[...]) names the column.",
+            _column_opt_out(rules.TENANT_FOREIGN_KEY) + " (a reference meant to cross tenants)",
+        )
+
+
 def _timestamps(table: Table, settings: Settings) -> Iterator[Violation]:
     wanted = (settings.timestamps.created, settings.timestamps.updated)
     missing = [name for name in wanted if name not in table.c]
@@ -347,6 +390,7 @@ RULES: dict[str, Callable[[Table, Settings], Iterator[Violation]]] = {
     rules.JSONB: _jsonb,
     rules.TENANT_LEADING_COLUMN: _tenant_leading_column,
     rules.TENANT_RLS: _tenant_rls,
+    rules.TENANT_FOREIGN_KEY: _tenant_foreign_key,
 }
 """The check of each rule id, in the order a report lists them."""
 

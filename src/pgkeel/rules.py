@@ -41,6 +41,7 @@ IDENTIFIER_LENGTH: Final = "identifier-length"
 TENANT_LEADING_COLUMN: Final = "tenant-leading-column"
 JSONB: Final = "jsonb"
 TENANT_RLS: Final = "tenant-rls"
+TENANT_FOREIGN_KEY: Final = "tenant-foreign-key"
 TIMESTAMPS: Final = "timestamps"
 FK_INDEX: Final = "fk-index"
 ALL_ROWS_UNIQUE: Final = "all-rows-unique"
@@ -64,6 +65,10 @@ RULES: Final[dict[str, Rule]] = {
         Rule(TENANT_LEADING_COLUMN, "indexes and unique keys of tenant tables lead with tenant_id"),
         Rule(JSONB, "JSON is stored as jsonb"),
         Rule(TENANT_RLS, "tenant tables have row-level security and the tenant policy"),
+        Rule(
+            TENANT_FOREIGN_KEY,
+            "a reference between two tenant tables includes tenant_id (tenant_foreign_key)",
+        ),
         Rule(TIMESTAMPS, "tables have the created and updated timestamp columns"),
         Rule(FK_INDEX, "pgkeel adds the index each foreign key needs", settable=False),
         Rule(

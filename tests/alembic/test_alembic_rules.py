@@ -30,7 +30,7 @@ from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyM
 from pgkeel.base import PgkeelDeclarative, new_metadata
 from pgkeel.dbobjects import RowLevelSecurity, attach
 from pgkeel.naming import allow
-from pgkeel.tenancy import tenant_policy
+from pgkeel.tenancy import tenant_foreign_key, tenant_policy
 from pgkeel.types import TYPE_ANNOTATION_MAP
 
 MakeProject = Callable[[str], Project]
@@ -183,6 +183,67 @@ def test_tenant_rls() -> None:
     assert "tenant table without row-level security" in found.problem
     assert "TenantMixin" in found.fix
     assert check_tables([tenant_table(rls=False, info=allow("tenant-rls"))]) == []
+
+
+def _customers_and_invoices(reference: Column[object] | object) -> list[Table]:
+    metadata = MetaData()
+    tenant_id = Column("tenant_id", UUID(as_uuid=True), nullable=False)
+    customers = Table(
+        "customers",
+        metadata,
+        *standard_columns(),
+        tenant_id,
+        UniqueConstraint("tenant_id", "id", name="uq_customers_tenant_id_id"),
+    )
+    invoices = Table(
+        "invoices",
+        metadata,
+        *standard_columns(),
+        Column("tenant_id", UUID(as_uuid=True), nullable=False),
+        reference,
+    )
+    for table in (customers, invoices):
+        attach(table, RowLevelSecurity(table.name), tenant_policy(table))
+    return [customers, invoices]
+
+
+def test_tenant_foreign_key() -> None:
+    plain = Column("customer_id", UUID(as_uuid=True), ForeignKey("customers.id"))
+    found = only(check_tables(_customers_and_invoices(plain)))
+    assert (found.rule, found.where) == (
+        "tenant-foreign-key",
+        "invoices.customer_id -> customers.id",
+    )
+    assert "foreign-key checks bypass row-level security" in found.problem
+    assert "pgkeel.tenancy.tenant_foreign_key('customer_id', 'customers.id')" in found.fix
+    assert "pgkeel.naming.allow('tenant-foreign-key')" in found.opt_out
+    opted_out = Column(
+        "customer_id",
+        UUID(as_uuid=True),
+        ForeignKey("customers.id"),
+        info=allow("tenant-foreign-key"),
+    )
+    assert check_tables(_customers_and_invoices(opted_out)) == []
+
+
+def test_a_same_tenant_foreign_key_passes() -> None:
+    tables = _customers_and_invoices(Column("customer_id", UUID(as_uuid=True)))
+    tables[1].append_constraint(tenant_foreign_key("customer_id", "customers.id"))
+    assert check_tables(tables) == []
+
+
+def test_a_reference_to_a_shared_table_passes() -> None:
+    metadata = MetaData()
+    Table("plans", metadata, *standard_columns())
+    invoices = Table(
+        "invoices",
+        metadata,
+        *standard_columns(),
+        Column("tenant_id", UUID(as_uuid=True), nullable=False),
+        Column("plan_id", UUID(as_uuid=True), ForeignKey("plans.id")),
+    )
+    attach(invoices, RowLevelSecurity("invoices"), tenant_policy(invoices))
+    assert check_tables(metadata.sorted_tables) == []
 
 
 def test_the_mixins_meet_every_rule() -> None:
