@@ -13,9 +13,10 @@ import pytest
 from pgkeel import CrossTenantWriteError, tenant_context
 from psycopg import sql
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Tenant, User
+from app.models import Project, Tenant, User
 
 
 @pytest.fixture
@@ -82,3 +83,24 @@ def test_writing_a_row_for_another_tenant_is_refused(
         db_session.add(User(tenant_id=globex.id, email="eve@acme.test", display_name="Eve"))
         with pytest.raises(CrossTenantWriteError):
             db_session.flush()
+
+
+def test_a_project_cannot_be_owned_by_another_tenants_user(
+    db_session: Session, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """The same-tenant key holds for every role, even one that bypasses row-level security."""
+    acme, globex = tenants
+    with tenant_context(globex.id):
+        gus = db_session.scalars(select(User)).one()
+    statement = text(
+        "INSERT INTO projects (tenant_id, name, owner_id) VALUES (:tenant, 'Heist', :owner)"
+    )
+    values = {"tenant": acme.id, "owner": gus.id}
+    with (
+        pytest.raises(IntegrityError, match="fk_projects_tenant_id_owner_id"),
+        db_session.begin_nested(),
+    ):
+        db_session.execute(statement, values)
+    with tenant_context(acme.id):
+        db_session.add(Project(name="Own", owner=db_session.scalars(select(User)).one()))
+        db_session.flush()

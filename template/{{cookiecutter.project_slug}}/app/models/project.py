@@ -3,7 +3,11 @@
 import uuid
 
 from pgkeel import {% if cookiecutter.__tenants == "yes" %}MultiTenantModel{% else %}BaseModel{% endif %}, SoftDeleteMixin, Str255, VersionedMixin
+{%- if cookiecutter.__tenants == "yes" %}
+from pgkeel.tenancy import tenant_foreign_key
+{%- else %}
 from sqlalchemy import ForeignKey
+{%- endif %}
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.user import User
@@ -15,5 +19,15 @@ class Project({% if cookiecutter.__tenants == "yes" %}MultiTenantModel{% else %}
     # Unique among live projects{% if cookiecutter.__tenants == "yes" %} of a tenant{% endif %}: a deleted project frees its name, and restoring
     # it fails while a live project has taken the name.
     name: Mapped[Str255] = mapped_column(unique=True)
+{%- if cookiecutter.__tenants == "yes" %}
+    # The owner is a user of the same tenant: the key (tenant_id, owner_id) -> users(tenant_id, id)
+    # makes PostgreSQL refuse a project that points at another tenant's user, for every role.
+    # A plain ForeignKey(User.id) would not (foreign-key checks bypass row-level security).
+    owner_id: Mapped[uuid.UUID | None] = mapped_column()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+
+    __table_args__ = (tenant_foreign_key("owner_id", "users.id"),)
+{%- else %}
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(User.id))
     owner: Mapped[User | None] = relationship()
+{%- endif %}
