@@ -5,7 +5,8 @@ docstring as the table comment, and checks at class definition: names written by
 fit 63 bytes, no timestamp is naive, no two mixins define the same column, no two objects get
 the same name. Each mixin in the class's MRO that defines ``_pgkeel_setup_table(cls, table)``
 adds what its table needs (a trigger, a policy, a partial index), and
-``_pgkeel_mapper_args(cls)`` contributes mapper arguments.
+``_pgkeel_mapper_args(cls)`` contributes mapper arguments. The own table of a joined-table
+subclass gets ``_pgkeel_setup_inherited_table(cls, table, parent)`` instead.
 """
 
 from __future__ import annotations
@@ -158,6 +159,23 @@ def _document(cls: type, table: Table) -> None:
         table.comment = inspect.cleandoc(doc)
 
 
+def _inherited_table(cls: type) -> Table | None:
+    """The table of the nearest mapped base class (joined-table inheritance), if any."""
+    return next((t for k in cls.__mro__[1:] if (t := _own_table(k)) is not None), None)
+
+
+def _setup_hooks(cls: type, parent: Table | None) -> list[tuple[Any, tuple[Table, ...]]]:
+    """The mixin hooks that complete ``cls``'s own table, with their extra arguments.
+
+    A joined-table subclass inherits its mixins' columns on the parent's table, which they
+    already completed: its own table gets ``_pgkeel_setup_inherited_table`` of each instead
+    (row-level security that follows the parent's rows, for example).
+    """
+    if parent is None:
+        return [(hook, ()) for hook in _mixin_hooks(cls, "_pgkeel_setup_table")]
+    return [(hook, (parent,)) for hook in _mixin_hooks(cls, "_pgkeel_setup_inherited_table")]
+
+
 def _complete_table(cls: type, table: Table) -> None:
     """Check the new table, document it, let each mixin add to it, then check its names."""
     _name_enum_types(table)
@@ -166,8 +184,8 @@ def _complete_table(cls: type, table: Table) -> None:
     _check_timestamps(table)
     _check_unnamed_checks(table)
     _document(cls, table)
-    for setup in _mixin_hooks(cls, "_pgkeel_setup_table"):
-        setup.__func__(cls, table)
+    for setup, args in _setup_hooks(cls, _inherited_table(cls)):
+        setup.__func__(cls, table, *args)
     check_name_collisions(table)
 
 

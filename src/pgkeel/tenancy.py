@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Mapper, declared_attr, mapped_column
 
 from pgkeel import rules
@@ -58,6 +59,8 @@ TENANT_SETTING: Final = "app.tenant_id"
 DEFAULT_TENANT_FOREIGN_KEY: Final = "tenants.id"
 POLICY_NAME: Final = "tenant_isolation"
 TENANT_INFO: Final = "pgkeel_tenant"
+INHERITED_TENANT_INFO: Final = "pgkeel_tenant_parent"
+"""``Table.info`` key of a joined-table subclass table of a tenant model: the parent's key."""
 TENANT_LEADING_RULE: Final = rules.TENANT_LEADING_COLUMN
 SAME_TENANT_INFO: Final = "pgkeel_same_tenant"
 """``info`` key of a foreign key made by ``tenant_foreign_key``: it includes ``tenant_id``."""
@@ -69,6 +72,9 @@ CURRENT_TENANT_SQL: Final = "(SELECT NULLIF(current_setting('app.tenant_id', tru
 """The current tenant as PostgreSQL sees it: read once per statement, NULL when unset or empty."""
 TENANT_DEFAULT_SQL: Final = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 """Server default of ``tenant_id``: raw ``INSERT``s inside a tenant context need no tenant_id."""
+
+
+_POSTGRESQL_IDENTIFIERS = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
 
 
 class AllTenants:
@@ -358,6 +364,46 @@ def protect_tenant_table(table: Table) -> Table:
     return table
 
 
+def _parent_key(table: Table, parent: Table) -> tuple[str, str]:
+    """``(column of table, column of parent)`` of the foreign key that joins a subclass table."""
+    for fk in sorted(table.foreign_keys, key=lambda fk: fk.parent.name):
+        if fk.column.table is parent:
+            return fk.parent.name, fk.column.name
+    raise ModelDefinitionError(
+        f"Joined-table subclass table {table.name!r} has no foreign key to {parent.name!r}: "
+        "row-level security of the subclass rows follows that key. Fix: declare the primary "
+        f"key as mapped_column(ForeignKey('{parent.name}.id'), primary_key=True)."
+    )
+
+
+def inherited_policy(table: Table, parent: Table) -> Policy:
+    """The policy of a joined-table subclass table: a row is visible when its parent row is.
+
+    The sub-``SELECT`` on the parent table runs under the parent's own policy, so the tenant
+    rule is written once, on the table that holds ``tenant_id``.
+    """
+    quote = _POSTGRESQL_IDENTIFIERS.quote
+    column, parent_column = (quote(name) for name in _parent_key(table, parent))
+    where = (
+        quote(parent.name) if not parent.schema else f"{quote(parent.schema)}.{quote(parent.name)}"
+    )
+    condition = f"{column} IN (SELECT {parent_column} FROM {where})"  # noqa: S608  # quoted names
+    return Policy(
+        table=table.name,
+        name=POLICY_NAME,
+        using=condition,
+        with_check=condition,
+        schema=table.schema,
+    )
+
+
+def protect_inherited_table(table: Table, parent: Table) -> Table:
+    """Row-level security on the own table of a joined-table subclass of a tenant model."""
+    table.info[INHERITED_TENANT_INFO] = parent.key
+    attach(table, tenant_row_security(table), inherited_policy(table, parent))
+    return table
+
+
 class TenantMixin:
     """``tenant_id uuid NOT NULL`` to the tenant table, row-level security, per-tenant uniques.
 
@@ -383,6 +429,10 @@ class TenantMixin:
     @classmethod
     def _pgkeel_setup_table(cls, table: Table) -> None:
         protect_tenant_table(table)
+
+    @classmethod
+    def _pgkeel_setup_inherited_table(cls, table: Table, parent: Table) -> None:
+        protect_inherited_table(table, parent)
 
 
 @event.listens_for(TenantMixin, "init", propagate=True)

@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, select, tuple_
+from sqlalchemy.orm import ONETOMANY, with_parent
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
 from pgkeel.session._dbapi import role_bypasses_rls
@@ -78,12 +79,44 @@ def _tenant_history(obj: object) -> tuple[Any, ...]:
     return (*history.added, *history.unchanged, *history.deleted)
 
 
+def _passive_children(session: Session, obj: object) -> list[object]:
+    """Live children behind ``passive_deletes`` delete cascades, which SQLAlchemy leaves unloaded.
+
+    ``passive_deletes=True`` leaves deleting them to ``ON DELETE CASCADE``; a soft delete deletes
+    nothing, so they are loaded here (through the filters) and soft-deleted with their parent.
+    """
+    children: list[object] = []
+    for relationship in inspect(obj).mapper.relationships:
+        cascade = relationship.cascade.delete and relationship.passive_deletes
+        if not cascade or relationship.direction is not ONETOMANY:
+            continue
+        if not issubclass(relationship.mapper.class_, SoftDeleteMixin):
+            continue
+        attribute = getattr(type(obj), relationship.key)
+        query = select(relationship.mapper).where(with_parent(obj, attribute))
+        children.extend(session.scalars(query))
+    return children
+
+
 def _soft_delete_pending(session: Session) -> None:
-    """``session.delete(obj)`` on a soft-delete model marks the row instead of deleting it."""
-    for obj in list(session.deleted):
-        if isinstance(obj, SoftDeleteMixin) and not is_marked_for_hard_delete(session, obj):
+    """``session.delete(obj)`` on a soft-delete model marks the row instead of deleting it.
+
+    Children of a ``passive_deletes`` cascade are soft-deleted too, level by level.
+    """
+    done: set[int] = set()
+    while pending := [
+        obj
+        for obj in session.deleted
+        if isinstance(obj, SoftDeleteMixin)
+        and id(obj) not in done
+        and not is_marked_for_hard_delete(session, obj)
+    ]:
+        for obj in pending:
+            done.add(id(obj))
             session.add(obj)
             obj.soft_delete()
+            for child in _passive_children(session, obj):
+                session.delete(child)
 
 
 def _stored_elsewhere(session: Session, objects: list[Any], scope: uuid.UUID) -> list[Any]:

@@ -1,0 +1,165 @@
+"""Inheritance of tenant and soft-delete models, and passive_deletes cascades under soft delete.
+
+Single-table and joined-table subclasses of a tenant, soft-delete model can be defined, are
+filtered by tenant and ``deleted_at`` like their base, and soft-deleted; the own table of a
+joined subclass has row-level security that follows its parent's rows. Children behind a
+``passive_deletes=True`` cascade (``ON DELETE CASCADE`` in the database) are soft-deleted with
+their parent. Runs in a database of its own, as a runtime role and as the superuser.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import Engine, ForeignKey, create_engine, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from pgkeel import SoftDeleteMixin, TenantMixin, create_sessionmaker, tenant_context
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.roles import runtime_role_problems
+from pgkeel.testing.databases import create_database, drop_database
+from pgkeel.types import TYPE_ANNOTATION_MAP, Str255
+from tests.isolation.conftest import create_runtime_role, drop_role
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
+
+
+class Document(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base):
+    """A document of a tenant."""
+
+    __tenant_foreign_key__ = None
+    kind: Mapped[Str255]
+    title: Mapped[Str255]
+    sections: Mapped[list[Section]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+    __mapper_args__: ClassVar = {"polymorphic_on": "kind", "polymorphic_identity": "document"}
+
+
+class Memo(Document):
+    """A memo: single-table inheritance, with a column of its own."""
+
+    urgent: Mapped[bool | None]
+    __mapper_args__: ClassVar = {"polymorphic_identity": "memo"}
+
+
+class Report(Document):
+    """A report: joined-table inheritance."""
+
+    __tablename__ = "reports"
+    id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    pages: Mapped[int]
+    __mapper_args__: ClassVar = {"polymorphic_identity": "report"}
+
+
+class Section(UUIDPrimaryKeyMixin, TenantMixin, SoftDeleteMixin, Base):
+    """A section of a document; the database deletes sections with their document."""
+
+    __tenant_foreign_key__ = None
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    heading: Mapped[Str255]
+    paragraphs: Mapped[list[Paragraph]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+    document: Mapped[Document] = relationship(back_populates="sections")
+
+
+class Paragraph(UUIDPrimaryKeyMixin, TenantMixin, SoftDeleteMixin, Base):
+    """A paragraph of a section: a second level of passive cascade."""
+
+    __tenant_foreign_key__ = None
+    section_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str]
+
+
+TENANTS = (uuid.UUID(int=1), uuid.UUID(int=2))
+
+
+@pytest.fixture(scope="module")
+def database(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
+    url = create_database(pgkeel_server_url, f"{pgkeel_database_prefix}_inheritance")
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    sessions = create_sessionmaker(engine)
+    for tenant in TENANTS:
+        with tenant_context(tenant), sessions.begin() as session:
+            memo = Memo(title="memo", urgent=True)
+            report = Report(title="report", pages=3)
+            section = Section(heading="intro", document=report)
+            section.paragraphs.append(Paragraph(body="text"))
+            session.add_all([memo, report, section])
+    engine.dispose()
+    role = f"{pgkeel_database_prefix}_inheritance_runtime"
+    create_runtime_role(pgkeel_server_url, url.database or "", role)
+    yield url.set(username=role, password=None)
+    drop_database(pgkeel_server_url, url.database or "")
+    drop_role(pgkeel_server_url, role)
+
+
+@pytest.fixture(scope="module", params=["runtime role", "superuser"])
+def engine(request: pytest.FixtureRequest, database: URL) -> Iterator[Engine]:
+    url = database if request.param == "runtime role" else database.set(username=None)
+    if request.param == "superuser":
+        url = request.getfixturevalue("pgkeel_server_url").set(database=database.database)
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
+    return create_sessionmaker(engine)
+
+
+def test_subclasses_are_filtered_by_tenant(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
+    with tenant_context(TENANTS[0]), sessions() as session:
+        for model in (Memo, Report, Document):
+            rows = session.scalars(select(model)).all()
+            assert rows
+            assert {row.tenant_id for row in rows} == {TENANTS[0]}
+        assert session.scalars(select(Report.pages)).all() == [3]
+
+
+def test_subclasses_are_soft_deleted_and_hidden(
+    sessions: sessionmaker,
+    database: URL,
+    pgkeel_server_url: URL,  # type: ignore[type-arg]
+) -> None:
+    with tenant_context(TENANTS[0]), sessions() as session:
+        for model in (Memo, Report):
+            session.delete(session.scalars(select(model)).one())
+        session.flush()
+        assert session.scalars(select(Memo)).all() == []
+        assert session.scalars(select(Report)).all() == []
+        assert session.scalars(select(Section)).all() == []  # the passive cascade followed
+        assert session.scalars(select(Paragraph)).all() == []  # two levels down
+        every = session.scalars(select(Document).execution_options(include_deleted=True)).all()
+        assert len(every) == 2
+        assert all(row.deleted_at is not None for row in every)
+        paragraphs = session.scalars(select(Paragraph).execution_options(include_deleted=True))
+        assert [row.deleted_at is not None for row in paragraphs] == [True]
+        session.rollback()
+
+
+def test_the_joined_subclass_table_follows_its_parent_rows(database: URL) -> None:
+    engine = create_engine(database)  # the runtime role, raw SQL
+    try:
+        with tenant_context(TENANTS[0]), create_sessionmaker(engine)() as session:
+            assert session.execute(text("SELECT count(*) FROM reports")).scalar_one() == 1
+        with create_sessionmaker(engine)() as session:
+            assert session.execute(text("SELECT count(*) FROM reports")).scalar_one() == 0
+        assert runtime_role_problems(engine, Base.metadata) == []
+    finally:
+        engine.dispose()
