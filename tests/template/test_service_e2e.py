@@ -70,7 +70,8 @@ class Invoice({base}, SoftDeleteMixin):
     status: Mapped[InvoiceStatus]
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Project.id))
 '''
-# In a multi-tenant service a reference between tenant tables is a same-tenant key.
+# In a multi-tenant service a reference between tenant tables is a same-tenant key (to users,
+# whose (tenant_id, id) key the initial migration already has).
 TENANT_INVOICE_MODEL = '''\
 """Invoices: what a project bills."""
 
@@ -87,9 +88,9 @@ class Invoice({base}, SoftDeleteMixin):
 
     number: Mapped[Str255]
     amount: Mapped[Decimal]
-    project_id: Mapped[uuid.UUID] = mapped_column()
+    billed_user_id: Mapped[uuid.UUID] = mapped_column()
 
-    __table_args__ = (tenant_foreign_key("project_id", "projects.id"),)
+    __table_args__ = (tenant_foreign_key("billed_user_id", "users.id"),)
 '''
 
 
@@ -365,7 +366,7 @@ def test_a_new_model_gets_its_index_trigger_and_policy(
         (added,) = service.migrations() - before
         assert added == "0002_add_invoices.py"
         migration = (service.path / "app/alembic/versions" / added).read_text()
-        index = "idx_invoices_tenant_id_project_id" if service.multi_tenant == "yes" else None
+        index = "idx_invoices_tenant_id_billed_user_id" if service.multi_tenant == "yes" else None
         assert (index or "idx_invoices_project_id") in migration
         assert "trg_invoices_updated_at" in migration
         assert ("POLICY" in migration.upper()) is (service.multi_tenant == "yes")
