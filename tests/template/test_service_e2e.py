@@ -72,26 +72,17 @@ class Invoice({base}, SoftDeleteMixin):
 '''
 # In a multi-tenant service a reference between tenant tables is a same-tenant key (to users,
 # whose (tenant_id, id) key the initial migration already has).
-TENANT_INVOICE_MODEL = '''\
-"""Invoices: what a project bills."""
-
-import uuid
-from decimal import Decimal
-
-from pgkeel import {base}, SoftDeleteMixin, Str255
-from pgkeel.tenancy import tenant_foreign_key
-from sqlalchemy.orm import Mapped, mapped_column
-
-
-class Invoice({base}, SoftDeleteMixin):
-    """An amount billed for a project."""
-
-    number: Mapped[Str255]
-    amount: Mapped[Decimal]
-    billed_user_id: Mapped[uuid.UUID] = mapped_column()
-
-    __table_args__ = (tenant_foreign_key("billed_user_id", "users.id"),)
-'''
+TENANT_INVOICE_MODEL = (
+    INVOICE_MODEL.replace(
+        "from sqlalchemy import ForeignKey\n", "from pgkeel.tenancy import tenant_foreign_key\n"
+    )
+    .replace("\nfrom app.models.project import Project\n", "")
+    .replace(
+        "    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Project.id))\n",
+        "    billed_user_id: Mapped[uuid.UUID] = mapped_column()\n\n"
+        '    __table_args__ = (tenant_foreign_key("billed_user_id", "users.id"),)\n',
+    )
+)
 
 
 # Run in the service's environment as its runtime role, through PgBouncer: what each tenant sees.
