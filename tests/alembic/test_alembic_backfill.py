@@ -219,6 +219,11 @@ def test_a_killed_backfill_resumes_where_it_stopped(
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stdout.close()
+    batches = (  # the batch the killed client had sent may still run: wait for it to end
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'WITH pgkeel_batch%'"
+        " AND state = 'active' AND pid <> pg_backend_pid()"
+    )
+    _wait_for(lambda: project.query(batches) == [0], "the killed run's last batch")
     left = project.query("SELECT count(*) FROM orders WHERE tenant_id IS NULL")[0]
     assert 0 < left < ORDER_ROWS
     assert project.query("SELECT version_num FROM alembic_version") == ["0003"]
