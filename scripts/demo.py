@@ -65,25 +65,42 @@ FOREIGN_ENV = ("DATABASE_URL", "MIGRATION_DATABASE_URL", "PYTHONPATH", "PYTHONHO
 FOREIGN_ENV_PREFIXES = ("PYTEST_", "COV_")
 
 INVOICE_MODEL = '''\
-"""Invoices: what the service bills for a project."""
+"""Invoices: what the service bills to a user."""
 
 import uuid
 from decimal import Decimal
 
 from pgkeel import {base}, SoftDeleteMixin, Str255
-from sqlalchemy import ForeignKey, Numeric
-from sqlalchemy.orm import Mapped, mapped_column
-
-from app.models.project import Project
+{imports}
 
 
 class Invoice({base}, SoftDeleteMixin):
-    """An amount billed for a project; its number is unique among live invoices{scope}."""
+    """An amount billed to a user; its number is unique among live invoices{scope}."""
 
     number: Mapped[Str255] = mapped_column(unique=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Project.id))
-'''
+{reference}'''
+# How an invoice points at its user: within one tenant, a same-tenant key (the
+# tenant-foreign-key rule refuses a plain one); otherwise a plain foreign key.
+TENANT_REFERENCE = (
+    (
+        "from pgkeel.tenancy import tenant_foreign_key\n"
+        "from sqlalchemy import Numeric\n"
+        "from sqlalchemy.orm import Mapped, mapped_column"
+    ),
+    (
+        "    user_id: Mapped[uuid.UUID]\n\n"
+        '    __table_args__ = (tenant_foreign_key("user_id", "users.id"),)\n'
+    ),
+)
+PLAIN_REFERENCE = (
+    (
+        "from sqlalchemy import ForeignKey, Numeric\n"
+        "from sqlalchemy.orm import Mapped, mapped_column\n\n"
+        "from app.models.user import User"
+    ),
+    "    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(User.id))\n",
+)
 INVOICE_IMPORT = "from app.models.invoice import Invoice\n"
 IMPORT_ANCHOR = "from app.models.project import Project\n"
 ALL_ANCHOR = '__all__ = ["Base", '
@@ -95,22 +112,32 @@ TABLES = """
     order by c.relname
 """
 FK_INDEXES = """
-    select a.attname, c.confrelid::regclass::text, i.indexrelid::regclass::text,
+    select (
+               select string_agg(a.attname, ', ' order by k.n)
+               from unnest(c.conkey) with ordinality k(attnum, n)
+               join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
+           ),
+           c.confrelid::regclass::text, i.indexrelid::regclass::text,
            pg_get_indexdef(i.indexrelid)
     from pg_constraint c
-    join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
     left join lateral (
         select indexrelid from pg_index
-        where indrelid = c.conrelid and indkey[0] = c.conkey[1]
+        where indrelid = c.conrelid
+          and (indkey::int2[])[0:cardinality(c.conkey) - 1] = c.conkey
         order by indnatts, indexrelid::regclass::text limit 1
     ) i on true
     where c.conrelid = %(table)s::regclass and c.contype = 'f'
-    order by a.attname
+    order by 1
 """
 TRIGGERS = """
     select tgname, tgfoid::regproc::text from pg_trigger
     where tgrelid = %(table)s::regclass and not tgisinternal order by tgname
 """
+# What each of pgkeel's trigger functions keeps right, as the summary names it.
+TRIGGER_LABELS = {
+    "pgkeel_set_updated_at": "updated_at trigger",
+    "pgkeel_set_is_deleted": "is_deleted trigger",
+}
 RLS = "select relrowsecurity, relforcerowsecurity from pg_class where oid = %(table)s::regclass"
 POLICIES = "select policyname, cmd from pg_policies where tablename = %(table)s order by policyname"
 PARTIAL_UNIQUE = """
@@ -452,6 +479,9 @@ class Demo:
         """Environment of the commands run with pgkeel's own tools (cookiecutter, pip)."""
         env = clean_environ()
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        scratch = self.build_dir / ".tmp"  # uv leaves its lock files in TMPDIR: keep them here
+        scratch.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(scratch)
         return env
 
     def cookiecutter_env(self) -> dict[str, str]:
@@ -470,6 +500,7 @@ class Demo:
             **self.tool_env(),
             "COOKIECUTTER_CONFIG": str(config),
             "TMPDIR": str(directory / "tmp"),
+            "PWD": str(Path.cwd()),  # the template path is typed relative to it
         }
 
     def service_env(self) -> dict[str, str]:
@@ -575,7 +606,8 @@ class Demo:
         base, scope = (
             ("MultiTenantModel", " of a tenant") if self.multi_tenant else ("BaseModel", "")
         )
-        source = INVOICE_MODEL.format(base=base, scope=scope)
+        imports, reference = TENANT_REFERENCE if self.multi_tenant else PLAIN_REFERENCE
+        source = INVOICE_MODEL.format(base=base, scope=scope, imports=imports, reference=reference)
         init = models / "__init__.py"
         text = init.read_text()
         if IMPORT_ANCHOR not in text or ALL_ANCHOR not in text:
@@ -775,9 +807,11 @@ def missing_objects(facts: TableFacts, *, multi_tenant: bool) -> list[str]:
     """The standard objects the invoices table lacks."""
     expected = {
         "foreign-key index": any(
-            column == "project_id" and index for column, _, index, _ in facts.fk_indexes
+            target == "users" and index for _, target, index, _ in facts.fk_indexes
         ),
-        "updated_at trigger": bool(facts.triggers),
+        "updated_at trigger": any(
+            function == "pgkeel_set_updated_at" for _, function in facts.triggers
+        ),
         "partial unique index": bool(facts.partial_unique),
     }
     if multi_tenant:
@@ -795,7 +829,8 @@ def summary_rows(facts: TableFacts | None, *, multi_tenant: bool) -> list[tuple[
         if index and definition
     ]
     rows += [
-        ("updated_at trigger", f"{name} runs {function}()") for name, function in facts.triggers
+        (TRIGGER_LABELS.get(function, "trigger"), f"{name} runs {function}()")
+        for name, function in facts.triggers
     ]
     if multi_tenant:
         enabled, forced = facts.rls

@@ -8,6 +8,7 @@ absolute path of the machine that rendered the service.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ MULTI_TENANT = "{{ cookiecutter.__tenants }}"  # multi_tenant read as yes or no 
 HTTP = "{{ cookiecutter.http }}"  # checked by pre_gen_project.py: fastapi or none
 SLUG = "{{ cookiecutter.project_slug }}"
 REQUIREMENT = "{{ cookiecutter.pgkeel_requirement }}"  # checked by pre_gen_project.py
-TEMPLATE_DIR = Path(r"{{ cookiecutter._repo_dir }}")
+TEMPLATE_DIR = Path(r"{{ cookiecutter._repo_dir }}")  # as typed: see typed_path
 FROM_TEMPLATE = "from-template"
 WHEELS = Path("wheels")
 UV_SOURCES = """
@@ -50,6 +51,18 @@ Created {SLUG}/. Next:
 
 class HookError(Exception):
     """A step that failed: one paragraph saying what, and the fix."""
+
+
+def typed_path(path: Path) -> Path:
+    """A path as typed to cookiecutter, made absolute.
+
+    Cookiecutter passes the template's path as the user typed it, but runs its hooks inside the
+    new service's directory; a relative path is resolved against the directory the command was
+    started in (the shell's ``PWD``).
+    """
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get("PWD", ".")).joinpath(path).resolve()
 
 
 def remove_turned_off() -> None:
@@ -113,7 +126,7 @@ def build_from_git(url: str) -> None:
 def place_wheel() -> str | None:
     """Put pgkeel's wheel into ``wheels/`` unless it comes from an index; its file name."""
     if REQUIREMENT == FROM_TEMPLATE:
-        build_wheel(TEMPLATE_DIR.parent)
+        build_wheel(typed_path(TEMPLATE_DIR).parent)
     elif REQUIREMENT.startswith("git+"):
         build_from_git(REQUIREMENT)
     elif REQUIREMENT.endswith(".whl"):

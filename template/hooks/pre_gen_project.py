@@ -7,6 +7,7 @@ cookiecutter then removes the directory it had started to create.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -159,6 +160,18 @@ def check_pgkeel_requirement(requirement: str, template_dir: Path) -> str | None
     )
 
 
+def typed_path(path: Path) -> Path:
+    """A path as typed to cookiecutter, made absolute.
+
+    Cookiecutter passes the template's path as the user typed it, but runs its hooks inside the
+    new service's directory; a relative path is resolved against the directory the command was
+    started in (the shell's ``PWD``).
+    """
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get("PWD", ".")).joinpath(path).resolve()
+
+
 def problems(answers: dict[str, Any]) -> list[str]:
     """Every problem with the answers, in the order the questions were asked."""
     found = [
@@ -172,7 +185,7 @@ def problems(answers: dict[str, Any]) -> list[str]:
             [str(version) for version in answers["_postgres_versions"]],
         ),
         check_pgkeel_requirement(
-            str(answers["pgkeel_requirement"]), Path(str(answers["_repo_dir"]))
+            str(answers["pgkeel_requirement"]), typed_path(Path(str(answers["_repo_dir"])))
         ),
     ]
     return [problem for problem in found if problem is not None]

@@ -2,8 +2,8 @@
 
 The demo runs as a user runs it (a subprocess of this checkout's Python), with its build
 directory, its scratch directory (PGKEEL_TMPDIR) and TMPDIR in this test's temporary directory,
-and a token in its environment: every process it starts (PostgreSQL, pip, pytest) inherits the
-token, so the process table shows whether any of them is still running.
+and a token in its environment: every process it starts (PostgreSQL, make install, pytest)
+inherits the token, so the process table shows whether any of them is still running.
 """
 
 from __future__ import annotations
@@ -139,11 +139,8 @@ def test_the_demo_runs_the_main_job_on_the_embedded_postgresql(demo: DemoRun) ->
     if bindir is not None:
         assert f"from {BINDIR_ENV} ({bindir})" in output
     for command in [
-        (
-            f"$ cookiecutter --no-input {ROOT / 'template'} --output-dir build/demo "
-            f"pgkeel_requirement={ROOT}"
-        ),
-        "$ python -m pip --python .venv/bin/python install -q -e '.[dev]'",
+        f"$ cookiecutter --no-input {ROOT / 'template'} --output-dir build/demo",
+        "$ make install",
         "$ alembic upgrade head",
         "$ alembic revision --autogenerate -m 'add invoices'",
         "$ pytest -q",
@@ -153,7 +150,7 @@ def test_the_demo_runs_the_main_job_on_the_embedded_postgresql(demo: DemoRun) ->
     assert "-> app/alembic/versions/0002_add_invoices.py:" in output
     migration = output[output.index("def upgrade() -> None:") :]
     for operation in [
-        "op.create_index('idx_invoices_project_id'",
+        "op.create_index('idx_invoices_tenant_id_user_id'",
         "op.create_trigger(",
         "op.create_policy(",
         "postgresql_where=sa.text('deleted_at IS NULL')",
@@ -163,7 +160,11 @@ def test_the_demo_runs_the_main_job_on_the_embedded_postgresql(demo: DemoRun) ->
     assert re.search(r"^\s+\d+ passed in ", output, re.MULTILINE)
     summary = output[output.index("What the plugin wrote") :]
     for row in [
-        "foreign-key index     project_id -> projects: idx_invoices_project_id (project_id)",
+        (
+            "foreign-key index     tenant_id, user_id -> users: "
+            "idx_invoices_tenant_id_user_id (tenant_id, user_id)"
+        ),
+        "is_deleted trigger    trg_invoices_is_deleted runs pgkeel_set_is_deleted()",
         "updated_at trigger    trg_invoices_updated_at runs pgkeel_set_updated_at()",
         "row-level security    enabled and forced; policy tenant_isolation",
         (
@@ -220,7 +221,7 @@ def test_ctrl_c_stops_postgresql_and_the_running_command(demo: DemoRun, tmp_path
             text=True,
         )
     try:
-        wait_for_pip(demo, process)
+        wait_for_install(demo, process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -236,13 +237,13 @@ def test_ctrl_c_stops_postgresql_and_the_running_command(demo: DemoRun, tmp_path
     demo.assert_nothing_left()
 
 
-def wait_for_pip(demo: DemoRun, process: subprocess.Popen[str]) -> None:
-    """Block until the demo's `pip install` runs (PostgreSQL is up by then)."""
+def wait_for_install(demo: DemoRun, process: subprocess.Popen[str]) -> None:
+    """Block until the demo's `make install` runs (PostgreSQL is up by then)."""
     for _ in range(1200):
-        if any(" -m pip " in command for command in demo.processes()):
+        if any(command.startswith("make install") for command in demo.processes()):
             return
         if process.poll() is not None:
             break
         time.sleep(0.05)
     _, stderr = process.communicate(timeout=60)
-    pytest.fail(f"the demo never reached `pip install`: {stderr}")
+    pytest.fail(f"the demo never reached `make install`: {stderr}")
