@@ -11,45 +11,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from pgkeel import create_sessionmaker
-from pgkeel.database import conninfo
-from pgkeel.testing.databases import create_database, drop_database
+from tests.databases import models_database
+from tests.databases import runtime_role as runtime_role_url
 from tests.isolation.models import Base, Customer, Invoice, Tag, Tenant, customer_tags
-
-RUNTIME_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
-
-
-def create_runtime_role(
-    server: URL, database: str, role: str, attributes: str = "NOBYPASSRLS"
-) -> None:
-    """A login role that is subject to row-level security and may use the tables, not own them.
-
-    With ``attributes="BYPASSRLS"``: a system-job role that row-level security does not bind.
-    """
-    with psycopg.connect(conninfo(server), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER {} NOCREATEDB NOCREATEROLE").format(
-                sql.Identifier(role), sql.SQL(attributes)
-            )
-        )
-    with psycopg.connect(conninfo(server.set(database=database)), autocommit=True) as db:
-        db.execute(
-            sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(
-                sql.SQL(RUNTIME_GRANTS), sql.Identifier(role)
-            )
-        )
-
-
-def drop_role(server: URL, role: str) -> None:
-    with psycopg.connect(conninfo(server), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 @dataclass(repr=False)
@@ -128,26 +98,18 @@ def seed(session: Session) -> Seed:
 def isolation_db(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
     """A database with the models' tables (created by create_all, as the superuser)."""
     name = f"{pgkeel_database_prefix}_isolation"
-    url = create_database(pgkeel_server_url, name)
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            Base.metadata.create_all(connection)
-    finally:
-        engine.dispose()
-    yield url
-    drop_database(pgkeel_server_url, name)
+    with models_database(pgkeel_server_url, name, Base.metadata) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def runtime_role(
     pgkeel_server_url: URL, isolation_db: URL, pgkeel_database_prefix: str
 ) -> Iterator[str]:
+    """A login role that row-level security binds and that owns nothing: the service's role."""
     role = f"{pgkeel_database_prefix}_runtime"
-    create_runtime_role(pgkeel_server_url, isolation_db.database or "", role)
-    yield role
-    drop_database(pgkeel_server_url, isolation_db.database or "")
-    drop_role(pgkeel_server_url, role)
+    with runtime_role_url(pgkeel_server_url, isolation_db, role):
+        yield role
 
 
 @pytest.fixture(scope="session")
@@ -156,10 +118,8 @@ def bypass_role(
 ) -> Iterator[str]:
     """A login role WITH BYPASSRLS that owns nothing: a system job's role, not a superuser."""
     role = f"{pgkeel_database_prefix}_bypass"
-    create_runtime_role(pgkeel_server_url, isolation_db.database or "", role, "BYPASSRLS")
-    yield role
-    drop_database(pgkeel_server_url, isolation_db.database or "")
-    drop_role(pgkeel_server_url, role)
+    with runtime_role_url(pgkeel_server_url, isolation_db, role, "BYPASSRLS"):
+        yield role
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from sqlalchemy.engine import URL
 
 from pgkeel import cli
 from pgkeel.database import conninfo
-from tests.isolation.conftest import Seed, drop_role
+from tests.databases import drop_role
+from tests.isolation.conftest import Seed
 
 ONLY_THE_ROLE = ["--skip", "rules", "--skip", "drift", "--skip", "squawk"]
 

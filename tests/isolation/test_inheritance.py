@@ -22,9 +22,8 @@ from pgkeel import SoftDeleteMixin, TenantMixin, create_sessionmaker, tenant_con
 from pgkeel.base import PgkeelDeclarative, new_metadata
 from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.roles import runtime_role_problems
-from pgkeel.testing.databases import create_database, drop_database
 from pgkeel.types import TYPE_ANNOTATION_MAP, Str255
-from tests.isolation.conftest import create_runtime_role, drop_role
+from tests.databases import models_database, runtime_role
 
 
 class Base(PgkeelDeclarative, DeclarativeBase):
@@ -89,9 +88,17 @@ TENANTS = (uuid.UUID(int=1), uuid.UUID(int=2))
 
 @pytest.fixture(scope="module")
 def database(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
-    url = create_database(pgkeel_server_url, f"{pgkeel_database_prefix}_inheritance")
+    name = f"{pgkeel_database_prefix}_inheritance"
+    with models_database(pgkeel_server_url, name, Base.metadata) as url:
+        _add_documents(url)
+        role = f"{pgkeel_database_prefix}_inheritance_runtime"
+        with runtime_role(pgkeel_server_url, url, role) as runtime_url:
+            yield runtime_url
+
+
+def _add_documents(url: URL) -> None:
+    """Each tenant's memo, report, section and paragraph, written through pgkeel's hooks."""
     engine = create_engine(url)
-    Base.metadata.create_all(engine)
     sessions = create_sessionmaker(engine)
     for tenant in TENANTS:
         with tenant_context(tenant), sessions.begin() as session:
@@ -101,11 +108,6 @@ def database(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[UR
             section.paragraphs.append(Paragraph(body="text"))
             session.add_all([memo, report, section])
     engine.dispose()
-    role = f"{pgkeel_database_prefix}_inheritance_runtime"
-    create_runtime_role(pgkeel_server_url, url.database or "", role)
-    yield url.set(username=role, password=None)
-    drop_database(pgkeel_server_url, url.database or "")
-    drop_role(pgkeel_server_url, role)
 
 
 @pytest.fixture(scope="module", params=["runtime role", "superuser"])

@@ -37,8 +37,8 @@ from pgkeel import (
 )
 from pgkeel.base import PgkeelDeclarative, new_metadata
 from pgkeel.tenancy import tenant_foreign_key
-from pgkeel.testing.databases import create_database, drop_database
 from pgkeel.types import TYPE_ANNOTATION_MAP, Str255
+from tests.databases import models_database
 
 
 class Base(PgkeelDeclarative, DeclarativeBase):
@@ -226,12 +226,10 @@ def test_a_relationship_that_would_write_tenant_id_is_refused() -> None:
 def engine(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[Engine]:
     """A database with the models' tables, as the server's superuser (no row-level security)."""
     name = f"{pgkeel_database_prefix}_tenant_fk"
-    engine = create_engine(create_database(pgkeel_server_url, name))
-    with engine.begin() as connection:
-        Base.metadata.create_all(connection)
-    yield engine
-    engine.dispose()
-    drop_database(pgkeel_server_url, name)
+    with models_database(pgkeel_server_url, name, Base.metadata) as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture

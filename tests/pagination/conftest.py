@@ -5,20 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from pgkeel import SoftDeleteMixin, TenantMixin, create_sessionmaker
 from pgkeel.base import PgkeelDeclarative, new_metadata
-from pgkeel.database import conninfo
 from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
-from pgkeel.testing.databases import create_database, drop_database
 from pgkeel.types import TYPE_ANNOTATION_MAP, Str255
-from tests.isolation.conftest import create_runtime_role, drop_role
+from tests.databases import models_database, runtime_role
 
 
 class Base(PgkeelDeclarative, DeclarativeBase):
@@ -42,16 +38,10 @@ class Note(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Ba
 @pytest.fixture(scope="session")
 def pagination_db(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[URL]:
     """A database with the notes table, created by its owner (the server's superuser)."""
-    name = f"{pgkeel_database_prefix}_pagination"
-    url = create_database(pgkeel_server_url, name)
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            Base.metadata.create_all(connection)
-    finally:
-        engine.dispose()
-    yield url
-    drop_database(pgkeel_server_url, name)
+    with models_database(
+        pgkeel_server_url, f"{pgkeel_database_prefix}_pagination", Base.metadata
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -60,13 +50,10 @@ def runtime_engine(
 ) -> Iterator[Engine]:
     """An engine on a role that row-level security binds (no superuser, no BYPASSRLS)."""
     role = f"{pgkeel_database_prefix}_pager"
-    create_runtime_role(pgkeel_server_url, str(pagination_db.database), role)
-    engine = create_engine(pagination_db.set(username=role, password=None))
-    yield engine
-    engine.dispose()
-    with psycopg.connect(conninfo(pagination_db), autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-    drop_role(pgkeel_server_url, role)
+    with runtime_role(pgkeel_server_url, pagination_db, role) as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

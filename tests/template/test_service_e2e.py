@@ -23,15 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from pgkeel.database import conninfo
 from pgkeel.database.process import free_port
 from pgkeel.testing.databases import create_database, drop_database
 from pgkeel.testing.pgbouncer import find_pgbouncer, pgbouncer
+from tests.databases import drop_role
 from tests.template.conftest import ROOT, TEMPLATE, render_into
 
 pytestmark = pytest.mark.slow
@@ -420,18 +418,7 @@ def test_the_compose_roles_work_through_pgbouncer(
                     "no tenant": 0,
                 }
     finally:
-        _drop_role(server, str(database.database), role)
-
-
-def _drop_role(server: URL, database: str, role: str) -> None:
-    """Remove the runtime role: its privileges in ``database`` first, then the role."""
-    identifier = sql.Identifier(role)
-    with psycopg.connect(conninfo(server.set(database=database)), autocommit=True) as connection:
-        exists = connection.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
-        if exists:
-            connection.execute(sql.SQL("DROP OWNED BY {}").format(identifier))
-    with psycopg.connect(conninfo(server), autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(identifier))
+        drop_role(server, role, str(database.database))
 
 
 def test_routine_mistakes_get_one_paragraph(service: Service, empty_database: str) -> None:
