@@ -8,9 +8,9 @@ session machinery or psycopg before it needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pgkeel._lazy import lazy_exports
 from pgkeel.errors import (
     CrossTenantWriteError,
     DatabaseError,
@@ -77,15 +77,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401  # whichever public object is asked for
-    """Import the module that defines public name ``name`` and return that object."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pgkeel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later reads are plain attribute lookups
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)

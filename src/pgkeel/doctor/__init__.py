@@ -9,9 +9,9 @@ command ``pgkeel doctor`` does both (see docs/doctor.md).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pgkeel._lazy import lazy_exports
 from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
 from pgkeel.doctor.render import FORMATS, JSON_SCHEMA_VERSION, render
 
@@ -48,11 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401  # whichever public object is asked for
-    """Import the module that defines public name ``name`` and return that object."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pgkeel.doctor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)
