@@ -7,6 +7,7 @@ which requires SQLAlchemy < 2.1 (bench/requirements-sqlalchemy20.txt).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import sys
@@ -47,3 +48,16 @@ def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
 def progress(message: str) -> None:
     """One line on stderr, so that a long benchmark shows it is alive."""
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def has_peer(module: str) -> bool:
+    """Whether a peer library is importable here (it is in ``.venv-bench``)."""
+    return importlib.util.find_spec(module) is not None
+
+
+def not_installed(distribution: str) -> str:
+    """What a peer's row says when this environment lacks the peer."""
+    return (
+        f"not measured: {distribution} is not installed in this environment; "
+        f"`{PEERS.name}/bin/python -m bench NAME` (built by `make bench`) has it"
+    )

@@ -13,7 +13,6 @@ import sys
 import textwrap
 import traceback
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -516,7 +515,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pgkeel``, with help that reads like a manual page."""
     parser = ManualParser(prog="pgkeel")
-    parser.add_argument("--version", action="version", version=f"pgkeel {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
@@ -527,10 +526,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     """The installed version of pgkeel."""
+    # importlib.metadata costs ~25 ms to import: only `--version` pays for it.
+    from importlib import metadata  # noqa: PLC0415
+
     try:
         return metadata.version("pgkeel")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: prints ``pgkeel VERSION`` and exits; the version is read only then."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        _namespace: argparse.Namespace,
+        _values: object,
+        _option_string: str | None = None,
+    ) -> None:
+        print(f"pgkeel {_version()}")
+        parser.exit()
 
 
 def _command_list(commands: Subparsers) -> str:

@@ -257,14 +257,25 @@ def test_check_says_in_one_paragraph_that_env_py_failed(
     assert "Traceback" in traced.stderr
 
 
-def test_help_starts_without_sqlalchemy_or_psycopg() -> None:
-    """`pgkeel --help` answers at once: the db commands load the driver when they run."""
+@pytest.mark.parametrize("argv", [["--help"], ["doctor", "--help"], ["db", "start", "--help"]])
+def test_help_starts_without_what_only_commands_need(argv: list[str]) -> None:
+    """`pgkeel --help` answers at once: the driver, the version lookup, the doctor's checks,
+    its report model and its formats load when a command that needs them runs."""
+    heavy = (
+        "sqlalchemy",
+        "psycopg",
+        "importlib.metadata",
+        "pgkeel.doctor.model",
+        "pgkeel.doctor.run",
+        "pgkeel.doctor.render.as_html",
+        "pgkeel.doctor.render.as_json",
+    )
     code = (
         "import sys, contextlib, io\n"
         "from pgkeel.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    main(['--help'])\n"
-        "print([name for name in ('sqlalchemy', 'psycopg') if name in sys.modules])"
+        f"    main({argv!r})\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120

@@ -12,15 +12,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pgkeel._lazy import lazy_exports
-from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
-from pgkeel.doctor.render import FORMATS, JSON_SCHEMA_VERSION, render
+
+# Imported here, not on first use: the subpackage ``render`` would otherwise shadow the function.
+from pgkeel.doctor.render import FORMATS, render
 
 if TYPE_CHECKING:
+    from pgkeel.doctor.model import Finding, Note, QueryStat, RelationSize, Report, Severity
+    from pgkeel.doctor.render import JSON_SCHEMA_VERSION
     from pgkeel.doctor.run import CHECKS, DoctorError, diagnose
     from pgkeel.doctor.thresholds import DoctorSettingsError, Thresholds, read_thresholds
 
-# The checks (and SQLAlchemy with them) load on first use (PEP 562): `pgkeel --help` stays fast.
+# Every public name loads on first use (PEP 562): the checks import SQLAlchemy, the report's
+# model and formats cost tens of ms, and `pgkeel --help` needs none of them.
 _HOME = {
+    **dict.fromkeys(
+        ("Finding", "Note", "QueryStat", "RelationSize", "Report", "Severity"),
+        "pgkeel.doctor.model",
+    ),
+    "JSON_SCHEMA_VERSION": "pgkeel.doctor.render",
     "CHECKS": "pgkeel.doctor.run",
     "DoctorError": "pgkeel.doctor.run",
     "diagnose": "pgkeel.doctor.run",
