@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import InstanceState, Mapper
 
 SERVER_UUID_DEFAULT = "gen_random_uuid()"
+SERVER_UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) "
+    "FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+"""A UUIDv7 made by PostgreSQL, one per row: the 48-bit Unix time in milliseconds over a random
+UUID, version bits set from 4 to 7 (used where one Python default would serve many rows)."""
 
 
 def new_id() -> uuid.UUID:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from pgkeel import create_sessionmaker
+from pgkeel import create_sessionmaker, tenant_context
 from tests.databases import models_database
 from tests.databases import runtime_role as runtime_role_url
 from tests.isolation.models import Base, Customer, Invoice, Tag, Tenant, customer_tags
@@ -163,3 +163,32 @@ def session(runtime_engine: Engine, runtime_sessions: sessionmaker[Session]) -> 
         with runtime_sessions(bind=connection, join_transaction_mode="create_savepoint") as s:
             yield s
         outer.rollback()
+
+
+ROLES = ["runtime", "bypassrls", "superuser"]
+
+
+@pytest.fixture(params=ROLES)
+def role_engine(request: pytest.FixtureRequest) -> Engine:
+    """Each of the three roles: subject to row-level security, BYPASSRLS, the superuser owner."""
+    name = {"runtime": "runtime_engine", "bypassrls": "bypass_engine", "superuser": "owner_engine"}
+    engine: Engine = request.getfixturevalue(name[request.param])
+    return engine
+
+
+@pytest.fixture
+def acting(role_engine: Engine, seeded: Seed) -> Iterator[Session]:
+    """A hooked session of tenant 0 on the role, rolled back afterwards."""
+    with tenant_context(seeded.tenants[0]), create_sessionmaker(role_engine)() as session:
+        yield session
+        session.rollback()
+
+
+def stored_row(owner_engine: Engine, table: str, ident: uuid.UUID) -> dict[str, object] | None:
+    """A row as stored, read by the owner (no filter, no policy), or None."""
+    with owner_engine.connect() as connection:
+        row = connection.execute(
+            text(f"SELECT * FROM {table} WHERE id = :id"),  # a fixed table name
+            {"id": ident},
+        ).first()
+    return None if row is None else dict(row._mapping)  # public Row API

@@ -8,7 +8,6 @@ read. Each attack also runs on the runtime role, where row-level security refuse
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, func, insert, literal, select, text, update
@@ -18,28 +17,10 @@ from pgkeel import (
     CrossTenantWriteError,
     ReadRefusedError,
     UnfilteredReadError,
-    create_sessionmaker,
     tenant_context,
 )
 from tests.isolation.conftest import Seed
 from tests.isolation.models import Customer, Invoice
-
-ROLES = ["runtime", "bypassrls", "superuser"]
-
-
-@pytest.fixture(params=ROLES)
-def role_engine(request: pytest.FixtureRequest) -> Engine:
-    name = {"runtime": "runtime_engine", "bypassrls": "bypass_engine", "superuser": "owner_engine"}
-    engine: Engine = request.getfixturevalue(name[request.param])
-    return engine
-
-
-@pytest.fixture
-def acting(role_engine: Engine, seeded: Seed) -> Iterator[Session]:
-    """A hooked session of tenant 0 on the role, rolled back afterwards."""
-    with tenant_context(seeded.tenants[0]), create_sessionmaker(role_engine)() as session:
-        yield session
-        session.rollback()
 
 
 def stored_tenant(owner_engine: Engine, ident: uuid.UUID) -> tuple[uuid.UUID, int]:
@@ -232,3 +213,25 @@ def test_a_read_refused_under_row_security_off_is_a_refused_read(
             session.scalars(select(Customer)).all()
     assert "row_security is off" in str(caught.value)
     assert "Fix:" in str(caught.value)
+
+
+@pytest.mark.parametrize("shape", ["select", "union", "Core table"])
+def test_insert_from_select_gives_each_row_its_own_uuid7(
+    acting: Session, seeded: Seed, shape: str
+) -> None:
+    own = [seeded.invoices[0, "live"], seeded.pointers[0, 0, "live"], seeded.pointers[0, 1, "live"]]
+    source = select(Invoice.customer_id, Invoice.number + 60_000).where(Invoice.id.in_(own))
+    query = {
+        "select": source,
+        "union": source.union_all(source),
+        "Core table": source,
+    }[shape]
+    target = Invoice.__table__ if shape == "Core table" else Invoice
+    statement = insert(target).from_select(["customer_id", "number"], query)
+    acting.execute(statement)
+    ids = acting.scalars(select(Invoice.id).where(Invoice.number >= 60_000)).all()
+    assert len(ids) == len(set(ids)) == (6 if shape == "union" else 3)
+    assert {ident.version for ident in ids} == {7}
+    stamps = {ident.int >> 80 for ident in ids}  # the 48-bit milliseconds
+    now = acting.scalar(select(func.floor(func.extract("epoch", func.clock_timestamp()) * 1000)))
+    assert all(abs(stamp - int(now)) < 600_000 for stamp in stamps)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import Engine, ForeignKey, create_engine, select, text
+from sqlalchemy import Engine, ForeignKey, create_engine, delete, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -165,3 +165,31 @@ def test_the_joined_subclass_table_follows_its_parent_rows(database: URL) -> Non
         assert runtime_role_problems(engine, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("model", [Document, Report])
+def test_a_bulk_delete_soft_deletes_the_passive_children(
+    sessions: sessionmaker,  # type: ignore[type-arg]
+    model: type[Document],
+) -> None:
+    with tenant_context(TENANTS[0]), sessions() as session:
+        parent = session.scalars(select(Report)).one()
+        section = session.scalars(select(Section)).one()  # in the identity map
+        session.execute(delete(model).where(model.id == parent.id))
+        assert session.scalars(select(Section)).all() == []
+        assert session.scalars(select(Paragraph)).all() == []
+        assert section.deleted_at is not None  # the object in the session is told
+        stamps = session.execute(
+            text(
+                "SELECT d.deleted_at, s.deleted_at, p.deleted_at FROM documents d "
+                "JOIN sections s ON s.document_id = d.id JOIN paragraphs p ON p.section_id = s.id "
+                "WHERE d.id = :id"
+            ),
+            {"id": parent.id},
+        ).one()
+        assert stamps[0] is not None
+        assert len(set(stamps)) == 1  # one timestamp for every level
+        with tenant_context(TENANTS[1]):  # the other tenant's rows are untouched
+            assert session.scalars(select(Section)).one().deleted_at is None
+            assert session.scalars(select(Paragraph)).one().deleted_at is None
+        session.rollback()

@@ -26,7 +26,8 @@ from pgkeel.session._installation import (
     install_engine_hooks,
     install_session_hooks,
 )
-from pgkeel.session._reads import IncludeDeleted, PgkeelSession
+from pgkeel.session._reads import IncludeDeleted
+from pgkeel.session._session_class import PgkeelSession
 from pgkeel.session._tenant_setting import TENANT_RECORD
 
 __all__ = [

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, overload
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from pgkeel.session._reads import PgkeelSession, guarded_identity_lookup, on_orm_execute
+from pgkeel.session._reads import guarded_identity_lookup, on_orm_execute
 from pgkeel.session._refusals import translate_error
+from pgkeel.session._session_class import PgkeelSession, guarded_bulk_save
 from pgkeel.session._tenant_setting import (
     begin_tenant,
     forget_on_reset,
@@ -149,6 +150,7 @@ def install_session_hooks(
     elif isinstance(target, type) and issubclass(target, Session) and target is not Session:
         if not issubclass(target, PgkeelSession):
             setattr(target, "_identity_lookup", guarded_identity_lookup)  # noqa: B010
+            setattr(target, "_bulk_save_mappings", guarded_bulk_save)  # noqa: B010
         _listen(target)
     else:
         raise TypeError(

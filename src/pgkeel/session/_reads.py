@@ -3,8 +3,8 @@
 ``on_orm_execute`` adds ``deleted_at IS NULL`` and ``tenant_id = <current tenant>`` to every ORM
 SELECT, UPDATE and DELETE with ``with_loader_criteria`` (joins, aliases, relationship loads,
 EXISTS from ``has()``/``any()``, subqueries and CTEs included) and turns an ORM bulk ``delete()``
-on a soft-delete model into a soft delete; ``PgkeelSession`` hides rows found in the identity map
-that those criteria would have filtered out.
+on a soft-delete model into a soft delete; ``guarded_identity_lookup`` hides rows found in the
+identity map that those criteria would have filtered out.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ import functools
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import TextClause, false, func, update
-from sqlalchemy.orm import Mapper, Session, with_loader_criteria
+from sqlalchemy import TextClause, false
+from sqlalchemy.orm import Mapper, with_loader_criteria
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.interfaces import UserDefinedOption
 from sqlalchemy.sql.selectable import TextualSelect
 
 from pgkeel.errors import UnfilteredReadError
 from pgkeel.session import _sqlalchemy_private as private
+from pgkeel.session._cascade import soft_delete_children, soft_delete_update
 from pgkeel.session._core_filter import filtered
 from pgkeel.session._dbapi import role_bypasses_rls
+from pgkeel.session._insert_ids import with_row_ids
 from pgkeel.session._statement_writes import check_written_tenant
 from pgkeel.softdelete import HARD_DELETE, INCLUDE_DELETED, SoftDeleteMixin, is_soft_delete_table
 from pgkeel.tenancy import (
@@ -141,15 +143,16 @@ def _soft_deletes_rows(state: ORMExecuteState) -> bool:
 
 
 def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Result[Any]:
-    """Run an ORM bulk ``delete()`` on a soft-delete model as ``UPDATE ... SET deleted_at``."""
+    """Run an ORM bulk ``delete()`` on a soft-delete model as ``UPDATE ... SET deleted_at``.
+
+    Children behind ``passive_deletes`` cascades are soft-deleted first, in the same transaction.
+    """
     delete = state.statement
     mapper = state.bind_mapper
     assert mapper is not None  # noqa: S101  # checked by _soft_deletes_rows
-    column = mapper.class_.deleted_at
-    statement = update(mapper).values({column: func.coalesce(column, func.now())})
     where = getattr(delete, "whereclause", None)
-    if where is not None:
-        statement = statement.where(where)
+    soft_delete_children(state.session, mapper, where)
+    statement = soft_delete_update(mapper, where)
     returning = private.statement_returning(delete)
     if returning:
         statement = statement.returning(*returning)
@@ -159,7 +162,10 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
 
 
 def _on_insert(state: ORMExecuteState) -> None:
-    """An ORM INSERT: a tenant is needed, its tenant_id checked, ``from_select`` filtered."""
+    """An ORM INSERT: a tenant is needed, its tenant_id checked, ``from_select`` filtered.
+
+    A ``from_select`` also gets one new id per row where the model's Python default makes ids.
+    """
     scope = current_tenant()
     if scope is None and _touches_tenant_rows(state):
         require_tenant("An ORM INSERT into a tenant model")
@@ -167,7 +173,7 @@ def _on_insert(state: ORMExecuteState) -> None:
         check_written_tenant(state, scope)
     if private.insert_from_select(state.statement) is not None:
         options = [*_tenant_options(state), *_soft_delete_options(state)]
-        state.statement = state.statement.options(*options)
+        state.statement = with_row_ids(state.statement).options(*options)
 
 
 def _refuse_unfiltered(state: ORMExecuteState) -> None:
@@ -230,6 +236,8 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     row-level security.
     """
     if not (state.is_orm_statement or _is_filtered_core_select(state.statement)):
+        if state.is_insert:  # a Core insert(table).from_select() needs ids per row too
+            state.statement = with_row_ids(state.statement)
         return None
     if state.is_insert:
         _on_insert(state)
@@ -272,14 +280,3 @@ def _visible(obj: object, execution_options: Mapping[str, Any]) -> bool:
 
 guarded_identity_lookup: Final = private.guarded_identity_lookup(_visible)
 """``Session._identity_lookup`` that obeys the filters; ``install_session_hooks`` adds it."""
-
-
-class PgkeelSession(Session):
-    """A ``Session`` whose identity-map hits (``get``, many-to-one lazy loads) obey the filters.
-
-    The filters of the session hooks apply to SQL; an object already in the identity map is
-    returned by ``Session.get`` and by many-to-one lazy loads without SQL. This subclass hides
-    such an object when the current tenant or its ``deleted_at`` would have filtered it out.
-    """
-
-    _identity_lookup = guarded_identity_lookup

@@ -212,3 +212,44 @@ def add_where(select: Any, conditions: Sequence[Any]) -> None:  # noqa: ANN401  
     ``Select.where()`` (which returns a new object) cannot replace the node.
     """
     select._where_criteria = (*select._where_criteria, *conditions)
+
+
+BulkCheck: TypeAlias = Callable[..., list[Any]]
+"""Checks the rows of a bulk write and returns them as a list (they may be read only once)."""
+
+
+def guarded_bulk_save(check: BulkCheck) -> Callable[..., None]:
+    """``Session._bulk_save_mappings`` that runs ``check`` on the rows first.
+
+    Private: ``Session._bulk_save_mappings`` with its signature. ``bulk_save_objects``,
+    ``bulk_insert_mappings`` and ``bulk_update_mappings`` write through it without a flush, so
+    no flush event sees their rows.
+    """
+
+    def _bulk_save_mappings(
+        self: Session,
+        mapper: Any,  # noqa: ANN401  # SQLAlchemy's signature
+        mappings: Any,  # noqa: ANN401
+        *,
+        isupdate: bool,
+        isstates: bool,
+        **options: Any,  # noqa: ANN401
+    ) -> None:
+        rows = check(self, mapper, mappings, isupdate=isupdate, isstates=isstates)
+        Session._bulk_save_mappings(  # the method this one extends
+            self, mapper, rows, isupdate=isupdate, isstates=isstates, **options
+        )
+
+    return _bulk_save_mappings
+
+
+def with_insert_from_select(statement: Executable, names: list[Any], query: Any) -> Executable:  # noqa: ANN401
+    """A copy of an ``insert().from_select()`` that inserts ``names`` from ``query``.
+
+    Private: ``Generative._generate``, ``Insert._select_names`` and ``Insert.select``; rebuilding
+    the statement with the public API would drop its ``RETURNING``, ``ON CONFLICT`` and options.
+    """
+    copy = statement._generate()  # type: ignore[attr-defined]
+    copy._select_names = names
+    copy.select = query
+    return copy  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from pgkeel.tenancy import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, UOWTransaction
+    from sqlalchemy.orm import Mapper, Session, UOWTransaction
 
 
 def _describe(obj: object) -> str:
@@ -36,7 +36,7 @@ def _same_tenant(value: object, scope: uuid.UUID) -> bool:
     return isinstance(value, str) and value == str(scope)
 
 
-def _cross_tenant(obj: object, value: object, scope: uuid.UUID, verb: str) -> CrossTenantWriteError:
+def cross_tenant(obj: object, value: object, scope: uuid.UUID, verb: str) -> CrossTenantWriteError:
     owner = "a tenant not visible here" if value is UNKNOWN else f"tenant {value}"
     return CrossTenantWriteError(
         f"Refusing to {verb} {_describe(obj)}: it belongs to {owner}, and the current "
@@ -45,7 +45,7 @@ def _cross_tenant(obj: object, value: object, scope: uuid.UUID, verb: str) -> Cr
     )
 
 
-def _check_new(obj: TenantMixin, scope: TenantScope | None) -> None:
+def check_new(obj: TenantMixin, scope: TenantScope | None) -> None:
     tenant = obj.__dict__.get(TENANT_COLUMN)
     scope = require_tenant(f"Saving a new {type(obj).__name__}") if scope is None else scope
     if scope is ALL_TENANTS:
@@ -59,10 +59,10 @@ def _check_new(obj: TenantMixin, scope: TenantScope | None) -> None:
     if tenant is None:
         obj.tenant_id = scope
     elif not _same_tenant(tenant, scope):
-        raise _cross_tenant(obj, tenant, scope, "insert")
+        raise cross_tenant(obj, tenant, scope, "insert")
 
 
-def _check_existing(obj: TenantMixin, scope: TenantScope | None, verb: str) -> None:
+def check_existing(obj: TenantMixin, scope: TenantScope | None, verb: str) -> None:
     if scope is ALL_TENANTS:
         return
     scope = require_tenant(f"Changing {_describe(obj)}") if scope is None else scope
@@ -71,7 +71,7 @@ def _check_existing(obj: TenantMixin, scope: TenantScope | None, verb: str) -> N
     values = [*history] or [loaded_value(obj, TENANT_COLUMN)]
     for value in values:
         if not _same_tenant(value, scope):
-            raise _cross_tenant(obj, value, scope, verb)
+            raise cross_tenant(obj, value, scope, verb)
 
 
 def _tenant_history(obj: object) -> tuple[Any, ...]:
@@ -119,6 +119,17 @@ def _soft_delete_pending(session: Session) -> None:
                 session.delete(child)
 
 
+def rows_of_other_tenants(
+    session: Session, mapper: Mapper[Any], identities: list[tuple[Any, ...]], scope: uuid.UUID
+) -> list[tuple[Any, ...]]:
+    """The primary keys among ``identities`` whose row belongs to another tenant than ``scope``."""
+    tenant = mapper.columns[TENANT_COLUMN]
+    keys = [tenant.table.c[column.name] for column in mapper.primary_key]
+    statement = select(*keys).where(tuple_(*keys).in_(identities), tenant.is_distinct_from(scope))
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    return [tuple(row) for row in connection.execute(statement)]
+
+
 def _stored_elsewhere(session: Session, objects: list[Any], scope: uuid.UUID) -> list[Any]:
     """The objects whose row in the database belongs to another tenant than ``scope``."""
     by_mapper: dict[Any, list[Any]] = {}
@@ -126,18 +137,13 @@ def _stored_elsewhere(session: Session, objects: list[Any], scope: uuid.UUID) ->
         by_mapper.setdefault(inspect(obj).mapper, []).append(obj)
     found: list[Any] = []
     for mapper, group in by_mapper.items():
-        tenant = mapper.columns[TENANT_COLUMN]
-        keys = [tenant.table.c[column.name] for column in mapper.primary_key]
         identities = {inspect(obj).identity: obj for obj in group}
-        statement = select(*keys).where(
-            tuple_(*keys).in_(list(identities)), tenant.is_distinct_from(scope)
-        )
-        connection = session.connection(bind_arguments={"mapper": mapper})
-        found.extend(identities[tuple(row)] for row in connection.execute(statement))
+        elsewhere = rows_of_other_tenants(session, mapper, list(identities), scope)
+        found.extend(identities[identity] for identity in elsewhere)
     return found
 
 
-def _check_stored_tenants(session: Session, objects: list[Any], scope: uuid.UUID) -> None:
+def check_stored_tenants(session: Session, objects: list[Any], scope: uuid.UUID) -> None:
     """On a role that bypasses row-level security, the rows a flush changes must be the tenant's.
 
     An object's ``tenant_id`` says which tenant it claims; the row its primary key names may
@@ -165,18 +171,18 @@ def on_before_flush(session: Session, _context: UOWTransaction, _instances: obje
     scope = current_tenant()
     for obj in session.new:
         if isinstance(obj, TenantMixin):
-            _check_new(obj, scope)
+            check_new(obj, scope)
     changed = []
     for obj in session.dirty:
         if isinstance(obj, TenantMixin) and session.is_modified(obj, include_collections=False):
-            _check_existing(obj, scope, "update")
+            check_existing(obj, scope, "update")
             changed.append(obj)
     for obj in session.deleted:
         if isinstance(obj, TenantMixin):
-            _check_existing(obj, scope, "delete")
+            check_existing(obj, scope, "delete")
             changed.append(obj)
     if changed and isinstance(scope, uuid.UUID):
-        _check_stored_tenants(session, changed, scope)
+        check_stored_tenants(session, changed, scope)
 
 
 def on_after_flush(session: Session, _context: UOWTransaction) -> None:

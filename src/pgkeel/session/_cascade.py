@@ -1,0 +1,67 @@
+"""An ORM bulk ``delete()`` of a soft-delete parent soft-deletes its ``passive_deletes`` children.
+
+A flush soft-deletes the children behind a ``passive_deletes=True`` delete cascade (the database
+would delete them with ``ON DELETE CASCADE``, and a soft delete deletes nothing). A bulk
+``delete(Parent).where(...)`` does the same here: before the parent rows are marked, each such
+relationship's live children of those parents are deleted with a bulk ``delete()`` of their own,
+which the hooks turn into a soft delete, and which cascades further down in turn. Everything
+runs in the caller's transaction, so ``now()`` gives every level the same ``deleted_at``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Update, delete, func, select, tuple_, update
+from sqlalchemy.orm import ONETOMANY
+
+from pgkeel.session._core_filter import filtered
+from pgkeel.softdelete import SoftDeleteMixin
+from pgkeel.tenancy import current_tenant
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.orm import Mapper, RelationshipProperty, Session
+
+
+def _passive_cascades(mapper: Mapper[Any]) -> Iterator[RelationshipProperty[Any]]:
+    """One-to-many relationships of ``mapper`` that leave deleting soft-delete children to SQL."""
+    for relationship in mapper.relationships:
+        if (
+            relationship.cascade.delete
+            and relationship.passive_deletes
+            and relationship.direction is ONETOMANY
+            and issubclass(relationship.mapper.class_, SoftDeleteMixin)
+        ):
+            yield relationship
+
+
+def soft_delete_children(session: Session, mapper: Mapper[Any], where: Any) -> None:  # noqa: ANN401
+    """Soft-delete the live ``passive_deletes`` children of the parents ``where`` selects."""
+    for relationship in _passive_cascades(mapper):
+        pairs = relationship.local_remote_pairs or ()
+        parents = select(*(local for local, _remote in pairs)).select_from(mapper)
+        if where is not None:
+            parents = parents.where(where)
+        parents = filtered(parents, current_tenant(), live_only=True)
+        children = tuple_(*(remote for _local, remote in pairs)).in_(parents)
+        statement = delete(relationship.mapper).where(children)
+        session.execute(statement.execution_options(synchronize_session="fetch"))
+
+
+def soft_delete_update(mapper: Mapper[Any], where: Any) -> Update:  # noqa: ANN401
+    """``UPDATE ... SET deleted_at = coalesce(deleted_at, now())`` of the rows ``where`` selects.
+
+    A joined-table subclass keeps ``deleted_at`` in its base table, and PostgreSQL updates one
+    table per statement: the base table's rows are then chosen by the subclass's primary key.
+    """
+    column = mapper.class_.deleted_at
+    values = {column: func.coalesce(column, func.now())}
+    if mapper.local_table is column.property.columns[0].table or mapper.inherits is None:
+        statement = update(mapper).values(values)
+        return statement if where is None else statement.where(where)
+    base = mapper.base_mapper
+    chosen = select(*mapper.primary_key).select_from(mapper)
+    chosen = chosen if where is None else chosen.where(where)
+    return update(base).values(values).where(tuple_(*base.primary_key).in_(chosen))
