@@ -120,3 +120,98 @@ def unique_constraint_concurrently(
     )
     attach = UniqueUsingIndexOp(str(op.constraint_name), op.table_name, op.schema)
     return [ConcurrentCreateIndexOp(create), attach]
+
+
+def _table_of(op: MigrateOperation) -> tuple[str | None, str] | None:
+    """The table (schema, name) a replacement-step operation works on."""
+    if isinstance(op, ConcurrentCreateIndexOp):
+        return op.create.schema, str(op.create.table_name)
+    if isinstance(op, ConcurrentDropIndexOp):
+        return op.drop.schema, str(op.drop.table_name)
+    if isinstance(op, ops.DropConstraintOp | UniqueUsingIndexOp | DropReplacedRuleOp):
+        return op.schema, op.table_name
+    return None
+
+
+def _restored(op: DropReplacedRuleOp) -> list[MigrateOperation]:
+    """The replaced rule ``op`` dropped, built again without blocking writes."""
+    rule = op.reverse()
+    if isinstance(rule, ops.CreateUniqueConstraintOp):
+        return unique_constraint_concurrently(rule)
+    if isinstance(rule, ConcurrentCreateIndexOp):
+        rule.drop_leftover = True
+        return [rule]
+    return [rule]
+
+
+def _dropped_build(op: ConcurrentCreateIndexOp, final_name: str) -> ConcurrentDropIndexOp:
+    """The drop of the index ``op`` built, under the name it ends up with."""
+    drop = op.create.reverse()
+    if final_name != str(drop.index_name):  # renamed once built; else keep op.f() naming
+        drop.index_name = final_name
+        if drop._reverse is not None:  # Alembic's record of the dropped index
+            drop._reverse.index_name = final_name
+    return ConcurrentDropIndexOp(drop)
+
+
+def _dropped_constraint(
+    op: UniqueUsingIndexOp, builds: dict[str, ConcurrentCreateIndexOp]
+) -> ops.DropConstraintOp:
+    """The drop of the constraint ``op`` attached, knowing its columns (for its reverse)."""
+    drop = op.reverse()
+    build = builds.get(op.constraint_name)
+    if build is not None:
+        columns = [str(column) for column in build.create.columns]
+        drop._reverse = ops.CreateUniqueConstraintOp(
+            op.constraint_name, op.table_name, columns, schema=op.schema
+        )
+    return drop
+
+
+def _mirrored(deferred: list[MigrateOperation]) -> list[MigrateOperation]:
+    """Each operation of ``deferred`` turned around: old rules back, new rules to drop."""
+    final = {op.old_name: op.new_name for op in deferred if isinstance(op, RenameIndexOp)}
+    attached = {op.constraint_name for op in deferred if isinstance(op, UniqueUsingIndexOp)}
+    builds = {
+        final.get(name, name): op
+        for op in deferred
+        if isinstance(op, ConcurrentCreateIndexOp) and (name := str(op.create.index_name))
+    }
+    turned: list[MigrateOperation] = []
+    for op in deferred:
+        if isinstance(op, DropReplacedRuleOp):
+            turned.extend(_restored(op))
+        elif isinstance(op, UniqueUsingIndexOp):
+            turned.append(_dropped_constraint(op, builds))  # its index goes with it
+        elif isinstance(op, ConcurrentCreateIndexOp):
+            name = str(op.create.index_name)
+            if final.get(name, name) not in attached:
+                turned.append(_dropped_build(op, final.get(name, name)))
+        elif not isinstance(op, RenameIndexOp):
+            turned.append(op.reverse())
+    return turned
+
+
+def restore_unique_rules(deferred: list[MigrateOperation]) -> list[MigrateOperation]:
+    """The reverse of a second step: every rule it dropped is back before its replacement goes.
+
+    Reversing each operation would drop the new rule first and add the old constraint with
+    ``ADD CONSTRAINT ... UNIQUE`` (an index build that blocks writes). Here the old rules are
+    built ``CONCURRENTLY`` (under a temporary name when the new rule has theirs) and attached,
+    and the new ones are dropped only once those are valid: the same path as the upgrade.
+    Operations on tables with no replacement come first, in the order they were given.
+    """
+    by_table: dict[tuple[str | None, str], list[MigrateOperation]] = {}
+    others: list[MigrateOperation] = []
+    for op in _mirrored(deferred):
+        table = _table_of(op)
+        if table is None:
+            others.append(op)
+        else:
+            by_table.setdefault(table, []).append(op)
+    turned: list[MigrateOperation] = []
+    for (schema, name), table_ops in by_table.items():
+        container = ops.ModifyTableOps(name, table_ops, schema=schema)
+        keep_unique_rules(container)
+        turned.extend(container.ops)
+    return [*others, *turned]

@@ -31,6 +31,7 @@ from alembic_extensions.ops import (
     ConcurrentDropIndexOp,
     DroppedWithTableOp,
     DropReplacedRuleOp,
+    NoOp,
     RenameIndexOp,
     UniqueUsingIndexOp,
     ValidateConstraintOp,
@@ -41,7 +42,11 @@ from alembic_extensions.ordering import (
     order_creates,
     order_drops,
 )
-from alembic_extensions.replacements import keep_unique_rules, unique_constraint_concurrently
+from alembic_extensions.replacements import (
+    keep_unique_rules,
+    restore_unique_rules,
+    unique_constraint_concurrently,
+)
 from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
 from pgkeel import rules
@@ -232,9 +237,10 @@ def _block(operations: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperat
 def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
     """The deferred operations in the order that keeps every rule in place.
 
-    Index builds in one autocommit block; validations in the migration's transaction; then the
-    unique rules the new indexes replace are dropped (constraints in the transaction, indexes
-    concurrently); last, new indexes take the old names and become constraints.
+    Index builds in one autocommit block; validations in the migration's transaction; new
+    indexes become constraints; then the unique rules the new indexes replace are dropped
+    (constraints in the transaction, indexes concurrently); last, new indexes take the old
+    names (and those become constraints).
     """
     indexes = [
         op for op in deferred if isinstance(op, ConcurrentCreateIndexOp | ConcurrentDropIndexOp)
@@ -244,23 +250,43 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
     dropped_indexes = [op for op in replaced if op.index]
     dropped_constraints = [op for op in replaced if not op.index]
     renames = [op for op in deferred if isinstance(op, RenameIndexOp)]
+    renamed = {op.new_name for op in renames}
     attached = [op for op in deferred if isinstance(op, UniqueUsingIndexOp)]
     return [
         *_block(indexes),
         *validations,
+        *[op for op in attached if op.constraint_name not in renamed],
         *dropped_constraints,
         *_block(dropped_indexes),
         *renames,
-        *attached,
+        *[op for op in attached if op.constraint_name in renamed],
     ]
 
 
-def _reverse_into_downgrade(directive: ops.MigrationScript) -> None:
-    for upgrade_ops, downgrade_ops in zip(
-        directive.upgrade_ops_list, directive.downgrade_ops_list, strict=True
+def reverse_second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """The downgrade of ``second_step(deferred)``: replaced rules back first, the same way."""
+    turned = [op for op in restore_unique_rules(deferred) if not isinstance(op, NoOp)]
+    plain = [op for op in turned if not isinstance(op, _DEFERRED)]
+    return [*plain, *second_step([op for op in turned if isinstance(op, _DEFERRED)])]
+
+
+def _reverse_into_downgrade(
+    directive: ops.MigrationScript, tails: Sequence[list[ops.MigrateOperation]] = ()
+) -> None:
+    """Each downgrade: the reverse of its upgrade's ``tail`` (deferred operations) first.
+
+    ``tails`` holds, for each upgrade, the deferred operations its ``second_step`` ran last
+    (empty when none); the operations before them are reversed one by one.
+    """
+    for index, (upgrade_ops, downgrade_ops) in enumerate(
+        zip(directive.upgrade_ops_list, directive.downgrade_ops_list, strict=True)
     ):
-        downgrade_ops.ops = []
-        upgrade_ops.reverse_into(downgrade_ops)
+        tail = tails[index] if index < len(tails) else []
+        kept = upgrade_ops.ops[: len(upgrade_ops.ops) - len(second_step(tail))]
+        downgrade_ops.ops = [
+            *(reverse_second_step(tail) if tail else []),
+            *reversed([op.reverse() for op in kept]),
+        ]
 
 
 def _following_revision(
@@ -278,7 +304,7 @@ def _following_revision(
     )
     if directive.message is None:
         directive.message = message
-    _reverse_into_downgrade(following)
+    _reverse_into_downgrade(following, [deferred])
     return following
 
 
@@ -301,14 +327,14 @@ def make_safe(
     if guard.refused:
         raise UnsafeMigrationError(guard.refused)
     for directive in list(directives):
+        tails: list[list[ops.MigrateOperation]] = []
         for upgrade_ops in directive.upgrade_ops_list:
             deferred = _take_deferred(upgrade_ops)
-            if not deferred:
-                continue
             alone = len(directive.upgrade_ops_list) > 1 or not split or not upgrade_ops.ops
-            if alone:
+            tails.append(deferred if deferred and alone else [])
+            if deferred and alone:
                 upgrade_ops.ops.extend(second_step(deferred))
-            else:
+            elif deferred:
                 following = _following_revision(directive, deferred)
                 directives.insert(directives.index(directive) + 1, following)
-        _reverse_into_downgrade(directive)
+        _reverse_into_downgrade(directive, tails)
