@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import TextClause, false
+from sqlalchemy import TextClause, bindparam, false
 from sqlalchemy.orm import Mapper, with_loader_criteria
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.interfaces import UserDefinedOption
@@ -31,13 +32,14 @@ from pgkeel.tenancy import (
     ALL_TENANTS,
     TENANT_COLUMN,
     TenantMixin,
+    TenantScope,
     current_tenant,
     is_tenant_table,
     require_tenant,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable
 
     from sqlalchemy.engine import Result
     from sqlalchemy.orm import ORMExecuteState
@@ -68,10 +70,54 @@ def _tenant_rows(tenant: uuid.UUID) -> ORMOption:
     """Criteria for the rows of ``tenant`` (the id is a bound parameter: one cached SQL for all).
 
     Options are immutable, so one per recent tenant is kept rather than rebuilt per statement.
+    Used where the statement's parameters cannot carry the tenant (UPDATE, DELETE, INSERT ...
+    FROM SELECT, ``from_statement``); SELECTs use ``_CURRENT_TENANT_ROWS``.
     """
     return with_loader_criteria(
         TenantMixin, lambda cls: cls.tenant_id == tenant, include_aliases=True
     )
+
+
+TENANT_PARAMETER: Final = "pgkeel_tenant_id"
+"""The execution parameter that carries the tenant into ``_PARAMETER_TENANT_ROWS``."""
+_PARAMETER_TENANT_ROWS: Final = with_loader_criteria(
+    TenantMixin,
+    lambda cls: cls.tenant_id == bindparam("pgkeel_tenant_id"),
+    include_aliases=True,
+)
+"""Criteria for the rows of the tenant passed as the ``TENANT_PARAMETER`` of each execution.
+
+One option, one cache key and one compiled SQL for every tenant, as with ``_tenant_rows``, but
+the tenant is a parameter of the execution rather than a value captured in the statement: the
+ORM annotates loader criteria, and SQLAlchemy then matches the captured value to the compiled
+one by building SQL comparisons on every execution, which costs more than the rest of the
+filter. The parameter is required: a statement that carries the option without it fails, it
+never reads unfiltered. Lazy loads inherit the option with ``_LoadedFor``, which says whose
+rows it meant.
+"""
+
+
+class _LoadedFor(UserDefinedOption):
+    """The tenant a SELECT read for, carried with its criteria to the lazy loads of its objects.
+
+    Not part of the cache key (user-defined options never are), so it costs no compiled SQL.
+    """
+
+    propagate_to_loaders = True
+
+
+@functools.lru_cache(maxsize=4096)
+def _loaded_for(tenant: uuid.UUID) -> _LoadedFor:
+    return _LoadedFor(tenant)
+
+
+def _carried_tenant(state: ORMExecuteState) -> uuid.UUID | None:
+    """The tenant of the query whose objects this load is for, if it carries criteria."""
+    for option in state.user_defined_options:
+        if isinstance(option, _LoadedFor):
+            tenant: uuid.UUID = option.payload
+            return tenant
+    return None
 
 
 def _is_tenant_mapper(mapper: Mapper[Any]) -> bool:
@@ -100,22 +146,70 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     return any(is_tenant_table(table) for table in private.statement_tables(state.statement))
 
 
+class _PerStructure:
+    """Answers about statements kept per structure: the key of SQLAlchemy's compiled cache.
+
+    Statements with the same key compile to the same SQL, so they mention the same tables and
+    entities: walking each statement again on every execute would find the same answer. At most
+    ``limit`` answers are kept (all are forgotten when it is reached); a statement SQLAlchemy
+    does not cache is walked each time.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._answers: dict[Any, bool] = {}
+        self._limit = limit
+
+    def get(self, keyed: Executable, decide: Callable[[], bool]) -> bool:
+        """``decide()``, asked once per structure of ``keyed``."""
+        key = private.structure_key(keyed)
+        if key is None:
+            return decide()
+        answer = self._answers.get(key)
+        if answer is None:
+            if len(self._answers) >= self._limit:
+                self._answers.clear()
+            answer = self._answers[key] = decide()
+        return answer
+
+
+_TOUCHES_TENANT_ROWS: Final = _PerStructure()
+_IS_FILTERED_CORE_SELECT: Final = _PerStructure()
+
+
+def _needs_tenant(state: ORMExecuteState, keyed: Executable) -> bool:
+    """``_touches_tenant_rows(state)`` decided once per structure of ``keyed``.
+
+    ``keyed`` is ``state.statement`` or the statement pgkeel makes of it (the same statement
+    plus pgkeel's options, which its key includes): keying on the one SQLAlchemy compiles next
+    reuses the key SQLAlchemy computes anyway.
+    """
+    return _TOUCHES_TENANT_ROWS.get(keyed, lambda: _touches_tenant_rows(state))
+
+
+def _require_tenant_if_needed(state: ORMExecuteState, keyed: Executable) -> None:
+    """No tenant is set: refuse a statement that reads or writes tenant rows."""
+    if _needs_tenant(state, keyed):
+        require_tenant("An ORM statement on a tenant model")
+
+
 def _is_filtered_core_select(statement: Executable) -> bool:
     """A Core ``select()`` (no ORM entity) that mentions a tenant or soft-delete table."""
     if not getattr(statement, "is_select", False):
         return False
-    tables = private.statement_tables(statement)
-    return any(is_tenant_table(t) or is_soft_delete_table(t) for t in tables)
+
+    def decide() -> bool:
+        tables = private.statement_tables(statement)
+        return any(is_tenant_table(t) or is_soft_delete_table(t) for t in tables)
+
+    return _IS_FILTERED_CORE_SELECT.get(statement, decide)
 
 
-def _tenant_options(state: ORMExecuteState) -> list[ORMOption]:
-    scope = current_tenant()
+def _tenant_options(scope: TenantScope | None) -> list[ORMOption]:
+    """The tenant criteria for ``scope`` (no tenant: no tenant rows at all)."""
     if scope is ALL_TENANTS:
         return []
     if isinstance(scope, uuid.UUID):
         return [_tenant_rows(scope)]
-    if _touches_tenant_rows(state):
-        require_tenant("An ORM statement on a tenant model")
     return [_NO_TENANT_ROWS]
 
 
@@ -167,12 +261,12 @@ def _on_insert(state: ORMExecuteState) -> None:
     A ``from_select`` also gets one new id per row where the model's Python default makes ids.
     """
     scope = current_tenant()
-    if scope is None and _touches_tenant_rows(state):
+    if scope is None and _needs_tenant(state, state.statement):
         require_tenant("An ORM INSERT into a tenant model")
     if isinstance(scope, uuid.UUID):
         check_written_tenant(state, scope)
     if private.insert_from_select(state.statement) is not None:
-        options = [*_tenant_options(state), *_soft_delete_options(state)]
+        options = [*_tenant_options(scope), *_soft_delete_options(state)]
         state.statement = with_row_ids(state.statement).options(*options)
 
 
@@ -227,6 +321,42 @@ def _with_filtered_expressions(state: ORMExecuteState, statement: Executable) ->
     )
 
 
+def _single_parameters(state: ORMExecuteState) -> bool:
+    """Whether the execution has one set of parameters (a mapping or none), not a list."""
+    return state.parameters is None or isinstance(state.parameters, Mapping)
+
+
+def _select_tenant_options(scope: TenantScope | None, carried: uuid.UUID | None) -> list[ORMOption]:
+    """The tenant options of a SELECT (``carried``: the tenant of the load it continues).
+
+    A lazy load keeps its query's criteria: in another tenant's context it reads nothing, as
+    both tenants' criteria would say; under ``ALL_TENANTS`` it reads the query's tenant's rows.
+    """
+    if isinstance(scope, uuid.UUID):
+        if carried is not None and carried != scope:
+            return [_NO_TENANT_ROWS]
+        return [_PARAMETER_TENANT_ROWS, _loaded_for(scope)]
+    return [] if scope is ALL_TENANTS else [_NO_TENANT_ROWS]
+
+
+def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
+    """A SELECT: the criteria as options, the tenant as the ``TENANT_PARAMETER``.
+
+    No tenant set: the statement is refused if it reads tenant rows (decided once per
+    structure, on the statement SQLAlchemy compiles next), else gets no tenant rows at all.
+    """
+    carried = _carried_tenant(state)
+    tenant = carried or (scope if isinstance(scope, uuid.UUID) else None)
+    if tenant is not None:
+        given = cast("Mapping[str, Any] | None", state.parameters)
+        state.parameters = {**(given or {}), TENANT_PARAMETER: tenant}
+    options = [*_select_tenant_options(scope, carried), *_soft_delete_options(state)]
+    statement = _with_filtered_expressions(state, state.statement).options(*options)
+    if scope is None:
+        _require_tenant_if_needed(state, statement)
+    state.statement = statement
+
+
 def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """``do_orm_execute``: add the tenant and soft-delete criteria to every ORM statement.
 
@@ -244,8 +374,13 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
         return None
     if not (state.is_select or state.is_update or state.is_delete or state.is_from_statement):
         return None  # a from_statement(text()) is not "is_select"
-    options = [*_tenant_options(state), *_soft_delete_options(state)]
     scope = current_tenant()
+    if state.is_select and not state.is_from_statement and _single_parameters(state):
+        _filter_select(state, scope)
+        return None
+    options = [*_tenant_options(scope), *_soft_delete_options(state)]
+    if scope is None:
+        _require_tenant_if_needed(state, state.statement)
     if state.is_update and isinstance(scope, uuid.UUID):
         check_written_tenant(state, scope)
     if state.is_delete and _soft_deletes_rows(state):

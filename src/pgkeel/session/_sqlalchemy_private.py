@@ -79,6 +79,20 @@ def statement_tables(statement: Executable) -> list[Any]:
     return [table for table in found if table is not None and hasattr(table, "info")]
 
 
+def structure_key(statement: Executable) -> Any | None:  # noqa: ANN401  # a hashable tuple
+    """What SQLAlchemy's compiled cache knows ``statement`` by: its structure without bound values.
+
+    Private: ``ClauseElement._generate_cache_key`` (memoized on the statement: SQLAlchemy makes
+    the same call when it looks the compiled SQL up, so asking it here costs nothing extra) and
+    ``CacheKey.key``. Two statements with the same key compile to the same SQL, so what is
+    decided from a statement's tables and entities can be kept per key. ``None`` for a statement
+    SQLAlchemy does not cache.
+    """
+    generate = getattr(statement, "_generate_cache_key", None)
+    found = generate() if generate is not None else None
+    return None if found is None else found.key
+
+
 def guarded_identity_lookup(visible: VisibleCheck) -> Callable[..., Any]:
     """``Session._identity_lookup`` that hides objects ``visible`` rejects.
 
