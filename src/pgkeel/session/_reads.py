@@ -115,8 +115,7 @@ def _carried_tenant(state: ORMExecuteState) -> uuid.UUID | None:
     """The tenant of the query whose objects this load is for, if it carries criteria."""
     for option in state.user_defined_options:
         if isinstance(option, _LoadedFor):
-            tenant: uuid.UUID = option.payload
-            return tenant
+            return cast("uuid.UUID", option.payload)
     return None
 
 
