@@ -71,7 +71,7 @@ def _tenant_rows(tenant: uuid.UUID) -> ORMOption:
 
     Options are immutable, so one per recent tenant is kept rather than rebuilt per statement.
     Used where the statement's parameters cannot carry the tenant (UPDATE, DELETE, INSERT ...
-    FROM SELECT, ``from_statement``); SELECTs use ``_CURRENT_TENANT_ROWS``.
+    FROM SELECT, ``from_statement``); SELECTs use ``_PARAMETER_TENANT_ROWS``.
     """
     return with_loader_criteria(
         TenantMixin, lambda cls: cls.tenant_id == tenant, include_aliases=True
