@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def _base_tables(froms: Any) -> Iterator[tuple[Any, Table]]:  # noqa: ANN401  # FROM objects
+def base_tables(froms: Any) -> Iterator[tuple[Any, Table]]:  # noqa: ANN401  # FROM objects
     """``(selectable, table)`` for each table or alias of a table among ``froms``, joins opened."""
     for item in froms:
         if isinstance(item, Join):
-            yield from _base_tables((item.left, item.right))
+            yield from base_tables((item.left, item.right))
         elif isinstance(item, Table):
             yield item, item
         elif isinstance(item, Alias) and isinstance(item.element, Table):
@@ -35,7 +35,7 @@ def _base_tables(froms: Any) -> Iterator[tuple[Any, Table]]:  # noqa: ANN401  # 
 
 def _conditions(select: Any, scope: TenantScope | None, *, live_only: bool) -> list[Any]:  # noqa: ANN401
     conditions = []
-    for selectable, table in _base_tables(select.get_final_froms()):
+    for selectable, table in base_tables(select.get_final_froms()):
         if is_tenant_table(table) and scope is not ALL_TENANTS:
             column = selectable.c[TENANT_COLUMN]
             conditions.append(column == scope if isinstance(scope, uuid.UUID) else false())

@@ -26,6 +26,7 @@ from pgkeel.session._cascade import soft_delete_children, soft_delete_update
 from pgkeel.session._core_filter import filtered
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._insert_ids import with_row_ids
+from pgkeel.session._mapper_subqueries import refuse_unfiltered, unfiltered_attributes
 from pgkeel.session._statement_writes import check_written_tenant
 from pgkeel.softdelete import HARD_DELETE, INCLUDE_DELETED, SoftDeleteMixin, is_soft_delete_table
 from pgkeel.tenancy import (
@@ -356,6 +357,25 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
     state.statement = statement
 
 
+@functools.lru_cache(maxsize=1024)
+def _reaches_unfiltered(mapper: Mapper[Any]) -> bool:
+    """Whether loading ``mapper`` (with its joined eager loads) compiles such an attribute."""
+    return any(unfiltered_attributes(m) for m in _with_joined_defaults([mapper]))
+
+
+def _refuse_unfiltered_attributes(state: ORMExecuteState) -> None:
+    """``column_property()`` subqueries on ``Table`` objects: refused where a filter is missing."""
+    mappers = {*state.all_mappers, *private.option_mappers(state.statement)}
+    if not any(_reaches_unfiltered(mapper) for mapper in mappers):
+        return
+    scope = current_tenant()
+    refuse_unfiltered(
+        _with_joined_defaults(mappers),
+        tenant_missing=lambda: scope is not ALL_TENANTS and _bypasses_rls(state),
+        deleted_missing=not _includes_deleted(state),
+    )
+
+
 def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """``do_orm_execute``: add the tenant and soft-delete criteria to every ORM statement.
 
@@ -374,9 +394,11 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     if not (state.is_select or state.is_update or state.is_delete or state.is_from_statement):
         return None  # a from_statement(text()) is not "is_select"
     scope = current_tenant()
-    if state.is_select and not state.is_from_statement and _single_parameters(state):
-        _filter_select(state, scope)
-        return None
+    if state.is_select and not state.is_from_statement:
+        _refuse_unfiltered_attributes(state)
+        if _single_parameters(state):
+            _filter_select(state, scope)
+            return None
     options = [*_tenant_options(scope), *_soft_delete_options(state)]
     if scope is None:
         _require_tenant_if_needed(state, state.statement)
