@@ -1,17 +1,20 @@
-"""What the database holds of pgkeel's kinds of object, read in four catalog queries.
+"""What the database holds of pgkeel's kinds of object, read in one catalog query per run.
 
-One query per kind (trigger functions, triggers, row-level security flags, policies), each
-covering every table of the compared schemas at once: the number of queries does not grow with
-the number of tables. Each row becomes the same value object the models describe (so the two
-can be compared and the catalog's one rendered as the reverse of a change), with the shape the
-catalog reports and the fingerprint of pgkeel's comment, if any.
+One subquery per kind (trigger functions, triggers, row-level security flags, policies, enum
+types and the columns that use them), each covering every table of the compared schemas at
+once, all sent as one statement whose columns are the JSON arrays of their rows: one round trip
+per autogenerate run, whatever the number of tables, shared by the comparators of that run.
+Each row becomes the same value object the models describe (so the two can be compared and the
+catalog's one rendered as the reverse of a change), with the shape the catalog reports and the
+fingerprint of pgkeel's comment, if any.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import text
 
@@ -26,22 +29,23 @@ from pgkeel.dbobjects import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
+    from alembic.autogenerate.api import AutogenContext
     from sqlalchemy.engine import Connection
 
-FUNCTIONS = text("""
+_QUERIES = {
+    "functions": """
 SELECT n.nspname, p.proname, p.prosrc, d.description
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN pg_description d
   ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
 WHERE p.prorettype = 'trigger'::regtype AND p.pronargs = 0 AND n.nspname = ANY(:schemas)
-""")
-
-TRIGGERS = text("""
-SELECT n.nspname, c.relname, t.tgname, t.tgtype, t.tgenabled, fn.nspname, f.proname,
-       d.description
+""",
+    "triggers": """
+SELECT n.nspname, c.relname, t.tgname, t.tgtype, t.tgenabled, fn.nspname AS fn_schema,
+       f.proname AS fn_name, d.description
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -49,30 +53,58 @@ JOIN pg_proc f ON f.oid = t.tgfoid
 JOIN pg_namespace fn ON fn.oid = f.pronamespace
 LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
 WHERE NOT t.tgisinternal AND n.nspname = ANY(:schemas)
-""")
-
-ROW_SECURITY = text("""
+""",
+    "row_security": """
 SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND (c.relrowsecurity OR c.relforcerowsecurity)
   AND n.nspname = ANY(:schemas)
-""")
-
-POLICIES = text("""
+""",
+    "policies": """
 SELECT n.nspname, c.relname, p.polname, p.polcmd, p.polpermissive,
        p.polroles = '{0}'::oid[] AS to_public,
-       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),
+       pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+       pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr,
        d.description
 FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_policy'::regclass
 WHERE n.nspname = ANY(:schemas)
-""")
+""",
+    "enum_types": """
+SELECT n.nspname, t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = ANY(:schemas)
+GROUP BY n.nspname, t.typname
+""",
+    "enum_columns": """
+SELECT n.nspname, t.typname, c.relname, a.attname
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND n.nspname = ANY(:schemas) AND NOT a.attisdropped
+""",
+}
+"""What each comparator reads, by kind: trigger functions, triggers, row-level security flags,
+policies (``objects``), enum types and the columns that use them (``enums``)."""
 
-QUERY_COUNT = 4
+_SUBQUERY = "(SELECT coalesce(json_agg(q), '[]'::json) FROM ({query}) AS q) AS {kind}"
+# Built once from the constants above; the schemas are a bound parameter.
+_SNAPSHOT = text(
+    "SELECT "
+    + ",\n".join(_SUBQUERY.format(query=query, kind=kind) for kind, query in _QUERIES.items())
+)
+
+QUERY_COUNT = 1
 """Catalog queries per autogenerate run, whatever the number of tables."""
+
+Row = dict[str, Any]
+"""One catalog row: its columns by name (JSON values: text, numbers, booleans, lists, None)."""
 
 _ROW, _BEFORE, _INSERT, _DELETE, _UPDATE, _TRUNCATE, _INSTEAD = 1, 2, 4, 8, 16, 32, 64
 _EVENT_BITS = (
@@ -139,68 +171,89 @@ def _decode_trigger(tgtype: int) -> tuple[bool, str, tuple[str, ...]]:
     return bool(tgtype & _ROW), timing, events
 
 
-def _read_functions(
-    connection: Connection, schemas: list[str], default: str, catalog: Catalog
-) -> None:
-    for nspname, name, source, comment in connection.execute(FUNCTIONS, {"schemas": schemas}):
+def _read_functions(rows: list[Row], default: str, catalog: Catalog) -> None:
+    for row in rows:
         function = TriggerFunction(
-            name=name, body=_body(source), schema=local_schema(nspname, default)
+            name=row["proname"],
+            body=_body(row["prosrc"]),
+            schema=local_schema(row["nspname"], default),
         )
-        catalog.add(Found(function, function_shape(source), read_marker(comment)))
+        catalog.add(Found(function, function_shape(row["prosrc"]), read_marker(row["description"])))
 
 
-def _read_triggers(
-    connection: Connection, schemas: list[str], default: str, catalog: Catalog
-) -> None:
-    rows = connection.execute(TRIGGERS, {"schemas": schemas})
-    for nspname, table, name, tgtype, enabled, fn_schema, fn_name, comment in rows:
-        row_level, timing, events = _decode_trigger(tgtype)
-        function = TriggerFunction(name=fn_name, body="", schema=local_schema(fn_schema, default))
+def _read_triggers(rows: list[Row], default: str, catalog: Catalog) -> None:
+    for row in rows:
+        row_level, timing, events = _decode_trigger(row["tgtype"])
+        function = TriggerFunction(
+            name=row["fn_name"], body="", schema=local_schema(row["fn_schema"], default)
+        )
         trigger = Trigger(
-            table=table,
-            name=name,
+            table=row["relname"],
+            name=row["tgname"],
             function=function,
             timing=timing,
             events=events,
-            schema=local_schema(nspname, default),
+            schema=local_schema(row["nspname"], default),
         )
-        shape = (row_level, timing, events, (function.schema, function.name), enabled)
-        catalog.add(Found(trigger, shape, read_marker(comment)))
+        shape = (row_level, timing, events, (function.schema, function.name), row["tgenabled"])
+        catalog.add(Found(trigger, shape, read_marker(row["description"])))
 
 
-def _read_row_security(
-    connection: Connection, schemas: list[str], default: str, catalog: Catalog
-) -> None:
-    for nspname, table, enabled, forced in connection.execute(ROW_SECURITY, {"schemas": schemas}):
-        security = RowLevelSecurity(table=table, schema=local_schema(nspname, default))
-        catalog.add(Found(security, (enabled, forced)))
+def _read_row_security(rows: list[Row], default: str, catalog: Catalog) -> None:
+    for row in rows:
+        security = RowLevelSecurity(
+            table=row["relname"], schema=local_schema(row["nspname"], default)
+        )
+        catalog.add(Found(security, (row["relrowsecurity"], row["relforcerowsecurity"])))
 
 
-def _read_policies(
-    connection: Connection, schemas: list[str], default: str, catalog: Catalog
-) -> None:
-    rows = connection.execute(POLICIES, {"schemas": schemas})
-    for nspname, table, name, cmd, permissive, to_public, using, check, comment in rows:
+def _read_policies(rows: list[Row], default: str, catalog: Catalog) -> None:
+    for row in rows:
+        comment, using = row["description"], row["using_expr"]
         fingerprint = read_marker(comment)
-        schema = local_schema(nspname, default)
+        schema = local_schema(row["nspname"], default)
         if fingerprint is None:
-            catalog.foreign_policies.add((schema or "", table))
+            catalog.foreign_policies.add((schema or "", row["relname"]))
         policy = Policy(
-            table=table,
-            name=name,
+            table=row["relname"],
+            name=row["polname"],
             using=using or "true",
-            with_check=check or using or "true",
+            with_check=row["check_expr"] or using or "true",
             schema=schema,
         )
-        catalog.add(
-            Found(written_policy(policy, comment), (cmd, permissive, to_public), fingerprint)
-        )
+        shape = (row["polcmd"], row["polpermissive"], row["to_public"])
+        catalog.add(Found(written_policy(policy, comment), shape, fingerprint))
 
 
-def read_catalog(connection: Connection, schemas: Sequence[str], default_schema: str) -> Catalog:
-    """Trigger functions, triggers, row-level security and policies of ``schemas``."""
+def read_rows(connection: Connection, schemas: Sequence[str]) -> Mapping[str, list[Row]]:
+    """Every kind of ``_QUERIES`` for ``schemas``, in one statement (one round trip)."""
+    snapshot = connection.execute(_SNAPSHOT, {"schemas": sorted(set(schemas))}).one()
+    return snapshot._asdict()
+
+
+_RUN_ROWS: WeakKeyDictionary[AutogenContext, tuple[tuple[str, ...], Mapping[str, list[Row]]]]
+_RUN_ROWS = WeakKeyDictionary()
+
+
+def rows_of_run(autogen_context: AutogenContext, schemas: Sequence[str]) -> Mapping[str, list[Row]]:
+    """The catalog rows of this autogenerate run, read once for all of pgkeel's comparators."""
+    key = tuple(sorted(set(schemas)))
+    cached = _RUN_ROWS.get(autogen_context)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    connection = autogen_context.connection
+    if connection is None:
+        raise ValueError("pgkeel's comparators need a database connection.")
+    rows = read_rows(connection, key)
+    _RUN_ROWS[autogen_context] = (key, rows)
+    return rows
+
+
+def read_catalog(rows: Mapping[str, list[Row]], default_schema: str) -> Catalog:
+    """Trigger functions, triggers, row-level security and policies, from ``rows``."""
     catalog = Catalog()
-    names = sorted(set(schemas))
-    for read in (_read_functions, _read_triggers, _read_row_security, _read_policies):
-        read(connection, names, default_schema, catalog)
+    _read_functions(rows["functions"], default_schema, catalog)
+    _read_triggers(rows["triggers"], default_schema, catalog)
+    _read_row_security(rows["row_security"], default_schema, catalog)
+    _read_policies(rows["policies"], default_schema, catalog)
     return catalog

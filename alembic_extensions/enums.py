@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import Enum, text
+from sqlalchemy import Enum
 
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.ops import AutocommitBlockOp, NoOp
@@ -29,35 +29,14 @@ from pgkeel import rules
 from pgkeel.dbobjects import qualified
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from alembic.operations import Operations
-    from sqlalchemy import Column, Connection, Table
+    from sqlalchemy import Column, Table
+
+    from alembic_extensions.catalog import Row
 
 EnumKey = tuple[str | None, str]
-QUERY_COUNT = 2
-"""Catalog queries per autogenerate run: the enum types, and the columns that use them."""
-
-_DATABASE_ENUMS = text(
-    """
-    SELECT n.nspname, t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
-    FROM pg_type t
-    JOIN pg_namespace n ON n.oid = t.typnamespace
-    JOIN pg_enum e ON e.enumtypid = t.oid
-    WHERE n.nspname = ANY(:schemas)
-    GROUP BY n.nspname, t.typname
-    """
-)
-_ENUM_COLUMNS = text(
-    """
-    SELECT n.nspname, t.typname, c.relname, a.attname
-    FROM pg_attribute a
-    JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
-    JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid
-    JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE t.typtype = 'e' AND n.nspname = ANY(:schemas) AND NOT a.attisdropped
-    """
-)
 
 
 @dataclass(frozen=True)
@@ -213,27 +192,26 @@ def _local(schema: str, default: str) -> str | None:
     return None if schema == default else schema
 
 
-def database_enums(
-    connection: Connection, schemas: Sequence[str], default: str
-) -> dict[EnumKey, EnumType]:
-    """The enum types in ``schemas``, with their values in order."""
-    rows = connection.execute(_DATABASE_ENUMS, {"schemas": list(schemas)}).all()
+def database_enums(rows: Mapping[str, list[Row]], default: str) -> dict[EnumKey, EnumType]:
+    """The enum types of the catalog rows (``catalog.rows_of_run``), with their values in order."""
     return {
-        (_local(schema, default), name): EnumType(name, tuple(values), _local(schema, default))
-        for schema, name, values in rows
+        (_local(row["nspname"], default), row["typname"]): EnumType(
+            row["typname"], tuple(row["labels"]), _local(row["nspname"], default)
+        )
+        for row in rows["enum_types"]
     }
 
 
 def enum_columns(
-    connection: Connection, schemas: Sequence[str], default: str
+    rows: Mapping[str, list[Row]], default: str
 ) -> dict[EnumKey, set[tuple[str | None, str, str]]]:
-    """For each enum type, the ``(schema, table, column)`` that use it."""
+    """For each enum type of the catalog rows, the ``(schema, table, column)`` that use it."""
     users: dict[EnumKey, set[tuple[str | None, str, str]]] = {}
-    for schema, name, table, column in connection.execute(
-        _ENUM_COLUMNS, {"schemas": list(schemas)}
-    ):
-        local = _local(schema, default)
-        users.setdefault((local, name), set()).add((local, table, column))
+    for row in rows["enum_columns"]:
+        local = _local(row["nspname"], default)
+        users.setdefault((local, row["typname"]), set()).add(
+            (local, row["relname"], row["attname"])
+        )
     return users
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import difflib
 import inspect
 import logging
 import logging.config
@@ -23,11 +22,8 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from alembic_extensions.acknowledge import acknowledged_items, column_renames
-from alembic_extensions.loss import LossGuard
 from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
-from alembic_extensions.registration import PLUGIN_NAME, ensure_registered
-from alembic_extensions.rendering import render_item
+from alembic_extensions.registration import PLUGIN_NAME, ensure_plugin, ensure_registered
 from alembic_extensions.revisions import (
     check_single_head,
     check_unique_numbers,
@@ -35,9 +31,8 @@ from alembic_extensions.revisions import (
     number_revisions,
     writes_revision_files,
 )
-from alembic_extensions.safety import make_safe
 from alembic_extensions.timeouts import TimeoutGuard, Timeouts
-from pgkeel.database import DATABASE_URL_ENV, parse_database_url
+from pgkeel.database.url import DATABASE_URL_ENV, parse_database_url
 from pgkeel.errors import SettingsError
 from pgkeel.settings import DEFAULT_SETTINGS, Settings, load_settings
 
@@ -128,6 +123,8 @@ def check_configure_options(options: Mapping[str, Any]) -> None:
     for name in options:
         if name in passable:
             continue
+        import difflib  # noqa: PLC0415  # only to word the error
+
         close = difflib.get_close_matches(name, [*_OWN_SETTINGS, *passable], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         why = "pgkeel sets it itself" if name in _SET_BY_PGKEEL else "it is not a setting"
@@ -178,6 +175,8 @@ def _render_item(options: MigrationOptions) -> RenderItem:
             rendered = user(type_, obj, autogen_context)
             if rendered is not False:
                 return rendered
+        from alembic_extensions.rendering import render_item  # noqa: PLC0415  # writing only
+
         return render_item(type_, obj, autogen_context)
 
     return render
@@ -191,16 +190,33 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
     ) -> None:
         drop_empty_revisions(context, directives)
         if options.safe_ddl:
-            guard = LossGuard(
-                context.connection, acknowledged_items(context), [], column_renames(context)
-            )
-            make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
+            _make_safe(context, directives)
+        if writes_revision_files(context) and (directives or options.process_revision_directives):
+            ensure_registered()  # pgkeel's operations are rendered into the file
         if options.sequential and writes_revision_files(context):
             number_revisions(context, directives)
         if options.process_revision_directives is not None:
             options.process_revision_directives(context, revision, directives)
 
     return process
+
+
+def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> None:
+    """The safe-DDL rewrite (``alembic_extensions.safety``) of revisions that hold operations.
+
+    The ``-x acknowledge=`` and ``-x rename=`` answers are read (and a malformed one refused)
+    on every run; the rewrite's modules are imported only when there is something to rewrite.
+    """
+    from alembic_extensions.acknowledge import acknowledged_items, column_renames  # noqa: PLC0415
+
+    acknowledged, renames = acknowledged_items(context), column_renames(context)
+    if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
+        return
+    from alembic_extensions.loss import LossGuard  # noqa: PLC0415
+    from alembic_extensions.safety import make_safe  # noqa: PLC0415
+
+    guard = LossGuard(context.connection, acknowledged, [], renames)
+    make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
 
 
 def _configure_kwargs(
@@ -313,6 +329,7 @@ def _run_offline(
     env: EnvironmentContext, url: str | URL, kwargs: dict[str, Any], options: MigrationOptions
 ) -> None:
     env.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **kwargs)
+    _register_for_migrations(env)
     _check_history(env, options)
     for statement in options.timeouts.offline_sql():
         env.execute(statement)
@@ -327,6 +344,7 @@ def _run_on(
     options: MigrationOptions,
 ) -> None:
     env.configure(connection=connection, **kwargs)
+    _register_for_migrations(env)
     _check_history(env, options)
     with TimeoutGuard(connection, options.timeouts), env.begin_transaction():
         env.run_migrations()
@@ -408,6 +426,16 @@ def _run_async(given: AsyncEngine, work: Callable[[Connection], None]) -> None:
         pool.submit(asyncio.run, migrate()).result()
 
 
+def _register_for_migrations(env: EnvironmentContext) -> None:
+    """Register pgkeel's operations when migrations run (``op.create_trigger`` must exist).
+
+    A comparison (``revision --autogenerate``, ``check``) runs no migration: its hook registers
+    them only when a revision that holds operations is written.
+    """
+    if env.get_context().opts.get("revision_context") is None:
+        ensure_registered()
+
+
 def _check_history(env: EnvironmentContext, options: MigrationOptions) -> None:
     """Before a new revision is compared: one head, or a clear error (after ``configure``)."""
     context = env.get_context()
@@ -465,7 +493,7 @@ def run_migrations(  # noqa: PLR0913  # each setting is a keyword of its own, ch
         env.config.attributes[COLLECTED_METADATA] = target_metadata
         env.config.attributes[COLLECTED_SETTINGS] = project
         return
-    ensure_registered()
+    ensure_plugin()
     configure_logging(env.config)
     if options.sequential:
         check_unique_numbers(env.script)

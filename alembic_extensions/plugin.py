@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from alembic.autogenerate.api import AutogenContext
     from alembic.operations.ops import ModifyTableOps, UpgradeOps
     from alembic.runtime.plugins import Plugin
     from sqlalchemy import Table
 
+    from alembic_extensions.catalog import Row
     from pgkeel.settings import Settings
 
 CONTINUE = PriorityDispatchResult.CONTINUE
@@ -139,22 +140,14 @@ def compare_index_predicates(
 def compare_database_objects(
     autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
 ) -> PriorityDispatchResult:
-    """Plan the trigger function, trigger, RLS and policy operations (four catalog queries)."""
+    """Plan the trigger function, trigger, RLS and policy operations (from one catalog query)."""
     from alembic.operations.ops import DropTableOp  # noqa: PLC0415
 
     from alembic_extensions.catalog import read_catalog  # noqa: PLC0415
     from alembic_extensions.objects import Planner, desired_objects  # noqa: PLC0415
-    from alembic_extensions.registration import ensure_registered  # noqa: PLC0415
 
-    ensure_registered()
-    connection = autogen_context.connection
-    dialect = autogen_context.dialect
-    if connection is None or dialect is None:
-        raise CommandError("pgkeel's comparators need a database connection.")
-    default = str(dialect.default_schema_name)
-    tables = included_tables(autogen_context)
-    names = {schema or default for schema in schemas} | {t.schema or default for t in tables}
-    catalog = read_catalog(connection, sorted(names), default)
+    default, tables, rows = _compared(autogen_context, schemas)
+    catalog = read_catalog(rows, default)
     managed = {(_local(t.schema, default), t.name) for t in tables}
     dropped = {
         (_local(op.schema, default), op.table_name)
@@ -174,23 +167,46 @@ def compare_enum_types(
     """Create, drop and extend native enum types (see ``alembic_extensions.enums``)."""
     from alembic_extensions import enums  # noqa: PLC0415
 
-    connection = autogen_context.connection
-    dialect = autogen_context.dialect
-    if connection is None or dialect is None:
-        raise CommandError("pgkeel's comparators need a database connection.")
-    default = str(dialect.default_schema_name)
-    tables = included_tables(autogen_context)
-    names = sorted(
-        {schema or default for schema in schemas} | {t.schema or default for t in tables}
-    )
+    default, tables, rows = _compared(autogen_context, schemas)
     plan = enums.plan_enums(
         enums.model_enums(tables, default),
-        enums.database_enums(connection, names, default),
-        enums.enum_columns(connection, names, default),
+        enums.database_enums(rows, default),
+        enums.enum_columns(rows, default),
         upgrade_ops,
     )
     enums.apply_enum_plan(upgrade_ops, plan)
+    _register_if_planned(upgrade_ops)
     return CONTINUE
+
+
+def _register_if_planned(upgrade_ops: UpgradeOps) -> None:
+    """Register pgkeel's operations and renderers once the comparison planned any operation.
+
+    This is the last comparator: an ``env.py`` that lists the plugin without ``run_migrations``
+    gets pgkeel's operations rendered, while a comparison that found nothing imports none of them.
+    """
+    from alembic_extensions.registration import ensure_registered  # noqa: PLC0415
+
+    if not upgrade_ops.is_empty():
+        ensure_registered()
+
+
+def _compared(
+    autogen_context: AutogenContext, schemas: set[str | None]
+) -> tuple[str, list[Table], Mapping[str, list[Row]]]:
+    """The default schema, the model tables and the catalog rows a schema comparator compares.
+
+    The catalog is read once per run (one statement) for every comparator that asks.
+    """
+    from alembic_extensions.catalog import rows_of_run  # noqa: PLC0415
+
+    dialect = autogen_context.dialect
+    if autogen_context.connection is None or dialect is None:
+        raise CommandError("pgkeel's comparators need a database connection.")
+    default = str(dialect.default_schema_name)
+    tables = included_tables(autogen_context)
+    names = {schema or default for schema in schemas} | {t.schema or default for t in tables}
+    return default, tables, rows_of_run(autogen_context, sorted(names))
 
 
 def _drop_runtime_info(upgrade_ops: UpgradeOps) -> None:

@@ -1,21 +1,25 @@
 """Explicit, idempotent registration of pgkeel's operations, renderers and Alembic plugin.
 
-Nothing is registered when a module is imported: ``run_migrations`` (and the plugin's
-comparators, for an ``env.py`` that only lists the plugin) call ``ensure_registered()``.
+Nothing is registered when a module is imported: ``run_migrations`` calls
+``ensure_registered()`` before migrations run, and before a revision that holds operations is
+written; a comparison that finds nothing (a no-op ``alembic check``) needs only the plugin
+(``ensure_plugin()``), and never imports the operations, their renderers or the safety rewrite.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from alembic.autogenerate import renderers
 from alembic.operations import Operations
 from alembic.runtime.plugins import Plugin
 from psycopg import sql
 
-from alembic_extensions import enums, ops, rendering
-from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge
-from alembic_extensions.backfill import BackfillOp, run_backfill
-from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
 from pgkeel.dbobjects import TriggerFunction, create_statements, ddl
+
+if TYPE_CHECKING:
+    from alembic_extensions import enums, ops
+    from alembic_extensions.backfill import BackfillOp
 
 PLUGIN_NAME = "pgkeel.autogenerate"
 """The plugin's name in ``autogenerate_plugins`` (and of its ``alembic.plugins`` entry point)."""
@@ -58,6 +62,8 @@ def _in_autocommit(operations: Operations) -> bool:
 
 def _backfill(operations: Operations, operation: BackfillOp) -> None:
     """Batches in their own transactions: inside an autocommit block, opened here if needed."""
+    from alembic_extensions.backfill import run_backfill  # noqa: PLC0415  # see the module doc
+
     context = operations.get_context()
     if context.as_sql:
         with context.autocommit_block():
@@ -76,6 +82,8 @@ def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
 
 def _register_pair(names: ops.OperationNames) -> None:
     """``op.create_<kind>`` and ``op.drop_<kind>``, both from one ``ObjectOp`` classmethod."""
+    from alembic_extensions import ops  # noqa: PLC0415  # see the module doc
+
     source = getattr(ops.ObjectOp, names.source).__func__
     doc = source.__doc__
     for name, op_class in ((names.create, ops.CreateObjectOp), (names.drop, ops.DropObjectOp)):
@@ -84,6 +92,11 @@ def _register_pair(names: ops.OperationNames) -> None:
 
 
 def _register_operations() -> None:
+    from alembic_extensions import ops, rendering  # noqa: PLC0415  # see the module doc
+    from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge  # noqa: PLC0415
+    from alembic_extensions.backfill import BackfillOp  # noqa: PLC0415
+    from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp  # noqa: PLC0415
+
     for names in ops.OBJECT_OPERATIONS.values():
         _register_pair(names)
     Operations.register_operation("replace_trigger_function")(ops.ReplaceFunctionOp)
@@ -129,6 +142,8 @@ def _run_statement(
 
 
 def _register_enum_operations() -> None:
+    from alembic_extensions import enums, rendering  # noqa: PLC0415  # see the module doc
+
     doc = enums.EnumTypeOp.enum_type.__func__.__doc__  # type: ignore[attr-defined]
     for name, op_class in (
         ("create_enum_type", enums.CreateEnumOp),
@@ -157,6 +172,11 @@ def _register_plugin() -> None:
         Plugin.setup_plugin_from_module(plugin, PLUGIN_NAME)
     except ValueError:  # already set up from the entry point: Alembic refuses a second one
         return
+
+
+def ensure_plugin() -> None:
+    """Set the plugin's comparators up, once per process (the entry point usually has)."""
+    _register_plugin()
 
 
 def ensure_registered() -> None:

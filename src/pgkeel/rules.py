@@ -9,7 +9,6 @@ written, so a typo can never silently turn a rule off.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -113,6 +112,8 @@ RULE_IDS: Final = tuple(RULES)
 
 
 def _suggestion(rule_id: str, candidates: Iterable[str]) -> str:
+    import difflib  # noqa: PLC0415  # only to word an error
+
     close = difflib.get_close_matches(rule_id, list(candidates), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 

@@ -17,21 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
 from pgkeel.database.binaries import Attempt, find_binaries
 from pgkeel.database.cluster import throwaway_cluster
+from pgkeel.database.url import DATABASE_URL_ENV, URL_EXAMPLE, parse_database_url
 from pgkeel.errors import DatabaseError, DatabaseNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_IMAGE = "postgres:16-alpine"
 DOCKER_SOCKET = "/var/run/docker.sock"
 CONNECT_TIMEOUT_S = 5
-_URL_EXAMPLE = "postgresql+psycopg://user:password@localhost:5432/dbname"
 
 
 @dataclass(frozen=True)
@@ -40,28 +38,6 @@ class Server:
 
     url: URL
     origin: str
-
-
-def parse_database_url(raw: str, *, source: str = DATABASE_URL_ENV) -> URL:
-    """Parse a PostgreSQL URL with the psycopg 3 driver; raise a clear error for anything else."""
-    try:
-        url = make_url(raw.strip())
-    except ArgumentError:
-        raise DatabaseError(
-            f"{source} is not a database URL: {raw!r}. Fix: set it to a URL such as {_URL_EXAMPLE}."
-        ) from None
-    backend = url.get_backend_name()
-    if backend not in {"postgresql", "postgres"}:
-        raise DatabaseError(
-            f"{source} points at {backend!r}, but pgkeel needs PostgreSQL. "
-            f"Fix: set it to a URL such as {_URL_EXAMPLE}."
-        )
-    if url.get_driver_name() not in {"psycopg", "postgresql", "postgres"}:
-        raise DatabaseError(
-            f"{source} uses the driver {url.get_driver_name()!r}; pgkeel supports psycopg 3 only. "
-            f"Fix: write it as {_URL_EXAMPLE} (driver 'psycopg')."
-        )
-    return url.set(drivername="postgresql+psycopg")
 
 
 def conninfo(url: URL) -> str:
@@ -114,7 +90,7 @@ def provide_server(
         return
     attempts = [
         Attempt(
-            DATABASE_URL_ENV, "not set", f"export {DATABASE_URL_ENV}={_URL_EXAMPLE} (your server)"
+            DATABASE_URL_ENV, "not set", f"export {DATABASE_URL_ENV}={URL_EXAMPLE} (your server)"
         )
     ]
     binaries = find_binaries(attempts, prefer=prefer_major)

@@ -1,0 +1,145 @@
+"""A no-op ``alembic check`` sends the same few catalog queries for 3 tables and for 30.
+
+The project is a real one (``run_migrations`` in env.py, migrated by its own revision): tenant
+tables with soft delete, a timestamps trigger each, row-level security, a partial unique index
+and a native enum. Every statement the check sends is attributed to the innermost of Alembic's
+or pgkeel's code on the stack, so Alembic's own reflection is told apart from pgkeel's reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import alembic
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic_project import EXAMPLES
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+from alembic_extensions.catalog import QUERY_COUNT
+from pgkeel.testing.databases import create_database, drop_database
+
+ROOT = Path(__file__).resolve().parents[2]
+PGKEEL_CODE = (str(ROOT / "alembic_extensions"), str(ROOT / "src" / "pgkeel"))
+ALEMBIC_CODE = str(Path(alembic.__file__).parent)
+
+MODELS = """\
+import enum
+
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+class Tenant(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    name: Mapped[str]
+
+
+class Status(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+for number in range({tables} - 1):
+    type(
+        f"Item{{number}}",
+        (UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Base),
+        {{
+            "__tablename__": f"items_{{number}}",
+            "__annotations__": {{"sku": Mapped[str], "status": Mapped[Status]}},
+            "sku": mapped_column(unique=True),
+        }},
+    )
+"""
+
+
+def _sender(frame: FrameType | None) -> str:
+    """Whose code sent the statement: the innermost frame of pgkeel's or of Alembic's."""
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(PGKEEL_CODE):
+            return "pgkeel"
+        if path.startswith(ALEMBIC_CODE):
+            return "alembic"
+        frame = frame.f_back
+    return "other"
+
+
+def _project(directory: Path, url: str, tables: int) -> Config:
+    """An Alembic project on ``tables`` model tables (a models module of its own)."""
+    migrations = directory / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "env.py", migrations / "env.py")
+    shutil.copy(EXAMPLES / "script.py.mako", migrations / "script.py.mako")
+    name = f"pgkeel_query_count_models_{tables}"
+    path = directory / f"{name}.py"
+    path.write_text(MODELS.format(tables=tables))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    (directory / "alembic.ini").write_text(
+        "[alembic]\n"
+        "script_location = %(here)s/migrations\n"
+        f"example_models = {name}\n"
+        f"sqlalchemy.url = {url}\n"
+    )
+    return Config(directory / "alembic.ini", stdout=sys.stderr)
+
+
+@pytest.fixture
+def databases(pgkeel_server_url: URL, pgkeel_database_prefix: str) -> Iterator[list[str]]:
+    names = [f"{pgkeel_database_prefix}_qc{tables}" for tables in (3, 30)]
+    yield [
+        create_database(pgkeel_server_url, name).render_as_string(hide_password=False)
+        for name in names
+    ]
+    for name in names:
+        drop_database(pgkeel_server_url, name)
+
+
+def _senders_of_check(config: Config) -> dict[str, int]:
+    """How many statements ``alembic check`` sends, by sender; the check must find nothing."""
+    sent: dict[str, int] = {}
+
+    def count(*_args: object) -> None:
+        sender = _sender(sys._getframe(1))  # the stack of the statement
+        sent[sender] = sent.get(sender, 0) + 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        command.check(config)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    return sent
+
+
+def test_a_no_op_check_reads_the_catalog_in_the_same_queries_for_3_and_30_tables(
+    tmp_path: Path, databases: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts = {}
+    for tables, url in zip((3, 30), databases, strict=True):
+        monkeypatch.setenv("DATABASE_URL", url)
+        config = _project(tmp_path / f"tables_{tables}", url, tables)
+        command.revision(config, message="create", autogenerate=True)
+        command.upgrade(config, "head")
+        _senders_of_check(config)  # the first run in this process fills the caches
+        counts[tables] = _senders_of_check(config)
+    assert counts[3]["alembic"] > 0
+    assert counts[3].get("pgkeel") == counts[30].get("pgkeel") == QUERY_COUNT
