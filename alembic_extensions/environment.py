@@ -7,11 +7,8 @@ tables) and runs the migrations online or offline with ``lock_timeout``/``statem
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
 import logging
-import logging.config
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,7 +292,9 @@ def configure_logging(config: Config) -> None:
     """
     ini = config.config_file_name
     if ini is not None and Path(ini).is_file() and config.file_config.has_section("loggers"):
-        logging.config.fileConfig(ini, disable_existing_loggers=False)
+        from logging.config import fileConfig  # noqa: PLC0415  # only for such an alembic.ini
+
+        fileConfig(ini, disable_existing_loggers=False)
         return
     loggers = [logging.getLogger(name) for name in _LOGGERS]
     if any(_real_handlers(logger) for logger in [logging.getLogger(), *loggers]):
@@ -411,6 +410,8 @@ def _run_on_given(
 
 def _run_async(given: AsyncEngine, work: Callable[[Connection], None]) -> None:
     """Run ``work`` on the sync face of an ``AsyncEngine``'s connection, in a loop of its own."""
+    import asyncio  # noqa: PLC0415  # an async service's engine only
+    import concurrent.futures  # noqa: PLC0415
 
     async def migrate() -> None:
         async with given.connect() as connection:
