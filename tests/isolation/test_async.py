@@ -222,3 +222,22 @@ def test_async_core_connections_get_the_tenant_with_engine_hooks(
         return await asyncio.gather(*(read(tenant) for tenant in seeded.tenants))
 
     assert run(runtime_url, work, pool_size=1, max_overflow=0) == [[t] for t in seeded.tenants]
+
+
+def test_async_autocommit_without_a_tenant_clears_a_left_over_value(
+    runtime_url: URL, seeded: Seed
+) -> None:
+    probe = text("SELECT current_setting('app.tenant_id', true), (SELECT count(*) FROM customers)")
+
+    async def work(engine: AsyncEngine) -> list[Any]:
+        async with engine.connect() as stray:
+            await stray.exec_driver_sql(f"SET app.tenant_id = '{seeded.tenants[1]}'")
+            await stray.commit()
+        install_engine_hooks(engine)
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as connection:
+            first = (await connection.execute(probe)).one()
+            second = (await connection.execute(probe)).one()
+        return [tuple(first), tuple(second)]
+
+    assert run(runtime_url, work, pool_size=1, max_overflow=0) == [("", 0), ("", 0)]

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from psycopg import pq
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pgkeel import ALL_TENANTS, TenantNotSetError, create_sessionmaker, tenant_context
@@ -171,3 +173,86 @@ def test_all_tenants_on_a_bypassing_role_still_works(owner_engine: Engine, seede
         assert set(connection.execute(TENANTS_SEEN).scalars()) == set(seeded.tenants)
     with tenant_context(ALL_TENANTS), Session(hooked) as session:
         assert set(session.execute(TENANTS_SEEN).scalars()) == set(seeded.tenants)
+
+
+# -- AUTOCOMMIT behind PgBouncer: another client's stray value between two statements -----------
+
+AUTOCOMMIT_PROBE = text(
+    "SELECT current_setting('app.tenant_id', true), (SELECT count(*) FROM customers)"
+)
+
+
+@pytest.fixture
+def two_server_connections(
+    pgbouncer_factory: Callable[..., PgBouncer], isolation_db: URL, runtime_role: str
+) -> Iterator[URL]:
+    """PgBouncer with two server connections: a stray client runs beside a hooked statement."""
+    bouncer = pgbouncer_factory(isolation_db, users=[runtime_role], pool_size=2)
+    yield bouncer.url_for(isolation_db.database or "", user=runtime_role)
+    bouncer.stop()
+
+
+@pytest.mark.pgbouncer
+@pytest.mark.parametrize("how", STRAY)
+def test_autocommit_without_a_tenant_never_meets_a_stray_value(
+    two_server_connections: URL, how: str, seeded: Seed
+) -> None:
+    """A stray SET lands between pgkeel's clearing and the statement: the statement never sees it.
+
+    The stray client acts right before each hooked statement reaches the driver; PgBouncer hands
+    it the server connection that was free, the one a separate clearing statement would have
+    just used and released.
+    """
+    stray = create_engine(two_server_connections, connect_args=CONNECT_ARGS)
+    hooked = install_engine_hooks(create_engine(two_server_connections, connect_args=CONNECT_ARGS))
+    autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
+
+    def interleave(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "count(*) FROM customers" in statement:
+            leave_a_value(stray, how, seeded.tenants[1])
+
+    event.listen(hooked, "before_cursor_execute", interleave)  # after pgkeel's own hook
+    try:
+        with autocommit.connect() as connection:
+            for _ in range(5):
+                assert connection.execute(AUTOCOMMIT_PROBE).one() == ("", 0)
+        with create_sessionmaker(autocommit)() as session:
+            assert session.execute(AUTOCOMMIT_PROBE).one() == ("", 0)
+    finally:
+        stray.dispose()
+        hooked.dispose()
+
+
+def test_autocommit_statements_that_refuse_transactions_still_run(
+    isolation_db: URL, seeded: Seed
+) -> None:
+    """VACUUM, CREATE INDEX CONCURRENTLY: run as they are, outside any transaction block."""
+    engine = install_engine_hooks(create_engine(isolation_db))
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with autocommit.connect() as connection:
+            connection.exec_driver_sql("VACUUM customers")
+            connection.exec_driver_sql("CREATE INDEX CONCURRENTLY ix_probe ON customers (name)")
+            connection.exec_driver_sql("DROP INDEX CONCURRENTLY ix_probe")
+            connection.exec_driver_sql("BEGIN")  # the application's own transaction
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+            connection.exec_driver_sql("ROLLBACK")
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_autocommit_statement_leaves_no_transaction_open(
+    isolation_db: URL, runtime_role: str, seeded: Seed
+) -> None:
+    url = isolation_db.set(username=runtime_role, password=None)
+    engine = install_engine_hooks(create_engine(url, pool_size=1, max_overflow=0))
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with autocommit.connect() as connection:
+            with pytest.raises(DBAPIError):
+                connection.execute(text("SELECT 1 / 0"))
+            status = connection.connection.driver_connection.info.transaction_status  # type: ignore[union-attr]
+            assert status == pq.TransactionStatus.IDLE
+            assert connection.execute(TENANTS_SEEN).all() == []
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, overload
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from pgkeel.session._autocommit import commit_cleared, rollback_cleared
 from pgkeel.session._reads import guarded_identity_lookup, on_orm_execute
 from pgkeel.session._refusals import translate_error
 from pgkeel.session._session_class import PgkeelSession, guarded_bulk_save
@@ -56,6 +57,8 @@ def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
             return engine
         _hooked_engines.add(engine)
         event.listen(engine, "before_cursor_execute", sync_tenant)
+        event.listen(engine, "after_cursor_execute", commit_cleared)
+        event.listen(engine, "handle_error", rollback_cleared)
         event.listen(engine, "begin", forget_tenant)
         event.listen(engine, "commit", forget_tenant)
         event.listen(engine, "rollback", forget_tenant)

@@ -5,7 +5,8 @@ hooked session or Core connection, empty when no tenant is set, so a value left 
 connection by a session-level ``SET`` never reaches the transaction; it runs again before a
 statement whenever the tenant changed inside one. ``Connection.info[TENANT_RECORD]`` remembers
 what is in force. ``AUTOCOMMIT`` statements cannot carry a transaction-local value: in a tenant
-context they are refused, outside one the session-level value is cleared before each of them.
+context they are refused, outside one each runs in a transaction that cleared the value first
+(``_autocommit``).
 ``ALL_TENANTS`` is refused on a role that row-level security binds, on every path.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from pgkeel.errors import TenantNotSetError
+from pgkeel.session._autocommit import begin_cleared
 from pgkeel.session._dbapi import BYPASS_RECORD, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 _SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
-_CLEAR_SESSION_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', '', false)"
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
 """``Connection.info`` key: the tenant scope in force in the current transaction (a record)."""
 _ALL_TENANTS_RECORD: Final = "\x00all"
@@ -81,12 +82,11 @@ def begin_tenant(connection: Connection) -> None:
 
 
 def _autocommit_statement(connection: Connection, scope: TenantScope | None) -> None:
-    """Before a statement in AUTOCOMMIT mode: refuse a tenant, else clear a left-over value."""
+    """In AUTOCOMMIT mode: refuse a tenant; ALL_TENANTS needs a role that bypasses RLS."""
     if scope is not None and scope is not ALL_TENANTS:
         _refuse_autocommit(scope)
     if scope is ALL_TENANTS:
         _require_bypass(connection)
-    fetch_one(connection, _CLEAR_SESSION_TENANT_DBAPI)
 
 
 def sync_tenant(
@@ -105,6 +105,7 @@ def sync_tenant(
         return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
     if _is_autocommit(connection):
         _autocommit_statement(connection, scope)
+        begin_cleared(connection, statement)
         return
     _set_tenant(connection, scope)
 

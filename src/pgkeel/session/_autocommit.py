@@ -1,0 +1,90 @@
+"""``AUTOCOMMIT`` statements outside a tenant context run in a transaction that cleared the tenant.
+
+In ``AUTOCOMMIT`` each statement is its own transaction, and behind PgBouncer in transaction mode
+each may run on another server connection, one where another client left a session-level
+``app.tenant_id`` (a stray ``SET``). Clearing the value with a statement of its own would clear it
+on one server connection and run the next statement on another. So each statement is wrapped:
+``BEGIN; SELECT set_config('app.tenant_id', '', true)`` in one round trip, the statement, then
+``COMMIT`` (``ROLLBACK`` if it failed). PgBouncer keeps a transaction on one server connection,
+so the statement sees the cleared value, whatever the connection held.
+
+Statements that PostgreSQL refuses inside a transaction block (``VACUUM``, ``CREATE INDEX
+CONCURRENTLY``, ``CREATE DATABASE``, ...) are run as they are: they read no rows through
+row-level security. Transaction control (``BEGIN``, ``COMMIT``, ...) is left alone too; after a
+``BEGIN`` of the application's own, the value is cleared for that transaction instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import TYPE_CHECKING, Final
+
+from psycopg import pq
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, ExceptionContext
+
+_BEGIN_CLEARED: Final = "BEGIN; SELECT set_config('app.tenant_id', '', true)"
+_CLEAR_LOCAL: Final = "SELECT set_config('app.tenant_id', '', true)"
+_WRAPPED: Final = "pgkeel_autocommit_transaction"
+"""``Connection.info`` key: pgkeel opened a transaction around the statement being run."""
+_OUTSIDE_TRANSACTIONS: Final = re.compile(
+    r"^\s*(VACUUM|CLUSTER|REINDEX|CHECKPOINT|DISCARD\s+ALL|ALTER\s+SYSTEM"
+    r"|(CREATE|DROP|ALTER)\s+(DATABASE|TABLESPACE|SUBSCRIPTION))\b|\bCONCURRENTLY\b",
+    re.IGNORECASE,
+)
+_TRANSACTION_CONTROL: Final = re.compile(
+    r"^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE,
+)
+
+
+def _run(connection: Connection, statement: str) -> None:
+    """Run a fixed statement (no parameters) on the driver connection, no events."""
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+def _in_transaction(connection: Connection) -> bool:
+    driver = connection.connection.driver_connection
+    status = getattr(getattr(driver, "info", None), "transaction_status", pq.TransactionStatus.IDLE)
+    return bool(status != pq.TransactionStatus.IDLE)
+
+
+def begin_cleared(connection: Connection, statement: str) -> None:
+    """Before an ``AUTOCOMMIT`` statement: a transaction of its own, ``app.tenant_id`` cleared."""
+    if _TRANSACTION_CONTROL.match(statement) or _OUTSIDE_TRANSACTIONS.search(statement):
+        return
+    if _in_transaction(connection):  # the application's own BEGIN
+        _run(connection, _CLEAR_LOCAL)
+        return
+    _run(connection, _BEGIN_CLEARED)
+    connection.info[_WRAPPED] = True
+
+
+def commit_cleared(
+    connection: Connection,
+    _cursor: object,
+    _statement: str,
+    _parameters: object,
+    _context: object,
+    _executemany: bool,  # noqa: FBT001  # the event's signature
+) -> None:
+    """``after_cursor_execute``: end the transaction ``begin_cleared`` opened."""
+    if connection.info.pop(_WRAPPED, False):
+        _run(connection, "COMMIT")
+
+
+def rollback_cleared(context: ExceptionContext) -> None:
+    """``handle_error``: the statement failed; end the transaction ``begin_cleared`` opened."""
+    connection = context.connection
+    if connection is None or not connection.info.pop(_WRAPPED, False):
+        return
+    with contextlib.suppress(Exception):  # a broken connection is discarded by the pool anyway
+        _run(connection, "ROLLBACK")
