@@ -208,10 +208,76 @@ def test_a_materialized_view_is_named(
     assert other_rows(connection, "invoice_totals", seeded) > 0
     only(
         problems(connection),
-        "definer-view",
+        "materialized-view",
         "materialized view 'public.invoice_totals'",
-        "stores the rows its owner saw at REFRESH",
+        "with whatever tenant was set then",
+        "security_invoker = true",
+        "REVOKE SELECT ON public.invoice_totals",
     )
+
+
+def _refresh_as_tenant(admin: Connection, owner: str, tenant: object) -> None:
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant)})
+    admin.execute(text("REFRESH MATERIALIZED VIEW invoice_totals"))
+    admin.execute(text("SELECT set_config('app.tenant_id', '', true)"))
+    admin.execute(text("RESET ROLE"))
+
+
+@pytest.mark.parametrize("through", ["directly", "a view", "a security_invoker view"])
+def test_a_materialized_view_of_a_forced_owner_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed, through: str
+) -> None:
+    """Owned by the migration role that FORCE binds, refreshed as tenant 1: tenant 0 reads it."""
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    source = "invoices"
+    if through != "directly":
+        invoker = " WITH (security_invoker = true)" if "invoker" in through else ""
+        admin.execute(text(f"CREATE VIEW invoice_source{invoker} AS SELECT * FROM invoices"))
+        source = "invoice_source"
+    admin.execute(text(f"CREATE MATERIALIZED VIEW invoice_totals AS SELECT * FROM {source}"))
+    admin.execute(text(f'GRANT SELECT ON invoice_totals TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    _refresh_as_tenant(admin, owner, seeded.tenants[1])
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "invoice_totals", seeded) > 0  # tenant 1's rows, to tenant 0
+    only(
+        problems(connection),
+        "materialized-view",
+        "materialized view 'public.invoice_totals'",
+        "'public.invoices'",
+    )
+
+
+def test_a_materialized_view_reached_through_a_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE MATERIALIZED VIEW invoice_totals AS SELECT * FROM invoices"))
+    admin.execute(
+        text("CREATE VIEW totals WITH (security_invoker = true) AS SELECT * FROM invoice_totals")
+    )
+    admin.execute(text(f'GRANT SELECT ON totals TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    _refresh_as_tenant(admin, owner, seeded.tenants[2])
+    connection = as_runtime()  # type: ignore[operator]
+    found = problems(connection)
+    assert [p.rule for p in found] == ["materialized-view"], [p.message for p in found]
+
+
+def test_a_materialized_view_the_runtime_role_cannot_read_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE MATERIALIZED VIEW invoice_totals AS SELECT * FROM invoices"))
+    admin.execute(text("CREATE MATERIALIZED VIEW plan_codes AS SELECT code FROM plans"))
+    admin.execute(text(f'GRANT SELECT ON plan_codes TO "{runtime_role}"'))
+    admin.execute(text("RESET ROLE"))
+    connection = as_runtime()  # type: ignore[operator]
+    assert problems(connection) == []
 
 
 DEFINER = (

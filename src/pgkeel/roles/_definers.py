@@ -1,9 +1,11 @@
 """Objects that read tenant tables with their owner's rights: views, materialized views, functions.
 
-A view reads its tables as its owner (unless ``security_invoker``), a materialized view stores
-what its owner saw at ``REFRESH``, and a ``SECURITY DEFINER`` function runs as its owner. When
-that owner bypasses row-level security (a superuser, a ``BYPASSRLS`` role, or the table's owner
-on a table without ``FORCE``), the runtime role reads every tenant's rows through the object.
+A view reads its tables as its owner (unless ``security_invoker``) and a ``SECURITY DEFINER``
+function runs as its owner. When that owner bypasses row-level security (a superuser, a
+``BYPASSRLS`` role, or the table's owner on a table without ``FORCE``), the runtime role reads
+every tenant's rows through the object. A materialized view over a tenant table leaks whatever its
+owner: it stores the rows of the tenant set at ``REFRESH`` (or of all tenants) and has no
+row-level security, so every reader gets them.
 """
 
 from __future__ import annotations
@@ -123,66 +125,70 @@ def _usable(views: dict[int, _View]) -> set[int]:
     return usable
 
 
-def _read_as_owner(view: _View, views: dict[int, _View]) -> set[int]:
-    """Relations ``view`` reads with its owner's rights.
-
-    A view reads its own relations so; a ``security_invoker`` view inside it checks the
-    caller. ``REFRESH`` of a materialized view runs as its owner all the way down, through
-    ``security_invoker`` views too.
-    """
-    if not view.materialized:
-        return set(view.reads)
+def _reads_through_views(view: _View, views: dict[int, _View]) -> set[int]:
+    """Every relation ``view`` reads, directly or through other views of any kind."""
     found: set[int] = set()
-    todo, seen = list(view.reads), set()
+    todo = list(view.reads)
     while todo:
         oid = todo.pop()
-        if oid in seen:
+        if oid in found:
             continue
-        seen.add(oid)
         found.add(oid)
         inner = views.get(oid)
-        if inner is not None and inner.invoker:
+        if inner is not None:
             todo.extend(inner.reads)
     return found
 
 
 def _view_problem(view: _View, relation: Relation, role: str) -> RoleProblem:
-    kind = "materialized view" if view.materialized else "view"
-    how = (
-        "stores the rows its owner saw at REFRESH"
-        if view.materialized
-        else "reads it with its owner's rights"
-    )
     fix = (
-        f"ALTER MATERIALIZED VIEW {view.name} OWNER TO a role that forced row-level security "  # noqa: S608  # a message
-        "binds (the migration role that owns the tables, with FORCE), and REFRESH it in no tenant "
-        f"context; or REVOKE SELECT ON {view.name} FROM {role} and read through a "
-        "security_invoker view instead"
-        if view.materialized
-        else f"ALTER VIEW {view.name} SET (security_invoker = true), or ALTER VIEW {view.name} "
+        f"ALTER VIEW {view.name} SET (security_invoker = true), or ALTER VIEW {view.name} "
         "OWNER TO a role that forced row-level security binds (the migration role that owns the "
         "tables, with FORCE)"
     )
     return RoleProblem(
         "definer-view",
-        f"{kind} {view.name!r} reads {relation.where!r} (a tenant table, directly or through "
-        f"other views) and {how}, and {view.owner.why_not_bound(relation)}: role {role!r} "
-        f"sees every tenant's rows through it. Fix: {fix} (see docs/security.md).",
+        f"view {view.name!r} reads {relation.where!r} (a tenant table, directly or through "
+        f"other views) with its owner's rights, and {view.owner.why_not_bound(relation)}: role "
+        f"{role!r} sees every tenant's rows through it. Fix: {fix} (see docs/security.md).",
+    )
+
+
+def _materialized_problem(view: _View, relation: Relation, role: str) -> RoleProblem:
+    return RoleProblem(
+        "materialized-view",
+        f"materialized view {view.name!r} reads {relation.where!r} (a tenant table, directly "  # noqa: S608  # a message
+        f"or through views), and role {role!r} may read it. A materialized view stores the rows "
+        "REFRESH saw, with whatever tenant was set then (every tenant's rows if its owner "
+        "bypasses row-level security), and has no row-level security of its own: every reader "
+        "gets that content, whatever its tenant. Fix: read through a view WITH "
+        "(security_invoker = true) instead (row-level security then applies to each reader), or "
+        "keep the precomputed rows in a table with a tenant_id column and pgkeel's row-level "
+        f"security (a TenantMixin model); else REVOKE SELECT ON {view.name} FROM {role} "
+        "(see docs/security.md).",
     )
 
 
 def view_problems(
     connection: Connection, role: str, relations: Iterable[Relation]
 ) -> list[RoleProblem]:
-    """Views and materialized views that hand tenant rows to ``role`` past row-level security."""
+    """Views and materialized views that hand tenant rows to ``role`` past row-level security.
+
+    A view is judged by its owner; a materialized view reading a tenant table is reported
+    whatever its owner: its rows are those of the tenant set at ``REFRESH``, for every reader.
+    """
     tenant = {relation.oid: relation for relation in relations}
     views = _views(connection)
     problems: list[RoleProblem] = []
     for oid in sorted(_usable(views), key=lambda o: views[o].name):
         view = views[oid]
+        if view.materialized:
+            read = sorted(_reads_through_views(view, views) & tenant.keys())
+            problems.extend(_materialized_problem(view, tenant[o], role) for o in read[:1])
+            continue
         if view.invoker:
             continue
-        reads = sorted(_read_as_owner(view, views) & tenant.keys())
+        reads = sorted(set(view.reads) & tenant.keys())  # an invoker view inside checks the caller
         problems.extend(
             _view_problem(view, tenant[read], role)
             for read in reads

@@ -12,6 +12,6 @@ class RoleProblem:
     rule: str
     """``superuser``, ``bypassrls``, ``member-of-bypassing-role``, ``createrole``, ``owner``,
     ``no-rls``, ``extra-policy``, ``altered-policy``, ``privilege``, ``definer-view``,
-    ``definer-function``."""
+    ``definer-function``, ``materialized-view``."""
     message: str
     """What is wrong, where, why it leaks, and the SQL or step that fixes it."""
