@@ -17,11 +17,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, ForeignKey, create_engine, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    joinedload,
+    mapped_column,
+    relationship,
+)
 from sqlalchemy.orm import sessionmaker as plain_sessionmaker
 
 SHELVES = 100
@@ -110,52 +119,70 @@ class HandTenantBook(_Hand):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+@dataclass(frozen=True)
+class _Library:
+    """How one library's queries are made: its sessions, and what each query writes itself."""
+
+    sessions: Callable[[], Session]
+    written: Callable[[Any, uuid.UUID | None], tuple[Any, ...]] = lambda _model, _tenant: ()
+    """The filter written in the query (``deleted_at IS NULL``, the tenant), if any."""
+    scoped: Callable[[uuid.UUID | None], AbstractContextManager[object]] = lambda _tenant: (
+        nullcontext()
+    )
+    """The context a query runs in (pgkeel's tenant context), if any."""
+
+
+def _books(library: _Library, book: Any, ids: list[tuple[uuid.UUID, Any]]) -> Read:  # noqa: ANN401
+    """One shelf's live books, one session per statement."""
+
+    def read(n: int) -> object:
+        shelf, tenant = ids[n % len(ids)]
+        with library.scoped(tenant), library.sessions() as session:
+            where = (book.shelf_id == shelf, *library.written(book, tenant))
+            return session.scalars(select(book).where(*where)).all()
+
+    return read
+
+
+def _joined(library: _Library, shelf_model: Any, ids: list[tuple[uuid.UUID, Any]]) -> Read:  # noqa: ANN401
+    """The shelf with its live books through ``joinedload``, one session per statement."""
+
+    def read(n: int) -> object:
+        shelf, tenant = ids[n % len(ids)]
+        with library.scoped(tenant), library.sessions() as session:
+            where = (shelf_model.id == shelf, *library.written(shelf_model, tenant))
+            query = select(shelf_model).where(*where).options(joinedload(shelf_model.books))
+            return session.scalars(query).unique().all()
+
+    return read
+
+
+def _reads(
+    library: _Library, engine: Engine, models: tuple[Any, ...], prefix: str
+) -> dict[str, Read]:
+    """The reads of one library: ``models`` are (shelf, book[, tenant shelf, tenant book])."""
+    shelves = _shelf_ids(engine, f"{prefix}shelves")
+    reads = {
+        "books": _books(library, models[1], shelves),
+        "joined": _joined(library, models[0], shelves),
+    }
+    if len(models) == 4:
+        tenant_shelves = _shelf_ids(engine, "tenant_shelves")
+        reads["tenant books"] = _books(library, models[3], tenant_shelves)
+        reads["tenant joined"] = _joined(library, models[2], tenant_shelves)
+    return reads
+
+
+def _written_by_hand(model: Any, tenant: uuid.UUID | None) -> tuple[Any, ...]:  # noqa: ANN401
+    """``deleted_at IS NULL`` and, for a tenant's rows, ``tenant_id = <tenant>``."""
+    live = (model.deleted_at.is_(None),)
+    return live if tenant is None else (model.tenant_id == tenant, *live)
+
+
 def _hand(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     """The filters written by hand in each query, on a plain session (superuser: no RLS)."""
-    sessions = plain_sessionmaker(engine)
-    shelves = _shelf_ids(engine, "shelves")
-    tenant_shelves = _shelf_ids(engine, "tenant_shelves")
-
-    def books(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            where = (HandBook.shelf_id == shelf, HandBook.deleted_at.is_(None))
-            return session.scalars(select(HandBook).where(*where)).all()
-
-    def joined(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            query = select(HandShelf).where(HandShelf.id == shelf, HandShelf.deleted_at.is_(None))
-            query = query.options(joinedload(HandShelf.books))
-            return session.scalars(query).unique().all()
-
-    def tenant_books(n: int) -> object:
-        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
-        with sessions() as session:
-            where = (
-                HandTenantBook.tenant_id == tenant,
-                HandTenantBook.shelf_id == shelf,
-                HandTenantBook.deleted_at.is_(None),
-            )
-            return session.scalars(select(HandTenantBook).where(*where)).all()
-
-    def tenant_joined(n: int) -> object:
-        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
-        with sessions() as session:
-            query = select(HandTenantShelf).where(
-                HandTenantShelf.tenant_id == tenant,
-                HandTenantShelf.id == shelf,
-                HandTenantShelf.deleted_at.is_(None),
-            )
-            query = query.options(joinedload(HandTenantShelf.books))
-            return session.scalars(query).unique().all()
-
-    return {
-        "books": books,
-        "joined": joined,
-        "tenant books": tenant_books,
-        "tenant joined": tenant_joined,
-    }
+    library = _Library(plain_sessionmaker(engine), written=_written_by_hand)
+    return _reads(library, engine, (HandShelf, HandBook, HandTenantShelf, HandTenantBook), "")
 
 
 def _pgkeel(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
@@ -201,39 +228,11 @@ def _pgkeel(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
             )
         _load(engine, "shelves", "books")
         _load(engine, "tenant_shelves", "tenant_books", tenants=True)
-    sessions = create_sessionmaker(engine)
-    shelves = _shelf_ids(engine, "shelves")
-    tenant_shelves = _shelf_ids(engine, "tenant_shelves")
-
-    def books(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            return session.scalars(select(Book).where(Book.shelf_id == shelf)).all()
-
-    def joined(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            query = select(Shelf).where(Shelf.id == shelf).options(joinedload(Shelf.books))
-            return session.scalars(query).unique().all()
-
-    def tenant_books(n: int) -> object:
-        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
-        with tenant_context(tenant), sessions() as session:
-            return session.scalars(select(TenantBook).where(TenantBook.shelf_id == shelf)).all()
-
-    def tenant_joined(n: int) -> object:
-        shelf, tenant = tenant_shelves[n % len(tenant_shelves)]
-        with tenant_context(tenant), sessions() as session:
-            query = select(TenantShelf).where(TenantShelf.id == shelf)
-            query = query.options(joinedload(TenantShelf.books))
-            return session.scalars(query).unique().all()
-
-    return {
-        "books": books,
-        "joined": joined,
-        "tenant books": tenant_books,
-        "tenant joined": tenant_joined,
-    }
+    library = _Library(
+        create_sessionmaker(engine),
+        scoped=lambda tenant: nullcontext() if tenant is None else tenant_context(tenant),
+    )
+    return _reads(library, engine, (Shelf, Book, TenantShelf, TenantBook), "")
 
 
 def _easy(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
@@ -263,22 +262,7 @@ def _easy(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     if load_data:
         Easy.metadata.create_all(engine)
         _load(engine, "easy_shelves", "easy_books")
-    sessions = plain_sessionmaker(engine)
-    shelves = _shelf_ids(engine, "easy_shelves")
-
-    def books(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            return session.scalars(select(EasyBook).where(EasyBook.shelf_id == shelf)).all()
-
-    def joined(n: int) -> object:
-        shelf, _ = shelves[n % len(shelves)]
-        with sessions() as session:
-            query = select(EasyShelf).where(EasyShelf.id == shelf)
-            query = query.options(joinedload(EasyShelf.books))
-            return session.scalars(query).unique().all()
-
-    return {"books": books, "joined": joined}
+    return _reads(_Library(plain_sessionmaker(engine)), engine, (EasyShelf, EasyBook), "easy_")
 
 
 LIBRARIES: dict[str, Callable[[Engine, bool], dict[str, Read]]] = {
