@@ -138,7 +138,7 @@ def _with_joined_defaults(mappers: Iterable[Mapper[Any]]) -> set[Mapper[Any]]:
 
 def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     """Whether a statement reads or writes a tenant table anywhere (joins, EXISTS, options)."""
-    mappers = {*state.all_mappers, *private.option_mappers(state.statement)}
+    mappers = _statement_mappers(state)
     if state.bind_mapper is not None:
         mappers.add(state.bind_mapper)
     if any(_is_tenant_mapper(mapper) for mapper in _with_joined_defaults(mappers)):
@@ -352,6 +352,8 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
         state.parameters = {**(given or {}), TENANT_PARAMETER: tenant}
     options = [*_select_tenant_options(scope, carried), *_soft_delete_options(state)]
     statement = _with_filtered_expressions(state, state.statement).options(*options)
+    if _REACHES_UNFILTERED.get(statement, lambda: _statement_reaches_unfiltered(state)):
+        _refuse_unfiltered_attributes(state)
     if scope is None:
         _require_tenant_if_needed(state, statement)
     state.statement = statement
@@ -363,9 +365,22 @@ def _reaches_unfiltered(mapper: Mapper[Any]) -> bool:
     return any(unfiltered_attributes(m) for m in _with_joined_defaults([mapper]))
 
 
+def _statement_mappers(state: ORMExecuteState) -> set[Mapper[Any]]:
+    """The mappers a statement loads: its entities and those its loader options name."""
+    return {*state.all_mappers, *private.option_mappers(state.statement)}
+
+
+def _statement_reaches_unfiltered(state: ORMExecuteState) -> bool:
+    """Whether the statement loads a mapper that compiles such an attribute."""
+    return any(_reaches_unfiltered(mapper) for mapper in _statement_mappers(state))
+
+
+_REACHES_UNFILTERED: Final = _PerStructure()
+
+
 def _refuse_unfiltered_attributes(state: ORMExecuteState) -> None:
     """``column_property()`` subqueries on ``Table`` objects: refused where a filter is missing."""
-    mappers = {*state.all_mappers, *private.option_mappers(state.statement)}
+    mappers = _statement_mappers(state)
     if not any(_reaches_unfiltered(mapper) for mapper in mappers):
         return
     scope = current_tenant()
@@ -395,10 +410,10 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
         return None  # a from_statement(text()) is not "is_select"
     scope = current_tenant()
     if state.is_select and not state.is_from_statement:
-        _refuse_unfiltered_attributes(state)
         if _single_parameters(state):
-            _filter_select(state, scope)
+            _filter_select(state, scope)  # refuses unfiltered attributes too
             return None
+        _refuse_unfiltered_attributes(state)
     options = [*_tenant_options(scope), *_soft_delete_options(state)]
     if scope is None:
         _require_tenant_if_needed(state, state.statement)
