@@ -24,7 +24,8 @@ import json
 import os
 import secrets
 import uuid
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
@@ -32,11 +33,12 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 from sqlalchemy import (
     Column,
     Index,
+    Integer,
     Select,
     UniqueConstraint,
+    bindparam,
     func,
     inspect,
-    literal,
     select,
     tuple_,
 )
@@ -248,15 +250,6 @@ def decode_cursor(cursor: str, *, fingerprint: str, secret: bytes, size: int) ->
 # --- the page ----------------------------------------------------------------------------------
 
 
-def _after(
-    key: Sequence[ColumnElement[Any]], values: Sequence[object], *, descending: bool
-) -> ColumnElement[bool]:
-    """``(key) > (values)`` (``<`` when descending), one row comparison an index can serve."""
-    bound = [literal(value, expression.type) for value, expression in zip(values, key, strict=True)]
-    left, right = tuple_(*key), tuple_(*bound)
-    return left < right if descending else left > right
-
-
 def _count(session: Session, statement: Select[Any], total: Total) -> int:
     """The rows of ``statement``: counted, or the planner's estimate of them."""
     if total == "exact":
@@ -286,6 +279,79 @@ def _check_arguments(statement: Select[Any], limit: int) -> None:
         )
 
 
+# --- the plan of a statement's pages -----------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What every page of one statement shares: its key, the cursor's binding, the SQL to run.
+
+    Built once per statement object (and key, and direction) and kept while the statement lives,
+    so a statement defined once (at module level, say) costs its ORM introspection and the
+    building of the paged SQL once; the SQL objects are then reused, with the limit and the
+    cursor's values as bound parameters, and SQLAlchemy's compiled cache finds them at once.
+    """
+
+    key: tuple[Any, ...] | None
+    """The key as given: held so that the ids that name this plan stay unique while it lives."""
+    columns: list[ColumnElement[Any]]
+    fingerprint: str
+    width: int
+    """How many entities or columns the statement itself selects (the key's follow them)."""
+    first: Select[Any]
+    following: Select[Any]
+    unique_checked: set[bool] = field(default_factory=set)
+    """The tenant modes (one tenant's rows or not) in which the key was found to identify rows."""
+
+
+_LIMIT_PARAMETER: Final = "pgkeel_page_limit"
+_AFTER_PARAMETER: Final = "pgkeel_page_after_{}"
+_PLANS_PER_STATEMENT: Final = 8
+_plans: weakref.WeakKeyDictionary[Select[Any], dict[tuple[Any, ...], _Plan]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _build_plan(statement: Select[Any], key: Sequence[Any] | None, *, descending: bool) -> _Plan:
+    columns = [_expression(item) for item in key] if key else _default_key(statement)
+    order = [column.desc() if descending else column.asc() for column in columns]
+    labels = [column.label(_KEY_LABEL.format(i)) for i, column in enumerate(columns)]
+    first = (
+        statement.add_columns(*labels)
+        .order_by(*order)
+        .limit(bindparam(_LIMIT_PARAMETER, type_=Integer()))
+    )
+    bound = [
+        bindparam(_AFTER_PARAMETER.format(i), type_=column.type) for i, column in enumerate(columns)
+    ]
+    left, right = tuple_(*columns), tuple_(*bound)
+    return _Plan(
+        key=tuple(key) if key else None,
+        columns=columns,
+        fingerprint=_fingerprint(columns, descending=descending),
+        width=len(statement.column_descriptions),
+        first=first,
+        following=first.where(left < right if descending else left > right),
+    )
+
+
+def _plan(statement: Select[Any], key: Sequence[Any] | None, *, descending: bool) -> _Plan:
+    """The plan of ``statement``'s pages: remembered while the statement object lives."""
+    name = (tuple(id(item) for item in key) if key else None, descending)
+    plans = _plans.get(statement)
+    plan = plans.get(name) if plans is not None else None
+    if plan is None:
+        plan = _build_plan(statement, key, descending=descending)
+        if plans is None:
+            plans = _plans.setdefault(statement, {})
+        if len(plans) < _PLANS_PER_STATEMENT:  # a new key object per call is not remembered
+            plans[name] = plan
+    if isinstance(current_tenant(), uuid.UUID) not in plan.unique_checked:
+        _require_unique(plan.columns)
+        plan.unique_checked.add(isinstance(current_tenant(), uuid.UUID))
+    return plan
+
+
 def paginate(  # noqa: PLR0913  # every option is keyword-only and named
     session: Session,
     statement: Select[Any],
@@ -305,21 +371,22 @@ def paginate(  # noqa: PLR0913  # every option is keyword-only and named
     selects: objects for ``select(Model)``, one value for one column, tuples otherwise.
     """
     _check_arguments(statement, limit)
-    columns = [_expression(item) for item in key] if key else _default_key(statement)
-    _require_unique(columns)
-    fingerprint, signing = _fingerprint(columns, descending=descending), _secret(secret)
-    paged = statement
+    plan = _plan(statement, key, descending=descending)
+    columns, signing = plan.columns, _secret(secret)
+    parameters: dict[str, Any] = {_LIMIT_PARAMETER: limit + 1}
+    paged = plan.first
     if after is not None:
-        values = decode_cursor(after, fingerprint=fingerprint, secret=signing, size=len(columns))
-        paged = paged.where(_after(columns, values, descending=descending))
-    order = [column.desc() if descending else column.asc() for column in columns]
-    labels = [column.label(_KEY_LABEL.format(i)) for i, column in enumerate(columns)]
-    rows = session.execute(paged.add_columns(*labels).order_by(*order).limit(limit + 1)).all()
-    width = len(statement.column_descriptions)
+        values = decode_cursor(
+            after, fingerprint=plan.fingerprint, secret=signing, size=len(columns)
+        )
+        parameters.update((_AFTER_PARAMETER.format(i), value) for i, value in enumerate(values))
+        paged = plan.following
+    rows = session.execute(paged, parameters).all()
+    width = plan.width
     items = [row[0] if width == 1 else tuple(row[:width]) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][width:]
-        next_cursor = encode_cursor(last, columns, fingerprint=fingerprint, secret=signing)
+        next_cursor = encode_cursor(last, columns, fingerprint=plan.fingerprint, secret=signing)
     counted = _count(session, statement, total) if total is not None else None
     return Page(items=items, next_cursor=next_cursor, total=counted)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import uuid
+import weakref
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from pgkeel import tenant_context
+from pgkeel import pagination, tenant_context
 from pgkeel.pagination import InvalidCursorError, Page, PaginationError, paginate
 from tests.pagination.conftest import Note, Tenant
 
@@ -132,6 +134,77 @@ def test_another_tenants_cursor_is_refused(factory: sessionmaker[Session]) -> No
         cursor = paginate(session, select(Note), limit=1).next_cursor
     with tenant_context(second), factory() as session, pytest.raises(InvalidCursorError):
         paginate(session, select(Note), limit=1, after=cursor)
+
+
+def titles(page: Page[Note]) -> list[str]:
+    """The titles of a page's notes."""
+    return [note.title for note in page.items]
+
+
+def test_one_statement_object_pages_like_a_new_statement_each_time(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """A statement built once (as a service keeps it) serves every limit, cursor and key."""
+    statement = select(Note)
+    with tenant_context(tenant), factory() as session:
+        first = paginate(session, statement, limit=2)
+        wider = paginate(session, statement, limit=4, after=first.next_cursor)
+        by_title = paginate(session, statement, limit=3, key=(Note.title,), descending=True)
+        with pytest.raises(InvalidCursorError):
+            paginate(session, statement, limit=2, after=by_title.next_cursor)
+        rest = paginate(session, statement, limit=10, after=wider.next_cursor)
+        first_again = paginate(session, statement, limit=1)
+    assert [titles(first), titles(wider), titles(by_title), titles(rest)] == [
+        ["n0", "n1"],
+        ["n2", "n3", "n4", "n5"],
+        ["n6", "n5", "n4"],
+        ["n6"],
+    ]
+    assert titles(first_again) == ["n0"]
+
+
+def test_one_statement_object_keeps_each_tenant_to_its_rows_and_cursors(
+    factory: sessionmaker[Session],
+) -> None:
+    statement = select(Note)
+    first, second = add_tenants(factory, 2)
+    add_notes(factory, first, ["a0", "a1", "a2"])
+    add_notes(factory, second, ["b0", "b1", "b2"])
+    with tenant_context(first), factory() as session:
+        theirs = paginate(session, statement, limit=1)
+    with tenant_context(second), factory() as session:
+        mine = paginate(session, statement, limit=1)
+        following = paginate(session, statement, limit=5, after=mine.next_cursor)
+        with pytest.raises(InvalidCursorError):
+            paginate(session, statement, limit=1, after=theirs.next_cursor)
+    assert [titles(theirs), titles(mine), titles(following)] == [["a0"], ["b0"], ["b1", "b2"]]
+
+
+def test_a_key_unique_per_tenant_is_refused_outside_a_tenant_even_once_used_in_one(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Titles are unique per tenant: a key of one tenant's pages, not of every tenant's."""
+    statement = select(Note)
+    with tenant_context(tenant), factory() as session:
+        assert titles(paginate(session, statement, limit=1, key=(Note.title,))) == ["n0"]
+    with factory() as session, pytest.raises(PaginationError, match="does not identify one row"):
+        paginate(session, statement, limit=1, key=(Note.title,))
+
+
+def test_a_statement_s_page_plans_go_with_it(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Plans are remembered per statement object, and forgotten when the statement goes."""
+    statement = select(Note).where(Note.rank >= 0)
+    with tenant_context(tenant), factory() as session:
+        paginate(session, statement, limit=2)
+        for _ in range(20):  # a new key expression per call: planned each time, kept for few
+            paginate(session, statement, limit=2, key=(Note.created_at + text("'0 s'"), Note.id))
+    assert 1 < len(pagination._plans[statement]) <= 8
+    remembered = weakref.ref(statement)
+    del statement
+    gc.collect()
+    assert remembered() is None
 
 
 def _forge(cursor: str, values: list[list[object]]) -> str:
