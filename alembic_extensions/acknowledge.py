@@ -125,6 +125,36 @@ def column_renames(context: MigrationContext) -> dict[str, dict[str, str]]:
     return renames
 
 
+def _raw_x_values(context: MigrationContext, name: str) -> list[str]:
+    """Every ``-x name=value`` value as given, commas and all (a value that is SQL)."""
+    environment = context.environment_context
+    arguments: Iterable[str] = environment.get_x_argument() if environment is not None else ()
+    found = (argument.partition("=") for argument in arguments)
+    return [value.strip() for key, _, value in found if key.strip() == name]
+
+
+_BACKFILL_EXAMPLE = "orders.tenant_id=(SELECT t.id FROM tenants t WHERE t.name = orders.shop)"
+
+
+def _backfill_format_error(name: str, value: str) -> str:
+    return (
+        f"-x {name}={value}: expected table.column=<SQL giving each old row its value>. "
+        f'Fix: for example -x "{name}={_BACKFILL_EXAMPLE}" (quoted for the shell).'
+    )
+
+
+def column_backfills(context: MigrationContext, name: str) -> dict[str, str]:
+    """``-x backfill=orders.tenant_id=<SQL>`` as ``{"orders.tenant_id": "<SQL>"}``."""
+    backfills: dict[str, str] = {}
+    for value in _raw_x_values(context, name):
+        where, _, expression = value.partition("=")
+        table, _, column = where.strip().rpartition(".")
+        if not (table and column and expression.strip()):
+            raise CommandError(_backfill_format_error(name, value))
+        backfills[where.strip()] = expression.strip()
+    return backfills
+
+
 def acknowledge_hint(where: str) -> str:
     """How the author says the change is intended: the command and what it writes."""
     return (

@@ -10,13 +10,15 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SAWarning
 from sqlalchemy.pool import NullPool
 
 from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
@@ -34,7 +36,7 @@ from pgkeel.errors import SettingsError
 from pgkeel.settings import DEFAULT_SETTINGS, Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from types import ModuleType
 
     from alembic.config import Config
@@ -201,18 +203,25 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
 def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> None:
     """The safe-DDL rewrite (``alembic_extensions.safety``) of revisions that hold operations.
 
-    The ``-x acknowledge=`` and ``-x rename=`` answers are read (and a malformed one refused)
-    on every run; the rewrite's modules are imported only when there is something to rewrite.
+    The ``-x acknowledge=``, ``-x rename=`` and ``-x backfill=`` answers are read (and a
+    malformed one refused) on every run; the rewrite's modules are imported only when there is
+    something to rewrite.
     """
-    from alembic_extensions.acknowledge import acknowledged_items, column_renames  # noqa: PLC0415
+    from alembic_extensions.acknowledge import (  # noqa: PLC0415
+        acknowledged_items,
+        column_backfills,
+        column_renames,
+    )
+    from alembic_extensions.not_null import BACKFILL_ARGUMENT  # noqa: PLC0415
 
     acknowledged, renames = acknowledged_items(context), column_renames(context)
+    backfills = column_backfills(context, BACKFILL_ARGUMENT)
     if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
         return
     from alembic_extensions.loss import LossGuard  # noqa: PLC0415
     from alembic_extensions.safety import make_safe  # noqa: PLC0415
 
-    guard = LossGuard(context.connection, acknowledged, [], renames)
+    guard = LossGuard(context.connection, acknowledged, [], renames, backfills)
     make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
 
 
@@ -324,6 +333,20 @@ def _ini_url(config: Config) -> str | None:
     return config.get_main_option("sqlalchemy.url")
 
 
+_NOT_VALID_CHECK_WARNING = r"Can't validate argument 'dialect_options'"
+"""What SQLAlchemy 2.1 says when it reflects a ``CHECK ... NOT VALID`` (or ``NO INHERIT``): it
+hands the options it read to ``CheckConstraint(dialect_options=...)``, which has no such keyword,
+and keeps the check without them. Alembic does not compare checks, so nothing is lost."""
+
+
+@contextmanager
+def _reflecting_not_valid_checks() -> Iterator[None]:
+    """Autogenerate on a table with a ``NOT VALID`` check, without that one warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_NOT_VALID_CHECK_WARNING, category=SAWarning)
+        yield
+
+
 def _run_offline(
     env: EnvironmentContext, url: str | URL, kwargs: dict[str, Any], options: MigrationOptions
 ) -> None:
@@ -345,7 +368,11 @@ def _run_on(
     env.configure(connection=connection, **kwargs)
     _register_for_migrations(env)
     _check_history(env, options)
-    with TimeoutGuard(connection, options.timeouts), env.begin_transaction():
+    with (
+        TimeoutGuard(connection, options.timeouts),
+        _reflecting_not_valid_checks(),
+        env.begin_transaction(),
+    ):
         env.run_migrations()
 
 

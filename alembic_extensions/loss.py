@@ -50,6 +50,8 @@ class LossGuard:
     refused: list[Violation]
     renames: dict[str, dict[str, str]] = field(default_factory=dict)
     """``-x rename=`` answers: ``{table: {old column: new column}}``."""
+    backfills: dict[str, str] = field(default_factory=dict)
+    """``-x backfill=`` answers: ``{"table.column": SQL giving each old row its value}``."""
 
     @property
     def dialect(self) -> Dialect | None:

@@ -20,6 +20,7 @@ from pgkeel.dbobjects import TriggerFunction, create_statements, ddl
 if TYPE_CHECKING:
     from alembic_extensions import enums, ops
     from alembic_extensions.backfill import BackfillOp
+    from alembic_extensions.not_null import AddNotNullCheckOp, SetNotNullOp
 
 PLUGIN_NAME = "pgkeel.autogenerate"
 """The plugin's name in ``autogenerate_plugins`` (and of its ``alembic.plugins`` entry point)."""
@@ -76,6 +77,15 @@ def _backfill(operations: Operations, operation: BackfillOp) -> None:
         run_backfill(operations.get_bind(), operation)
 
 
+def _add_not_null_check(operations: Operations, operation: AddNotNullCheckOp) -> None:
+    operations.execute(ddl(operation.statement()))
+
+
+def _set_not_null(operations: Operations, operation: SetNotNullOp) -> None:
+    for statement in operation.statements():
+        operations.execute(ddl(statement))
+
+
 def _nothing(_operations: Operations, _operation: ops.NoOp) -> None:
     """A no-op runs nothing."""
 
@@ -96,6 +106,11 @@ def _register_operations() -> None:
     from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge  # noqa: PLC0415
     from alembic_extensions.backfill import BackfillOp  # noqa: PLC0415
     from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp  # noqa: PLC0415
+    from alembic_extensions.not_null import (  # noqa: PLC0415
+        AddNotNullCheckOp,
+        NotNullStepsOp,
+        SetNotNullOp,
+    )
 
     for names in ops.OBJECT_OPERATIONS.values():
         _register_pair(names)
@@ -114,6 +129,14 @@ def _register_operations() -> None:
     Operations.register_operation("backfill")(BackfillOp)
     Operations.implementation_for(BackfillOp)(_backfill)
     Operations.implementation_for(ops.NoOp)(_nothing)
+    Operations.register_operation("add_not_null_check")(AddNotNullCheckOp)
+    Operations.implementation_for(AddNotNullCheckOp)(_add_not_null_check)
+    Operations.register_operation("set_not_null")(SetNotNullOp)
+    Operations.implementation_for(SetNotNullOp)(_set_not_null)
+    renderers.dispatch_for(BackfillOp)(rendering.render_backfill)
+    renderers.dispatch_for(AddNotNullCheckOp)(rendering.render_add_not_null_check)
+    renderers.dispatch_for(SetNotNullOp)(rendering.render_set_not_null)
+    renderers.dispatch_for(NotNullStepsOp)(rendering.render_not_null_steps)
     Operations.register_operation("acknowledge")(AcknowledgeOp)
     Operations.implementation_for(AcknowledgeOp)(run_acknowledge)
     renderers.dispatch_for(AcknowledgeOp)(rendering.render_acknowledge)

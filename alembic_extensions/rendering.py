@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
 
     from alembic_extensions.acknowledge import AcknowledgeOp
+    from alembic_extensions.backfill import BackfillOp
     from alembic_extensions.enums import AddEnumValueOp, CreateEnumOp, DropEnumOp
     from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
+    from alembic_extensions.not_null import AddNotNullCheckOp, NotNullStepsOp, SetNotNullOp
     from alembic_extensions.ops import (
         AutocommitBlockOp,
         ConcurrentCreateIndexOp,
@@ -428,3 +430,37 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
         autogen_context.imports.add(f"import {module}")
         return f"{module}.{obj!r}"
     return constructor_call(obj, autogen_context)
+
+
+def render_backfill(autogen_context: AutogenContext, op: BackfillOp) -> str:
+    """``op.backfill(table, {column: sql}, where=...)``."""
+    return call(
+        _prefix(autogen_context) + "backfill",
+        [op.table_name, op.values],
+        [("where", op.where), ("schema", op.schema)],
+    )
+
+
+def render_add_not_null_check(autogen_context: AutogenContext, op: AddNotNullCheckOp) -> str:
+    """``op.add_not_null_check(table, column)``."""
+    return call(
+        _prefix(autogen_context) + "add_not_null_check",
+        [op.table_name, op.column_name],
+        [("schema", op.schema)],
+    )
+
+
+def render_set_not_null(autogen_context: AutogenContext, op: SetNotNullOp) -> str:
+    """``op.set_not_null(table, column)``."""
+    return call(
+        _prefix(autogen_context) + "set_not_null",
+        [op.table_name, op.column_name],
+        [("schema", op.alter.schema)],
+    )
+
+
+def render_not_null_steps(autogen_context: AutogenContext, op: NotNullStepsOp) -> list[str]:
+    """Each step, one after the other."""
+    from alembic.autogenerate.render import render_op  # noqa: PLC0415  # loaded with Alembic
+
+    return [line for item in op.ops for line in render_op(autogen_context, item)]

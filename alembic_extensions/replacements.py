@@ -199,7 +199,7 @@ def restore_unique_rules(deferred: list[MigrateOperation]) -> list[MigrateOperat
     ``ADD CONSTRAINT ... UNIQUE`` (an index build that blocks writes). Here the old rules are
     built ``CONCURRENTLY`` (under a temporary name when the new rule has theirs) and attached,
     and the new ones are dropped only once those are valid: the same path as the upgrade.
-    Operations on tables with no replacement come first, in the order they were given.
+    Operations on tables with no replacement come first, last given first.
     """
     by_table: dict[tuple[str | None, str], list[MigrateOperation]] = {}
     others: list[MigrateOperation] = []
@@ -214,4 +214,4 @@ def restore_unique_rules(deferred: list[MigrateOperation]) -> list[MigrateOperat
         container = ops.ModifyTableOps(name, table_ops, schema=schema)
         keep_unique_rules(container)
         turned.extend(container.ops)
-    return [*others, *turned]
+    return [*reversed(others), *turned]

@@ -8,6 +8,10 @@
   safely: it would fail on a table with rows, or rewrite it under an exclusive lock. So is
   ``TenantMixin`` added to an existing table (its ``tenant_id`` has no value for the old rows),
   with the expand, backfill (``op.backfill``), contract recipe.
+- A column made NOT NULL gets the steps of ``not_null``: an optional backfill
+  (``-x backfill=table.column=<SQL>``), a ``NOT VALID`` check validated on its own, then
+  ``SET NOT NULL`` proven by the check; row-level security and the policy of such a table come
+  after them, last.
 - A unique rule is never missing: a unique index that replaces one (soft delete's partial
   index, a tenant-led one, a new predicate) is built concurrently and valid before the old rule
   is dropped; when it takes the old rule's name it is built under a temporary one and renamed
@@ -22,13 +26,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
+from alembic.util import CommandError
 
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
+from alembic_extensions.not_null import (
+    BACKFILL_ARGUMENT,
+    NotNullStepsOp,
+    makes_not_null,
+    not_null_steps,
+)
 from alembic_extensions.ops import (
     AutocommitBlockOp,
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
+    CreateObjectOp,
     DroppedWithTableOp,
     DropReplacedRuleOp,
     NoOp,
@@ -50,6 +62,7 @@ from alembic_extensions.replacements import (
 from alembic_extensions.revisions import describe
 from alembic_extensions.rules import Violation, allowed
 from pgkeel import rules
+from pgkeel.dbobjects import Policy, RowLevelSecurity
 from pgkeel.tenancy import TENANT_COLUMN, is_tenant_table
 
 if TYPE_CHECKING:
@@ -86,15 +99,28 @@ def not_null_violation(table_name: str, column: Column[Any]) -> Violation:
         "as soon as the table has a row (a default computed per row would rewrite the table "
         "under an ACCESS EXCLUSIVE lock).",
         "give it a constant server default (mapped_column(server_default=...): PostgreSQL "
-        "adds it without rewriting the table), or add it in steps: (1) a migration adds the "
-        "column nullable, and the code starts writing it; (2) backfill the old rows in "
-        f"batches; (3) a migration adds CHECK ({column.name} IS NOT NULL) NOT VALID, and the "
-        "next one runs op.validate_constraint(...); (4) a migration sets "
-        "nullable=False (PostgreSQL uses the valid check and skips the scan) and drops the "
-        "check. If it takes over the values of a column this migration drops, rename that "
-        "column instead: op.alter_column(table, old, new_column_name=...).",
+        "adds it without rewriting the table), or add it in two generated steps: (1) declare "
+        "it nullable and autogenerate; deploy code that writes it; (2) declare it NOT NULL and "
+        "autogenerate with the SQL that gives the old rows their value: -x "
+        f'"{BACKFILL_ARGUMENT}={where}=<SQL>". pgkeel writes op.backfill (in batches), then '
+        f"CHECK ({column.name} IS NOT NULL) NOT VALID, its validation and SET NOT NULL (no scan "
+        "under the exclusive lock: the valid check proves it). If it takes over the values of "
+        "a column this migration drops, rename that column instead: "
+        "op.alter_column(table, old, new_column_name=...).",
         "mapped_column(..., info=pgkeel.naming.allow('not-null-default')), for a table known "
         "to be empty",
+    )
+
+
+def unused_backfill_error(where: list[str]) -> str:
+    """``-x backfill=`` named columns that this revision does not make NOT NULL."""
+    names = ", ".join(where)
+    return (
+        f"-x {BACKFILL_ARGUMENT}={where[0]}=...: no column {names} of a table that exists "
+        "becomes NOT NULL in this revision, so there is nothing to backfill before it. Fix: "
+        "name the column as table.column (schema.table.column outside the default schema), "
+        "and make it NOT NULL on the model (nullable=False, or TenantMixin for tenant_id) in "
+        "this revision; a column a revision adds is backfilled by its server default."
     )
 
 
@@ -108,28 +134,27 @@ def tenant_column_violation(table_name: str, column: Column[Any]) -> Violation:
         "value for the rows already there (its default reads the tenant of the transaction, "
         "and a migration has none), so the upgrade fails with NotNullViolation as soon as the "
         "table has a row.",
-        "expand, backfill, contract. (1) Expand: declare tenant_id on the model as a plain "
-        "nullable column for now (tenant_id: Mapped[uuid.UUID | None] = "
+        "expand, then backfill and contract, each generated. (1) Expand: declare tenant_id on "
+        "the model as a plain nullable column for now (tenant_id: Mapped[uuid.UUID | None] = "
         "mapped_column(ForeignKey('tenants.id')), and __table_args__ = {'info': "
-        "pgkeel.naming.allow('tenant-rls', 'tenant-leading-column')} until step 3) and "
-        "autogenerate: the column, its foreign key "
-        "NOT VALID then validated, its index built concurrently. (2) Backfill, in a revision "
-        f"written by hand: op.backfill('{table}', {{'tenant_id': '<SQL giving each row its "
-        "tenant>'}, where='tenant_id IS NULL') (batches by primary key, each in its own "
-        "transaction, resumable), then op.create_check_constraint("
-        f"op.f('chk_{table}_tenant_id_not_null'), '{table}', 'tenant_id IS NOT NULL', "
-        "postgresql_not_valid=True); the next revision runs op.validate_constraint("
-        f"'chk_{table}_tenant_id_not_null', '{table}') (a scan that does not block writes), "
-        f"op.alter_column('{table}', 'tenant_id', nullable=False) (no scan: the valid check "
-        f"proves it) and op.drop_constraint('chk_{table}_tenant_id_not_null', '{table}'). "
-        "(3) Contract: put TenantMixin back and autogenerate: unique rules led by tenant_id "
-        "(each built before the old one goes), row-level security and the policy last.",
+        "pgkeel.naming.allow('tenant-rls', 'tenant-leading-column')}) and autogenerate: the "
+        "column, its foreign key NOT VALID then validated, its index built concurrently; deploy "
+        "code that writes tenant_id on new rows. (2) Backfill and contract: put TenantMixin back "
+        "and autogenerate with the SQL that gives each old row its tenant: alembic revision "
+        f"--autogenerate -m '{table} are tenant rows' -x \"{BACKFILL_ARGUMENT}={table}.tenant_id="
+        '<SQL giving each row its tenant>". pgkeel writes op.backfill (batches by primary key, '
+        "each in its own transaction, resumable), then op.add_not_null_check "
+        "(CHECK (tenant_id IS NOT NULL) NOT VALID), op.validate_constraint (a scan that does not "
+        "block writes), op.set_not_null (no scan: the valid check proves it; the check is "
+        "dropped), the unique rules led by tenant_id (each built concurrently before the old "
+        "one goes), and row-level security and the policy last.",
         "__table_args__ = {'info': pgkeel.naming.allow('tenant-backfill')}, for a table known "
         "to be empty",
     )
 
 
 _DEFERRED = (
+    NotNullStepsOp,
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     ValidateConstraintOp,
@@ -148,16 +173,32 @@ def _not_valid(op: ops.CreateForeignKeyOp) -> list[ops.MigrateOperation]:
     return [op, ValidateConstraintOp(name, op.source_table, op.kw.get("source_schema"))]
 
 
+def _safe_drop_index(op: ops.DropIndexOp, container: ops.ModifyTableOps) -> ops.MigrateOperation:
+    gone = index_columns(op) & dropped_columns(container)
+    if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
+        return DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")
+    return ConcurrentDropIndexOp(op)
+
+
+def _not_null(op: ops.AlterColumnOp, backfills: dict[str, str]) -> list[ops.MigrateOperation]:
+    """The column's other changes, then the steps that make it NOT NULL without a long lock."""
+    where = ".".join(filter(None, (op.schema, op.table_name, op.column_name)))
+    rest, steps = not_null_steps(op, backfills.pop(where, None))
+    return [rest, steps] if rest is not None else [steps]
+
+
 def _safe_op(
-    op: ops.MigrateOperation, container: ops.ModifyTableOps, refused: list[Violation]
+    op: ops.MigrateOperation,
+    container: ops.ModifyTableOps,
+    refused: list[Violation],
+    backfills: dict[str, str],
 ) -> list[ops.MigrateOperation]:
+    if isinstance(op, ops.AlterColumnOp) and makes_not_null(op):
+        return _not_null(op, backfills)
     if isinstance(op, ops.CreateIndexOp):
         return [ConcurrentCreateIndexOp(op)]
     if isinstance(op, ops.DropIndexOp):
-        gone = index_columns(op) & dropped_columns(container)
-        if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
-            return [DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")]
-        return [ConcurrentDropIndexOp(op)]
+        return [_safe_drop_index(op, container)]
     if isinstance(op, ops.CreateForeignKeyOp):
         return _not_valid(op)
     if isinstance(op, ops.CreateUniqueConstraintOp):
@@ -192,7 +233,8 @@ def _apply_renames(upgrade_ops: ops.UpgradeOps, renames: dict[str, dict[str, str
             apply_renames(container, renames.get(key, {}))
 
 
-def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
+def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str, str]) -> None:
+    """Make ``upgrade_ops`` safe; ``backfills`` loses each ``-x backfill=`` it uses."""
     created = _tables(upgrade_ops, ops.CreateTableOp)
     dropped = _tables(upgrade_ops, ops.DropTableOp)
     order_drops(upgrade_ops, guard.connection)
@@ -210,24 +252,50 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
         if table in created:
             continue
         found: list[Violation] = []
-        container.ops = [safe for op in container.ops for safe in _safe_op(op, container, found)]
+        container.ops = [
+            safe for op in container.ops for safe in _safe_op(op, container, found, backfills)
+        ]
         refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
         keep_unique_rules(container)
 
 
+def _is_table_security(op: ops.MigrateOperation) -> bool:
+    """Whether ``op`` enables row-level security or creates a policy."""
+    return isinstance(op, CreateObjectOp) and isinstance(op.target, RowLevelSecurity | Policy)
+
+
+def _on(op: CreateObjectOp, tables: set[tuple[str | None, str]]) -> bool:
+    target = op.target
+    assert isinstance(target, RowLevelSecurity | Policy)  # noqa: S101  # _is_table_security
+    return any(
+        name == target.table and (schema is None or target.schema in (None, schema))
+        for schema, name in tables
+    )
+
+
 def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
-    """Take the deferred operations out of ``upgrade_ops``, in order."""
+    """Take the deferred operations out of ``upgrade_ops``, in order.
+
+    Row-level security and the policy of a table with deferred operations come last, after
+    them: a tenant table's rows are only hidden once every one has its tenant (a backfill, NOT
+    NULL) and its tenant-led unique rules.
+    """
     taken: list[ops.MigrateOperation] = []
     kept: list[ops.MigrateOperation] = []
+    tables: set[tuple[str | None, str]] = set()
     for item in upgrade_ops.ops:
         if isinstance(item, ops.ModifyTableOps):
-            taken.extend(op for op in item.ops if isinstance(op, _DEFERRED))
+            deferred = [op for op in item.ops if isinstance(op, _DEFERRED)]
+            taken.extend(deferred)
+            if deferred:
+                tables.add((item.schema, item.table_name))
             item.ops = [op for op in item.ops if not isinstance(op, _DEFERRED)]
             if not item.ops:
                 continue
         kept.append(item)
-    upgrade_ops.ops = kept
-    return taken
+    last = [op for op in kept if _is_table_security(op) and _on(op, tables)]  # type: ignore[arg-type]
+    upgrade_ops.ops = [op for op in kept if not any(op is moved for moved in last)]
+    return [*taken, *last]
 
 
 def _block(operations: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
@@ -237,10 +305,11 @@ def _block(operations: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperat
 def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
     """The deferred operations in the order that keeps every rule in place.
 
-    Index builds in one autocommit block; validations in the migration's transaction; new
+    The steps that make columns NOT NULL first (a backfill, a check validated on its own, SET
+    NOT NULL); index builds in one autocommit block; validations in the migration's transaction; new
     indexes become constraints; then the unique rules the new indexes replace are dropped
     (constraints in the transaction, indexes concurrently); last, new indexes take the old
-    names (and those become constraints).
+    names (and those become constraints); row-level security and policies last.
     """
     indexes = [
         op for op in deferred if isinstance(op, ConcurrentCreateIndexOp | ConcurrentDropIndexOp)
@@ -253,6 +322,7 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
     renamed = {op.new_name for op in renames}
     attached = [op for op in deferred if isinstance(op, UniqueUsingIndexOp)]
     return [
+        *[op for op in deferred if isinstance(op, NotNullStepsOp)],
         *_block(indexes),
         *validations,
         *[op for op in attached if op.constraint_name not in renamed],
@@ -260,6 +330,7 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
         *_block(dropped_indexes),
         *renames,
         *[op for op in attached if op.constraint_name in renamed],
+        *[op for op in deferred if _is_table_security(op)],
     ]
 
 
@@ -321,11 +392,14 @@ def make_safe(
     revision as one kind of migration.
     """
     guard = guard or LossGuard(None, frozenset(), [])
+    backfills = dict(guard.backfills)
     for directive in directives:
         for upgrade_ops in directive.upgrade_ops_list:
-            _rewrite(upgrade_ops, guard)
+            _rewrite(upgrade_ops, guard, backfills)
     if guard.refused:
         raise UnsafeMigrationError(guard.refused)
+    if backfills and any(directive.upgrade_ops_list for directive in directives):
+        raise CommandError(unused_backfill_error(sorted(backfills)))
     for directive in list(directives):
         tails: list[list[ops.MigrateOperation]] = []
         for upgrade_ops in directive.upgrade_ops_list:

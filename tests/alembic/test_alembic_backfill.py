@@ -130,10 +130,13 @@ def test_tenant_mixin_on_a_table_with_rows_is_refused_with_the_recipe(
     message = str(raised.value)
     assert "[tenant-backfill] orders.tenant_id: TenantMixin added to a table that" in message
     assert "NotNullViolation" in message
-    assert "op.backfill('orders', {'tenant_id': '<SQL giving each row its tenant>'}" in message
-    assert "postgresql_not_valid=True" in message
-    assert "op.validate_constraint('chk_orders_tenant_id_not_null', 'orders')" in message
-    assert "op.alter_column('orders', 'tenant_id', nullable=False)" in message
+    assert (
+        "alembic revision --autogenerate -m 'orders are tenant rows'"
+        ' -x "backfill=orders.tenant_id=<SQL giving each row its tenant>"'
+    ) in message
+    assert "op.backfill (batches by primary key" in message
+    assert "CHECK (tenant_id IS NOT NULL) NOT VALID), op.validate_constraint" in message
+    assert "op.set_not_null (no scan: the valid check proves it" in message
     assert "row-level security and the policy last" in message
     assert len(project.versions()) == 1
 

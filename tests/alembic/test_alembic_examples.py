@@ -174,7 +174,10 @@ def test_existing_tables_get_safe_ddl(make_project: MakeProject) -> None:
     assert "op.drop_index(op.f('idx_orders_total'), table_name='orders'," in downgrade
     sql = project.offline_sql("0002:0003")
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_total ON orders (total);" in sql
-    validate = 'BEGIN;\n\nALTER TABLE "customers" VALIDATE CONSTRAINT "fk_customers_referrer_id";'
+    validate = (
+        "BEGIN;\n\n-- squawk-ignore prefer-robust-stmts\n"
+        'ALTER TABLE "customers" VALIDATE CONSTRAINT "fk_customers_referrer_id";'
+    )
     assert validate in sql
     assert "REFERENCES customers (id) NOT VALID;" in project.offline_sql("0001:0002")
     project.upgrade()
@@ -224,7 +227,8 @@ def test_not_null_column_without_server_default_is_refused(make_project: MakePro
     )
     assert "[not-null-default] customers.country:" in message
     assert "customers.region" not in message  # opted out
-    assert "backfill the old rows in batches" in message
+    assert '-x "backfill=orders.currency=<SQL>"' in message
+    assert "op.backfill (in batches), then CHECK (currency IS NOT NULL) NOT VALID" in message
     assert "allow('not-null-default')" in message
     assert {v.where for v in raised.value.violations} == {"orders.currency", "customers.country"}
     assert len(project.versions()) == 1
