@@ -154,8 +154,8 @@ def run() -> str:
     peers = (
         f"and, on SQLAlchemy 2.0, {peer_rows}"
         if peer is not None
-        else "(sqlalchemy-easy-softdelete not measured: its environment, .venv-bench-sa20, was "
-        "not built; `make .venv-bench-sa20/.installed` builds it)"
+        else "(sqlalchemy-easy-softdelete not measured: its environment, "
+        "`make .venv-bench-sa20/.installed`, was not built)"
     )
     notes = (
         f"{ROUNDS} rounds of {COUNT} statements per library and read, after one warm-up round; "
