@@ -2,8 +2,9 @@
 
 The baseline is the model a developer would write by hand without pgkeel: plain
 ``DeclarativeBase``, the same columns and types, a Python-side UUIDv7 default and ``now()``
-server defaults. Both run in the same process against the same throwaway cluster, alternating,
-and every INSERT statement is counted to show that the ORM's multi-row batching is kept.
+server defaults. The peer is advanced-alchemy's ``UUIDv7AuditBase`` (in ``.venv-bench``). All
+run in the same process against the same throwaway cluster, in a rotating order, and every
+INSERT statement is counted to show that the ORM's multi-row batching is kept.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from sqlalchemy import DateTime, Engine, String, create_engine, event, func, tex
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from uuid_utils.compat import uuid7
 
+from bench._envs import has_peer, not_installed
 from pgkeel import Base, BaseModel, Str255
 from pgkeel.database import provide_server
 from pgkeel.testing.databases import create_database
 
-TITLE = "Models: ORM insert of 100,000 rows, BaseModel vs a hand-written model"
+TITLE = "Models: ORM insert of 100,000 rows, BaseModel vs a hand-written model and advanced-alchemy"
 ROWS = 100_000
-RUNS = 7
+RUNS = 5
 GOAL_RATIO = 1.10
 
 
@@ -69,6 +71,31 @@ class NaiveOrder(Plain):
     note: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _peer_model() -> type | None:
+    """The same table on advanced-alchemy's ``UUIDv7AuditBase``, when it is installed."""
+    if not has_peer("advanced_alchemy"):
+        return None
+    from advanced_alchemy.base import UUIDv7AuditBase  # noqa: PLC0415  # a bench-only peer
+
+    class PeerOrder(UUIDv7AuditBase):
+        """advanced-alchemy: UUIDv7 id, ``created_at``/``updated_at`` set in Python."""
+
+        __tablename__ = "peer_orders"
+        customer: Mapped[str] = mapped_column(String(255))
+        quantity: Mapped[int]
+        note: Mapped[str | None]
+
+    return PeerOrder
+
+
+PEER_CANNOT = (
+    "what advanced-alchemy's `UUIDv7AuditBase` does not express: the timestamps come from the "
+    "client's clock (Python defaults), not the database's; `updated_at` moves only through the "
+    "ORM (`onupdate` and a session listener), so raw SQL and other clients leave it stale (pgkeel: "
+    "a trigger); the id has no server default, so an INSERT outside the ORM must supply it"
+)
 
 
 @contextmanager
@@ -119,16 +146,17 @@ def construct_only(model: Callable[..., object]) -> float:
     return elapsed
 
 
-def measure(engine: Engine) -> list[dict[str, Timing]]:
-    """``RUNS`` adjacent pairs of inserts (pgkeel and baseline, alternating who goes first)."""
-    insert_rows(engine, BenchOrder)  # warm up: mappers, statement cache, connection pool
-    insert_rows(engine, PlainOrder)
-    pairs = []
+def measure(engine: Engine, models: dict[str, Callable[..., object]]) -> list[dict[str, Timing]]:
+    """``RUNS`` rounds of adjacent inserts, one per model, each round in another order."""
+    for model in models.values():
+        insert_rows(engine, model)  # warm up: mappers, statement cache, connection pool
+    rounds = []
     for run in range(RUNS):
-        order = [("pgkeel", BenchOrder), ("plain", PlainOrder)]
-        pair = {name: insert_rows(engine, model) for name, model in order[:: 1 - 2 * (run % 2)]}
-        pairs.append(pair)
-    return pairs
+        order = list(models.items())
+        order = order[run % len(order) :] + order[: run % len(order)]
+        order = order if run % 2 == 0 else order[::-1]
+        rounds.append({name: insert_rows(engine, model) for name, model in order})
+    return rounds
 
 
 def _row(label: str, timing: Timing, ratio: str, goal: str) -> str:
@@ -159,56 +187,94 @@ def _median_timing(timings: list[Timing]) -> Timing:
     )
 
 
+def _ratios(rounds: list[dict[str, Timing]], name: str, baseline: str) -> str:
+    wall = statistics.median(r[name].wall / r[baseline].wall for r in rounds)
+    cpu = statistics.median(r[name].cpu / r[baseline].cpu for r in rounds)
+    return f"{wall:.2f}x (CPU {cpu:.2f}x)"
+
+
 def run() -> str:
     """Run the measurement on a throwaway cluster and return the Markdown section."""
     load_before = os.getloadavg()[0]
+    peer = _peer_model()
+    models: dict[str, Callable[..., object]] = {"pgkeel": BenchOrder, "plain": PlainOrder}
+    if peer is not None:
+        models["peer"] = peer
     with provide_server({}) as server:
         engine = create_engine(create_database(server.url, "bench_models"))
         try:
             Base.metadata.create_all(engine, tables=[Base.metadata.tables["bench_orders"]])
             Plain.metadata.create_all(engine)
-            pairs = measure(engine)
+            if peer is not None:
+                peer.metadata.create_all(engine, tables=[peer.__table__])  # type: ignore[attr-defined]
+            rounds = measure(engine, models)
             naive = insert_rows(engine, NaiveOrder)
             built = {
-                name: min(construct_only(model) for _ in range(3))
-                for name, model in (("pgkeel", BenchOrder), ("plain", PlainOrder))
+                name: min(construct_only(model) for _ in range(3)) for name, model in models.items()
             }
         finally:
             engine.dispose()
-    pgkeel = _median_timing([pair["pgkeel"] for pair in pairs])
-    plain = _median_timing([pair["plain"] for pair in pairs])
-    ratio = statistics.median(pair["pgkeel"].wall / pair["plain"].wall for pair in pairs)
-    cpu_ratio = statistics.median(pair["pgkeel"].cpu / pair["plain"].cpu for pair in pairs)
-    batched = all(count > 1 for pair in pairs for count in pair["pgkeel"].batches)
+    timings = {name: _median_timing([r[name] for r in rounds]) for name in models}
+    ratio = statistics.median(r["pgkeel"].wall / r["plain"].wall for r in rounds)
+    batched = all(count > 1 for r in rounds for count in r["pgkeel"].batches)
     verdict = "met" if ratio <= GOAL_RATIO and batched else "NOT met"
     header = [
-        "| model | wall (median) | rows/s | ratio | client CPU | INSERTs | row-at-a-time | goal |",
+        (
+            "| model | wall (median) | rows/s | ratio vs hand-written | client CPU | INSERTs "
+            "| row-at-a-time | goal |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     rows = [
         _row(
             "`BaseModel` subclass",
-            pgkeel,
-            f"{ratio:.2f}x (CPU {cpu_ratio:.2f}x)",
+            timings["pgkeel"],
+            _ratios(rounds, "pgkeel", "plain"),
             f"<= {GOAL_RATIO:.2f}x and 0 row-at-a-time: {verdict}",
         ),
-        _row("baseline: hand-written model", plain, "1.00x", ""),
+        _row("baseline: hand-written model", timings["plain"], "1.00x", ""),
+    ]
+    if peer is not None:
+        rows.append(
+            _row(
+                "peer: advanced-alchemy `UUIDv7AuditBase` subclass",
+                timings["peer"],
+                _ratios(rounds, "peer", "plain"),
+                "",
+            )
+        )
+    else:
+        rows.append(f"| peer: advanced-alchemy | {not_installed('advanced-alchemy')} |||||||")
+    rows.append(
         _row(
             "for contrast: hand-written, server id default, no insert sentinel (1 run)",
             naive,
-            f"{naive.wall / plain.wall:.2f}x",
+            f"{naive.wall / timings['plain'].wall:.2f}x",
             "",
-        ),
-    ]
-    notes = (
-        f"Each measurement builds {ROWS:,} objects, adds them to a Session and commits; "
-        "`created_at`/`updated_at` come back through `INSERT ... RETURNING` for both models. "
-        f"{RUNS} adjacent pairs after one warm-up insert each, alternating which model goes "
-        "first; the ratio is the median of the pairs' ratios (wall clock, and this process's "
-        "CPU time, which a busy machine disturbs less). Building the objects alone, no session "
-        f"(best of 3): {built['pgkeel']:.2f} s with `BaseModel` vs {built['plain']:.2f} s by "
-        "hand (in both, the flush makes the UUIDv7 of an object whose id was not read). Throwaway "
-        "cluster: fsync and synchronous_commit off."
+        )
     )
+    built_text = ", ".join(
+        f"{built[name]:.2f} s {label}"
+        for name, label in (
+            ("pgkeel", "with `BaseModel`"),
+            ("plain", "by hand"),
+            ("peer", "with advanced-alchemy"),
+        )
+        if name in built
+    )
+    notes = (
+        f"Each measurement builds {ROWS:,} objects, adds them to a plain `Session` and commits "
+        "(no library's session hooks: the model bases are what is measured). "
+        "`created_at`/`updated_at` come back through `INSERT ... RETURNING` for pgkeel and the "
+        f"hand-written model. {RUNS} rounds after one warm-up insert each; each round inserts "
+        "with every model back to back, in a rotating order; ratios are medians of the "
+        "rounds' ratios (wall clock, and this process's CPU time, which a busy machine "
+        f"disturbs less). Building the objects alone, no session (best of 3): {built_text} (in "
+        "pgkeel's and the hand-written model, the flush makes the UUIDv7 of an object whose id "
+        "was not read). Throwaway cluster: fsync and synchronous_commit off."
+    )
+    if peer is not None:
+        versus = _ratios(rounds, "pgkeel", "peer")
+        notes += f" pgkeel against advanced-alchemy: {versus}; {PEER_CANNOT}."
     load = f"Load average (1 min) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f}."
     return f"{notes} {load}\n\n" + "\n".join(header + rows)

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, create_engine
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import URL
 
+from bench._schema import TABLES, fifty_table_schema
 from pgkeel.database import conninfo, find_binaries, provide_server
 from pgkeel.database.osuser import server_user
 from pgkeel.database.process import TMPDIR_ENV, free_port, scratch_root
@@ -22,7 +23,6 @@ from pgkeel.testing.databases import create_database, drop_database
 
 TITLE = "Provisioning: first query on a throwaway cluster; template copy vs create_all"
 RUNS = 11
-TABLES = 50
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -85,21 +85,6 @@ def _bare_initdb_and_start() -> None:
                 capture_output=True,
                 **run,
             )
-
-
-def fifty_table_schema() -> MetaData:
-    """50 tables, each with a foreign key to the previous one, an index and a unique column."""
-    metadata = MetaData()
-    for number in range(TABLES):
-        columns = [
-            Column("id", Integer, primary_key=True),
-            Column("name", String(100), index=True),
-            Column("code", String(20), unique=True),
-        ]
-        if number:
-            columns.append(Column("parent_id", ForeignKey(f"t{number - 1}.id"), index=True))
-        Table(f"t{number}", metadata, *columns)
-    return metadata
 
 
 def _build_template(server: URL, metadata: MetaData) -> None:
