@@ -301,6 +301,7 @@ def _create_directly(library: str, models: types.ModuleType, url: str) -> None:
 def main(argv: list[str]) -> int:
     """Migrate, then answer ``check`` requests until stdin closes."""
     library, url, directory, tables = argv[0], argv[1], Path(argv[2]), int(argv[3])
+    answers, sys.stdout = sys.stdout, sys.stderr  # what the libraries print stays off the protocol
     models = LIBRARIES[library][0](tables)
     _prepare(library, directory)
     config = _config(directory, url)
@@ -309,10 +310,10 @@ def main(argv: list[str]) -> int:
     else:
         command.revision(config, message="first", autogenerate=True)
         command.upgrade(config, "head")
-    print(json.dumps({"ready": library}), flush=True)
+    print(json.dumps({"ready": library}), file=answers, flush=True)
     for line in sys.stdin:
         if line.strip() == "check":
-            print(json.dumps(_check(config)), flush=True)
+            print(json.dumps(_check(config)), file=answers, flush=True)
     return 0
 
 

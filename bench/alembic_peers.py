@@ -31,7 +31,7 @@ TITLE = (
 )
 TABLES = 100
 ROUNDS = 5
-SLOW_ROUNDS = {"alembic-utils": 2}
+SLOW_ROUNDS = {"alembic-utils": 1}
 """Fewer rounds for alembic-utils: one check of it on this schema sends thousands of statements."""
 PEERS = {
     "declarative-extensions": "sqlalchemy_declarative_extensions",
@@ -91,7 +91,7 @@ def _start(stack: ExitStack, library: str, url: str, directory: Path) -> _Worker
     stack.callback(process.wait, 60)
     stack.callback(lambda: process.stdin.close() if process.stdin else None)
     line = process.stdout.readline() if process.stdout else ""
-    if not line:
+    if not line or json.loads(line) != {"ready": library}:
         raise SystemExit(f"the {library} worker stopped before its migration was applied")
     return _Worker(process)
 
