@@ -79,14 +79,18 @@ def _tenant_rows(tenant: uuid.UUID) -> ORMOption:
     )
 
 
-TENANT_PARAMETER: Final = "pgkeel_tenant_id"
-"""The execution parameter that carries the tenant into ``_PARAMETER_TENANT_ROWS``."""
+_TENANT_PARAMETER: Final = "pgkeel_tenant_id"
+"""The execution parameter that carries the tenant into ``_PARAMETER_TENANT_ROWS``.
+
+The lambda below spells it out: SQLAlchemy's lambdas turn a module name they read into a bound
+value, so it cannot refer to this constant (were the two to differ, every tenant read would fail).
+"""
 _PARAMETER_TENANT_ROWS: Final = with_loader_criteria(
     TenantMixin,
     lambda cls: cls.tenant_id == bindparam("pgkeel_tenant_id"),
     include_aliases=True,
 )
-"""Criteria for the rows of the tenant passed as the ``TENANT_PARAMETER`` of each execution.
+"""Criteria for the rows of the tenant passed as the ``_TENANT_PARAMETER`` of each execution.
 
 One option, one cache key and one compiled SQL for every tenant, as with ``_tenant_rows``, but
 the tenant is a parameter of the execution rather than a value captured in the statement: the
@@ -340,7 +344,7 @@ def _select_tenant_options(scope: TenantScope | None, carried: uuid.UUID | None)
 
 
 def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
-    """A SELECT: the criteria as options, the tenant as the ``TENANT_PARAMETER``.
+    """A SELECT: the criteria as options, the tenant as the ``_TENANT_PARAMETER``.
 
     No tenant set: the statement is refused if it reads tenant rows (decided once per
     structure, on the statement SQLAlchemy compiles next), else gets no tenant rows at all.
@@ -349,7 +353,7 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
     tenant = carried or (scope if isinstance(scope, uuid.UUID) else None)
     if tenant is not None:
         given = cast("Mapping[str, Any] | None", state.parameters)
-        state.parameters = {**(given or {}), TENANT_PARAMETER: tenant}
+        state.parameters = {**(given or {}), _TENANT_PARAMETER: tenant}
     options = [*_select_tenant_options(scope, carried), *_soft_delete_options(state)]
     statement = _with_filtered_expressions(state, state.statement).options(*options)
     if _REACHES_UNFILTERED.get(statement, lambda: _statement_reaches_unfiltered(state)):
