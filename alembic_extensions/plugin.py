@@ -22,6 +22,7 @@ import logging
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
 
@@ -46,13 +47,23 @@ RULES_OPTION = "pgkeel_rules"
 separately before the drift check)."""
 
 
+_INCLUDED: WeakKeyDictionary[AutogenContext, list[Table]] = WeakKeyDictionary()
+
+
 def included_tables(autogen_context: AutogenContext) -> list[Table]:
-    """The model tables this autogenerate run compares (``include_object`` applied)."""
-    return [
-        table
-        for table in autogen_context.sorted_tables
-        if autogen_context.run_object_filters(table, table.name, "table", False, None)  # noqa: FBT003
-    ]
+    """The model tables this autogenerate run compares (``include_object`` applied).
+
+    Worked out once per run: the rules and both schema comparators ask for them.
+    """
+    cached = _INCLUDED.get(autogen_context)
+    if cached is None:
+        cached = [
+            table
+            for table in autogen_context.sorted_tables
+            if autogen_context.run_object_filters(table, table.name, "table", False, None)  # noqa: FBT003
+        ]
+        _INCLUDED[autogen_context] = cached
+    return list(cached)
 
 
 def check_rules(

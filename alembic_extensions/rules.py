@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -46,7 +47,7 @@ from pgkeel.settings import DEFAULT_SETTINGS, Settings
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from sqlalchemy import Column, Table
+    from sqlalchemy import Table
     from sqlalchemy.sql.schema import Constraint, SchemaItem
     from sqlalchemy.types import TypeEngine
 
@@ -192,14 +193,22 @@ def _snake_case_column(table: Table, _settings: Settings) -> Iterator[Violation]
         )
 
 
-def _named_items(table: Table) -> Iterator[tuple[str, str, Any]]:
-    yield (table.name, table.name, table)
+def _named_items(table: Table) -> Iterator[tuple[str, Any]]:
+    yield (table.name, table)
     for column in table.columns:
-        yield (column.name, f"{table.name}.{column.name}", column)
+        yield (column.name, column)
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
     for item in items:
         if isinstance(item.name, str):
-            yield (item.name, f"{table.name} ({type(item).__name__} {item.name})", item)
+            yield (item.name, item)
+
+
+def _where(table: Table, item: Any) -> str:  # noqa: ANN401  # any named item of the table
+    if item is table:
+        return str(table.name)
+    if isinstance(item, Column):
+        return f"{table.name}.{item.name}"
+    return f"{table.name} ({type(item).__name__} {item.name})"
 
 
 def _final_name(name: str) -> str:
@@ -211,12 +220,12 @@ def _final_name(name: str) -> str:
 
 
 def _identifier_length(table: Table, _settings: Settings) -> Iterator[Violation]:
-    for name, where, item in _named_items(table):
+    for name, item in _named_items(table):
         length = byte_length(_final_name(name))
         if length > MAX_IDENTIFIER_BYTES and not allowed(rules.IDENTIFIER_LENGTH, item, table):
             yield Violation(
                 rules.IDENTIFIER_LENGTH,
-                where,
+                _where(table, item),
                 f"{name!r} is {length} bytes; PostgreSQL keeps {MAX_IDENTIFIER_BYTES} bytes of "
                 "an identifier and silently cuts the rest.",
                 "use a shorter name (or no explicit name for constraints and indexes: the "

@@ -61,16 +61,29 @@ def check_opt_outs(item: SchemaItem, where: str) -> None:
         check_rule_id(rule_id, f"pgkeel_allow of {where}")
 
 
+def _lists_opt_outs(item: SchemaItem) -> bool:
+    info = item.__dict__.get("info")
+    return isinstance(info, dict) and ALLOW_KEY in info
+
+
 def check_table_opt_outs(table: Table) -> None:
-    """``check_opt_outs`` on ``table`` and each of its columns, constraints and indexes."""
-    check_opt_outs(table, f"table {table.name}")
+    """``check_opt_outs`` on ``table`` and each of its columns, constraints and indexes.
+
+    Runs on every table at each autogenerate: an item without ``pgkeel_allow`` (nearly all) is
+    passed over before its description is written.
+    """
+    if _lists_opt_outs(table):
+        check_opt_outs(table, f"table {table.name}")
     for column in table.columns:
-        check_opt_outs(column, f"column {table.name}.{column.name}")
+        if _lists_opt_outs(column):
+            check_opt_outs(column, f"column {table.name}.{column.name}")
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
     for item in items:
-        check_opt_outs(item, f"{describe(item)} of table {table.name}")
+        if _lists_opt_outs(item):
+            check_opt_outs(item, f"{describe(item)} of table {table.name}")
     for fk in table.foreign_keys:
-        check_opt_outs(fk, f"foreign key {table.name}.{fk.parent.name}")
+        if _lists_opt_outs(fk):
+            check_opt_outs(fk, f"foreign key {table.name}.{fk.parent.name}")
 
 
 def allows(item: SchemaItem, rule_id: str) -> bool:
