@@ -29,6 +29,7 @@ from alembic.operations import ops
 from alembic.util import CommandError
 
 from alembic_extensions.errors import UnsafeMigrationError
+from alembic_extensions.late_keys import ForeignKeyAfterKeyOp, after_new_keys, split_late
 from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
 from alembic_extensions.not_null import (
     BACKFILL_ARGUMENT,
@@ -161,6 +162,7 @@ _DEFERRED = (
     DropReplacedRuleOp,
     RenameIndexOp,
     UniqueUsingIndexOp,
+    ForeignKeyAfterKeyOp,
 )
 """Operations that must not run in the transaction of the DDL before them."""
 
@@ -309,12 +311,16 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
     NOT NULL); index builds in one autocommit block; validations in the migration's transaction; new
     indexes become constraints; then the unique rules the new indexes replace are dropped
     (constraints in the transaction, indexes concurrently); last, new indexes take the old
-    names (and those become constraints); row-level security and policies last.
+    names (and those become constraints); then the foreign keys that reference the new keys,
+    and their validations; row-level security and policies last.
     """
     indexes = [
         op for op in deferred if isinstance(op, ConcurrentCreateIndexOp | ConcurrentDropIndexOp)
     ]
-    validations = [op for op in deferred if isinstance(op, ValidateConstraintOp)]
+    late, late_checks = split_late(deferred)
+    validations = [
+        op for op in deferred if isinstance(op, ValidateConstraintOp) and op not in late_checks
+    ]
     replaced = [op for op in deferred if isinstance(op, DropReplacedRuleOp)]
     dropped_indexes = [op for op in replaced if op.index]
     dropped_constraints = [op for op in replaced if not op.index]
@@ -330,15 +336,24 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
         *_block(dropped_indexes),
         *renames,
         *[op for op in attached if op.constraint_name in renamed],
+        *late,
+        *late_checks,
         *[op for op in deferred if _is_table_security(op)],
     ]
 
 
 def reverse_second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
-    """The downgrade of ``second_step(deferred)``: replaced rules back first, the same way."""
-    turned = [op for op in restore_unique_rules(deferred) if not isinstance(op, NoOp)]
+    """The downgrade of ``second_step(deferred)``: replaced rules back first, the same way.
+
+    The foreign keys added after the new keys go before anything else (they depend on them).
+    """
+    late, checks = split_late(deferred)
+    moved = {id(op) for op in (*late, *checks)}
+    rest = [op for op in deferred if id(op) not in moved]
+    turned = [op for op in restore_unique_rules(rest) if not isinstance(op, NoOp)]
     plain = [op for op in turned if not isinstance(op, _DEFERRED)]
-    return [*plain, *second_step([op for op in turned if isinstance(op, _DEFERRED)])]
+    dropped = [op.reverse() for op in reversed(late)]
+    return [*dropped, *plain, *second_step([op for op in turned if isinstance(op, _DEFERRED)])]
 
 
 def _reverse_into_downgrade(
@@ -396,6 +411,7 @@ def make_safe(
     for directive in directives:
         for upgrade_ops in directive.upgrade_ops_list:
             _rewrite(upgrade_ops, guard, backfills)
+            after_new_keys(upgrade_ops)
     if guard.refused:
         raise UnsafeMigrationError(guard.refused)
     if backfills and any(directive.upgrade_ops_list for directive in directives):

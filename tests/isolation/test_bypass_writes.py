@@ -140,7 +140,7 @@ def test_a_forged_detached_object_never_touches_the_other_row(  # noqa: PLR0917
     assert stored_tenant(owner_engine, theirs) == (seeded.tenants[1], 0)
     if role_engine is not runtime_engine:  # row-level security makes it a missing row there
         assert isinstance(caught.value, CrossTenantWriteError)
-        assert "belongs to another tenant" in str(caught.value)
+        assert "belongs to" in str(caught.value)  # another tenant, or one not visible here
 
 
 # -- reads -------------------------------------------------------------------------------------

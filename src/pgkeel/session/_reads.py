@@ -395,6 +395,20 @@ def _refuse_unfiltered_attributes(state: ORMExecuteState) -> None:
     )
 
 
+def _refresh_of_own_tenant(state: ORMExecuteState, scope: TenantScope | None) -> Any:  # noqa: ANN401
+    """A refresh or an expired attribute's load: the tenant criterion written into its WHERE.
+
+    SQLAlchemy applies no loader criteria to these loads (the object is the caller's); on a role
+    that bypasses row-level security an object carrying another tenant's id (forged, merged with
+    ``load=False``, or loaded before a tenant switch) would otherwise load that tenant's row.
+    """
+    mapper = state.bind_mapper
+    if mapper is None or not _is_tenant_mapper(mapper) or scope is ALL_TENANTS:
+        return state.statement
+    scope = require_tenant(f"Loading {mapper.class_.__name__}") if scope is None else scope
+    return state.statement.where(mapper.class_.tenant_id == scope)  # type: ignore[attr-defined]
+
+
 def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """``do_orm_execute``: add the tenant and soft-delete criteria to every ORM statement.
 
@@ -414,6 +428,8 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
         return None  # a from_statement(text()) is not "is_select"
     scope = current_tenant()
     if state.is_select and not state.is_from_statement:
+        if state.is_column_load:
+            state.statement = _refresh_of_own_tenant(state, scope)
         if _single_parameters(state):
             _filter_select(state, scope)  # refuses unfiltered attributes too
             return None

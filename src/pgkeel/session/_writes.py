@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.orm import ONETOMANY, with_parent
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
 from pgkeel.session._dbapi import role_bypasses_rls
@@ -98,6 +99,17 @@ def _passive_children(session: Session, obj: object) -> list[object]:
     return children
 
 
+def _mark_deleted(obj: SoftDeleteMixin) -> None:
+    """``obj.soft_delete()``; a row not visible here (another tenant's) is a refused write."""
+    try:
+        obj.soft_delete()
+    except ObjectDeletedError as error:
+        scope = current_tenant()
+        if not isinstance(obj, TenantMixin) or not isinstance(scope, uuid.UUID):
+            raise
+        raise cross_tenant(obj, UNKNOWN, scope, "delete") from error
+
+
 def _soft_delete_pending(session: Session) -> None:
     """``session.delete(obj)`` on a soft-delete model marks the row instead of deleting it.
 
@@ -114,7 +126,7 @@ def _soft_delete_pending(session: Session) -> None:
         for obj in pending:
             done.add(id(obj))
             session.add(obj)
-            obj.soft_delete()
+            _mark_deleted(obj)
             for child in _passive_children(session, obj):
                 session.delete(child)
 
