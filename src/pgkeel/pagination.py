@@ -28,7 +28,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeAlias, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+_AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"  # a select() of any columns
 
 CURSOR_SECRET_ENV: Final = "PGKEEL_CURSOR_SECRET"  # noqa: S105  # a variable name, not a secret
 """Environment variable holding the secret that signs cursors (the same in every process)."""
@@ -97,7 +98,7 @@ def _expression(item: Any) -> ColumnElement[Any]:  # noqa: ANN401  # a column or
     return clause() if clause is not None else item  # type: ignore[no-any-return]
 
 
-def _default_key(statement: Select[Any]) -> list[ColumnElement[Any]]:
+def _default_key(statement: _AnySelect) -> list[ColumnElement[Any]]:
     """``(created_at, id)`` of the statement's first entity, or an error asking for ``key=``."""
     entity = statement.column_descriptions[0].get("entity")
     names = inspect(entity).columns.keys() if entity is not None else []
@@ -110,7 +111,7 @@ def _default_key(statement: Select[Any]) -> list[ColumnElement[Any]]:
     return [_expression(getattr(entity, name)) for name in DEFAULT_KEY]
 
 
-def _first_line(statement: Select[Any]) -> str:
+def _first_line(statement: _AnySelect) -> str:
     return str(statement).splitlines()[0]
 
 
@@ -250,7 +251,7 @@ def decode_cursor(cursor: str, *, fingerprint: str, secret: bytes, size: int) ->
 # --- the page ----------------------------------------------------------------------------------
 
 
-def _count(session: Session, statement: Select[Any], total: Total) -> int:
+def _count(session: Session, statement: _AnySelect, total: Total) -> int:
     """The rows of ``statement``: counted, or the planner's estimate of them."""
     if total == "exact":
         counted = select(func.count()).select_from(statement.order_by(None).subquery())
@@ -265,7 +266,7 @@ def _count(session: Session, statement: Select[Any], total: Total) -> int:
     return int(document[0]["Plan"]["Plan Rows"])
 
 
-def _check_arguments(statement: Select[Any], limit: int) -> None:
+def _check_arguments(statement: _AnySelect, limit: int) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise PaginationError(
             f"paginate(limit={limit!r}): the limit must be a positive integer (the most items "
@@ -298,8 +299,8 @@ class _Plan:
     fingerprint: str
     width: int
     """How many entities or columns the statement itself selects (the key's follow them)."""
-    first: Select[Any]
-    following: Select[Any]
+    first: _AnySelect
+    following: _AnySelect
     unique_checked: set[bool] = field(default_factory=set)
     """The tenant modes (one tenant's rows or not) in which the key was found to identify rows."""
 
@@ -307,12 +308,12 @@ class _Plan:
 _LIMIT_PARAMETER: Final = "pgkeel_page_limit"
 _AFTER_PARAMETER: Final = "pgkeel_page_after_{}"
 _PLANS_PER_STATEMENT: Final = 8
-_plans: weakref.WeakKeyDictionary[Select[Any], dict[tuple[Any, ...], _Plan]] = (
+_plans: weakref.WeakKeyDictionary[_AnySelect, dict[tuple[Any, ...], _Plan]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _build_plan(statement: Select[Any], key: Sequence[Any] | None, *, descending: bool) -> _Plan:
+def _build_plan(statement: _AnySelect, key: Sequence[Any] | None, *, descending: bool) -> _Plan:
     columns = [_expression(item) for item in key] if key else _default_key(statement)
     order = [column.desc() if descending else column.asc() for column in columns]
     labels = [column.label(_KEY_LABEL.format(i)) for i, column in enumerate(columns)]
@@ -335,7 +336,7 @@ def _build_plan(statement: Select[Any], key: Sequence[Any] | None, *, descending
     )
 
 
-def _plan(statement: Select[Any], key: Sequence[Any] | None, *, descending: bool) -> _Plan:
+def _plan(statement: _AnySelect, key: Sequence[Any] | None, *, descending: bool) -> _Plan:
     """The plan of ``statement``'s pages: remembered while the statement object lives."""
     name = (tuple(id(item) for item in key) if key else None, descending)
     plans = _plans.get(statement)
@@ -354,7 +355,7 @@ def _plan(statement: Select[Any], key: Sequence[Any] | None, *, descending: bool
 
 def paginate(  # noqa: PLR0913  # every option is keyword-only and named
     session: Session,
-    statement: Select[Any],
+    statement: _AnySelect,
     *,
     limit: int,
     after: str | None = None,
