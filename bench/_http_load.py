@@ -2,10 +2,12 @@
 
 Two ASGI applications on the same database, the same runtime role and the same pool settings:
 the service's own ``create_app()`` (pgkeel), and the same list endpoint written by hand with
-FastAPI and SQLAlchemy (the tenant header parsed, the tenant checked, ``set_config`` per
-transaction, a keyset query with a base64 cursor). Concurrent asyncio clients call
-``GET /projects`` in-process through httpx, following ``next`` links, for a fixed time per round;
-the rounds alternate. Prints one JSON document with every round's figures.
+FastAPI and SQLAlchemy (the tenant header parsed, ``set_config`` per transaction, a keyset
+query with a base64 cursor, the tenant checked when a page is empty, the same JSON page and
+``Link`` header).
+Concurrent asyncio clients call ``GET /projects`` in-process through httpx, following ``next``
+links, for a fixed time per round; the rounds alternate. Prints one JSON document with every
+round's figures.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from typing import Annotated
 import httpx
 from app.api import create_app
 from app.core.config import Settings
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-LIST = text(
-    "SELECT id, name, owner_id, version, created_at, updated_at FROM projects "
-    "WHERE deleted_at IS NULL AND (CAST(:after_at AS timestamptz) IS NULL "
-    "OR (created_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))) "
+# Two statements, as pgkeel's paginate sends them: the first page, and the pages after a cursor
+# (one statement with "cursor IS NULL OR ..." would leave a generic plan unable to seek the index).
+_COLUMNS = "SELECT id, name, owner_id, version, created_at, updated_at FROM projects "
+FIRST_PAGE = text(f"{_COLUMNS} WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT :limit")
+NEXT_PAGE = text(
+    f"{_COLUMNS} WHERE deleted_at IS NULL "
+    "AND (created_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)) "
     "ORDER BY created_at, id LIMIT :limit"
 )
 TENANT_EXISTS = text("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = :id)")
@@ -67,6 +72,7 @@ def hand_written_app(url: str) -> FastAPI:
     @app.get("/projects")
     async def list_projects(
         request: Request,
+        response: Response,
         x_tenant_id: Annotated[str | None, Header()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         after: str | None = None,
@@ -84,10 +90,12 @@ def hand_written_app(url: str) -> FastAPI:
         engine: AsyncEngine = request.app.state.engine
         async with engine.begin() as connection:
             await connection.execute(SET_TENANT, {"id": str(tenant)})
-            if not await connection.scalar(TENANT_EXISTS, {"id": tenant}):
-                raise HTTPException(404, "no such tenant")
             parameters = {"after_at": after_at, "after_id": after_id, "limit": limit + 1}
-            rows = (await connection.execute(LIST, parameters)).mappings().all()
+            page = NEXT_PAGE if after else FIRST_PAGE
+            rows = (await connection.execute(page, parameters)).mappings().all()
+            # A row proves the tenant exists (row-level security, and its foreign key).
+            if not rows and not await connection.scalar(TENANT_EXISTS, {"id": tenant}):
+                raise HTTPException(404, "no such tenant")
         items = [Item.model_validate(dict(row)) for row in rows[:limit]]
         following = None
         if len(rows) > limit:
@@ -98,6 +106,7 @@ def hand_written_app(url: str) -> FastAPI:
                     limit=limit, after=base64.urlsafe_b64encode(cursor).decode()
                 )
             )
+            response.headers["Link"] = f'<{following}>; rel="next"'
         return Page(items=items, next=following)
 
     return app
