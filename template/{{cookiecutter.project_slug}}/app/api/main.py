@@ -45,4 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenants.router)
 {%- endif %}
     app.include_router(projects.router)
+{%- if cookiecutter.__tenants == "yes" %}
+    app.include_router(projects.pages)
+{%- endif %}
     return app

@@ -8,6 +8,8 @@ token instead (and drop the header), nothing else changes.
 dependencies, a streaming body and the background tasks, and leaves it however the request ends.
 Routes that need a tenant depend on ``require_tenant``: no tenant or a malformed one is a 400, a
 tenant that does not exist a 404 (as is another tenant's resource, so ids cannot be probed).
+A route that can tell from its own query that the tenant exists depends on ``tenant_named`` (the
+400s only) and calls ``check_tenant_exists`` when its query cannot tell (see the project list).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Annotated, Any
 from fastapi import BackgroundTasks, Depends, Request
 from pgkeel import TenantNotSetError, tenant_context
 from pgkeel.tenancy import current_tenant
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -74,19 +77,37 @@ class TenantMiddleware:
             await self.app(scope, receive, send)
 
 
-async def require_tenant(request: Request, session: SessionDep) -> uuid.UUID:
-    """The request's tenant; 400 without a valid one, 404 if no such tenant exists."""
+# Built once. The tenants table has no tenant or soft-delete filter for pgkeel's ORM hooks to add,
+# so the check runs on the session's connection (in its transaction, with the tenant set).
+_TENANT_EXISTS = select(exists().where(Tenant.id == bindparam("tenant_id")))
+
+
+async def tenant_named(request: Request) -> uuid.UUID:
+    """The tenant the request names, not yet known to exist; 400 without a valid one."""
     scope = current_tenant()
     if not isinstance(scope, uuid.UUID):
         raise Problem(400, "Tenant required", getattr(request.state, _PROBLEM, "") or "no tenant")
-    if not await session.scalar(select(exists().where(Tenant.id == scope))):
-        raise Problem(
-            404, "Not Found", f"No tenant {scope}. Fix: send the id of an existing tenant."
-        )
     return scope
 
 
+async def check_tenant_exists(session: AsyncSession, tenant: uuid.UUID) -> None:
+    """404 if no tenant has the id ``tenant`` (one query, in the session's transaction)."""
+    connection = await session.connection()
+    if not await connection.scalar(_TENANT_EXISTS, {"tenant_id": tenant}):
+        raise Problem(
+            404, "Not Found", f"No tenant {tenant}. Fix: send the id of an existing tenant."
+        )
+
+
+async def require_tenant(request: Request, session: SessionDep) -> uuid.UUID:
+    """The request's tenant; 400 without a valid one, 404 if no such tenant exists."""
+    tenant = await tenant_named(request)
+    await check_tenant_exists(session, tenant)
+    return tenant
+
+
 TenantDep = Annotated[uuid.UUID, Depends(require_tenant)]
+NamedTenantDep = Annotated[uuid.UUID, Depends(tenant_named)]
 
 
 async def _in_tenant(

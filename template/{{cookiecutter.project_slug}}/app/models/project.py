@@ -5,8 +5,9 @@ import uuid
 from pgkeel import {% if cookiecutter.__tenants == "yes" %}MultiTenantModel{% else %}BaseModel{% endif %}, SoftDeleteMixin, Str255, VersionedMixin
 {%- if cookiecutter.__tenants == "yes" %}
 from pgkeel.tenancy import tenant_foreign_key
+from sqlalchemy import Index
 {%- else %}
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, Index
 {%- endif %}
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,8 +27,17 @@ class Project({% if cookiecutter.__tenants == "yes" %}MultiTenantModel{% else %}
     owner_id: Mapped[uuid.UUID | None] = mapped_column()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
-    __table_args__ = (tenant_foreign_key("owner_id", "users.id"),)
+    __table_args__ = (
+        tenant_foreign_key("owner_id", "users.id"),
+        # Pages in creation order (pgkeel.pagination's default key, created_at then id) within
+        # a tenant: each page is one index range scan, however deep.
+        Index(None, "tenant_id", "created_at", "id"),
+    )
 {%- else %}
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(User.id))
     owner: Mapped[User | None] = relationship()
+
+    # Pages in creation order (pgkeel.pagination's default key, created_at then id): each page
+    # is one index range scan, however deep.
+    __table_args__ = (Index(None, "created_at", "id"),)
 {%- endif %}
