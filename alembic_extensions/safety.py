@@ -356,13 +356,79 @@ def reverse_second_step(deferred: list[ops.MigrateOperation]) -> list[ops.Migrat
     return [*dropped, *plain, *second_step([op for op in turned if isinstance(op, _DEFERRED)])]
 
 
+def _safe_reverse(op: ops.MigrateOperation) -> list[ops.MigrateOperation]:
+    """A downgrade's creation on a table that exists, made as safe as the upgrade's."""
+    if isinstance(op, ops.CreateIndexOp):
+        return [ConcurrentCreateIndexOp(op)]
+    if isinstance(op, ops.CreateUniqueConstraintOp):
+        return unique_constraint_concurrently(op)
+    return [op]
+
+
+def _on_existing_columns(build: ConcurrentCreateIndexOp, added: set[str]) -> bool:
+    """Whether ``build`` indexes plain columns the table has before the downgrade runs."""
+    index = build.create.to_index()
+    columns = {column.name for column in index.columns}
+    return len(columns) == len(index.expressions) and not columns & added
+
+
+def _first_builds(container: ops.ModifyTableOps) -> list[ConcurrentCreateIndexOp]:
+    """Take out of ``container`` the index builds on columns the table already has."""
+    added = {op.column.name for op in container.ops if isinstance(op, ops.AddColumnOp)}
+    first = [
+        op
+        for op in container.ops
+        if isinstance(op, ConcurrentCreateIndexOp) and _on_existing_columns(op, added)
+    ]
+    container.ops = [op for op in container.ops if not any(op is build for build in first)]
+    return first
+
+
+def _later(op: ops.MigrateOperation, first: set[str]) -> bool:
+    """Whether ``op`` runs after the migration's transaction (an attach to a later build)."""
+    if isinstance(op, UniqueUsingIndexOp):
+        return op.constraint_name not in first
+    return isinstance(op, ConcurrentCreateIndexOp)
+
+
+def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """``downgrade`` (the upgrade reversed) with what it builds on existing tables made safe.
+
+    The reverse of a dropped index or unique constraint would be a plain build, under a lock
+    that blocks writes. As in the upgrade, the index is built ``CONCURRENTLY`` and a unique
+    constraint attached ``USING INDEX``. Builds on columns the table already has run first: one
+    that fails (a duplicate, a lock timeout) stops the downgrade before it changed anything, and
+    it simply runs again. Builds on the columns the downgrade adds back run after the
+    migration's transaction. A foreign key comes back with a plain ``ADD CONSTRAINT``, validated
+    in the downgrade's transaction: a downgrade is one revision, and a key that the rows no
+    longer satisfy must stop it whole, so that it can run again. A table the downgrade creates
+    again is empty and keeps plain DDL.
+    """
+    created = _tables(ops.UpgradeOps(downgrade), ops.CreateTableOp)
+    first: list[ops.MigrateOperation] = []
+    later: list[ops.MigrateOperation] = []
+    for container in downgrade:
+        if not isinstance(container, ops.ModifyTableOps):
+            continue
+        if (container.schema, container.table_name) in created:
+            continue
+        container.ops = [safe for op in container.ops for safe in _safe_reverse(op)]
+        builds = _first_builds(container)
+        first.extend(builds)
+        names = {str(build.create.index_name) for build in builds}
+        later.extend(op for op in container.ops if _later(op, names))
+        container.ops = [op for op in container.ops if not _later(op, names)]
+    kept = [op for op in downgrade if not isinstance(op, ops.ModifyTableOps) or op.ops]
+    return [*_block(first), *kept, *second_step(later)]
+
+
 def _reverse_into_downgrade(
     directive: ops.MigrationScript, tails: Sequence[list[ops.MigrateOperation]] = ()
 ) -> None:
     """Each downgrade: the reverse of its upgrade's ``tail`` (deferred operations) first.
 
     ``tails`` holds, for each upgrade, the deferred operations its ``second_step`` ran last
-    (empty when none); the operations before them are reversed one by one.
+    (empty when none); the operations before them are reversed one by one, then made safe.
     """
     for index, (upgrade_ops, downgrade_ops) in enumerate(
         zip(directive.upgrade_ops_list, directive.downgrade_ops_list, strict=True)
@@ -371,7 +437,7 @@ def _reverse_into_downgrade(
         kept = upgrade_ops.ops[: len(upgrade_ops.ops) - len(second_step(tail))]
         downgrade_ops.ops = [
             *(reverse_second_step(tail) if tail else []),
-            *reversed([op.reverse() for op in kept]),
+            *safe_downgrade(list(reversed([op.reverse() for op in kept]))),
         ]
 
 

@@ -91,11 +91,14 @@ def test_dropping_a_referenced_table_drops_its_foreign_keys_first(
     # revision that would build it again on a column the downgrade has not added back yet.
     assert "# index 'idx_books_author_id' goes with column 'books.author_id'" in upgrade
     downgrade = downgrade_section(source)
-    order = [
+    order = [  # the index on the column added back: built concurrently, once it is there
         "op.add_column('books'",
-        "op.create_index(op.f('idx_books_author_id')",
         "op.create_table('authors'",
         "op.create_foreign_key(op.f('fk_books_author_id')",
+        (
+            "op.create_index(op.f('idx_books_author_id'), 'books', ['author_id'], unique=False,"
+            " postgresql_concurrently=True"
+        ),
     ]
     assert [downgrade.index(step) for step in order] == sorted(downgrade.index(s) for s in order)
     assert "name='fk_authors_best_book_id'" in downgrade  # its own key, to a table that stays

@@ -7,13 +7,15 @@ table has a valid unique index, and that a duplicate row is refused.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from alembic_project import Project
+from alembic import command
+from alembic_project import Project, ruff_check
 from sqlalchemy import Engine, create_engine, event, exc
 from test_alembic_examples import assert_clean
 
@@ -164,5 +166,83 @@ def test_a_failed_restore_keeps_the_soft_delete_rule(make_project: MakeProject) 
     )
     assert "uq_members_email" in indexes  # the soft-delete rule is still there
     project.execute("DELETE FROM members WHERE code = 'k-again'")
+    project.downgrade("0001")  # runs again once the duplicate is gone
+    assert project.query("SELECT version_num FROM alembic_version") == ["0001"]
+
+
+CUSTOMER_ROWS = 2000
+
+
+def _loosened(make_project: MakeProject) -> tuple[Project, dict[str, list[int]]]:
+    """Customers and orders with rows; a unique rule, a foreign key and a column then dropped."""
+    project = make_project("downgrades")
+    project.revision("create customers and orders")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO customers (email) SELECT 'c' || g || '@x.test'"
+        f" FROM generate_series(1, {CUSTOMER_ROWS}) g;"
+        "INSERT INTO orders (customer_id, number, note) SELECT id, 'n' || email, 'note'"
+        " FROM customers"
+    )
+    files = {table: _relfilenode(project, table) for table in ("customers", "orders")}
+    project.use("models_v2")
+    paths = project.revisions("loosen", "acknowledge=orders.note")
+    assert ruff_check(*paths).returncode == 0  # squawk flags the drops: the point of the example
+    project.upgrade()
+    project.check()
+    return project, files
+
+
+def _offline_downgrade(project: Project, target: str) -> str:
+    config = project.config()
+    command.downgrade(config, target, sql=True)
+    assert isinstance(config.output_buffer, io.StringIO)
+    return config.output_buffer.getvalue()
+
+
+def test_a_dropped_unique_rule_and_index_come_back_without_blocking_writes(
+    make_project: MakeProject,
+) -> None:
+    project, files = _loosened(make_project)
+    sql = _offline_downgrade(project, "0002:0001")
+    assert re.search(r"ADD CONSTRAINT \S+ UNIQUE \(", sql) is None  # no build under a SHARE lock
+    assert "CREATE INDEX idx_orders_note" not in sql
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_note ON orders (note)" in sql
+    build = sql.index("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_customers_email")
+    assert build < sql.index("ALTER TABLE orders ADD COLUMN note")  # first: nothing done yet
+    attach = 'ADD CONSTRAINT "uq_customers_email" UNIQUE USING INDEX "uq_customers_email"'
+    assert build < sql.index(attach) < sql.index("CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_")
+    assert "FOREIGN KEY(customer_id) REFERENCES customers (id);" in sql  # whole, in the txn
+    with watching(project, lambda _probe: None) as sent:
+        project.downgrade("0001")
+    assert not [s for s in sent if "CREATE" in s and "INDEX" in s and "CONCURRENTLY" not in s]
+    assert {table: _relfilenode(project, table) for table in files} == files
+    valid = "SELECT conname FROM pg_constraint WHERE convalidated AND conrelid = 'orders'::regclass"
+    assert "fk_orders_customer_id" in project.query(valid)
+    assert "uq_customers_email" in project.query(
+        "SELECT conname FROM pg_constraint WHERE contype = 'u' AND conrelid = 'customers'::regclass"
+    )
+    with pytest.raises(exc.IntegrityError):
+        project.execute("INSERT INTO customers (email) VALUES ('c1@x.test')")
+    with pytest.raises(exc.IntegrityError):
+        project.execute(
+            "INSERT INTO orders (customer_id, number) VALUES (gen_random_uuid(), 'stray')"
+        )
+    project.upgrade()
+    project.check()
+
+
+def test_a_downgrade_the_rows_no_longer_allow_keeps_the_table_as_it_was(
+    make_project: MakeProject,
+) -> None:
+    project, _ = _loosened(make_project)
+    project.execute("INSERT INTO customers (email) VALUES ('c1@x.test')")  # allowed at v2
+    with pytest.raises(exc.IntegrityError):
+        project.downgrade("0001")
+    assert project.query("SELECT version_num FROM alembic_version") == ["0002"]
+    project.execute(
+        "DELETE FROM customers WHERE email = 'c1@x.test'"
+        " AND id NOT IN (SELECT customer_id FROM orders)"
+    )
     project.downgrade("0001")  # runs again once the duplicate is gone
     assert project.query("SELECT version_num FROM alembic_version") == ["0001"]
