@@ -51,6 +51,8 @@ X_ARGUMENT = "acknowledge"
 """``alembic revision --autogenerate -x acknowledge=orders.note,invoices``."""
 RENAME_ARGUMENT = "rename"
 """``alembic revision --autogenerate -x rename=orders.name:full_name``: write a rename."""
+BACKFILL_ARGUMENT = "backfill"
+"""``-x backfill=orders.tenant_id=<SQL>``: the value the old rows get before NOT NULL."""
 
 
 class AcknowledgeOp(MigrateOperation):

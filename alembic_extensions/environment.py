@@ -208,11 +208,11 @@ def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> 
     something to rewrite.
     """
     from alembic_extensions.acknowledge import (  # noqa: PLC0415
+        BACKFILL_ARGUMENT,
         acknowledged_items,
         column_backfills,
         column_renames,
     )
-    from alembic_extensions.not_null import BACKFILL_ARGUMENT  # noqa: PLC0415
 
     acknowledged, renames = acknowledged_items(context), column_renames(context)
     backfills = column_backfills(context, BACKFILL_ARGUMENT)

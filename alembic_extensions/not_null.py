@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
     from alembic.operations import Operations
 
-BACKFILL_ARGUMENT = "backfill"
-"""``-x backfill=orders.tenant_id=<SQL>``: the value the old rows get before NOT NULL."""
-
 
 def check_name(table_name: str, column_name: str) -> str:
     """``chk_<table>_<column>_not_null``, fitted to 63 bytes."""

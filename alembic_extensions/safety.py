@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 from alembic.util import CommandError
 
+from alembic_extensions.acknowledge import BACKFILL_ARGUMENT
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.late_keys import ForeignKeyAfterKeyOp, after_new_keys, split_late
 from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
 from alembic_extensions.not_null import (
-    BACKFILL_ARGUMENT,
     NotNullStepsOp,
     makes_not_null,
     not_null_steps,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -19,7 +20,7 @@ import alembic
 import pytest
 from alembic import command
 from alembic.config import Config
-from alembic_project import EXAMPLES
+from alembic_project import EXAMPLES, Project
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
@@ -143,3 +144,45 @@ def test_a_no_op_check_reads_the_catalog_in_the_same_queries_for_3_and_30_tables
         counts[tables] = _senders_of_check(config)
     assert counts[3]["alembic"] > 0
     assert counts[3].get("pgkeel") == counts[30].get("pgkeel") == QUERY_COUNT
+
+
+NOT_FOR_A_COMPARISON = (
+    "alembic_extensions.safety",
+    "alembic_extensions.loss",
+    "alembic_extensions.rendering",
+    "alembic_extensions.backfill",
+    "alembic_extensions.not_null",
+    "pgkeel.database.cluster",
+)
+CHECK_IN_A_FRESH_PROCESS = """\
+import sys
+
+sys.path.insert(0, {tests!r})
+from alembic import command
+from alembic.config import Config
+
+from alembic_project import load_models
+
+load_models("tenancy")
+command.check(Config({ini!r}))
+print(sorted(name for name in {modules!r} if name in sys.modules))
+"""
+
+
+def test_a_no_op_check_imports_neither_the_rewrite_nor_the_renderers(
+    make_project: Callable[[str], Project],
+) -> None:
+    """What only writing a revision or running migrations needs stays unloaded by a check."""
+    project = make_project("tenancy")
+    project.revision("create invoices")
+    project.upgrade()
+    script = CHECK_IN_A_FRESH_PROCESS.format(
+        tests=str(Path(__file__).parent),
+        ini=str(project.directory / "alembic.ini"),
+        modules=NOT_FOR_A_COMPARISON,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
