@@ -49,8 +49,11 @@ lowest: $(STAMP) system-deps
 
 test: lint typecheck pytest lowest
 
-# The bench runs in environments of its own: pgkeel beside the peers it is measured against
-# (bench-only dependencies), and one with SQLAlchemy 2.0 for sqlalchemy-easy-softdelete.
+# The bench runs in an environment of its own: pgkeel beside the peers it is measured against
+# (bench-only dependencies). sqlalchemy-easy-softdelete needs SQLAlchemy < 2.1 and pgkeel needs
+# >= 2.1, so its environment (.venv-bench-sa20) cannot be built now and `make bench` does not ask
+# for it; `make .venv-bench-sa20/.installed` builds it when the two agree again, and the reads
+# benchmark then adds that comparison.
 BENCH_ENVS := .venv-bench/.installed .venv-bench-sa20/.installed
 
 .venv-bench/.installed: pyproject.toml bench/requirements-peers.txt
@@ -61,7 +64,7 @@ $(BENCH_ENVS):
 	$(@D)/bin/python -m pip install -q -e '.[dev]' -r $(filter bench/%,$^)
 	touch $@
 
-bench: $(STAMP) system-deps $(BENCH_ENVS)
+bench: $(STAMP) system-deps .venv-bench/.installed
 	.venv-bench/bin/python -m bench
 
 clean:
