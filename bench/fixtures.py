@@ -120,7 +120,10 @@ PEER_CANNOT = (
     "engines and sessions (it hands out psycopg connections; the schema loader above is "
     "written by hand); finding the PostgreSQL binaries (`postgresql_exec` defaults to "
     "PostgreSQL 14's `pg_ctl` path) or falling back to another source; running as root (it "
-    "starts `pg_ctl` as the user running pytest); a PgBouncer in front of the test database."
+    "starts `pg_ctl` as the user running pytest); a PgBouncer in front of the test database. "
+    "Under root (as here and in CI) the bench gives pytest-postgresql a `postgresql_exec` "
+    "wrapper that runs `pg_ctl` as pgkeel's unprivileged server user (`setpriv`) and lets that "
+    "user into its temporary directory; pgkeel's plugin switches user by itself."
 )
 
 
