@@ -9,12 +9,14 @@
 - turn ``session.delete(obj)`` and ORM bulk ``delete()`` on soft-delete models into soft deletes;
 - fill in ``tenant_id`` on new objects and refuse, at flush, writes to another tenant's rows;
 - run ``SELECT set_config('app.tenant_id', <bound value>, true)`` at the start of every
-  transaction (and again if the tenant changes inside one), never a session-level ``SET``;
+  transaction, in one round trip with its ``BEGIN`` (and again if the tenant changes inside one),
+  never a session-level ``SET``;
 - turn PostgreSQL's row-level security refusals into ``CrossTenantWriteError`` /
   ``TenantNotSetError``.
 
 One module per job: ``_reads`` (filters and the identity-map guard), ``_writes`` (checks at
-flush), ``_tenant_setting`` (``app.tenant_id`` per transaction), ``_refusals`` (database errors),
+flush), ``_tenant_setting`` (``app.tenant_id`` per transaction; ``_begin`` sends it with ``BEGIN``),
+``_refusals`` (database errors),
 ``_installation`` (hooking factories, classes and engines); every use of SQLAlchemy's private API
 is in ``_sqlalchemy_private``.
 """

@@ -1,12 +1,12 @@
 """The tenant in the database: ``app.tenant_id`` set per transaction, kept right on every statement.
 
 ``set_config('app.tenant_id', <bound value>, true)`` runs at the start of every transaction of a
-hooked session or Core connection, empty when no tenant is set, so a value left on a pooled
-connection by a session-level ``SET`` never reaches the transaction; it runs again before a
-statement whenever the tenant changed inside one. ``Connection.info[TENANT_RECORD]`` remembers
-what is in force. ``AUTOCOMMIT`` statements cannot carry a transaction-local value: in a tenant
-context they are refused, outside one each runs in a transaction that cleared the value first
-(``_autocommit``).
+hooked session or Core connection (with its ``BEGIN``, in one round trip: ``_begin``), empty when
+no tenant is set, so a value left on a pooled connection by a session-level ``SET`` never reaches
+the transaction; it runs again before a statement whenever the tenant changed inside one.
+``Connection.info[TENANT_RECORD]`` remembers what is in force. ``AUTOCOMMIT`` statements cannot
+carry a transaction-local value: in a tenant context they are refused, outside one each runs in a
+transaction that cleared the value first (``_autocommit``).
 ``ALL_TENANTS`` is refused on a role that row-level security binds, on every path.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pgkeel.errors import TenantNotSetError
 from pgkeel.session._autocommit import begin_cleared
+from pgkeel.session._begin import SET_TENANT_DBAPI, begin_with_tenant
 from pgkeel.session._dbapi import BYPASS_RECORD, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
@@ -23,7 +24,6 @@ from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_val
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-_SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
 """``Connection.info`` key: the tenant scope in force in the current transaction (a record)."""
 _ALL_TENANTS_RECORD: Final = "\x00all"
@@ -65,10 +65,16 @@ def _refuse_autocommit(scope: TenantScope) -> None:
 
 
 def _set_tenant(connection: Connection, scope: TenantScope | None) -> None:
-    """``set_config('app.tenant_id', <scope's value>, true)``, remembered for the transaction."""
+    """``set_config('app.tenant_id', <scope's value>, true)``, remembered for the transaction.
+
+    At the start of a transaction it goes with ``BEGIN``, in the round trip psycopg would make
+    for ``BEGIN`` alone; inside a transaction it is a query of its own.
+    """
     if scope is ALL_TENANTS:
         _require_bypass(connection)
-    fetch_one(connection, _SET_TENANT_DBAPI, setting_value(scope))
+    value = setting_value(scope)
+    if not begin_with_tenant(connection, value):
+        fetch_one(connection, SET_TENANT_DBAPI, value)
     connection.info[TENANT_RECORD] = _record(scope)
 
 
