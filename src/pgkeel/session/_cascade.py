@@ -6,6 +6,11 @@ would delete them with ``ON DELETE CASCADE``, and a soft delete deletes nothing)
 relationship's live children of those parents are deleted with a bulk ``delete()`` of their own,
 which the hooks turn into a soft delete, and which cascades further down in turn. Everything
 runs in the caller's transaction, so ``now()`` gives every level the same ``deleted_at``.
+
+A soft-deleted row also leaves the relationships already loaded in the session: reads filter
+deleted rows, but a collection (or a many-to-one reference) loaded before the delete is not read
+again, not even by a later eager load of its parent. Such attributes are expired, so their next
+access loads them again, through the filters.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pgkeel.softdelete import SoftDeleteMixin
 from pgkeel.tenancy import current_tenant
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from sqlalchemy.orm import Mapper, RelationshipProperty, Session
 
@@ -65,3 +70,27 @@ def soft_delete_update(mapper: Mapper[Any], where: Any) -> Update:  # noqa: ANN4
     chosen = select(*mapper.primary_key).select_from(mapper)
     chosen = chosen if where is None else chosen.where(where)
     return update(base).values(values).where(tuple_(*base.primary_key).in_(chosen))
+
+
+def forget_soft_deleted(session: Session, mappers: Iterable[Mapper[Any]]) -> None:
+    """Expire every loaded relationship in ``session`` that may hold a row of ``mappers``.
+
+    A relationship to a class of the same inheritance hierarchy counts: a collection of
+    documents may hold the report that was deleted.
+    """
+    targets = {
+        related
+        for mapper in mappers
+        for related in (*mapper.iterate_to_root(), *mapper.self_and_descendants)
+    }
+    if not targets:
+        return
+    for state in list(session.identity_map.all_states()):
+        obj = state.obj()
+        loaded = [
+            relationship.key
+            for relationship in state.mapper.relationships
+            if relationship.mapper in targets and relationship.key in state.dict
+        ]
+        if obj is not None and loaded:
+            session.expire(obj, loaded)

@@ -22,7 +22,11 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from pgkeel.errors import UnfilteredReadError
 from pgkeel.session import _sqlalchemy_private as private
-from pgkeel.session._cascade import soft_delete_children, soft_delete_update
+from pgkeel.session._cascade import (
+    forget_soft_deleted,
+    soft_delete_children,
+    soft_delete_update,
+)
 from pgkeel.session._core_filter import filtered
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._insert_ids import with_row_ids
@@ -243,7 +247,8 @@ def _soft_deletes_rows(state: ORMExecuteState) -> bool:
 def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Result[Any]:
     """Run an ORM bulk ``delete()`` on a soft-delete model as ``UPDATE ... SET deleted_at``.
 
-    Children behind ``passive_deletes`` cascades are soft-deleted first, in the same transaction.
+    Children behind ``passive_deletes`` cascades are soft-deleted first, in the same transaction;
+    relationships already loaded in the session that may hold the rows are expired afterwards.
     """
     delete = state.statement
     mapper = state.bind_mapper
@@ -256,7 +261,9 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
         statement = statement.returning(*returning)
     statement = statement.options(*private.statement_options(delete), *options)
     statement = statement.execution_options(**delete.get_execution_options())
-    return state.invoke_statement(statement=statement)
+    result = state.invoke_statement(statement=statement)
+    forget_soft_deleted(state.session, [mapper])
+    return result
 
 
 def _on_insert(state: ORMExecuteState) -> None:

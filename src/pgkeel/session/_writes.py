@@ -10,6 +10,7 @@ from sqlalchemy.orm import ONETOMANY, with_parent
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
+from pgkeel.session._cascade import forget_soft_deleted
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN, loaded_value
 from pgkeel.softdelete import HARD_DELETES_KEY, SoftDeleteMixin, is_marked_for_hard_delete
@@ -24,6 +25,10 @@ from pgkeel.tenancy import (
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Mapper, Session, UOWTransaction
+
+
+_SOFT_DELETED_MAPPERS = "pgkeel_soft_deleted_mappers"
+"""``Session.info`` key: the mappers of the objects the current flush soft-deletes."""
 
 
 def _describe(obj: object) -> str:
@@ -127,6 +132,7 @@ def _soft_delete_pending(session: Session) -> None:
             done.add(id(obj))
             session.add(obj)
             _mark_deleted(obj)
+            session.info.setdefault(_SOFT_DELETED_MAPPERS, set()).add(inspect(obj).mapper)
             for child in _passive_children(session, obj):
                 session.delete(child)
 
@@ -198,5 +204,10 @@ def on_before_flush(session: Session, _context: UOWTransaction, _instances: obje
 
 
 def on_after_flush(session: Session, _context: UOWTransaction) -> None:
-    """``after_flush_postexec``: the ``hard_delete`` marks of this flush are spent."""
+    """``after_flush_postexec``: spend this flush's marks, forget the rows it soft-deleted.
+
+    The ``hard_delete`` marks are spent; relationships loaded before the flush that may hold a
+    row it soft-deleted are expired.
+    """
     session.info.pop(HARD_DELETES_KEY, None)
+    forget_soft_deleted(session, session.info.pop(_SOFT_DELETED_MAPPERS, ()))
