@@ -37,6 +37,14 @@ RENAME = rules.RENAME
 TABLE_REWRITE = rules.TABLE_REWRITE
 TYPE_CHANGE = rules.TYPE_CHANGE
 """A type change PostgreSQL makes without rewriting the table (pgkeel checked it)."""
+ADD_COLUMN_REWRITE = rules.ADD_COLUMN_REWRITE
+SET_NOT_NULL = rules.SET_NOT_NULL
+PRIMARY_KEY_CHANGE = rules.PRIMARY_KEY_CHANGE
+NOT_NULL_PROVEN = rules.NOT_NULL_PROVEN
+CONSTRAINT_REPLACED = rules.CONSTRAINT_REPLACED
+GENERATED_COLUMN = rules.GENERATED_COLUMN
+"""A foreign key or check dropped and added again in one transaction: never missing."""
+"""NOT NULL set where a valid check proves it, and that check dropped (pgkeel checked it)."""
 
 SQUAWK_RULES: dict[str, tuple[str, ...]] = {
     DROP_COLUMN: ("ban-drop-column",),
@@ -44,6 +52,12 @@ SQUAWK_RULES: dict[str, tuple[str, ...]] = {
     RENAME: ("renaming-column", "renaming-table"),
     TABLE_REWRITE: ("changing-column-type",),
     TYPE_CHANGE: ("changing-column-type",),
+    ADD_COLUMN_REWRITE: ("adding-field-with-default",),
+    SET_NOT_NULL: ("adding-not-nullable-field",),
+    NOT_NULL_PROVEN: ("adding-not-nullable-field", "ban-drop-constraint"),
+    CONSTRAINT_REPLACED: ("ban-drop-constraint",),
+    GENERATED_COLUMN: ("adding-field-with-default",),
+    PRIMARY_KEY_CHANGE: ("ban-drop-constraint", "adding-serial-primary-key-field"),
 }
 """The squawk findings each acknowledged change makes on purpose."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, MetaData, create_engine, make_url
+from sqlalchemy import CheckConstraint, Connection, Engine, MetaData, create_engine, make_url
 from sqlalchemy.exc import OperationalError, SAWarning
 from sqlalchemy.pool import NullPool
 
@@ -181,6 +181,18 @@ def _render_item(options: MigrationOptions) -> RenderItem:
     return render
 
 
+def _check_names(metadata: MetaData | Sequence[MetaData] | None) -> frozenset[str]:
+    """The names of the check constraints of the model tables."""
+    if metadata is None:
+        return frozenset()
+    return frozenset(
+        str(constraint.name)
+        for table in migrated_tables(metadata)
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint) and constraint.name
+    )
+
+
 def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
     def process(
         context: MigrationContext,
@@ -221,7 +233,15 @@ def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> 
     from alembic_extensions.loss import LossGuard  # noqa: PLC0415
     from alembic_extensions.safety import make_safe  # noqa: PLC0415
 
-    guard = LossGuard(context.connection, acknowledged, [], renames, backfills)
+    metadata = context.opts.get("target_metadata")
+    guard = LossGuard(
+        context.connection,
+        acknowledged,
+        [],
+        renames,
+        backfills,
+        model_checks=_check_names(metadata),
+    )
     make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
 
 
@@ -240,6 +260,7 @@ def _configure_kwargs(
         "process_revision_directives": _process_revision_directives(options),
         "autogenerate_plugins": plugins,
         "compare_type": True,
+        "compare_server_default": True,
         **options.configure,
     }
 

@@ -52,6 +52,10 @@ class LossGuard:
     """``-x rename=`` answers: ``{table: {old column: new column}}``."""
     backfills: dict[str, str] = field(default_factory=dict)
     """``-x backfill=`` answers: ``{"table.column": SQL giving each old row its value}``."""
+    model_checks: frozenset[str] = frozenset()
+    """The names of the model's check constraints (a check the model keeps is never dropped)."""
+    cache: dict[str, Any] = field(default_factory=dict)
+    """Catalog reads made once per autogenerate run."""
 
     @property
     def dialect(self) -> Dialect | None:
@@ -240,16 +244,43 @@ def _table_key(
     return frozenset((column.name, _type_key(column, dialect)) for column in table.columns)
 
 
+def _table_pair_key(op: ops.DropTableOp | ops.CreateTableOp, guard: LossGuard) -> str:
+    return str(sorted(_table_key(op, guard.dialect)))
+
+
+def _moved_table_violation(where: str, moved_to: str, schema: str | None) -> Violation:
+    """The refusal of a model moved to another schema: a drop and a create as generated."""
+    target = sql.Identifier(schema or "public").as_string()
+    old = sql.Identifier(*where.split(".")).as_string()
+    move = f"ALTER TABLE {old} SET SCHEMA {target}"
+    return Violation(
+        RENAME,
+        where,
+        f"table {where} is dropped and {moved_to} with the same columns is created: the model "
+        "moved to another schema, and as generated the migration loses every row of "
+        f"{where}.",
+        f"move the table instead of the drop_table and create_table: op.execute({move!r}) "
+        "(a brief lock, no copy: its indexes, constraints, triggers and policies move with "
+        "it), or keep the schema in the model.",
+        acknowledge_hint(where),
+    )
+
+
 def _guard_tables(upgrade_ops: ops.UpgradeOps, guard: LossGuard) -> None:
     drops = [op for op in upgrade_ops.ops if isinstance(op, ops.DropTableOp)]
     creates = [op for op in upgrade_ops.ops if isinstance(op, ops.CreateTableOp)]
     pairs = _renames(
-        ((op.table_name, str(sorted(_table_key(op, guard.dialect))), "") for op in drops),
-        ((op.table_name, str(sorted(_table_key(op, guard.dialect))), "") for op in creates),
+        ((_where(op.schema, op.table_name), _table_pair_key(op, guard), "") for op in drops),
+        ((_where(op.schema, op.table_name), _table_pair_key(op, guard), "") for op in creates),
     )
+    schemas = {_where(op.schema, op.table_name): op.schema for op in creates}
     for op in drops:
         where = _where(op.schema, op.table_name)
-        violation = _drop_table_violation(where, pairs.get(op.table_name))
+        moved_to = pairs.get(where)
+        if moved_to is not None and moved_to.rpartition(".")[2] == op.table_name:
+            violation = _moved_table_violation(where, moved_to, schemas[moved_to])
+        else:
+            violation = _drop_table_violation(where, moved_to)
         if guard.refuse_unless_acknowledged(violation):
             reason = "acknowledged: its rows are dropped on purpose"
             position = upgrade_ops.ops.index(op)

@@ -8,6 +8,11 @@ The comparators, in the order they run:
 - ``cover_foreign_keys`` (each table, first): adds the index each foreign key needs.
 - ``compare_index_predicates`` (each table, last): an index whose partial predicate changed, or
   that a failed ``CREATE INDEX CONCURRENTLY`` left INVALID: both are rebuilt.
+- ``compare_server_defaults`` (each column, first): a plain server default compared as
+  PostgreSQL stores it (``compare_server_default=True`` turns the comparison on).
+- ``compare_check_constraints`` (each table, last): named CHECK constraints, new or changed.
+- ``compare_primary_keys`` (each table, last): a primary key whose columns changed, and a
+  column that becomes or stops being generated (Alembic only warns).
 - ``compare_database_objects`` (schemas, last): trigger functions, triggers, RLS, policies.
 - ``compare_enum_types`` (schemas, last): native enum types and their values.
 
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from alembic.util import CommandError, DispatchPriority, PriorityDispatchResult
@@ -30,9 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from alembic.autogenerate.api import AutogenContext
-    from alembic.operations.ops import ModifyTableOps, UpgradeOps
+    from alembic.operations.ops import AlterColumnOp, ModifyTableOps, UpgradeOps
     from alembic.runtime.plugins import Plugin
-    from sqlalchemy import Table
+    from sqlalchemy import Column, Table
 
     from alembic_extensions.catalog import Row
     from pgkeel.settings import Settings
@@ -148,6 +153,70 @@ def compare_index_predicates(
     return CONTINUE
 
 
+def compare_check_constraints(
+    autogen_context: AutogenContext,
+    modify_table_ops: ModifyTableOps,
+    _schema: str | None,
+    _table_name: str,
+    conn_table: Table | None,
+    metadata_table: Table | None,
+) -> PriorityDispatchResult:
+    """Add the model's named CHECK constraints the table lacks; replace the changed ones."""
+    from alembic_extensions.checks import check_constraint_ops  # noqa: PLC0415
+
+    if conn_table is None or metadata_table is None or autogen_context.dialect is None:
+        return CONTINUE
+    modify_table_ops.ops.extend(
+        check_constraint_ops(
+            metadata_table, conn_table, autogen_context.dialect, autogen_context.connection
+        )
+    )
+    return CONTINUE
+
+
+def compare_primary_keys(
+    _autogen_context: AutogenContext,
+    modify_table_ops: ModifyTableOps,
+    _schema: str | None,
+    _table_name: str,
+    conn_table: Table | None,
+    metadata_table: Table | None,
+) -> PriorityDispatchResult:
+    """A primary key whose columns changed, a column whose generation changed (both refused)."""
+    from alembic_extensions.generated import generated_ops  # noqa: PLC0415
+    from alembic_extensions.keys import primary_key_ops  # noqa: PLC0415
+
+    if conn_table is not None and metadata_table is not None:
+        modify_table_ops.ops.extend(primary_key_ops(metadata_table, conn_table))
+        modify_table_ops.ops.extend(generated_ops(metadata_table, conn_table))
+    return CONTINUE
+
+
+def compare_server_defaults(
+    autogen_context: AutogenContext,
+    alter_column_op: AlterColumnOp,
+    _schema: str | None,
+    _table_name: str,
+    _column_name: str,
+    conn_col: Column[Any],
+    metadata_col: Column[Any],
+) -> PriorityDispatchResult:
+    """A changed plain server default, compared as PostgreSQL stores it (no false difference)."""
+    from alembic_extensions.defaults import default_changed  # noqa: PLC0415
+
+    if autogen_context.dialect is None:
+        return CONTINUE
+    changed = default_changed(
+        autogen_context.connection, autogen_context.dialect, conn_col, metadata_col
+    )
+    if changed is None:
+        return CONTINUE
+    alter_column_op.existing_server_default = conn_col.server_default
+    if changed:
+        alter_column_op.modify_server_default = metadata_col.server_default
+    return PriorityDispatchResult.STOP
+
+
 def compare_database_objects(
     autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
 ) -> PriorityDispatchResult:
@@ -249,6 +318,15 @@ def setup(plugin: Plugin) -> None:
     )
     plugin.add_autogenerate_comparator(
         compare_index_predicates, "table", "pgkeel_index_predicates", priority=DispatchPriority.LAST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_server_defaults, "column", "server_default", priority=DispatchPriority.FIRST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_check_constraints, "table", "pgkeel_checks", priority=DispatchPriority.LAST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_primary_keys, "table", "pgkeel_primary_keys", priority=DispatchPriority.LAST
     )
     plugin.add_autogenerate_comparator(
         compare_database_objects, "schema", "pgkeel_objects", priority=DispatchPriority.LAST

@@ -101,6 +101,17 @@ def _register_pair(names: ops.OperationNames) -> None:
         Operations.register_operation(name, names.source)(op_class)
 
 
+def _register_table_renderers() -> None:
+    """Renderers of the column and key changes Alembic's autogenerate cannot write."""
+    from alembic_extensions import rendering  # noqa: PLC0415  # see the module doc
+    from alembic_extensions.generated import GeneratedChangeOp, IdentityChangeOp  # noqa: PLC0415
+    from alembic_extensions.keys import PrimaryKeyOp  # noqa: PLC0415
+
+    renderers.dispatch_for(PrimaryKeyOp)(rendering.render_primary_key)
+    renderers.dispatch_for(GeneratedChangeOp)(rendering.render_generated_change)
+    renderers.dispatch_for(IdentityChangeOp)(rendering.render_identity_change)
+
+
 def _register_operations() -> None:
     from alembic_extensions import ops, rendering  # noqa: PLC0415  # see the module doc
     from alembic_extensions.acknowledge import AcknowledgeOp, run_acknowledge  # noqa: PLC0415
@@ -140,6 +151,7 @@ def _register_operations() -> None:
     Operations.register_operation("acknowledge")(AcknowledgeOp)
     Operations.implementation_for(AcknowledgeOp)(run_acknowledge)
     renderers.dispatch_for(AcknowledgeOp)(rendering.render_acknowledge)
+    _register_table_renderers()
     _register_enum_operations()
     renderers.dispatch_for(AlterColumnUsingOp)(rendering.render_alter_using)
     renderers.dispatch_for(RenameColumnOp)(rendering.render_rename_column)

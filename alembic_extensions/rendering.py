@@ -7,6 +7,7 @@ generated migration passes ``ruff check`` and ``ruff format --check`` as it is.
 
 from __future__ import annotations
 
+import copy
 import enum
 import inspect
 import types
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.util import CommandError
 from sqlalchemy import Enum
+from sqlalchemy.sql.naming import conv
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from alembic_extensions.ops import OBJECT_OPERATIONS
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from alembic_extensions.acknowledge import AcknowledgeOp
     from alembic_extensions.backfill import BackfillOp
     from alembic_extensions.enums import AddEnumValueOp, CreateEnumOp, DropEnumOp
+    from alembic_extensions.generated import GeneratedChangeOp, IdentityChangeOp
+    from alembic_extensions.keys import PrimaryKeyOp
     from alembic_extensions.loss import AlterColumnUsingOp, RenameColumnOp
     from alembic_extensions.not_null import AddNotNullCheckOp, NotNullStepsOp, SetNotNullOp
     from alembic_extensions.ops import (
@@ -150,6 +154,39 @@ def render_validate(autogen_context: AutogenContext, op: ValidateConstraintOp) -
         [op.constraint_name, op.table_name],
         [("schema", op.schema)],
     )
+
+
+def render_primary_key(autogen_context: AutogenContext, op: PrimaryKeyOp) -> str:
+    """``op.create_primary_key(name, table, [columns])``, the name as the model writes it."""
+    name = op.constraint_name
+    rendered = f"op.f({str(name)!r})" if isinstance(name, conv) else repr(name)
+    args = ", ".join([rendered, repr(op.table_name), repr(list(op.columns))])
+    schema = f", schema={op.schema!r}" if op.schema else ""
+    return f"{_prefix(autogen_context)}create_primary_key({args}{schema})"
+
+
+def render_generated_change(_autogen_context: AutogenContext, op: GeneratedChangeOp) -> str:
+    """A comment: Alembic cannot write the change (``safe_ddl=False`` lets it through)."""
+    where = ".".join(filter(None, (op.schema, op.table, op.column)))
+    return f"# pgkeel: the generation of {where} changed; write it by hand (generated-column)"
+
+
+def render_identity_change(autogen_context: AutogenContext, op: IdentityChangeOp) -> str:
+    """Alembic's ``op.alter_column(...)``, with the identity it drops named."""
+    from alembic.autogenerate.render import (  # noqa: PLC0415  # loaded with Alembic
+        _render_server_default,
+        render_op_text,
+    )
+    from alembic.operations.ops import AlterColumnOp  # noqa: PLC0415
+
+    plain: AlterColumnOp = copy.copy(op)
+    plain.__class__ = AlterColumnOp
+    rendered = render_op_text(autogen_context, plain)
+    existing = op.existing_server_default
+    if op.modify_server_default is not None or existing is None or existing is False:
+        return rendered
+    identity = _render_server_default(existing, autogen_context)
+    return f"{rendered[:-1]},\n               existing_server_default={identity})"
 
 
 def render_acknowledge(autogen_context: AutogenContext, op: AcknowledgeOp) -> str:

@@ -100,6 +100,28 @@ def keep_unique_rules(container: ops.ModifyTableOps) -> None:
     container.ops = [*kept, *renames]
 
 
+def keep_indexes(container: ops.ModifyTableOps) -> None:
+    """An index built again under its own name (new columns, INVALID) is built beside the old one.
+
+    The new index is built as ``<name>_new`` while the old one still serves queries (and a
+    foreign key's deletes), the old one is dropped once it is built, and the new one takes the
+    name. Unique rules go through ``keep_unique_rules`` first.
+    """
+    dropped = {
+        str(op.drop.index_name) for op in container.ops if isinstance(op, ConcurrentDropIndexOp)
+    }
+    renames: list[MigrateOperation] = []
+    for op in container.ops:
+        if not isinstance(op, ConcurrentCreateIndexOp):
+            continue
+        name = str(op.create.index_name)
+        if name in dropped:
+            op.create.index_name = temporary_name(name)
+            op.drop_leftover = True
+            renames.append(RenameIndexOp(op.create.index_name, name, container.schema))
+    container.ops.extend(renames)
+
+
 def unique_constraint_concurrently(
     op: ops.CreateUniqueConstraintOp,
 ) -> list[MigrateOperation]:
@@ -213,5 +235,6 @@ def restore_unique_rules(deferred: list[MigrateOperation]) -> list[MigrateOperat
     for (schema, name), table_ops in by_table.items():
         container = ops.ModifyTableOps(name, table_ops, schema=schema)
         keep_unique_rules(container)
+        keep_indexes(container)  # an index rebuilt under its name: beside the other one
         turned.extend(container.ops)
     return [*reversed(others), *turned]

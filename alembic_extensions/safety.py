@@ -2,8 +2,12 @@
 
 - A new (or dropped) index is built ``CONCURRENTLY`` inside
   ``op.get_context().autocommit_block()``: no lock that stops writes while it builds.
-- A new foreign key is added ``NOT VALID`` (a brief lock, no scan) and validated in a separate
-  step, an autocommit block after it (a scan that does not block writes).
+- A new foreign key or CHECK constraint is added ``NOT VALID`` (a brief lock, no scan) and
+  validated in a separate step, an autocommit block after it (a scan that does not block
+  writes).
+- A new column that PostgreSQL fills by rewriting the table (a volatile default, an identity, a
+  stored generated column) and ``SET NOT NULL`` without a valid check that proves it are
+  refused with their recipes unless acknowledged (see ``columns``).
 - A new ``NOT NULL`` column without a server default is refused, with the steps that add it
   safely: it would fail on a table with rows, or rewrite it under an exclusive lock. So is
   ``TenantMixin`` added to an existing table (its ``tenant_id`` has no value for the old rows),
@@ -28,8 +32,23 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 from alembic.util import CommandError
 
-from alembic_extensions.acknowledge import BACKFILL_ARGUMENT
+from alembic_extensions.acknowledge import (
+    BACKFILL_ARGUMENT,
+    CONSTRAINT_REPLACED,
+    GENERATED_COLUMN,
+    PRIMARY_KEY_CHANGE,
+    AcknowledgeOp,
+)
+from alembic_extensions.columns import guard_add_column
 from alembic_extensions.errors import UnsafeMigrationError
+from alembic_extensions.generated import (
+    GeneratedChangeOp,
+    IdentityChangeOp,
+    adds_identity,
+    generated_violation,
+    identity_violation,
+)
+from alembic_extensions.keys import primary_key_violation
 from alembic_extensions.late_keys import ForeignKeyAfterKeyOp, after_new_keys, split_late
 from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
 from alembic_extensions.not_null import (
@@ -56,6 +75,7 @@ from alembic_extensions.ordering import (
     order_drops,
 )
 from alembic_extensions.replacements import (
+    keep_indexes,
     keep_unique_rules,
     restore_unique_rules,
     unique_constraint_concurrently,
@@ -167,19 +187,16 @@ _DEFERRED = (
 """Operations that must not run in the transaction of the DDL before them."""
 
 
-def _not_valid(op: ops.CreateForeignKeyOp) -> list[ops.MigrateOperation]:
+def _not_valid(
+    op: ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp,
+) -> list[ops.MigrateOperation]:
     if op.constraint_name is None:  # no name to validate by; the naming convention gives one
         return [op]
     op.kw["postgresql_not_valid"] = True
     name = str(op.constraint_name)
+    if isinstance(op, ops.CreateCheckConstraintOp):
+        return [op, ValidateConstraintOp(name, op.table_name, op.schema)]
     return [op, ValidateConstraintOp(name, op.source_table, op.kw.get("source_schema"))]
-
-
-def _safe_drop_index(op: ops.DropIndexOp, container: ops.ModifyTableOps) -> ops.MigrateOperation:
-    gone = index_columns(op) & dropped_columns(container)
-    if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
-        return DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")
-    return ConcurrentDropIndexOp(op)
 
 
 def _not_null(op: ops.AlterColumnOp, backfills: dict[str, str]) -> list[ops.MigrateOperation]:
@@ -189,29 +206,113 @@ def _not_null(op: ops.AlterColumnOp, backfills: dict[str, str]) -> list[ops.Migr
     return [rest, steps] if rest is not None else [steps]
 
 
+def _safe_add_column(
+    op: ops.AddColumnOp,
+    container: ops.ModifyTableOps,
+    refused: list[Violation],
+    guard: LossGuard,
+) -> list[ops.MigrateOperation]:
+    column = op.column
+    if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
+        refused.append(not_null_violation(container.table_name, column))
+    elif _adds_tenant(column) and not allowed(TENANT_BACKFILL_RULE, column, column.table):
+        refused.append(tenant_column_violation(container.table_name, column))
+    else:
+        return guard_add_column(op, container, guard)
+    return [op]
+
+
+def _safe_index(
+    op: ops.CreateIndexOp | ops.DropIndexOp, container: ops.ModifyTableOps
+) -> ops.MigrateOperation:
+    if isinstance(op, ops.CreateIndexOp):
+        return ConcurrentCreateIndexOp(op)
+    gone = index_columns(op) & dropped_columns(container)
+    if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
+        return DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")
+    return ConcurrentDropIndexOp(op)
+
+
+def _guard_primary_keys(container: ops.ModifyTableOps, guard: LossGuard) -> None:
+    """Refuse a changed primary key, or write the acknowledgement before its drop."""
+    where = ".".join(filter(None, (container.schema, container.table_name)))
+    added = [op for op in container.ops if isinstance(op, ops.CreatePrimaryKeyOp)]
+    if not added or not guard.refuse_unless_acknowledged(primary_key_violation(where, added[0])):
+        return
+    first = next(
+        op
+        for op in container.ops
+        if isinstance(op, ops.CreatePrimaryKeyOp)
+        or (isinstance(op, ops.DropConstraintOp) and op.constraint_type == "primary")
+    )
+    acknowledged = AcknowledgeOp(PRIMARY_KEY_CHANGE, where, "acknowledged")
+    container.ops.insert(container.ops.index(first), acknowledged)
+
+
+def _safe_alter(
+    op: ops.AlterColumnOp | GeneratedChangeOp,
+    container: ops.ModifyTableOps,
+    guard: LossGuard,
+    backfills: dict[str, str],
+) -> list[ops.MigrateOperation]:
+    where = ".".join(filter(None, (container.schema, container.table_name)))
+    if isinstance(op, GeneratedChangeOp):
+        guard.refused.append(generated_violation(f"{where}.{op.column}", op))
+        return [op]
+    if adds_identity(op):
+        violation = identity_violation(f"{where}.{op.column_name}")
+        if guard.refuse_unless_acknowledged(violation):
+            reason = "the sequence is moved past the highest value by hand"
+            return [
+                AcknowledgeOp(GENERATED_COLUMN, violation.where, reason),
+                IdentityChangeOp.of(op),
+            ]
+    if makes_not_null(op):
+        return _not_null(op, backfills)
+    return [op]
+
+
 def _safe_op(
     op: ops.MigrateOperation,
     container: ops.ModifyTableOps,
     refused: list[Violation],
+    guard: LossGuard,
     backfills: dict[str, str],
 ) -> list[ops.MigrateOperation]:
-    if isinstance(op, ops.AlterColumnOp) and makes_not_null(op):
-        return _not_null(op, backfills)
-    if isinstance(op, ops.CreateIndexOp):
-        return [ConcurrentCreateIndexOp(op)]
-    if isinstance(op, ops.DropIndexOp):
-        return [_safe_drop_index(op, container)]
-    if isinstance(op, ops.CreateForeignKeyOp):
+    if isinstance(op, ops.CreateIndexOp | ops.DropIndexOp):
+        return [_safe_index(op, container)]
+    if isinstance(op, ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp):
         return _not_valid(op)
     if isinstance(op, ops.CreateUniqueConstraintOp):
         return unique_constraint_concurrently(op)
     if isinstance(op, ops.AddColumnOp):
-        column = op.column
-        if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
-            refused.append(not_null_violation(container.table_name, column))
-        elif _adds_tenant(column) and not allowed(TENANT_BACKFILL_RULE, column, column.table):
-            refused.append(tenant_column_violation(container.table_name, column))
+        return _safe_add_column(op, container, refused, guard)
+    if isinstance(op, ops.AlterColumnOp | GeneratedChangeOp):
+        return _safe_alter(op, container, guard, backfills)
     return [op]
+
+
+def _replaced_constraints(container: ops.ModifyTableOps) -> None:
+    """Tell the reviewer and squawk that a dropped constraint comes back in the same transaction.
+
+    A changed foreign key (``ondelete``) or check is written as a drop and an add of the same
+    name; both run in the migration's transaction, so no other transaction sees the table
+    without it.
+    """
+    added = {
+        str(op.constraint_name)
+        for op in container.ops
+        if isinstance(op, ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp)
+    }
+    replaced: list[ops.MigrateOperation] = []
+    for op in container.ops:
+        if isinstance(op, ops.DropConstraintOp) and str(op.constraint_name) in added:
+            names = (container.schema, container.table_name, str(op.constraint_name))
+            where = ".".join(filter(None, names))
+            reason = f"{op.constraint_name} is added again in this transaction"
+            replaced.append(AcknowledgeOp(CONSTRAINT_REPLACED, where, reason))
+        replaced.append(op)
+    container.ops = replaced
 
 
 def _tables(
@@ -255,10 +356,15 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str,
             continue
         found: list[Violation] = []
         container.ops = [
-            safe for op in container.ops for safe in _safe_op(op, container, found, backfills)
+            safe
+            for op in container.ops
+            for safe in _safe_op(op, container, found, guard, backfills)
         ]
         refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
         keep_unique_rules(container)
+        keep_indexes(container)
+        _guard_primary_keys(container, guard)
+        _replaced_constraints(container)
 
 
 def _is_table_security(op: ops.MigrateOperation) -> bool:
@@ -308,15 +414,15 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
     """The deferred operations in the order that keeps every rule in place.
 
     The steps that make columns NOT NULL first (a backfill, a check validated on its own, SET
-    NOT NULL); index builds in one autocommit block; validations in the migration's transaction; new
+    NOT NULL); index builds, then index drops (a table keeps an index it had while its
+    replacement builds), in one autocommit block; validations in the migration's transaction; new
     indexes become constraints; then the unique rules the new indexes replace are dropped
     (constraints in the transaction, indexes concurrently); last, new indexes take the old
     names (and those become constraints); then the foreign keys that reference the new keys,
     and their validations; row-level security and policies last.
     """
-    indexes = [
-        op for op in deferred if isinstance(op, ConcurrentCreateIndexOp | ConcurrentDropIndexOp)
-    ]
+    builds = [op for op in deferred if isinstance(op, ConcurrentCreateIndexOp)]
+    indexes = [*builds, *(op for op in deferred if isinstance(op, ConcurrentDropIndexOp))]
     late, late_checks = split_late(deferred)
     validations = [
         op for op in deferred if isinstance(op, ValidateConstraintOp) and op not in late_checks

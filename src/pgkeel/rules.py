@@ -52,6 +52,12 @@ TABLE_REWRITE: Final = "table-rewrite"
 TYPE_CHANGE: Final = "type-change"
 ENUM_VALUES: Final = "enum-values"
 TENANT_BACKFILL: Final = "tenant-backfill"
+ADD_COLUMN_REWRITE: Final = "add-column-rewrite"
+SET_NOT_NULL: Final = "set-not-null"
+PRIMARY_KEY_CHANGE: Final = "primary-key-change"
+NOT_NULL_PROVEN: Final = "not-null-proven"
+CONSTRAINT_REPLACED: Final = "constraint-replaced"
+GENERATED_COLUMN: Final = "generated-column"
 
 RULES: Final[dict[str, Rule]] = {
     rule.id: rule
@@ -96,6 +102,38 @@ RULES: Final[dict[str, Rule]] = {
         Rule(
             ENUM_VALUES,
             "an enum type's values are only added, never removed, renamed or reordered",
+            settable=False,
+        ),
+        Rule(
+            ADD_COLUMN_REWRITE,
+            "a new column that rewrites the table (volatile default, identity, generated) is"
+            " added only when acknowledged",
+            settable=False,
+        ),
+        Rule(
+            SET_NOT_NULL,
+            "NOT NULL is set on an existing column once a valid CHECK proves it, or acknowledged",
+            settable=False,
+        ),
+        Rule(
+            NOT_NULL_PROVEN,
+            "NOT NULL set where a valid CHECK proves it: no scan (checked, acknowledged)",
+            settable=False,
+        ),
+        Rule(
+            CONSTRAINT_REPLACED,
+            "a changed foreign key or check is dropped and added again in one transaction",
+            settable=False,
+        ),
+        Rule(
+            GENERATED_COLUMN,
+            "an existing column becomes or stops being generated (identity, computed) by the"
+            " recipe",
+            settable=False,
+        ),
+        Rule(
+            PRIMARY_KEY_CHANGE,
+            "a primary key changes only by the recipe, or acknowledged",
             settable=False,
         ),
         Rule(

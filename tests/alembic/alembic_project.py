@@ -77,6 +77,8 @@ class Project:
     directory: Path
     url: str
     example: str
+    module: str = "models"
+    """The model module the project points at (``models``, ``models_v2``...)."""
 
     @classmethod
     def create(cls, directory: Path, url: str, example: str) -> Project:
@@ -92,6 +94,7 @@ class Project:
     def use(self, module: str) -> None:
         """Point the project at another version of the example's models."""
         models = load_models(self.example, module)
+        self.module = module
         (self.directory / "alembic.ini").write_text(
             "[alembic]\n"
             "script_location = %(here)s/migrations\n"

@@ -1,0 +1,110 @@
+"""CHECK constraints, which Alembic does not compare.
+
+A named ``CheckConstraint`` of the model that the table lacks is added (on a table with rows,
+``NOT VALID`` then validated, see ``safety``); one whose expression changed is dropped and added
+again in the same transaction, so the table is never without it. Expressions are compared as
+text stripped of casts, quotes, parentheses and spaces, then, when those differ, in PostgreSQL's
+own form (the model's expression is added to an empty temporary copy of the table in a savepoint
+rolled back at once). A check found only in the database is left alone: it may be a step of a
+recipe written by hand (``CHECK (column IS NOT NULL) NOT VALID`` before ``SET NOT NULL``), and
+leaving a rule in place loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import ops
+from psycopg import sql
+from sqlalchemy import CheckConstraint
+from sqlalchemy.exc import DBAPIError
+
+from alembic_extensions.indexes import normalise_predicate
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Dialect
+
+_PROBE_TABLE = "pgkeel_check_probe"
+
+
+def _named_checks(table: Table) -> dict[str, CheckConstraint]:
+    return {
+        str(constraint.name): constraint
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint) and isinstance(constraint.name, str)
+    }
+
+
+def _expression(constraint: CheckConstraint, dialect: Dialect) -> str:
+    compiled = constraint.sqltext.compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True, "include_table": False}
+    )
+    return str(compiled)
+
+
+def server_check(connection: Connection, table: Table, expression: str) -> str | None:
+    """``expression`` as PostgreSQL stores a check on ``table``; None if it cannot say."""
+    copy = sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
+        sql.Identifier(_PROBE_TABLE),
+        sql.Identifier(*(part for part in (table.schema, table.name) if part)),
+    )
+    add = sql.SQL("ALTER TABLE {} ADD CHECK ").format(sql.Identifier(_PROBE_TABLE)).as_string()
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql(copy.as_string())
+        connection.exec_driver_sql(add + f"({expression})".replace("%", "%%"))
+        stored = connection.exec_driver_sql(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'pgkeel_check_probe'::regclass AND contype = 'c'"
+        ).scalar()
+    except DBAPIError:
+        stored = None
+    finally:
+        savepoint.rollback()
+    return None if stored is None else str(stored)
+
+
+def _stored_definition(connection: Connection, table: Table, name: str) -> str | None:
+    # Reads one row by name: only for a check whose text already differs (rare).
+    query = (
+        "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " WHERE c.conrelid = to_regclass(%(relation)s) AND c.conname = %(name)s"
+    )
+    relation = sql.Identifier(*(part for part in (table.schema, table.name) if part)).as_string()
+    return connection.exec_driver_sql(query, {"relation": relation, "name": name}).scalar()
+
+
+def check_changed(
+    model: CheckConstraint,
+    reflected: CheckConstraint,
+    dialect: Dialect,
+    connection: Connection | None,
+) -> bool:
+    """Whether the model's check expression differs from the database's."""
+    expression = _expression(model, dialect)
+    if normalise_predicate(expression) == normalise_predicate(str(reflected.sqltext)):
+        return False
+    table = reflected.table
+    if connection is None or table is None:
+        return True
+    stored = _stored_definition(connection, table, str(reflected.name))
+    return stored is None or server_check(connection, table, expression) != stored
+
+
+def check_constraint_ops(
+    model_table: Table, reflected_table: Table, dialect: Dialect, connection: Connection | None
+) -> list[Any]:
+    """The operations that give the table the model's named checks (new or changed)."""
+    reflected = _named_checks(reflected_table)
+    found: list[Any] = []
+    for name, constraint in sorted(_named_checks(model_table).items()):
+        old = reflected.get(name)
+        if old is not None and not check_changed(constraint, old, dialect, connection):
+            continue
+        if old is not None:
+            drop = ops.DropConstraintOp.from_constraint(old)
+            drop._reverse = ops.CreateCheckConstraintOp.from_constraint(old)
+            found.append(drop)
+        found.append(ops.CreateCheckConstraintOp.from_constraint(constraint))
+    return found
