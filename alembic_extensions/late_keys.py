@@ -53,13 +53,17 @@ def _referred(fk: ForeignKeyConstraint) -> _Key:
 
 
 def _moved(fk: ForeignKeyConstraint, schema: str | None) -> list[ops.MigrateOperation]:
-    """The foreign key as a deferred ``NOT VALID`` creation and its validation."""
+    """The foreign key of a new table as a deferred ``NOT VALID`` creation and its validation.
+
+    The table is created empty by the same migration, so the validation may run in the
+    transaction that added the key: it scans no rows.
+    """
     create = ForeignKeyAfterKeyOp.from_constraint(fk)
     create.kw["postgresql_not_valid"] = True
     if schema is not None:
         create.kw.setdefault("source_schema", schema)
     name = str(create.constraint_name)
-    return [create, ValidateConstraintOp(name, create.source_table, schema)]
+    return [create, ValidateConstraintOp(name, create.source_table, schema, new_table=True)]
 
 
 def _from_new_tables(upgrade_ops: ops.UpgradeOps, keys: set[_Key]) -> list[ops.ModifyTableOps]:

@@ -152,7 +152,7 @@ def render_validate(autogen_context: AutogenContext, op: ValidateConstraintOp) -
     return call(
         _prefix(autogen_context) + "validate_constraint",
         [op.constraint_name, op.table_name],
-        [("schema", op.schema)],
+        [("schema", op.schema), ("new_table", op.new_table or None)],
     )
 
 

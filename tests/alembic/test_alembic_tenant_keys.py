@@ -14,6 +14,8 @@ import pytest
 from alembic_project import Project
 from sqlalchemy import exc
 
+from alembic_extensions.check import check_squawk
+
 MakeProject = Callable[[str], Project]
 SEED = """
 INSERT INTO tenants (id, name) VALUES
@@ -47,8 +49,12 @@ def test_a_tenant_foreign_key_to_a_table_with_rows(make_project: MakeProject) ->
     validate = upgrade.index("op.validate_constraint(")
     assert key < foreign_key < validate
     assert "postgresql_not_valid=True" in upgrade
+    # the new table is empty: validated in the same transaction, and squawk told why
+    assert "new_table=True" in upgrade[validate:]
     project.upgrade()
     project.check()
+    squawk = check_squawk(project.config())
+    assert squawk.findings is None, squawk.findings
     project.execute(INVOICE.format("a", "00000000-0000-0000-0000-00000000000a"))
     with pytest.raises(exc.IntegrityError, match="fk_invoices_tenant_id_user_id"):
         project.execute(INVOICE.format("a", "00000000-0000-0000-0000-00000000000b"))
