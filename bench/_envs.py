@@ -1,8 +1,8 @@
 """The bench environments: pgkeel with its peers, built by ``make bench``, never by ``make test``.
 
 ``.venv-bench`` holds pgkeel (editable, dev extras) and the peers that run on pgkeel's SQLAlchemy
-(bench/requirements-peers.txt); ``.venv-bench-sa20`` holds pgkeel and sqlalchemy-easy-softdelete,
-which requires SQLAlchemy < 2.1 (bench/requirements-sqlalchemy20.txt).
+(bench/requirements-peers.txt); ``.venv-bench-sa20`` holds sqlalchemy-easy-softdelete without
+pgkeel: the peer requires SQLAlchemy < 2.1, pgkeel >= 2.1 (bench/requirements-sqlalchemy20.txt).
 """
 
 from __future__ import annotations
