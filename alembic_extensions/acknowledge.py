@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DROP_COLUMN = rules.DROP_COLUMN
 DROP_TABLE = rules.DROP_TABLE
+DROP_UNIQUE = rules.DROP_UNIQUE
 RENAME = rules.RENAME
 TABLE_REWRITE = rules.TABLE_REWRITE
 TYPE_CHANGE = rules.TYPE_CHANGE
@@ -49,6 +50,7 @@ GENERATED_COLUMN = rules.GENERATED_COLUMN
 SQUAWK_RULES: dict[str, tuple[str, ...]] = {
     DROP_COLUMN: ("ban-drop-column",),
     DROP_TABLE: ("ban-drop-table", "ban-drop-constraint"),
+    DROP_UNIQUE: ("ban-drop-constraint",),
     RENAME: ("renaming-column", "renaming-table"),
     TABLE_REWRITE: ("changing-column-type",),
     TYPE_CHANGE: ("changing-column-type",),

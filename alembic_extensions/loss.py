@@ -2,6 +2,10 @@
 
 - A dropped column or table loses its values: refused, and when an added column (or a created
   table) of the same type looks like its new name, the refusal gives the rename to write.
+- A dropped unique rule (constraint or unique index) that no new unique rule of the table
+  replaces lets duplicates in from then on: refused. A rule whose column is dropped goes with the
+  column (refused as such); a rule rebuilt with other options, made partial by soft delete or
+  led by ``tenant_id`` is replaced, and pgkeel keeps it until its successor is valid.
 - A column type change that PostgreSQL makes by rewriting the table (under an ACCESS EXCLUSIVE
   lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
   rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
@@ -23,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from alembic_extensions.acknowledge import (
     DROP_COLUMN,
     DROP_TABLE,
+    DROP_UNIQUE,
     RENAME,
     TABLE_REWRITE,
     TYPE_CHANGE,
@@ -237,6 +242,76 @@ def _guard_columns(container: ops.ModifyTableOps, guard: LossGuard) -> set[str]:
     return set(pairs.values())
 
 
+def _rule_columns(op: ops.MigrateOperation) -> tuple[str, set[str]] | None:
+    """``(name, column names)`` of the unique rule ``op`` drops, or None when it drops another."""
+    reverse = getattr(op, "_reverse", None)
+    if isinstance(op, ops.DropConstraintOp) and op.constraint_type == "unique":
+        columns = getattr(reverse, "columns", None) or ()
+        return str(op.constraint_name), {str(getattr(c, "name", c)) for c in columns}
+    if (
+        isinstance(op, ops.DropIndexOp)
+        and isinstance(reverse, ops.CreateIndexOp)
+        and reverse.unique
+    ):
+        return str(op.index_name), {str(getattr(c, "name", c)) for c in reverse.columns}
+    return None
+
+
+def _new_unique_rules(container: ops.ModifyTableOps) -> list[tuple[str, set[str]]]:
+    """``(name, column names)`` of each unique rule the container creates."""
+    rules = []
+    for op in container.ops:
+        if isinstance(op, ops.CreateIndexOp) and op.unique:
+            rules.append((str(op.index_name), {str(getattr(c, "name", c)) for c in op.columns}))
+        elif isinstance(op, ops.CreateUniqueConstraintOp):
+            rules.append((str(op.constraint_name), {str(c) for c in op.columns}))
+    return rules
+
+
+def _replaced(name: str, columns: set[str], new: list[tuple[str, set[str]]]) -> bool:
+    """A new rule of the same name, or on the same columns (tenant_id added by the mixin)."""
+    return any(
+        new_name == name or (new_columns - {"tenant_id"}) <= columns
+        for new_name, new_columns in new
+    )
+
+
+def _drop_unique_violation(table: str, name: str, columns: set[str]) -> Violation:
+    where = f"{table}.{name}"
+    listed = ", ".join(sorted(columns)) or "an expression"
+    return Violation(
+        DROP_UNIQUE,
+        where,
+        f"the migration drops unique rule {name} of {table} ({listed}) and no new unique rule "
+        "replaces it: from then on duplicates can be written, and the rule cannot come back "
+        "once they are.",
+        "if the model lost the rule by mistake (a removed unique=True, UniqueConstraint or "
+        "Index(..., unique=True)), put it back; if the rule changes, declare the new one in "
+        "the same revision and pgkeel keeps the old one until the new one is valid.",
+        acknowledge_hint(where),
+    )
+
+
+def _guard_unique_rules(container: ops.ModifyTableOps, guard: LossGuard) -> None:
+    """Refuse the unique rules the container drops with nothing in their place."""
+    dropped_columns = {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
+    new = _new_unique_rules(container)
+    table = _where(container.schema, container.table_name)
+    for op in list(container.ops):
+        rule = _rule_columns(op)
+        if rule is None:
+            continue
+        name, columns = rule
+        if columns & dropped_columns or _replaced(name, columns, new):
+            continue
+        violation = _drop_unique_violation(table, name, columns)
+        if guard.refuse_unless_acknowledged(violation):
+            reason = "acknowledged: the rule is dropped on purpose"
+            container.ops.insert(
+                container.ops.index(op), _acknowledge(DROP_UNIQUE, violation.where, reason)
+            )
+
+
 def _table_key(
     op: ops.DropTableOp | ops.CreateTableOp, dialect: Dialect | None
 ) -> frozenset[tuple[str, str]]:
@@ -391,6 +466,7 @@ def guard_losses(upgrade_ops: ops.UpgradeOps, guard: LossGuard, dropped: set[Any
         if (container.schema, container.table_name) in dropped:
             continue
         _guard_types(container, guard)
+        _guard_unique_rules(container, guard)
         paired |= {
             (container.schema, container.table_name, name)
             for name in _guard_columns(container, guard)

@@ -47,6 +47,7 @@ ALL_ROWS_UNIQUE: Final = "all-rows-unique"
 NOT_NULL_DEFAULT: Final = "not-null-default"
 DROP_COLUMN: Final = "drop-column"
 DROP_TABLE: Final = "drop-table"
+DROP_UNIQUE: Final = "drop-unique"
 RENAME: Final = "rename"
 TABLE_REWRITE: Final = "table-rewrite"
 TYPE_CHANGE: Final = "type-change"
@@ -93,6 +94,11 @@ RULES: Final[dict[str, Rule]] = {
         ),
         Rule(DROP_COLUMN, "a migration drops a column only when acknowledged", settable=False),
         Rule(DROP_TABLE, "a migration drops a table only when acknowledged", settable=False),
+        Rule(
+            DROP_UNIQUE,
+            "a migration drops a unique rule that nothing replaces only when acknowledged",
+            settable=False,
+        ),
         Rule(RENAME, "a rename is written as a rename, never as a drop and an add", settable=False),
         Rule(
             TABLE_REWRITE,

@@ -357,3 +357,31 @@ def test_type_changes_that_rewrite_are_refused_unless_acknowledged(
     project.check()
     assert relfilenode(project, "measurements") != node  # rewritten, as the refusal said
     assert project.query("SELECT sum(code) FROM measurements") == [500500]
+
+
+# --- unique rules that nothing replaces ------------------------------------------------------
+
+
+def test_a_dropped_unique_rule_is_refused_unless_acknowledged(make_project: MakeProject) -> None:
+    """A unique=True removed from the model: duplicates would be allowed from then on."""
+    project = make_project("downgrades")
+    project.revision("create customers and orders")
+    project.upgrade()
+    project.execute("INSERT INTO customers (email) VALUES ('a@x.test'), ('b@x.test')")
+    project.use("models_v2")
+    with pytest.raises(UnsafeMigrationError) as raised:
+        project.revision("loosen", "acknowledge=orders.note")
+    found = {(v.rule, v.where) for v in raised.value.violations}
+    assert ("drop-unique", "customers.uq_customers_email") in found
+    message = str(raised.value)
+    assert "no new unique rule replaces it" in message
+    assert "-x acknowledge=customers.uq_customers_email" in message
+    assert len(project.versions()) == 1
+    path = project.revision("loosen", "acknowledge=orders.note,customers.uq_customers_email")
+    upgrade = upgrade_section(path.read_text())
+    assert upgrade.index("'customers.uq_customers_email'") < upgrade.index(
+        "op.drop_constraint(op.f('uq_customers_email')"
+    )
+    project.upgrade()
+    project.execute("INSERT INTO customers (email) VALUES ('a@x.test')")  # allowed, as asked
+    assert project.query("SELECT count(*) FROM customers WHERE email = 'a@x.test'") == [2]
