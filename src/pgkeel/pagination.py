@@ -207,7 +207,16 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of ``_b64(data)``; any other spelling of them is refused.
+
+    Base64 decoders skip characters outside the alphabet and ignore the unused low bits of the
+    last character, so several texts decode to the same bytes: only the one ``_b64`` writes is a
+    cursor, so a changed cursor is always refused.
+    """
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError(text)
+    return data
 
 
 def encode_cursor(

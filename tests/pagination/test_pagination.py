@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gc
 import json
+import string
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -244,6 +245,45 @@ def test_a_forged_cursor_is_a_clear_error(
         assert cursor is not None
         with pytest.raises(InvalidCursorError, match="Fix: start again from the first page"):
             paginate(session, select(Note), limit=2, after=forge(cursor))  # type: ignore[operator]
+
+
+_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+
+
+def _decoded(text: str) -> bytes:
+    """What a lenient base64 decoder reads: characters outside the alphabet skipped."""
+    kept = "".join(character for character in text if character in _ALPHABET)
+    return base64.urlsafe_b64decode(kept + "=" * (-len(kept) % 4))
+
+
+def _respelled(part: str) -> list[str]:
+    """Other texts that a base64 decoder reads as the same bytes as ``part``.
+
+    A junk character inside (decoders skip characters outside the alphabet), and, where the
+    last character carries unused low bits (a length of 2 or 3 modulo 4), that bit flipped.
+    """
+    texts = [part[:1] + "!" + part[1:]]
+    if len(part) % 4 in {2, 3}:
+        texts.append(part[:-1] + _ALPHABET[_ALPHABET.index(part[-1]) ^ 1])
+    return texts
+
+
+def test_a_cursor_spelled_another_way_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Only the exact text the service wrote is a cursor, so any change to it is caught."""
+    with tenant_context(tenant), factory() as session:
+        cursor = paginate(session, select(Note), limit=2).next_cursor
+        assert cursor is not None
+        payload, mac = cursor.split(".")
+        variants = [f"{p}.{mac}" for p in _respelled(payload)]
+        variants += [f"{payload}.{m}" for m in _respelled(mac)]
+        assert len(variants) >= 3  # the 16-byte signature always has unused bits
+        for text in variants:
+            first, second = text.split(".")
+            assert (_decoded(first), _decoded(second)) == (_decoded(payload), _decoded(mac))
+            with pytest.raises(InvalidCursorError, match="is not a cursor this service made"):
+                paginate(session, select(Note), limit=2, after=text)
 
 
 def test_a_cursor_of_another_order_is_refused(
