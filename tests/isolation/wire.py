@@ -69,28 +69,33 @@ def _sql_of(kind: str, body: bytes) -> str:
     return body[: body.index(b"\0")].decode()
 
 
-def _read_exactly(source: socket.socket, size: int, sink: socket.socket) -> bytes:
-    """``size`` bytes from ``source``, passed on to ``sink`` as they come."""
+def _read_exactly(source: socket.socket, size: int) -> bytes:
+    """``size`` bytes from ``source``."""
     data = b""
     while len(data) < size:
         chunk = source.recv(min(_CHUNK, size - len(data)))
         if not chunk:
             raise EOFError
-        sink.sendall(chunk)
         data += chunk
     return data
 
 
 def _client_to_server(wire: Wire, client: socket.socket, server: socket.socket) -> None:
-    """Pass the startup packet, then each typed message, recording what it is."""
-    (length,) = struct.unpack("!i", _read_exactly(client, 4, server))
-    _read_exactly(client, length - 4, server)
+    """Pass the startup packet, then each typed message, recorded before it is passed on.
+
+    Recording first means a round trip is on record before the server can answer it, so a
+    client that got its answer never finds its last round trip missing.
+    """
+    startup = _read_exactly(client, 4)
+    (length,) = struct.unpack("!i", startup)
+    server.sendall(startup + _read_exactly(client, length - 4))
     pending = Trip()
     while True:
-        header = _read_exactly(client, 5, server)
+        header = _read_exactly(client, 5)
         kind, length = chr(header[0]), struct.unpack("!i", header[1:])[0]
-        body = _read_exactly(client, length - 4, server)
+        body = _read_exactly(client, length - 4)
         pending = wire._record(pending, kind, body)  # the proxy's own helper
+        server.sendall(header + body)
 
 
 def _server_to_client(server: socket.socket, client: socket.socket) -> None:
