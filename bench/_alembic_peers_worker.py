@@ -21,18 +21,17 @@ import sys
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, ForeignKey, MetaData, create_engine, event, func
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, ForeignKey, MetaData, create_engine, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bench._statements import counting
 from pgkeel.ddl import UPDATED_AT_FUNCTION, updated_at_trigger_name
 from pgkeel.tenancy import CURRENT_TENANT_SQL, POLICY_NAME, TENANT_COLUMN
 
@@ -253,23 +252,8 @@ def _prepare(library: str, directory: Path) -> None:
     (directory / "versions").mkdir()
 
 
-@contextmanager
-def _counting() -> Iterator[list[str]]:
-    """Every statement any engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:  # noqa: ANN401
-        sent.append(str(args[2]))
-
-    event.listen(Engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", count)
-
-
 def _check(config: Config) -> dict[str, Any]:
-    with _counting() as sent:
+    with counting() as sent:
         started, cpu = time.perf_counter(), time.process_time()
         command.check(config)  # raises when the models and the database differ
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -23,10 +23,11 @@ from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ForeignKey, event
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy import ForeignKey
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bench._statements import counting
 from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
 from pgkeel.database import provide_server
@@ -148,21 +149,6 @@ class Project:
             if "op." in body.split("def upgrade", 1)[1]:
                 raise AssertionError(f"the {kind} run was not a no-op:\n{body}")
         return seconds
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    """Every statement any engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:  # noqa: ANN401
-        sent.append(str(args[2]))
-
-    event.listen(Engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(Engine, "before_cursor_execute", count)
 
 
 def _statements(project: Project, kind: str) -> list[str]:
