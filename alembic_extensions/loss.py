@@ -242,18 +242,23 @@ def _guard_columns(container: ops.ModifyTableOps, guard: LossGuard) -> set[str]:
     return set(pairs.values())
 
 
+def _names(columns: Iterable[Any]) -> set[str]:
+    """Column names (an expression's text where an index has one)."""
+    return {str(getattr(column, "name", column)) for column in columns}
+
+
 def _rule_columns(op: ops.MigrateOperation) -> tuple[str, set[str]] | None:
     """``(name, column names)`` of the unique rule ``op`` drops, or None when it drops another."""
     reverse = getattr(op, "_reverse", None)
     if isinstance(op, ops.DropConstraintOp) and op.constraint_type == "unique":
         columns = getattr(reverse, "columns", None) or ()
-        return str(op.constraint_name), {str(getattr(c, "name", c)) for c in columns}
+        return str(op.constraint_name), _names(columns)
     if (
         isinstance(op, ops.DropIndexOp)
         and isinstance(reverse, ops.CreateIndexOp)
         and reverse.unique
     ):
-        return str(op.index_name), {str(getattr(c, "name", c)) for c in reverse.columns}
+        return str(op.index_name), _names(reverse.columns)
     return None
 
 
@@ -262,7 +267,7 @@ def _new_unique_rules(container: ops.ModifyTableOps) -> list[tuple[str, set[str]
     rules = []
     for op in container.ops:
         if isinstance(op, ops.CreateIndexOp) and op.unique:
-            rules.append((str(op.index_name), {str(getattr(c, "name", c)) for c in op.columns}))
+            rules.append((str(op.index_name), _names(op.columns)))
         elif isinstance(op, ops.CreateUniqueConstraintOp):
             rules.append((str(op.constraint_name), {str(c) for c in op.columns}))
     return rules
