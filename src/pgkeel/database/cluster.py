@@ -23,7 +23,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from pgkeel.database.devroles import ensure_dev_roles
-from pgkeel.database.osuser import ServerUser, check_reachable, server_user
+from pgkeel.database.osuser import ServerUser, binaries_for, check_reachable, server_user
 from pgkeel.database.process import (
     cleanup_on_exit,
     die_with_parent,
@@ -200,9 +200,10 @@ def start_throwaway(
     """
     remove_stale_scratch_dirs()
     user = server_user()
+    runnable = binaries_for(user, binaries)
     directory = make_scratch_dir("cluster")
     user.give(directory)
-    cluster = Cluster(binaries, directory, user, free_port())
+    cluster = Cluster(runnable, directory, user, free_port())
     cleanup_on_exit(cluster.destroy)
     try:
         check_reachable(user, directory)
@@ -231,8 +232,8 @@ class PersistentCluster:
 
     def __init__(self, directory: Path, binaries: PostgresBinaries) -> None:
         self.directory = directory.resolve()
-        self.binaries = binaries
         self.user = server_user()
+        self.binaries = binaries_for(self.user, binaries)
 
     def _state(self) -> dict[str, int]:
         with suppress(OSError, ValueError):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pgkeel.database.binaries import PostgresBinaries, read_major
 from pgkeel.errors import DatabaseError
 
 PREFERRED_USERS = ("postgres", "pgkeel")
@@ -73,18 +77,95 @@ def _create_system_user(name: str) -> ServerUser:
     return _from_passwd(pwd.getpwnam(name))
 
 
+def blocked_parent(user: ServerUser, path: Path) -> Path | None:
+    """The first directory above ``path`` that ``user`` cannot enter (a 0700 home), if any."""
+    if user.uid == os.geteuid():
+        return None
+    for parent in reversed(path.resolve().parents):
+        if not parent.stat().st_mode & 0o001 and not _owned_by(parent, user):
+            return parent
+    return None
+
+
 def check_reachable(user: ServerUser, path: Path) -> None:
     """Raise when ``user`` cannot enter every directory above ``path`` (a 0700 home, say)."""
-    if user.uid == os.geteuid():
-        return
-    for parent in reversed(path.resolve().parents):
+    parent = blocked_parent(user, path)
+    if parent is not None:
         mode = parent.stat().st_mode
-        if not mode & 0o001 and not _owned_by(parent, user):
-            raise DatabaseError(
-                f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
-                f"{parent} (mode {oct(mode & 0o777)}), so it cannot reach {path}. Fix: "
-                f"`chmod o+x {parent}`, or keep the cluster elsewhere (`pgkeel db start --dir`)."
-            )
+        raise DatabaseError(
+            f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
+            f"{parent} (mode {oct(mode & 0o777)}), so it cannot reach {path}. Fix: "
+            f"`chmod o+x {parent}`, or keep the cluster elsewhere (`pgkeel db start --dir`)."
+        )
+
+
+def binaries_for(user: ServerUser, binaries: PostgresBinaries) -> PostgresBinaries:
+    """``binaries``, or a copy of their install the server user can run.
+
+    As root, the server runs as an unprivileged user, who cannot run a server installed under a
+    0700 directory: the embedded wheel inside a virtual environment in root's home, or a checkout
+    made by ``mktemp -d``. Its install (``bin/``, ``lib/``, ``share/``, relocatable) is then
+    copied once into the temporary directory, root-owned and read-only to others, and reused.
+    The copy keeps the install's place next to a wheel's vendored libraries (``pgserver.libs``,
+    found through the programs' ``$ORIGIN``-relative run path).
+    """
+    blocked = blocked_parent(user, binaries.bindir)
+    if blocked is None:
+        return binaries
+    base = binaries.bindir.parents[2]
+    copy = _shared_copy(base, _install_parts(binaries.bindir))
+    bindir = copy / binaries.bindir.relative_to(base)
+    if blocked_parent(user, bindir) is not None or read_major(bindir) != binaries.major:
+        mode = blocked.stat().st_mode
+        raise DatabaseError(
+            f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
+            f"{blocked} (mode {oct(mode & 0o777)}), so it cannot run the server in "
+            f"{binaries.bindir}, and copying it to {copy} did not help. Fix: "
+            f"`chmod o+x {blocked}`, or set PGKEEL_PG_BINDIR to a server installed elsewhere."
+        )
+    return replace(binaries, bindir=bindir, origin=f"{binaries.origin}, copied to {copy}")
+
+
+def _install_parts(bindir: Path) -> list[Path]:
+    """What the server in ``bindir`` needs: its install and a wheel's vendored libraries."""
+    install = bindir.parent
+    vendored = install.parent.with_name(f"{install.parent.name}.libs")
+    return [install, vendored] if vendored.is_dir() else [install]
+
+
+def _shared_copy(base: Path, parts: list[Path]) -> Path:
+    """A root-owned copy of ``parts`` (at their places under ``base``), made once per version."""
+    postgres = parts[0] / "bin" / "postgres"
+    marker = f"{postgres.resolve()}:{postgres.stat().st_mtime_ns}"
+    digest = hashlib.sha256(marker.encode()).hexdigest()[:16]
+    copy = Path(tempfile.gettempdir()) / f"pgkeel-server-{digest}"
+    if copy.is_dir() and _trusted(copy):
+        return copy
+    staging = Path(tempfile.mkdtemp(prefix=f"{copy.name}-", dir=copy.parent))
+    try:
+        for part in parts:
+            shutil.copytree(part, staging / part.relative_to(base), symlinks=True)
+        for directory in (staging, *staging.rglob("*")):
+            if directory.is_dir() and not directory.is_symlink():
+                directory.chmod(0o755)
+        if copy.exists():
+            shutil.rmtree(copy)
+        staging.rename(copy)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (copy.is_dir() and _trusted(copy)):
+            raise
+    return copy
+
+
+def _trusted(directory: Path) -> bool:
+    """Whether ``directory`` is this process's own and nobody else can write to it."""
+    info = directory.lstat()
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def _owned_by(path: Path, user: ServerUser) -> bool:
