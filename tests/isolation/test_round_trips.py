@@ -34,7 +34,12 @@ from tests.isolation.conftest import Seed
 from tests.isolation.models import Customer, Tag
 from tests.isolation.wire import Trip, Wire, wire_proxy
 
-SET_CONFIG = "SELECT set_config('app.tenant_id', $1, true)"
+def begin_with(tenant: object) -> list[str]:
+    """The one simple query that opens a hooked transaction for ``tenant`` (None: no tenant)."""
+    value = "" if tenant is None else str(tenant)
+    return [f"BEGIN; SELECT set_config('app.tenant_id', '{value}', true)"]
+
+
 SETTING = text("SELECT current_setting('app.tenant_id', true)")
 TENANTS_SEEN = text("SELECT DISTINCT tenant_id FROM customers")
 CLEAR_TEXT = {"sslmode": "disable", "gssencmode": "disable"}
@@ -90,10 +95,12 @@ def sql_of(trips: list[Trip]) -> list[list[str]]:
     return [trip.sql for trip in trips]
 
 
-def assert_tenant_rides_with_begin(hooked: list[Trip], plain: list[Trip]) -> None:
+def assert_tenant_rides_with_begin(
+    hooked: list[Trip], plain: list[Trip], tenant: object
+) -> None:
     """Same number of round trips; the first is BEGIN + set_config; set_config nowhere else."""
     assert len(hooked) == len(plain), (sql_of(hooked), sql_of(plain))
-    assert hooked[0].sql == ["BEGIN", SET_CONFIG], sql_of(hooked)
+    assert hooked[0].sql == begin_with(tenant), sql_of(hooked)
     assert plain[0].sql == ["BEGIN"], sql_of(plain)
     assert not [sql for trip in hooked[1:] for sql in trip.sql if "set_config" in sql]
 
@@ -120,7 +127,7 @@ def test_a_session_transaction_makes_the_round_trips_it_makes_without_pgkeel(
     with tenant_context(scope) if scope else nullcontext():
         hooked_trips = trips_of(proxy, read(pgkeel_sessions))
         plain_trips = trips_of(proxy, read(plain_sessions))
-    assert_tenant_rides_with_begin(hooked_trips, plain_trips)
+    assert_tenant_rides_with_begin(hooked_trips, plain_trips, scope)
     assert len(hooked_trips) == 3  # BEGIN + set_config, the statement, ROLLBACK
 
 
@@ -141,7 +148,7 @@ def test_a_core_transaction_makes_the_round_trips_it_makes_without_pgkeel(
     with tenant_context(seeded.tenants[1]):
         hooked_trips = trips_of(proxy, work(hooked))
         plain_trips = trips_of(proxy, work(plain))
-    assert_tenant_rides_with_begin(hooked_trips, plain_trips)
+    assert_tenant_rides_with_begin(hooked_trips, plain_trips, seeded.tenants[1])
     assert len(hooked_trips) == 4  # BEGIN + set_config, two statements, COMMIT
 
 
@@ -176,7 +183,7 @@ def test_an_async_session_transaction_makes_the_round_trips_it_makes_without_pgk
     unset, plain_trips = run(hooked=False)
     assert seen == str(seeded.tenants[2])
     assert unset in {None, ""}
-    assert_tenant_rides_with_begin(hooked_trips, plain_trips)
+    assert_tenant_rides_with_begin(hooked_trips, plain_trips, seeded.tenants[2])
 
 
 def test_the_statement_is_sent_after_the_tenant_is_in_force(
@@ -190,7 +197,7 @@ def test_the_statement_is_sent_after_the_tenant_is_in_force(
         rows = session.scalars(select(Customer)).all()
         trips = proxy.taken()
     assert {row.tenant_id for row in rows} == {seeded.tenants[0]}
-    assert trips[0].sql == ["BEGIN", SET_CONFIG]
+    assert trips[0].sql == begin_with(seeded.tenants[0])
     assert "FROM customers" in trips[1].sql[0]
 
 

@@ -2,21 +2,22 @@
 
 psycopg opens a transaction by sending ``BEGIN`` as a round trip of its own before the first
 statement; ``set_config('app.tenant_id', $1, true)`` sent as a query would add a second one.
-While the driver connection has not begun its transaction, pgkeel sends both itself instead,
-pipelined (libpq's pipeline mode: two extended-protocol queries and one Sync), reads both results
-and raises the first error before anything else is sent. psycopg then finds a transaction in
-progress and sends the statement as usual, so a hooked transaction makes the round trips that
-the same transaction makes without pgkeel.
+While the driver connection has not begun its transaction, pgkeel sends both itself instead, as
+one simple query (``BEGIN ...; SELECT set_config('app.tenant_id', '<value>', true)``, the value
+quoted by libpq), reads both results and raises the first error before anything else is sent.
+psycopg then finds a transaction in progress and sends the statement as usual, so a hooked
+transaction makes the round trips that the same transaction makes without pgkeel.
 
 The ``BEGIN`` is the one psycopg would send, with the connection's isolation level, read-only
 and deferrable settings. Where this does not apply (a transaction already in progress, psycopg's
-own pipeline open, a libpq without pipeline mode, a driver other than psycopg 3),
-``begin_with_tenant`` returns False and the caller sends ``set_config`` as a query of its own.
+own pipeline open, a driver other than psycopg 3), ``begin_with_tenant`` returns False and the
+caller sends ``set_config`` as a query of its own.
 
-Measured alternatives: queuing ``set_config`` and the statement in psycopg's ``pipeline()`` also
-saves a round trip, but psycopg still sends ``BEGIN`` as a round trip of its own in pipeline mode,
-and its pipeline bookkeeping cost more CPU than the round trip saved on a local connection
-(docs/performance.md, isolation section).
+Measured alternatives (docs/performance.md, isolation section): the two statements as
+extended-protocol queries in libpq's pipeline mode (one Sync) make the same single round trip,
+but cost the client about 30 µs more per transaction than one simple query; queuing
+``set_config`` and the statement in psycopg's ``pipeline()`` still sends ``BEGIN`` as a round trip
+of its own, and its bookkeeping costs more CPU than the round trip it saves on a local connection.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ from psycopg import generators, pq
 from sqlalchemy.util import await_
 
 if TYPE_CHECKING:
-    from psycopg.abc import PQGen
     from sqlalchemy.engine import Connection
 
 SET_TENANT_DBAPI: Final = "SELECT set_config('app.tenant_id', %s, true)"
 """The tenant setting as a driver query (``%s``: the value, a bound parameter)."""
-_SET_TENANT_LIBPQ: Final = b"SELECT set_config('app.tenant_id', $1, true)"
-_RESULTS: Final = 3
-"""Results of the exchange: ``BEGIN``'s, ``set_config``'s and the Sync's."""
+_SET_TENANT_SQL: Final = b"; SELECT set_config('app.tenant_id', %s, true)"
 _IDLE: Final = pq.TransactionStatus.IDLE
 _PIPELINE_OFF: Final = pq.PipelineStatus.OFF
 _FAILED: Final = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.NONFATAL_ERROR)
@@ -45,44 +43,44 @@ _log = logging.getLogger("pgkeel.session")
 
 
 def _can_begin(driver: _AnyConnection) -> bool:
-    """Not begun yet, not in AUTOCOMMIT, no pipeline of psycopg's own, libpq with pipelines."""
+    """Not begun yet, not in AUTOCOMMIT, no pipeline of psycopg's own."""
     pgconn = driver.pgconn
     return (
         pgconn.transaction_status == _IDLE
         and not driver.autocommit
         and pgconn.pipeline_status == _PIPELINE_OFF
-        and psycopg.Pipeline.is_supported()
     )
+
+
+_BEGIN_COMMANDS: dict[tuple[int | None, bool | None, bool | None], bytes] = {}
 
 
 def _begin_command(driver: _AnyConnection) -> bytes:
     """The ``BEGIN`` psycopg sends for ``driver``'s transaction characteristics."""
+    characteristics = (driver.isolation_level, driver.read_only, driver.deferrable)
+    known = _BEGIN_COMMANDS.get(characteristics)
+    if known is not None:
+        return known
+    isolation_level, read_only, deferrable = characteristics
     words = ["BEGIN"]
-    if driver.isolation_level is not None:
-        level = psycopg.IsolationLevel(driver.isolation_level)
+    if isolation_level is not None:
+        level = psycopg.IsolationLevel(isolation_level)
         words.append(f"ISOLATION LEVEL {level.name.replace('_', ' ')}")
-    if driver.read_only is not None:
-        words.append("READ ONLY" if driver.read_only else "READ WRITE")
-    if driver.deferrable is not None:
-        words.append("DEFERRABLE" if driver.deferrable else "NOT DEFERRABLE")
-    return " ".join(words).encode()
+    if read_only is not None:
+        words.append("READ ONLY" if read_only else "READ WRITE")
+    if deferrable is not None:
+        words.append("DEFERRABLE" if deferrable else "NOT DEFERRABLE")
+    command = _BEGIN_COMMANDS[characteristics] = " ".join(words).encode()
+    return command
 
 
-def _exchange(pgconn: pq.abc.PGconn, begin: bytes, value: bytes) -> PQGen[list[pq.abc.PGresult]]:
-    """Send ``BEGIN`` and ``set_config`` with one Sync; every result, the Sync's last."""
-    pgconn.enter_pipeline_mode()
-    results: list[pq.abc.PGresult] = []
-    try:
-        pgconn.send_query_params(begin, None)
-        pgconn.send_query_params(_SET_TENANT_LIBPQ, [value])
-        pgconn.pipeline_sync()
-        yield from generators.send(pgconn)
-        for _ in range(_RESULTS):
-            results.extend((yield from generators.fetch_many(pgconn)))
-    finally:
-        if pgconn.status != pq.ConnStatus.BAD:
-            pgconn.exit_pipeline_mode()
-    return results
+def _command(driver: _AnyConnection, value: bytes) -> bytes:
+    """``BEGIN ...; SELECT set_config('app.tenant_id', '<value>', true)``: one simple query.
+
+    The value (a tenant id, or empty) is quoted by libpq for the connection's encoding.
+    """
+    quoted = pq.Escaping(driver.pgconn).escape_literal(value)
+    return _begin_command(driver) + _SET_TENANT_SQL % quoted
 
 
 def _raise_first_error(driver: _AnyConnection, results: list[pq.abc.PGresult]) -> None:
@@ -95,7 +93,9 @@ def _sync_begin(driver: psycopg.Connection[Any], value: bytes) -> list[pq.abc.PG
     with driver.lock:
         if not _can_begin(driver):
             return None
-        return driver.wait(_exchange(driver.pgconn, _begin_command(driver), value))
+        driver.pgconn.send_query(_command(driver, value))
+        results: list[pq.abc.PGresult] = driver.wait(generators.execute(driver.pgconn))
+        return results
 
 
 async def _async_begin(
@@ -104,14 +104,15 @@ async def _async_begin(
     async with driver.lock:
         if not _can_begin(driver):
             return None
-        return await driver.wait(_exchange(driver.pgconn, _begin_command(driver), value))
+        driver.pgconn.send_query(_command(driver, value))
+        return await driver.wait(generators.execute(driver.pgconn))
 
 
 def begin_with_tenant(connection: Connection, value: str) -> bool:
     """``BEGIN`` + ``set_config('app.tenant_id', value, true)`` in one round trip, if it applies.
 
-    False (nothing sent) when the transaction has begun already or the driver cannot pipeline;
-    raises PostgreSQL's error if either failed (the transaction is then aborted).
+    False (nothing sent) when the transaction has begun already, psycopg's pipeline is open or
+    the driver is not psycopg 3; raises PostgreSQL's error if either failed.
     """
     driver = connection.connection.driver_connection
     encoded = value.encode()
@@ -123,6 +124,7 @@ def begin_with_tenant(connection: Connection, value: str) -> bool:
         return False
     if results is None:
         return False
-    _log.debug("%s; %s -- %r", _begin_command(driver).decode(), SET_TENANT_DBAPI, value)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("%s; %s -- %r", _begin_command(driver).decode(), SET_TENANT_DBAPI, value)
     _raise_first_error(driver, results)
     return True

@@ -25,14 +25,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
-"""``Connection.info`` key: the tenant scope in force in the current transaction (a record)."""
-_ALL_TENANTS_RECORD: Final = "\x00all"
+"""``Connection.info`` key: the tenant scope in force in the current transaction.
+
+A tenant id, ``ALL_TENANTS``, None (no tenant: the setting is empty) or ``UNKNOWN`` (a rolled back
+savepoint may have restored an earlier value); absent until the transaction's setting is sent.
+"""
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
-
-
-def _record(scope: TenantScope | None) -> str:
-    """What ``TENANT_RECORD`` holds for ``scope``: ALL_TENANTS and no tenant both set ``''``."""
-    return _ALL_TENANTS_RECORD if scope is ALL_TENANTS else setting_value(scope)
 
 
 def _require_bypass(connection: Connection) -> None:
@@ -75,7 +73,7 @@ def _set_tenant(connection: Connection, scope: TenantScope | None) -> None:
     value = setting_value(scope)
     if not begin_with_tenant(connection, value):
         fetch_one(connection, SET_TENANT_DBAPI, value)
-    connection.info[TENANT_RECORD] = _record(scope)
+    connection.info[TENANT_RECORD] = scope
 
 
 def begin_tenant(connection: Connection) -> None:
@@ -105,7 +103,7 @@ def sync_tenant(
 ) -> None:
     """``before_cursor_execute``: set the tenant at a transaction's first statement or on change."""
     scope = current_tenant()
-    if connection.info.get(TENANT_RECORD) == _record(scope):
+    if connection.info.get(TENANT_RECORD, UNKNOWN) == scope:
         return
     if statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
         return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
@@ -118,8 +116,9 @@ def sync_tenant(
 
 def forget_tenant(connection: Connection, *_args: object) -> None:
     """The transaction ended: its ``set_config(..., true)`` is gone, the role may change."""
-    connection.info.pop(TENANT_RECORD, None)
-    connection.info.pop(BYPASS_RECORD, None)
+    info = connection.info
+    info.pop(TENANT_RECORD, None)
+    info.pop(BYPASS_RECORD, None)
 
 
 def unknown_tenant(connection: Connection, *_args: object) -> None:
