@@ -30,7 +30,7 @@ from pgkeel.testing.databases import create_database
 
 TITLE = "Models: ORM insert of 100,000 rows, BaseModel vs a hand-written model and advanced-alchemy"
 ROWS = 100_000
-RUNS = 3  # sized so that `make bench` as a whole stays under 10 minutes
+RUNS = 2  # sized so that `make bench` as a whole stays under 10 minutes
 BUILDS = 2
 WARM_UP_ROWS = 2_000  # mappers, statement cache, connection pool: no need for the full count
 NAIVE_ROWS = 10_000  # the row-at-a-time contrast, compared per row: 100,000 would take minutes

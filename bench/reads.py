@@ -1,10 +1,14 @@
 """Soft-delete reads: the client CPU of pgkeel's filters vs the filter written by hand, and vs
 sqlalchemy-easy-softdelete.
 
-Each library runs in its own worker process (``bench._reads_worker``) on the same database;
-rounds ask every worker in turn, in a shuffled order, for ``COUNT`` statements of one kind, each
-in its own session; the ratio is the median of the per-round ratios of CPU per statement (this
-client's CPU: what the filters cost, which a busy machine disturbs less than wall time).
+Each library runs in its own worker process (``bench._reads_worker``) on the same database.
+Each round takes the reads in a shuffled order and, for each, asks the workers back to back for
+``COUNT`` statements of it, each in its own session, the workers' order alternating from round
+to round; the ratio is the median of the per-round ratios of CPU per statement (this client's
+CPU: what the filters cost, which a busy machine disturbs less than wall time). Measurements
+of the same read taken back to back share the machine's state of the moment: on a shared
+machine whose speed drifts by 10-20 % within seconds, that pairing is what keeps the ratio
+steady.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from pgkeel.database import provide_server
 from pgkeel.testing.databases import create_database
 
 TITLE = "Soft-delete reads: client CPU per statement, pgkeel vs the hand-written filter and peers"
-ROUNDS = 9  # sized so that `make bench` as a whole stays under 10 minutes
-COUNT = 100
+ROUNDS = 25  # sized so that `make bench` as a whole stays under 10 minutes
+COUNT = 40
 GOAL_RATIO = 1.10
 
 
@@ -68,11 +72,13 @@ def _measure(
         for variant in variants:
             if variant in worker.rows:
                 worker.measure(variant)
-    for _ in range(ROUNDS):
-        order = [(n, v) for n, w in workers.items() for v in variants if v in w.rows]
-        shuffler.shuffle(order)
-        for name, variant in order:
-            cpu.setdefault((name, variant), []).append(workers[name].measure(variant)["cpu"])
+    for number in range(ROUNDS):
+        reads = list(variants)
+        shuffler.shuffle(reads)
+        names = list(workers) if number % 2 == 0 else list(workers)[::-1]
+        for variant in reads:
+            for name in (n for n in names if variant in workers[n].rows):
+                cpu.setdefault((name, variant), []).append(workers[name].measure(variant)["cpu"])
     return cpu
 
 
@@ -153,7 +159,8 @@ def run() -> str:
         "`make .venv-bench-sa20/.installed`, was not built)"
     )
     notes = (
-        f"{ROUNDS} rounds of {COUNT} statements per library and read, after one warm-up round; "
+        f"{ROUNDS} rounds of {COUNT} statements per library and read, after one warm-up round, "
+        "the libraries measured back to back on each read, their order alternating; "
         "each statement opens and closes its own session (pgkeel's include the per-transaction "
         "tenant setting). Rows returned, per library (a comparison is void unless they agree): "
         f"{own_rows} {peers}. What sqlalchemy-easy-softdelete cannot "
