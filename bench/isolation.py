@@ -167,15 +167,6 @@ def _variants(
             assert len(rows) == live_rows
             return rows
 
-    def hand_sql_through_pgkeel(tenant: uuid.UUID) -> object:
-        # The SQL filters deleted rows itself, which include_deleted=True says (pgkeel refuses
-        # textual SQL on a soft-delete model otherwise); row-level security filters the tenant.
-        statement = hand_written.execution_options(include_deleted=True)
-        with tenant_context(tenant), pgkeel_sessions() as session:
-            rows = session.scalars(statement, {"t": tenant}).all()
-            assert len(rows) == live_rows
-            return rows
-
     def by_hand(tenant: uuid.UUID) -> object:
         with plain_sessions() as session:
             rows = session.scalars(hand_written, {"t": tenant}).all()
@@ -202,7 +193,6 @@ def _variants(
 
     return {
         "pgkeel": through_pgkeel,
-        "pgkeel hand sql": hand_sql_through_pgkeel,
         "hand": by_hand,
         "orm by hand": orm_by_hand,
         "hand rows": by_hand_rows,
@@ -293,12 +283,6 @@ def _report(
                 "same ORM objects, no RLS",
                 times["hand"],
                 "1.00x",
-            ),
-            _row(
-                "context: the baseline's SQL and objects through pgkeel (`from_statement`) in "
-                "`tenant_context(t)`, runtime role, RLS on: the tenant's transaction alone",
-                times["pgkeel hand sql"],
-                f"{_paired_ratio(times['pgkeel hand sql'], times['hand']):.2f}x",
             ),
             _row(
                 "context: the same ORM query with that `where()` written by hand, no pgkeel, "
