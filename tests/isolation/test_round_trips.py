@@ -34,6 +34,7 @@ from tests.isolation.conftest import Seed
 from tests.isolation.models import Customer, Tag
 from tests.isolation.wire import Trip, Wire, wire_proxy
 
+
 def begin_with(tenant: object) -> list[str]:
     """The one simple query that opens a hooked transaction for ``tenant`` (None: no tenant)."""
     value = "" if tenant is None else str(tenant)
@@ -95,9 +96,7 @@ def sql_of(trips: list[Trip]) -> list[list[str]]:
     return [trip.sql for trip in trips]
 
 
-def assert_tenant_rides_with_begin(
-    hooked: list[Trip], plain: list[Trip], tenant: object
-) -> None:
+def assert_tenant_rides_with_begin(hooked: list[Trip], plain: list[Trip], tenant: object) -> None:
     """Same number of round trips; the first is BEGIN + set_config; set_config nowhere else."""
     assert len(hooked) == len(plain), (sql_of(hooked), sql_of(plain))
     assert hooked[0].sql == begin_with(tenant), sql_of(hooked)
