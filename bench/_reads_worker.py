@@ -2,8 +2,9 @@
 
 ``python -m bench._reads_worker LIBRARY URL`` defines that library's models, loads them the
 first time, prints ``ready`` and then answers each line ``VARIANT COUNT`` with the wall and CPU
-seconds per statement of COUNT statements (one session each) as JSON. Libraries live in separate
-processes: sqlalchemy-easy-softdelete hooks every ``Session`` of its process.
+seconds per statement of COUNT statements (one session each; ``books in one session``: all
+COUNT in one session, so that the transaction's costs are spread) as JSON. Libraries live in
+separate processes: sqlalchemy-easy-softdelete hooks every ``Session`` of its process.
 
 Data: 100 shelves, 20 books each, every other book soft-deleted; a read fetches one shelf's 10
 live books (``books``) or the shelf with them through ``joinedload`` (``joined``). The tenant
@@ -34,10 +35,14 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm import sessionmaker as plain_sessionmaker
 
 SHELVES = 100
+SHARED_SESSION = frozenset({"books in one session"})
+"""Reads whose COUNT statements run in one session (the others: a session each)."""
 BOOKS = 20
 TENANTS = 10
 
 Read = Callable[[int], object]
+InSession = Callable[[int, Session], object]
+"""A read made in a session the caller opened (several statements in one transaction)."""
 
 
 def _load(engine: Engine, shelves: str, books: str, *, tenants: bool = False) -> None:
@@ -132,14 +137,34 @@ class _Library:
     """The context a query runs in (pgkeel's tenant context), if any."""
 
 
+def _books_in(library: _Library, book: Any, ids: list[tuple[uuid.UUID, Any]]) -> InSession:  # noqa: ANN401
+    """One shelf's live books, in the caller's session."""
+
+    def read(n: int, session: Session) -> object:
+        shelf, tenant = ids[n % len(ids)]
+        where = (book.shelf_id == shelf, *library.written(book, tenant))
+        return session.scalars(select(book).where(*where)).all()
+
+    return read
+
+
 def _books(library: _Library, book: Any, ids: list[tuple[uuid.UUID, Any]]) -> Read:  # noqa: ANN401
     """One shelf's live books, one session per statement."""
+    in_session = _books_in(library, book, ids)
 
     def read(n: int) -> object:
-        shelf, tenant = ids[n % len(ids)]
-        with library.scoped(tenant), library.sessions() as session:
-            where = (book.shelf_id == shelf, *library.written(book, tenant))
-            return session.scalars(select(book).where(*where)).all()
+        with library.scoped(ids[n % len(ids)][1]), library.sessions() as session:
+            return in_session(n, session)
+
+    return read
+
+
+def _one_session(library: _Library, in_session: InSession) -> Read:
+    """A read whose ``n`` statements share one session: ``read(n)`` makes all of them."""
+
+    def read(count: int) -> object:
+        with library.sessions() as session:
+            return [in_session(n, session) for n in range(count)][-1]
 
     return read
 
@@ -165,6 +190,7 @@ def _reads(
     reads = {
         "books": _books(library, models[1], shelves),
         "joined": _joined(library, models[0], shelves),
+        "books in one session": _one_session(library, _books_in(library, models[1], shelves)),
     }
     if len(models) == 4:
         tenant_shelves = _shelf_ids(engine, "tenant_shelves")
@@ -276,7 +302,7 @@ def _check(reads: dict[str, Read]) -> dict[str, Any]:
     """Rows each read returns (the same for every library, or the comparison is void)."""
     counts: dict[str, Any] = {}
     for name, read in reads.items():
-        result = read(0)
+        result = read(1) if name in SHARED_SESSION else read(0)
         first = result[0] if isinstance(result, list | tuple) else result  # type: ignore[index]
         books = getattr(first, "books", None)
         counts[name] = len(books) if books is not None else len(result)  # type: ignore[arg-type]
@@ -293,8 +319,11 @@ def main(argv: list[str]) -> None:
         name, count = line.split("\t")
         read = reads[name]
         started, cpu_started = time.perf_counter(), time.process_time()
-        for n in range(int(count)):
-            read(n)
+        if name in SHARED_SESSION:
+            read(int(count))
+        else:
+            for n in range(int(count)):
+                read(n)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         print(json.dumps({"wall": wall / int(count), "cpu": cpu / int(count)}), flush=True)
     engine.dispose()

@@ -99,6 +99,10 @@ LABELS = {
     "joined": "the shelf with its live books, `joinedload`",
     "tenant books": "tenant + soft delete: one shelf's live books, in `tenant_context`",
     "tenant joined": "tenant + soft delete: the shelf with its live books, `joinedload`",
+    "books in one session": (
+        f"one shelf's live books, {COUNT} statements in one session (the filter per statement, "
+        "the transaction's costs spread)"
+    ),
 }
 
 
