@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from pgkeel.database.binaries import PostgresBinaries, find_pgserver
-from pgkeel.database.cluster import throwaway_cluster
+from pgkeel.database.cluster import PersistentCluster, throwaway_cluster
 from pgkeel.errors import DatabaseError
 
 pytestmark = pytest.mark.skipif(
@@ -76,3 +76,19 @@ def test_a_copy_the_server_user_cannot_reach_either_names_the_fix(
     assert f"cannot enter {blocked} (mode 0o700)" in message
     assert f"`chmod o+x {blocked}`" in message
     assert "PGKEEL_PG_BINDIR" in message
+
+
+def test_a_development_cluster_runs_from_the_copy_too(
+    locked_install: PostgresBinaries, open_dir: Path
+) -> None:
+    """``pgkeel db start`` as root, with the embedded server in a 0700 virtualenv."""
+    cluster = PersistentCluster(open_dir / "db", locked_install)
+    assert "copied to" in cluster.binaries.origin
+    try:
+        running = cluster.start()
+        url = running.url().set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(url) as connection:
+            assert connection.execute("select 1").fetchone() == (1,)
+    finally:
+        assert cluster.stop()
+    assert cluster.status() is None
