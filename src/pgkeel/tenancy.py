@@ -3,7 +3,7 @@
 ``with tenant_context(tenant_id):`` sets the current tenant in a ``ContextVar`` (each thread and
 each asyncio task sees its own). pgkeel's session hooks filter ORM reads to that tenant, fill in
 ``tenant_id`` on new objects and refuse writes to other tenants' rows; each transaction also
-passes the tenant to PostgreSQL with ``set_config('app.tenant_id', <bound value>, true)``, and
+passes the tenant to PostgreSQL with ``set_config('app.tenant_id', <tenant id>, true)``, and
 every tenant table has row-level security ENABLED and FORCED with a policy comparing
 ``tenant_id`` with that setting. Raw SQL and Core therefore see only the current tenant's rows,
 and no tenant at all means no rows and no writes.

@@ -8,9 +8,9 @@
   many-to-one lazy load finds them in the identity map;
 - turn ``session.delete(obj)`` and ORM bulk ``delete()`` on soft-delete models into soft deletes;
 - fill in ``tenant_id`` on new objects and refuse, at flush, writes to another tenant's rows;
-- run ``SELECT set_config('app.tenant_id', <bound value>, true)`` at the start of every
-  transaction, in one round trip with its ``BEGIN`` (and again if the tenant changes inside one),
-  never a session-level ``SET``;
+- run ``SELECT set_config('app.tenant_id', <tenant id>, true)`` at the start of every
+  transaction, in one query with its ``BEGIN`` (and again, the id a bound parameter, if the
+  tenant changes inside one), never a session-level ``SET``;
 - turn PostgreSQL's row-level security refusals into ``CrossTenantWriteError`` /
   ``TenantNotSetError``.
 

@@ -1,7 +1,7 @@
 """The tenant in the database: ``app.tenant_id`` set per transaction, kept right on every statement.
 
-``set_config('app.tenant_id', <bound value>, true)`` runs at the start of every transaction of a
-hooked session or Core connection (with its ``BEGIN``, in one round trip: ``_begin``), empty when
+``set_config('app.tenant_id', <tenant id>, true)`` runs at the start of every transaction of a
+hooked session or Core connection (with its ``BEGIN``, in one query: ``_begin``), empty when
 no tenant is set, so a value left on a pooled connection by a session-level ``SET`` never reaches
 the transaction; it runs again before a statement whenever the tenant changed inside one.
 ``Connection.info[TENANT_RECORD]`` remembers what is in force. ``AUTOCOMMIT`` statements cannot
