@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 from psycopg import sql
 from sqlalchemy import CheckConstraint
-from sqlalchemy.exc import DBAPIError
 
 from alembic_extensions.indexes import normalise_predicate
+from alembic_extensions.probes import stored_form, temporary_copy
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -45,24 +45,16 @@ def _expression(constraint: CheckConstraint, dialect: Dialect) -> str:
 
 def server_check(connection: Connection, table: Table, expression: str) -> str | None:
     """``expression`` as PostgreSQL stores a check on ``table``; None if it cannot say."""
-    copy = sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
-        sql.Identifier(_PROBE_TABLE),
-        sql.Identifier(*(part for part in (table.schema, table.name) if part)),
-    )
     add = sql.SQL("ALTER TABLE {} ADD CHECK ").format(sql.Identifier(_PROBE_TABLE)).as_string()
-    savepoint = connection.begin_nested()
-    try:
-        connection.exec_driver_sql(copy.as_string())
-        connection.exec_driver_sql(add + f"({expression})".replace("%", "%%"))
-        stored = connection.exec_driver_sql(
-            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE conrelid = 'pgkeel_check_probe'::regclass AND contype = 'c'"
-        ).scalar()
-    except DBAPIError:
-        stored = None
-    finally:
-        savepoint.rollback()
-    return None if stored is None else str(stored)
+    statements = [
+        temporary_copy(_PROBE_TABLE, table.schema, table.name),
+        add + f"({expression})".replace("%", "%%"),
+    ]
+    read = (
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'pgkeel_check_probe'::regclass AND contype = 'c'"
+    )
+    return stored_form(connection, statements, read)
 
 
 def _stored_definition(connection: Connection, table: Table, name: str) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy.schema import CreateColumn
 from sqlalchemy.sql.naming import conv
 
 from alembic_extensions.acknowledge import AcknowledgeOp, acknowledge_hint
+from alembic_extensions.probes import rewrites, temporary_copy
 from alembic_extensions.rules import Violation
 from pgkeel import rules
 
@@ -67,23 +68,13 @@ def add_column_rewrites(
     Unknown when PostgreSQL cannot add it to the copy (a type or column that this same
     migration creates first).
     """
-    copy = sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {})").format(
-        sql.Identifier(_PROBE_TABLE), sql.Identifier(*(part for part in (schema, table) if part))
-    )
     spec = str(CreateColumn(column).compile(dialect=connection.dialect))
     add = sql.SQL("ALTER TABLE {} ADD COLUMN ").format(sql.Identifier(_PROBE_TABLE)).as_string()
-    filenode = text("SELECT pg_relation_filenode(to_regclass(:name))")
-    savepoint = connection.begin_nested()
+    copy = temporary_copy(_PROBE_TABLE, schema, table)
     try:
-        connection.exec_driver_sql(copy.as_string())
-        before = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
-        connection.exec_driver_sql(add + spec.replace("%", "%%"))
-        after = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
+        return rewrites(connection, copy, add + spec.replace("%", "%%"), _PROBE_TABLE)
     except DBAPIError:
         return None
-    finally:
-        savepoint.rollback()
-    return bool(before != after)
 
 
 def add_column_violation(where: str, column: Column[Any]) -> Violation:

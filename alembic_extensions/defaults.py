@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 from sqlalchemy import DefaultClause
-from sqlalchemy.exc import DBAPIError
 
 from alembic_extensions.indexes import normalise_predicate
+from alembic_extensions.probes import stored_form, temporary_copy
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Connection
@@ -27,29 +27,19 @@ _PROBE_TABLE = "pgkeel_default_probe"
 
 def server_default_form(connection: Connection, column: Column[Any], default: str) -> str | None:
     """``default`` as PostgreSQL stores it for ``column``; None if it cannot say."""
-    table = column.table
-    copy = sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
-        sql.Identifier(_PROBE_TABLE),
-        sql.Identifier(*(part for part in (table.schema, table.name) if part)),
-    )
     alter = sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT ").format(
         sql.Identifier(_PROBE_TABLE), sql.Identifier(column.name)
     )
+    statements = [
+        temporary_copy(_PROBE_TABLE, column.table.schema, column.table.name),
+        alter.as_string() + default.replace("%", "%%"),
+    ]
     read = (
         "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
         " JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
         " WHERE d.adrelid = 'pgkeel_default_probe'::regclass AND a.attname = %(column)s"
     )
-    savepoint = connection.begin_nested()
-    try:
-        connection.exec_driver_sql(copy.as_string())
-        connection.exec_driver_sql(alter.as_string() + default.replace("%", "%%"))
-        stored = connection.exec_driver_sql(read, {"column": column.name}).scalar()
-    except DBAPIError:
-        stored = None
-    finally:
-        savepoint.rollback()
-    return None if stored is None else str(stored)
+    return stored_form(connection, statements, read, {"column": column.name})
 
 
 def _rendered(default: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # a DefaultClause or None

@@ -17,10 +17,9 @@ import re
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from psycopg import sql
 from sqlalchemy import ClauseElement, Index
-from sqlalchemy.exc import DBAPIError
 
+from alembic_extensions.probes import stored_form, temporary_copy
 from pgkeel.indexes import uncovered_foreign_keys
 
 if TYPE_CHECKING:
@@ -96,26 +95,15 @@ def server_predicate(connection: Connection, table: Table, where: str) -> str | 
     that is rolled back: nothing is left behind and ``table`` itself is only read-locked. A
     server that refuses (a read-only standby) gives None, and the text comparison stands.
     """
-    copy = sql.SQL("CREATE TEMP TABLE pgkeel_predicate (LIKE {})").format(
-        sql.Identifier(*(part for part in (table.schema, table.name) if part))
-    )
     statements = [
-        copy.as_string(),
+        temporary_copy("pgkeel_predicate", table.schema, table.name),
         f"CREATE INDEX ON pgkeel_predicate ((true)) WHERE {where}".replace("%", "%%"),
     ]
-    savepoint = connection.begin_nested()
-    try:
-        for statement in statements:
-            connection.exec_driver_sql(statement)
-        stored = connection.exec_driver_sql(
-            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
-            " WHERE indrelid = 'pgkeel_predicate'::regclass"
-        ).scalar()
-    except DBAPIError:
-        stored = None
-    finally:
-        savepoint.rollback()
-    return None if stored is None else str(stored)
+    read = (
+        "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
+        " WHERE indrelid = 'pgkeel_predicate'::regclass"
+    )
+    return stored_form(connection, statements, read)
 
 
 def predicate_changed(

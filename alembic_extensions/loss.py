@@ -34,6 +34,7 @@ from alembic_extensions.acknowledge import (
     AcknowledgeOp,
     acknowledge_hint,
 )
+from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
@@ -393,19 +394,12 @@ def probe_rewrite(connection: Connection, old: str, new: str) -> str | None:
     probe = sql.Identifier(_PROBE_TABLE)
     create = sql.SQL("CREATE TEMPORARY TABLE {} (value {})").format(probe, _type_sql(old))
     alter = sql.SQL("ALTER TABLE {} ALTER COLUMN value TYPE {}").format(probe, _type_sql(new))
-    filenode = text("SELECT pg_relation_filenode(to_regclass(:name))")
-    savepoint = connection.begin_nested()
     try:
-        connection.exec_driver_sql(create.as_string())
-        before = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
-        connection.exec_driver_sql(alter.as_string())
-        after = connection.execute(filenode, {"name": _PROBE_TABLE}).scalar_one()
+        rewritten = rewrites(connection, create.as_string(), alter.as_string(), _PROBE_TABLE)
     except DBAPIError as exc:
         first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         return f"{_NEEDS_USING} ({first_line})"
-    finally:
-        savepoint.rollback()
-    return None if before == after else "rewrites the table"
+    return "rewrites the table" if rewritten else None
 
 
 class AlterColumnUsingOp(MigrateOperation):

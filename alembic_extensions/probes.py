@@ -1,0 +1,67 @@
+"""Asking PostgreSQL itself, on an empty temporary table in a savepoint rolled back at once.
+
+Some comparisons need PostgreSQL's own answer rather than text: how it stores a default, a check
+or an index predicate, and whether a change rewrites a table. Each makes an empty temporary
+table (a copy of a table's columns, or a column of a given type), runs the change on it inside
+a savepoint, reads the answer and rolls the savepoint back: nothing is left behind, and the
+real table is only read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from sqlalchemy import Connection
+
+_FILENODE = text("SELECT pg_relation_filenode(to_regclass(:name))")
+
+
+def temporary_copy(probe: str, schema: str | None, table: str) -> str:
+    """``CREATE TEMPORARY TABLE probe (LIKE table)``: an empty copy of ``table``'s columns."""
+    return (
+        sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {})")
+        .format(sql.Identifier(probe), sql.Identifier(*(part for part in (schema, table) if part)))
+        .as_string()
+    )
+
+
+def stored_form(
+    connection: Connection,
+    statements: Sequence[str],
+    read: str,
+    parameters: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Run ``statements``, then ``read`` (one value, as text); None if PostgreSQL refuses one."""
+    savepoint = connection.begin_nested()
+    try:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+        stored = connection.exec_driver_sql(read, parameters).scalar()
+    except DBAPIError:
+        stored = None
+    finally:
+        savepoint.rollback()
+    return None if stored is None else str(stored)
+
+
+def rewrites(connection: Connection, create: str, alter: str, probe: str) -> bool:
+    """Whether ``alter`` gives the table ``probe`` (made by ``create``) a new file: a rewrite.
+
+    PostgreSQL's error (``DBAPIError``) is raised when it refuses either statement.
+    """
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql(create)
+        before = connection.execute(_FILENODE, {"name": probe}).scalar_one()
+        connection.exec_driver_sql(alter)
+        after = connection.execute(_FILENODE, {"name": probe}).scalar_one()
+    finally:
+        savepoint.rollback()
+    return bool(before != after)
