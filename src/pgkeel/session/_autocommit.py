@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Final
 
 from psycopg import pq
 
+from pgkeel.session._dbapi import run_fixed
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExceptionContext
 
@@ -40,17 +42,6 @@ _TRANSACTION_CONTROL: Final = re.compile(
 )
 
 
-def _run(connection: Connection, statement: str) -> None:
-    """Run a fixed statement (no parameters) on the driver connection, no events."""
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
-
-
 def _in_transaction(connection: Connection) -> bool:
     driver = connection.connection.driver_connection
     status = getattr(getattr(driver, "info", None), "transaction_status", pq.TransactionStatus.IDLE)
@@ -62,9 +53,9 @@ def begin_cleared(connection: Connection, statement: str) -> None:
     if _TRANSACTION_CONTROL.match(statement) or _OUTSIDE_TRANSACTIONS.search(statement):
         return
     if _in_transaction(connection):  # the application's own BEGIN
-        _run(connection, _CLEAR_LOCAL)
+        run_fixed(connection, _CLEAR_LOCAL)
         return
-    _run(connection, _BEGIN_CLEARED)
+    run_fixed(connection, _BEGIN_CLEARED)
     connection.info[_WRAPPED] = True
 
 
@@ -78,7 +69,7 @@ def commit_cleared(
 ) -> None:
     """``after_cursor_execute``: end the transaction ``begin_cleared`` opened."""
     if connection.info.pop(_WRAPPED, False):
-        _run(connection, "COMMIT")
+        run_fixed(connection, "COMMIT")
 
 
 def rollback_cleared(context: ExceptionContext) -> None:
@@ -87,4 +78,4 @@ def rollback_cleared(context: ExceptionContext) -> None:
     if connection is None or not connection.info.pop(_WRAPPED, False):
         return
     with contextlib.suppress(Exception):  # a broken connection is discarded by the pool anyway
-        _run(connection, "ROLLBACK")
+        run_fixed(connection, "ROLLBACK")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.engine import Connection
 
 _ROLE_BYPASSES_RLS_DBAPI: Final = (
@@ -19,16 +22,29 @@ between transactions of one pooled connection."""
 _log = logging.getLogger("pgkeel.session")
 
 
-def fetch_one(connection: Connection, statement: str, *params: str) -> tuple[object, ...]:
-    """Run a fixed statement on the DBAPI connection: no statement events, one round trip."""
+@contextmanager
+def _driver_cursor(connection: Connection) -> Iterator[Any]:
+    """A cursor of the DBAPI connection under ``connection``: its statements fire no events."""
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None  # noqa: S101  # a connection that executes has one
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(statement, params or None)
-        row = cursor.fetchone()
+        yield cursor
     finally:
         cursor.close()
+
+
+def run_fixed(connection: Connection, statement: str) -> None:
+    """Run a fixed statement (no parameters, no result) on the DBAPI connection: no events."""
+    with _driver_cursor(connection) as cursor:
+        cursor.execute(statement)
+
+
+def fetch_one(connection: Connection, statement: str, *params: str) -> tuple[object, ...]:
+    """Run a fixed statement on the DBAPI connection: no statement events, one round trip."""
+    with _driver_cursor(connection) as cursor:
+        cursor.execute(statement, params or None)
+        row = cursor.fetchone()
     _log.debug("%s -- %r", statement, params[0] if params else None)
     return tuple(row or ())
 
