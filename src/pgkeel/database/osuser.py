@@ -87,14 +87,21 @@ def blocked_parent(user: ServerUser, path: Path) -> Path | None:
     return None
 
 
+def _cannot_enter(user: ServerUser, blocked: Path) -> str:
+    """The start of the error about a directory the server user cannot enter."""
+    mode = blocked.stat().st_mode
+    return (
+        f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
+        f"{blocked} (mode {oct(mode & 0o777)})"
+    )
+
+
 def check_reachable(user: ServerUser, path: Path) -> None:
     """Raise when ``user`` cannot enter every directory above ``path`` (a 0700 home, say)."""
     parent = blocked_parent(user, path)
     if parent is not None:
-        mode = parent.stat().st_mode
         raise DatabaseError(
-            f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
-            f"{parent} (mode {oct(mode & 0o777)}), so it cannot reach {path}. Fix: "
+            f"{_cannot_enter(user, parent)}, so it cannot reach {path}. Fix: "
             f"`chmod o+x {parent}`, or keep the cluster elsewhere (`pgkeel db start --dir`)."
         )
 
@@ -116,10 +123,8 @@ def binaries_for(user: ServerUser, binaries: PostgresBinaries) -> PostgresBinari
     copy = _shared_copy(base, _install_parts(binaries.bindir))
     bindir = copy / binaries.bindir.relative_to(base)
     if blocked_parent(user, bindir) is not None or read_major(bindir) != binaries.major:
-        mode = blocked.stat().st_mode
         raise DatabaseError(
-            f"PostgreSQL runs as the unprivileged user {user.name!r}, which cannot enter "
-            f"{blocked} (mode {oct(mode & 0o777)}), so it cannot run the server in "
+            f"{_cannot_enter(user, blocked)}, so it cannot run the server in "
             f"{binaries.bindir}, and copying it to {copy} did not help. Fix: "
             f"`chmod o+x {blocked}`, or set PGKEEL_PG_BINDIR to a server installed elsewhere."
         )
@@ -169,5 +174,5 @@ def _trusted(directory: Path) -> bool:
 
 
 def _owned_by(path: Path, user: ServerUser) -> bool:
-    stat = path.stat()
-    return stat.st_uid == user.uid or (stat.st_gid == user.gid and bool(stat.st_mode & 0o010))
+    info = path.stat()
+    return info.st_uid == user.uid or (info.st_gid == user.gid and bool(info.st_mode & 0o010))
