@@ -8,7 +8,7 @@ nothing, exactly as the documented two-role set-up prescribes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from pgkeel import create_sessionmaker, tenant_context
+from pgkeel.testing.pgbouncer import PgBouncer
 from tests.databases import models_database
 from tests.databases import runtime_role as runtime_role_url
 from tests.isolation.models import Base, Customer, Invoice, Tag, Tenant, customer_tags
@@ -110,6 +111,17 @@ def runtime_role(
     role = f"{pgkeel_database_prefix}_runtime"
     with runtime_role_url(pgkeel_server_url, isolation_db, role):
         yield role
+
+
+@pytest.fixture(scope="module")
+def single_connection_bouncer(
+    pgbouncer_factory: Callable[..., PgBouncer], isolation_db: URL, runtime_role: str
+) -> PgBouncer:
+    """PgBouncer in transaction mode with one server connection, shared by every client.
+
+    Every client's transaction runs on it: what one client leaves there, the next one meets.
+    """
+    return pgbouncer_factory(isolation_db, users=[runtime_role], pool_size=1)
 
 
 @pytest.fixture(scope="session")

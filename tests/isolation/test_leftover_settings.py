@@ -33,14 +33,6 @@ STRAY = {
 }
 
 
-@pytest.fixture(scope="module")
-def bouncer(
-    pgbouncer_factory: Callable[..., PgBouncer], isolation_db: URL, runtime_role: str
-) -> PgBouncer:
-    """One server connection: every client's transaction runs on it."""
-    return pgbouncer_factory(isolation_db, users=[runtime_role], pool_size=1)
-
-
 @pytest.fixture(params=["direct", "PgBouncer"])
 def engines(
     request: pytest.FixtureRequest, isolation_db: URL, runtime_role: str, seeded: Seed
@@ -52,7 +44,7 @@ def engines(
         yield engine, install_engine_hooks(engine)
         engine.dispose()
         return
-    bouncer = request.getfixturevalue("bouncer")
+    bouncer = request.getfixturevalue("single_connection_bouncer")
     url = bouncer.url_for(isolation_db.database or "", user=runtime_role)
     stray, hooked = (create_engine(url, connect_args=CONNECT_ARGS) for _ in range(2))
     yield stray, install_engine_hooks(hooked)

@@ -46,19 +46,12 @@ TENANTS_SEEN = text("SELECT DISTINCT tenant_id FROM customers")
 CLEAR_TEXT = {"sslmode": "disable", "gssencmode": "disable"}
 
 
-@pytest.fixture(scope="module")
-def bouncer(
-    pgbouncer_factory: Callable[..., PgBouncer], isolation_db: URL, runtime_role: str
-) -> PgBouncer:
-    return pgbouncer_factory(isolation_db, users=[runtime_role], pool_size=1)
-
-
 @pytest.fixture(params=["direct", "PgBouncer"])
 def server(request: pytest.FixtureRequest, isolation_db: URL, runtime_role: str) -> URL:
     """Where the runtime role's connections go: PostgreSQL, or PgBouncer in transaction mode."""
     if request.param == "direct":
         return isolation_db.set(username=runtime_role, password=None)
-    bouncer: PgBouncer = request.getfixturevalue("bouncer")
+    bouncer: PgBouncer = request.getfixturevalue("single_connection_bouncer")
     return bouncer.url_for(isolation_db.database or "", user=runtime_role)
 
 
