@@ -48,7 +48,7 @@ def server_check(connection: Connection, table: Table, expression: str) -> str |
     add = sql.SQL("ALTER TABLE {} ADD CHECK ").format(sql.Identifier(_PROBE_TABLE)).as_string()
     statements = [
         temporary_copy(_PROBE_TABLE, table.schema, table.name),
-        add + f"({expression})".replace("%", "%%"),
+        add + f"({expression})",
     ]
     read = (
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint"

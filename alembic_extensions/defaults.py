@@ -4,16 +4,18 @@ Alembic compares server defaults only when asked (``compare_server_default``), a
 or by evaluating both sides in a ``SELECT``, which reports a difference for every default that
 reads a setting or calls a volatile function (``tenant_id``'s, ``gen_random_uuid()``). pgkeel
 compares the texts stripped of casts, quotes, parentheses and spaces, then, when those differ,
-in PostgreSQL's own form: the model's default is set on an empty temporary copy of the table in
-a savepoint rolled back at once, and read back as the catalog stores it.
+in PostgreSQL's own form: a quoted literal on a boolean column as PostgreSQL's boolean input
+reads it (``'0'`` is stored as ``false``), any other default set on an empty temporary copy of
+the table in a savepoint rolled back at once, and read back as the catalog stores it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
-from sqlalchemy import DefaultClause
+from sqlalchemy import Boolean, DefaultClause
 
 from alembic_extensions.indexes import normalise_predicate
 from alembic_extensions.probes import stored_form, temporary_copy
@@ -23,6 +25,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
 _PROBE_TABLE = "pgkeel_default_probe"
+_QUOTED = re.compile(r"'([^'\\]*)'")
+_SPACES = " \t\n\r\v\f"
+_BOOLEANS = dict.fromkeys(("t", "true", "y", "yes", "on", "1"), "true") | dict.fromkeys(
+    ("f", "false", "n", "no", "off", "0"), "false"
+)
+"""The spellings of PostgreSQL's boolean input (``boolin``) read here, and what each stores."""
 
 
 def server_default_form(connection: Connection, column: Column[Any], default: str) -> str | None:
@@ -32,14 +40,31 @@ def server_default_form(connection: Connection, column: Column[Any], default: st
     )
     statements = [
         temporary_copy(_PROBE_TABLE, column.table.schema, column.table.name),
-        alter.as_string() + default.replace("%", "%%"),
+        alter.as_string() + default,
     ]
-    read = (
+    read = sql.SQL(
         "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
         " JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
-        " WHERE d.adrelid = 'pgkeel_default_probe'::regclass AND a.attname = %(column)s"
-    )
-    return stored_form(connection, statements, read, {"column": column.name})
+        " WHERE d.adrelid = {}::regclass AND a.attname = {}"
+    ).format(sql.Literal(_PROBE_TABLE), sql.Literal(column.name))
+    return stored_form(connection, statements, read.as_string())
+
+
+def boolean_form(column: Column[Any], default: str) -> str | None:
+    """``default`` as PostgreSQL stores it for a boolean ``column``, when the text tells.
+
+    A quoted literal given to a boolean column goes through PostgreSQL's boolean input, which
+    reads ``'0'``, ``'1'``, ``'f'``, ``'yes'``, ``' on '``... (any case, spaces around) and
+    stores ``false`` or ``true``. Any other text, or another type, gives None: the server is
+    asked (``server_default_form``).
+    """
+    if not isinstance(column.type, Boolean):
+        return None
+    quoted = _QUOTED.fullmatch(default)
+    if quoted is None:
+        return None
+    word = quoted.group(1).strip(_SPACES)
+    return _BOOLEANS.get(word.lower()) if word.isascii() else None
 
 
 def _rendered(default: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # a DefaultClause or None
@@ -77,6 +102,9 @@ def default_changed(
         return stored != model
     if normalise_predicate(stored) == normalise_predicate(model):
         return False
+    known = boolean_form(conn_col, model)
+    if known is not None:
+        return known != stored
     if connection is None or conn_col.table is None:
         return True
     return server_default_form(connection, conn_col, model) != stored

@@ -97,7 +97,7 @@ def server_predicate(connection: Connection, table: Table, where: str) -> str | 
     """
     statements = [
         temporary_copy("pgkeel_predicate", table.schema, table.name),
-        f"CREATE INDEX ON pgkeel_predicate ((true)) WHERE {where}".replace("%", "%%"),
+        f"CREATE INDEX ON pgkeel_predicate ((true)) WHERE {where}",
     ]
     read = (
         "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"

@@ -9,18 +9,20 @@ real table is only read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from sqlalchemy import Connection
 
 _FILENODE = text("SELECT pg_relation_filenode(to_regclass(:name))")
+_SAVEPOINT = "pgkeel_probe"
+_ROLLBACK = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT};\nRELEASE SAVEPOINT {_SAVEPOINT}"
 
 
 def temporary_copy(probe: str, schema: str | None, table: str) -> str:
@@ -32,22 +34,28 @@ def temporary_copy(probe: str, schema: str | None, table: str) -> str:
     )
 
 
-def stored_form(
-    connection: Connection,
-    statements: Sequence[str],
-    read: str,
-    parameters: Mapping[str, Any] | None = None,
-) -> str | None:
-    """Run ``statements``, then ``read`` (one value, as text); None if PostgreSQL refuses one."""
-    savepoint = connection.begin_nested()
+def _as_sent(statement: str) -> str:
+    """``statement`` for the driver, which reads ``%`` as a placeholder when not doubled."""
+    return statement.replace("%", "%%")
+
+
+def stored_form(connection: Connection, statements: Sequence[str], read: str) -> str | None:
+    """Run ``statements``, then ``read`` (one value, as text); None if PostgreSQL refuses one.
+
+    Both are SQL as PostgreSQL reads it: a ``%`` in a name or a literal is sent as written.
+
+    Two round trips: the savepoint and ``statements`` go as one simple query, ``read`` and the
+    rollback of the savepoint as another (``read`` is the first of its results, and takes no
+    parameters). When PostgreSQL refuses a statement it runs none after it, so the rollback is
+    then sent on its own: either way nothing is left behind and the transaction goes on.
+    """
+    setup = ";\n".join([f"SAVEPOINT {_SAVEPOINT}", *statements])
     try:
-        for statement in statements:
-            connection.exec_driver_sql(statement)
-        stored = connection.exec_driver_sql(read, parameters).scalar()
+        connection.exec_driver_sql(_as_sent(setup))
+        stored = connection.exec_driver_sql(_as_sent(f"{read};\n{_ROLLBACK}")).scalar()
     except DBAPIError:
-        stored = None
-    finally:
-        savepoint.rollback()
+        connection.exec_driver_sql(_ROLLBACK)
+        return None
     return None if stored is None else str(stored)
 
 
