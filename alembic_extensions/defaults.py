@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from psycopg import sql
 from sqlalchemy import Boolean, DefaultClause
@@ -31,6 +32,7 @@ _BOOLEANS = dict.fromkeys(("t", "true", "y", "yes", "on", "1"), "true") | dict.f
     ("f", "false", "n", "no", "off", "0"), "false"
 )
 """The spellings of PostgreSQL's boolean input (``boolin``) read here, and what each stores."""
+_MODEL_DEFAULTS: WeakKeyDictionary[DefaultClause, tuple[type[Dialect], str]] = WeakKeyDictionary()
 
 
 def server_default_form(connection: Connection, column: Column[Any], default: str) -> str | None:
@@ -68,12 +70,22 @@ def boolean_form(column: Column[Any], default: str) -> str | None:
 
 
 def _rendered(default: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # a DefaultClause or None
-    """The model's default as SQL: a string is a literal, a clause is compiled."""
+    """The model's default as SQL: a string is a literal, a clause is compiled.
+
+    Remembered per default and dialect class: autogenerate runs often in one process, and
+    compiling every column's default again was most of the comparison's cost.
+    """
     if not isinstance(default, DefaultClause):
         return None
+    known = _MODEL_DEFAULTS.get(default)
+    if known is not None and known[0] is type(dialect):
+        return known[1]
     if isinstance(default.arg, str):
-        return sql.Literal(default.arg).as_string()
-    return str(default.arg.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        rendered = sql.Literal(default.arg).as_string()
+    else:
+        rendered = str(default.arg.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    _MODEL_DEFAULTS[default] = (type(dialect), rendered)
+    return rendered
 
 
 def _plain(default: object) -> bool:

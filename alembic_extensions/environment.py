@@ -65,6 +65,7 @@ DRIFT_CHECK = "pgkeel.drift_check"
 rules already, and wants every difference listed in one revision)."""
 MIGRATE_INFO_KEY = "pgkeel_migrate"
 """``info`` key of a Table (or Column, Index...) that migrations must leave alone when False."""
+_NO_ATTRIBUTES: dict[str, object] = {}  # what ``_excluded`` reads of an object without a __dict__
 OFFLINE_URL = "postgresql+psycopg://"
 ALEMBIC_PLUGINS = ("alembic.autogenerate.*",)
 
@@ -145,21 +146,18 @@ def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
     ]
 
 
-def _included(obj: object, compare_to: object) -> bool:
-    """Leave alone what the models mark ``info={"pgkeel_migrate": False}`` (a view, say)."""
-    for item in (obj, compare_to):
-        # ``info`` is created on first access: read it only where the models set it.
-        info = getattr(item, "__dict__", {}).get("info")
-        if isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False:
-            return False
-    return True
+def _excluded(item: object) -> bool:
+    """Whether the models mark ``item`` ``info={"pgkeel_migrate": False}`` (a view, say)."""
+    # ``info`` is created on first access: read it only where the models set it.
+    info = getattr(item, "__dict__", _NO_ATTRIBUTES).get("info")
+    return isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False
 
 
 def _include_object(options: MigrationOptions) -> IncludeObject:
     user = options.include_object
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:  # noqa: ANN401, FBT001
-        if not _included(obj, compare_to):
+        if _excluded(obj) or _excluded(compare_to):
             return False
         return user is None or user(obj, name, type_, reflected, compare_to)
 

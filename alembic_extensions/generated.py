@@ -62,6 +62,8 @@ def generated_ops(model: Table, reflected: Table) -> list[MigrateOperation]:
         if old_column is None:
             continue
         old, new = _expression(old_column), _expression(column)
+        if old is new is None:  # neither is generated: nearly every column
+            continue
         if normalise_predicate(old) != normalise_predicate(new):
             found.append(GeneratedChangeOp(model.name, column.name, old, new, model.schema))
     return found

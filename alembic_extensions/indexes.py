@@ -14,6 +14,7 @@ does before it creates the table.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -54,8 +55,13 @@ def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401
     return str(where)
 
 
+@lru_cache(maxsize=4096)
 def normalise_predicate(predicate: str | None) -> str | None:
-    """A predicate without casts, quotes, parentheses, spaces or case: what both sides share."""
+    """A predicate without casts, quotes, parentheses, spaces or case: what both sides share.
+
+    Remembered per text: the catalog's texts (``now()``, ``deleted_at IS NULL``...) come back
+    on every column and every run.
+    """
     if predicate is None:
         return None
     text = _MULTIWORD_CASTS.sub("", predicate.lower()).replace("!=", "<>")

@@ -221,6 +221,8 @@ def _final_name(name: str) -> str:
 
 def _identifier_length(table: Table, _settings: Settings) -> Iterator[Violation]:
     for name, item in _named_items(table):
+        if name.isascii() and len(name) <= MAX_IDENTIFIER_BYTES:
+            continue  # one byte a character, and short enough for SQLAlchemy to keep it whole
         length = byte_length(_final_name(name))
         if length > MAX_IDENTIFIER_BYTES and not allowed(rules.IDENTIFIER_LENGTH, item, table):
             yield Violation(
