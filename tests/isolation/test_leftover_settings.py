@@ -199,11 +199,13 @@ def test_autocommit_without_a_tenant_never_meets_a_stray_value(
     hooked = install_engine_hooks(create_engine(two_server_connections, connect_args=CONNECT_ARGS))
     autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
 
-    def interleave(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+    def interleave(_cursor: object, statement: str, *_args: object) -> None:
         if "count(*) FROM customers" in statement:
             leave_a_value(stray, how, seeded.tenants[1])
 
-    event.listen(hooked, "before_cursor_execute", interleave)  # after pgkeel's own hook
+    # The dialect's last step before the driver, after pgkeel's own hook there (it goes first).
+    event.listen(hooked, "do_execute", interleave)
+    event.listen(hooked, "do_execute_no_params", interleave)
     try:
         with autocommit.connect() as connection:
             for _ in range(5):

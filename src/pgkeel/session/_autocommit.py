@@ -20,9 +20,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Final
 
-from psycopg import pq
-
-from pgkeel.session._dbapi import run_fixed
+from pgkeel.session._dbapi import driver_in_transaction, run_fixed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExceptionContext
@@ -42,32 +40,23 @@ _TRANSACTION_CONTROL: Final = re.compile(
 )
 
 
-def _in_transaction(connection: Connection) -> bool:
-    driver = connection.connection.driver_connection
-    status = getattr(getattr(driver, "info", None), "transaction_status", pq.TransactionStatus.IDLE)
-    return bool(status != pq.TransactionStatus.IDLE)
+def begin_cleared(connection: Connection, statement: str) -> bool:
+    """Before an ``AUTOCOMMIT`` statement: a transaction of its own, ``app.tenant_id`` cleared.
 
-
-def begin_cleared(connection: Connection, statement: str) -> None:
-    """Before an ``AUTOCOMMIT`` statement: a transaction of its own, ``app.tenant_id`` cleared."""
+    True when that transaction was opened (``commit_cleared`` ends it after the statement).
+    """
     if _TRANSACTION_CONTROL.match(statement) or _OUTSIDE_TRANSACTIONS.search(statement):
-        return
-    if _in_transaction(connection):  # the application's own BEGIN
+        return False
+    if driver_in_transaction(connection):  # the application's own BEGIN
         run_fixed(connection, _CLEAR_LOCAL)
-        return
+        return False
     run_fixed(connection, _BEGIN_CLEARED)
     connection.info[_WRAPPED] = True
+    return True
 
 
-def commit_cleared(
-    connection: Connection,
-    _cursor: object,
-    _statement: str,
-    _parameters: object,
-    _context: object,
-    _executemany: bool,  # noqa: FBT001  # the event's signature
-) -> None:
-    """``after_cursor_execute``: end the transaction ``begin_cleared`` opened."""
+def commit_cleared(connection: Connection) -> None:
+    """After the statement: end the transaction ``begin_cleared`` opened."""
     if connection.info.pop(_WRAPPED, False):
         run_fixed(connection, "COMMIT")
 

@@ -6,6 +6,8 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
+from psycopg import pq
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -15,10 +17,11 @@ _ROLE_BYPASSES_RLS_DBAPI: Final = (
     "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
 )
 BYPASS_RECORD: Final = "pgkeel_role_bypasses_rls"
-"""``Connection.info`` key: (role, whether it bypasses row-level security) in this transaction.
+"""``Connection.info`` key: (transaction, role, whether it bypasses row-level security).
 
-Forgotten when the transaction ends, with the tenant record: ``SET ROLE`` may change the role
+Valid in that transaction only (``current_transaction``): ``SET ROLE`` may change the role
 between transactions of one pooled connection."""
+_IDLE: Final = pq.TransactionStatus.IDLE
 _log = logging.getLogger("pgkeel.session")
 
 
@@ -49,11 +52,42 @@ def fetch_one(connection: Connection, statement: str, *params: str) -> tuple[obj
     return tuple(row or ())
 
 
+def _driver_in_transaction(driver: Any) -> bool:  # noqa: ANN401  # any DBAPI connection
+    """The transaction status (psycopg: read from libpq, its ``info`` makes objects per call)."""
+    pgconn = getattr(driver, "pgconn", None)
+    if pgconn is not None:
+        return bool(pgconn.transaction_status != _IDLE)
+    status = getattr(getattr(driver, "info", None), "transaction_status", _IDLE)
+    return bool(status != _IDLE)
+
+
+def driver_in_transaction(connection: Connection) -> bool:
+    """Whether the driver connection has begun a transaction (its next statement will not)."""
+    return _driver_in_transaction(connection.connection.driver_connection)
+
+
+def current_transaction(connection: Connection) -> object | None:
+    """What a record made for the transaction in progress is kept with; None between them.
+
+    SQLAlchemy's transaction object while the driver's transaction is open (or, in
+    ``AUTOCOMMIT``, where the driver has none, while SQLAlchemy's is): a new object for every
+    transaction of ``connection``, and None once the driver's transaction has ended, however it
+    ended (commit, rollback, or a driver-level commit that SQLAlchemy did not see). So a record
+    made in another transaction never matches the one in progress. Records hold the object
+    itself, not its ``id()``, which the next transaction's object could reuse.
+    """
+    driver = connection.connection.driver_connection
+    if getattr(driver, "autocommit", False) or _driver_in_transaction(driver):
+        return connection.get_transaction()
+    return None
+
+
 def role_bypasses_rls(connection: Connection) -> tuple[str, bool]:
     """The current role and whether it bypasses row-level security (asked once per transaction)."""
     info = connection.info
-    if BYPASS_RECORD not in info:
+    known = info.get(BYPASS_RECORD)
+    transaction = current_transaction(connection)
+    if known is None or transaction is None or known[0] is not transaction:
         role, bypasses = fetch_one(connection, _ROLE_BYPASSES_RLS_DBAPI)
-        info[BYPASS_RECORD] = (str(role), bool(bypasses))
-    known: tuple[str, bool] = info[BYPASS_RECORD]
-    return known
+        known = info[BYPASS_RECORD] = (current_transaction(connection), str(role), bool(bypasses))
+    return known[1], known[2]

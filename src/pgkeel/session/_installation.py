@@ -10,26 +10,23 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, overload
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from pgkeel.session._autocommit import commit_cleared, rollback_cleared
+from pgkeel.session import _sqlalchemy_private as private
+from pgkeel.session._autocommit import rollback_cleared
+from pgkeel.session._execute_hook import on_execute, on_execute_no_params, on_executemany
 from pgkeel.session._reads import guarded_identity_lookup, on_orm_execute
 from pgkeel.session._refusals import translate_error
 from pgkeel.session._session_class import PgkeelSession, guarded_bulk_save
-from pgkeel.session._tenant_setting import (
-    begin_tenant,
-    forget_on_reset,
-    forget_tenant,
-    sync_tenant,
-    unknown_tenant,
-)
+from pgkeel.session._tenant_setting import begin_tenant, forget_on_reset
 from pgkeel.session._writes import on_after_flush, on_before_flush
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
     from sqlalchemy.orm import SessionTransaction
 
 _engine_lock = threading.Lock()
-_hooked_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_hooked_dialects: weakref.WeakSet[Dialect] = weakref.WeakSet()
+"""Dialects with pgkeel's listeners: an engine and its ``execution_options()`` copies share one."""
 _HOOKED: Final = "_pgkeel_session_hooks"
 
 
@@ -44,25 +41,24 @@ def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
 
     Installed by ``create_sessionmaker`` and by the first transaction of a hooked session; call it
     yourself to give Core connections (``engine.connect()``) the current tenant too. An
-    ``AsyncEngine`` gets the hooks on its ``sync_engine`` (events are synchronous).
+    ``AsyncEngine`` gets the hooks on its ``sync_engine`` (events are synchronous). The hooks
+    are the dialect's events (``_execute_hook``), so they hold for every engine that shares
+    ``engine``'s dialect (its ``execution_options()`` copies).
     """
     if _is_async_engine(engine):
         install_engine_hooks(engine.sync_engine)
         return engine
     assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
-    if engine in _hooked_engines:
+    if engine.dialect in _hooked_dialects:
         return engine
     with _engine_lock:
-        if engine in _hooked_engines:
+        if engine.dialect in _hooked_dialects:
             return engine
-        _hooked_engines.add(engine)
-        event.listen(engine, "before_cursor_execute", sync_tenant)
-        event.listen(engine, "after_cursor_execute", commit_cleared)
+        _hooked_dialects.add(engine.dialect)
+        private.listen_first(engine, "do_execute", on_execute)
+        private.listen_first(engine, "do_execute_no_params", on_execute_no_params)
+        private.listen_first(engine, "do_executemany", on_executemany)
         event.listen(engine, "handle_error", rollback_cleared)
-        event.listen(engine, "begin", forget_tenant)
-        event.listen(engine, "commit", forget_tenant)
-        event.listen(engine, "rollback", forget_tenant)
-        event.listen(engine, "rollback_savepoint", unknown_tenant)
         event.listen(engine, "reset", forget_on_reset)
         event.listen(engine, "handle_error", translate_error)
     return engine

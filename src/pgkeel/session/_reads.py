@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from sqlalchemy import TextClause, bindparam, false
 from sqlalchemy.orm import Mapper, with_loader_criteria
@@ -44,13 +44,14 @@ from pgkeel.tenancy import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from sqlalchemy.engine import Result
     from sqlalchemy.orm import ORMExecuteState
     from sqlalchemy.orm.interfaces import ORMOption
     from sqlalchemy.sql.base import Executable
 
+Answer = TypeVar("Answer")
 UNKNOWN: Final = "\x00unknown"
 """Stands for a value that could not be read (the row is not visible here)."""
 
@@ -120,9 +121,9 @@ def _loaded_for(tenant: uuid.UUID) -> _LoadedFor:
     return _LoadedFor(tenant)
 
 
-def _carried_tenant(state: ORMExecuteState) -> uuid.UUID | None:
+def _carried_tenant(user_options: Sequence[ORMOption]) -> uuid.UUID | None:
     """The tenant of the query whose objects this load is for, if it carries criteria."""
-    for option in state.user_defined_options:
+    for option in user_options:
         if isinstance(option, _LoadedFor):
             return cast("uuid.UUID", option.payload)
     return None
@@ -154,20 +155,21 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     return any(is_tenant_table(table) for table in private.statement_tables(state.statement))
 
 
-class _PerStructure:
+class _PerStructure(Generic[Answer]):
     """Answers about statements kept per structure: the key of SQLAlchemy's compiled cache.
 
     Statements with the same key compile to the same SQL, so they mention the same tables and
     entities: walking each statement again on every execute would find the same answer. At most
     ``limit`` answers are kept (all are forgotten when it is reached); a statement SQLAlchemy
-    does not cache is walked each time.
+    does not cache is walked each time. A lookup hashes the whole key: questions asked of the
+    same statements share one answer (a tuple) rather than one lookup each.
     """
 
     def __init__(self, limit: int = 4096) -> None:
-        self._answers: dict[Any, bool] = {}
+        self._answers: dict[Any, Answer] = {}
         self._limit = limit
 
-    def get(self, keyed: Executable, decide: Callable[[], bool]) -> bool:
+    def get(self, keyed: Executable, decide: Callable[[], Answer]) -> Answer:
         """``decide()``, asked once per structure of ``keyed``."""
         key = private.structure_key(keyed)
         if key is None:
@@ -180,8 +182,8 @@ class _PerStructure:
         return answer
 
 
-_TOUCHES_TENANT_ROWS: Final = _PerStructure()
-_IS_FILTERED_CORE_SELECT: Final = _PerStructure()
+_TOUCHES_TENANT_ROWS: Final = _PerStructure[bool]()
+_IS_FILTERED_CORE_SELECT: Final = _PerStructure[bool]()
 
 
 def _needs_tenant(state: ORMExecuteState, keyed: Executable) -> bool:
@@ -221,16 +223,25 @@ def _tenant_options(scope: TenantScope | None) -> list[ORMOption]:
     return [_NO_TENANT_ROWS]
 
 
-def _includes_deleted(state: ORMExecuteState) -> bool:
+def _includes_deleted(
+    state: ORMExecuteState, user_options: Sequence[ORMOption] | None = None
+) -> bool:
     if state.execution_options.get(INCLUDE_DELETED):
         return True
-    return any(isinstance(option, IncludeDeleted) for option in state.user_defined_options)
+    options = state.user_defined_options if user_options is None else user_options
+    return any(isinstance(option, IncludeDeleted) for option in options)
 
 
-def _soft_delete_options(state: ORMExecuteState) -> list[ORMOption]:
-    if _includes_deleted(state):
+def _soft_delete_options(
+    state: ORMExecuteState,
+    user_options: Sequence[ORMOption] | None = None,
+    *,
+    column_load: bool | None = None,
+) -> list[ORMOption]:
+    """``deleted_at IS NULL`` (``user_options``, ``column_load``: the state's, when known)."""
+    if _includes_deleted(state, user_options):
         return [_CARRY_INCLUDE_DELETED] if state.is_select else []
-    if state.is_column_load:
+    if state.is_column_load if column_load is None else column_load:
         return []  # refreshing an object the caller already holds
     return [_LIVE_ONLY]
 
@@ -350,23 +361,36 @@ def _select_tenant_options(scope: TenantScope | None, carried: uuid.UUID | None)
     return [] if scope is ALL_TENANTS else [_NO_TENANT_ROWS]
 
 
-def _filter_select(state: ORMExecuteState, scope: TenantScope | None) -> None:
+def _select_answers(state: ORMExecuteState) -> tuple[bool, bool]:
+    """Whether a SELECT reaches an unfiltered attribute, and whether it reads tenant rows."""
+    return _statement_reaches_unfiltered(state), _touches_tenant_rows(state)
+
+
+def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_load: bool) -> None:
     """A SELECT: the criteria as options, the tenant as the ``_TENANT_PARAMETER``.
 
-    No tenant set: the statement is refused if it reads tenant rows (decided once per
-    structure, on the statement SQLAlchemy compiles next), else gets no tenant rows at all.
+    No tenant set: the statement is refused if it reads tenant rows, else gets no tenant rows at
+    all. Both questions are answered once per structure, on the statement SQLAlchemy compiles
+    next (its key is then computed once, for both and for SQLAlchemy's own lookup).
     """
-    carried = _carried_tenant(state)
+    user_options = state.user_defined_options
+    carried = _carried_tenant(user_options)
     tenant = carried or (scope if isinstance(scope, uuid.UUID) else None)
     if tenant is not None:
         given = cast("Mapping[str, Any] | None", state.parameters)
         state.parameters = {**(given or {}), _TENANT_PARAMETER: tenant}
-    options = [*_select_tenant_options(scope, carried), *_soft_delete_options(state)]
+    options = [
+        *_select_tenant_options(scope, carried),
+        *_soft_delete_options(state, user_options, column_load=column_load),
+    ]
     statement = _with_filtered_expressions(state, state.statement).options(*options)
-    if _REACHES_UNFILTERED.get(statement, lambda: _statement_reaches_unfiltered(state)):
+    reaches_unfiltered, reads_tenant_rows = _SELECT_ANSWERS.get(
+        statement, lambda: _select_answers(state)
+    )
+    if reaches_unfiltered:
         _refuse_unfiltered_attributes(state)
-    if scope is None:
-        _require_tenant_if_needed(state, statement)
+    if scope is None and reads_tenant_rows:
+        require_tenant("An ORM statement on a tenant model")
     state.statement = statement
 
 
@@ -386,7 +410,7 @@ def _statement_reaches_unfiltered(state: ORMExecuteState) -> bool:
     return any(_reaches_unfiltered(mapper) for mapper in _statement_mappers(state))
 
 
-_REACHES_UNFILTERED: Final = _PerStructure()
+_SELECT_ANSWERS: Final = _PerStructure[tuple[bool, bool]]()
 
 
 def _refuse_unfiltered_attributes(state: ORMExecuteState) -> None:
@@ -435,10 +459,11 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
         return None  # a from_statement(text()) is not "is_select"
     scope = current_tenant()
     if state.is_select and not state.is_from_statement:
-        if state.is_column_load:
+        column_load = state.is_column_load
+        if column_load:
             state.statement = _refresh_of_own_tenant(state, scope)
         if _single_parameters(state):
-            _filter_select(state, scope)  # refuses unfiltered attributes too
+            _filter_select(state, scope, column_load=column_load)  # refuses unfiltered too
             return None
         _refuse_unfiltered_attributes(state)
     options = [*_tenant_options(scope), *_soft_delete_options(state)]

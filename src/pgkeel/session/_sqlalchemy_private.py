@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.base import LoaderCallableStatus, PassiveFlag
 from sqlalchemy.sql.util import find_tables
@@ -267,3 +268,19 @@ def with_insert_from_select(statement: Executable, names: list[Any], query: Any)
     copy._select_names = names
     copy.select = query
     return copy  # type: ignore[no-any-return]
+
+
+def listen_first(engine: Engine, identifier: str, listener: Callable[..., Any]) -> None:
+    """``event.listen(engine, identifier, listener)`` for a dialect event, ``listener`` first.
+
+    Private: ``_ListenerCollection.listeners``, the deque of a dialect's own listeners for one
+    event. ``DialectEvents`` ignore ``insert=True``, and a ``do_execute`` listener that runs the
+    statement itself and returns True stops the ones after it: pgkeel's must come before the
+    application's. (Listeners on the ``Dialect`` or ``Engine`` class come before any dialect's
+    own, and cannot be put behind it.)
+    """
+    event.listen(engine, identifier, listener)
+    listeners = getattr(getattr(engine.dialect.dispatch, identifier), "listeners", None)
+    if listeners is not None and listener in listeners:
+        listeners.remove(listener)
+        listeners.appendleft(listener)

@@ -3,8 +3,10 @@
 ``set_config('app.tenant_id', <tenant id>, true)`` runs at the start of every transaction of a
 hooked session or Core connection (with its ``BEGIN``, in one query: ``_begin``), empty when
 no tenant is set, so a value left on a pooled connection by a session-level ``SET`` never reaches
-the transaction; it runs again before a statement whenever the tenant changed inside one.
-``Connection.info[TENANT_RECORD]`` remembers what is in force. ``AUTOCOMMIT`` statements cannot
+the transaction; it runs again before a statement whenever the tenant changed inside one, and
+after a ``ROLLBACK TO SAVEPOINT`` (which may restore an earlier value).
+``Connection.info[TENANT_RECORD]`` remembers what is in force, for the transaction in progress
+only (``current_transaction``). ``AUTOCOMMIT`` statements cannot
 carry a transaction-local value: in a tenant context they are refused, outside one each runs in a
 transaction that cleared the value first (``_autocommit``).
 ``ALL_TENANTS`` is refused on a role that row-level security binds, on every path.
@@ -17,7 +19,12 @@ from typing import TYPE_CHECKING, Any, Final
 from pgkeel.errors import TenantNotSetError
 from pgkeel.session._autocommit import begin_cleared
 from pgkeel.session._begin import SET_TENANT_DBAPI, begin_with_tenant
-from pgkeel.session._dbapi import BYPASS_RECORD, fetch_one, role_bypasses_rls
+from pgkeel.session._dbapi import (
+    BYPASS_RECORD,
+    current_transaction,
+    fetch_one,
+    role_bypasses_rls,
+)
 from pgkeel.session._reads import UNKNOWN
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
@@ -25,12 +32,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 TENANT_RECORD: Final = "pgkeel_tenant_setting"
-"""``Connection.info`` key: the tenant scope in force in the current transaction.
+"""``Connection.info`` key: (transaction, the tenant scope in force in it).
 
-A tenant id, ``ALL_TENANTS``, None (no tenant: the setting is empty) or ``UNKNOWN`` (a rolled back
-savepoint may have restored an earlier value); absent until the transaction's setting is sent.
+The scope is a tenant id, ``ALL_TENANTS``, None (no tenant: the setting is empty) or ``UNKNOWN``
+(a rolled back savepoint may have restored an earlier value). A record whose transaction is not
+``current_transaction(connection)`` was made in an earlier transaction and says nothing.
 """
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
+_RESTORES_SETTINGS: Final = ("ROLLBACK", "ABORT")
+"""Statements after which the setting may hold an earlier value (``ROLLBACK TO SAVEPOINT``)."""
 
 
 def _require_bypass(connection: Connection) -> None:
@@ -73,7 +83,8 @@ def _set_tenant(connection: Connection, scope: TenantScope | None) -> None:
     value = setting_value(scope)
     if not begin_with_tenant(connection, value):
         fetch_one(connection, SET_TENANT_DBAPI, value)
-    connection.info[TENANT_RECORD] = scope
+    # The driver is in the transaction now (it was not in AUTOCOMMIT: see the callers).
+    connection.info[TENANT_RECORD] = (connection.get_transaction(), scope)
 
 
 def begin_tenant(connection: Connection) -> None:
@@ -93,37 +104,39 @@ def _autocommit_statement(connection: Connection, scope: TenantScope | None) -> 
         _require_bypass(connection)
 
 
-def sync_tenant(
-    connection: Connection,
-    _cursor: object,
-    statement: str,
-    _parameters: object,
-    _context: object,
-    _executemany: bool,  # noqa: FBT001  # the event's signature
-) -> None:
-    """``before_cursor_execute``: set the tenant at a transaction's first statement or on change."""
+def _in_force(connection: Connection, info: dict[Any, Any]) -> object:
+    """The scope set in the transaction in progress; ``UNKNOWN`` if none was set in it."""
+    record = info.get(TENANT_RECORD)
+    if record is None:
+        return UNKNOWN
+    transaction, scope = record
+    if transaction is None or transaction is not current_transaction(connection):
+        return UNKNOWN
+    return scope
+
+
+def sync_tenant(connection: Connection, statement: str) -> bool:
+    """Before a statement reaches the driver: set the tenant at a transaction's start or on change.
+
+    Returns True when the statement, in ``AUTOCOMMIT``, is to run in the transaction that
+    ``begin_cleared`` opened for it (the caller ends it with ``commit_cleared``).
+    """
+    try:
+        info = connection.info
+    except NotImplementedError:
+        return False  # the dialect's own checks on a new driver connection, before the pool has it
     scope = current_tenant()
-    if connection.info.get(TENANT_RECORD, UNKNOWN) == scope:
-        return
+    if _in_force(connection, info) == scope:
+        if statement.lstrip()[:8].upper().startswith(_RESTORES_SETTINGS):
+            info[TENANT_RECORD] = (current_transaction(connection), UNKNOWN)
+        return False
     if statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
-        return  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next statement
+        return False  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next one
     if _is_autocommit(connection):
         _autocommit_statement(connection, scope)
-        begin_cleared(connection, statement)
-        return
+        return begin_cleared(connection, statement)
     _set_tenant(connection, scope)
-
-
-def forget_tenant(connection: Connection, *_args: object) -> None:
-    """The transaction ended: its ``set_config(..., true)`` is gone, the role may change."""
-    info = connection.info
-    info.pop(TENANT_RECORD, None)
-    info.pop(BYPASS_RECORD, None)
-
-
-def unknown_tenant(connection: Connection, *_args: object) -> None:
-    """A rolled back savepoint may have restored an earlier value: set it again before use."""
-    connection.info[TENANT_RECORD] = UNKNOWN
+    return False
 
 
 def forget_on_reset(dbapi_connection: object, connection_record: Any, reset_state: object) -> None:  # noqa: ANN401, ARG001

@@ -1,0 +1,122 @@
+"""The tenant hook sits on the dialect, right before the driver: paths around it.
+
+pgkeel recognises a transaction by SQLAlchemy's transaction object while the driver's own
+transaction is open, and a ``ROLLBACK TO SAVEPOINT`` by its text, rather than by engine events.
+These tests take the ways a transaction can start or end, or a statement can be run, without
+SQLAlchemy's ``begin``/``commit``/``rollback`` events seeing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL
+
+from pgkeel import tenant_context
+from pgkeel.session import install_engine_hooks
+from tests.isolation.conftest import Seed
+
+SETTING = text("SELECT current_setting('app.tenant_id', true)")
+VISIBLE = text("SELECT DISTINCT tenant_id FROM customers")
+
+
+@pytest.fixture
+def runtime_url(isolation_db: URL, runtime_role: str, seeded: Seed) -> URL:
+    return isolation_db.set(username=runtime_role, password=None)
+
+
+@pytest.fixture
+def hooked(runtime_url: URL) -> Iterator[Engine]:
+    """A runtime-role engine of this test's own, pgkeel's hooks on it."""
+    engine = install_engine_hooks(create_engine(runtime_url, pool_size=1, max_overflow=0))
+    yield engine
+    engine.dispose()
+
+
+def test_a_transaction_ended_on_the_driver_gets_the_tenant_again(
+    hooked: Engine, seeded: Seed
+) -> None:
+    """The driver commits behind SQLAlchemy's back and a session-level value is left behind.
+
+    SQLAlchemy's transaction goes on, but the driver begins a new one at the next statement:
+    pgkeel sees that the driver had no transaction open and sets the tenant for the new one.
+    """
+    mine, other = seeded.tenants[0], seeded.tenants[1]
+    with tenant_context(mine), hooked.connect() as connection:
+        assert connection.execute(SETTING).scalar() == str(mine)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.commit()
+        driver.execute(f"SET app.tenant_id = '{other}'")  # a session-level value, committed
+        driver.commit()
+        assert connection.execute(SETTING).scalar() == str(mine)
+        assert connection.execute(VISIBLE).scalars().all() == [mine]
+
+
+def test_a_savepoint_rolled_back_in_sql_text_cannot_restore_another_tenant(
+    hooked: Engine, seeded: Seed
+) -> None:
+    """``ROLLBACK TO SAVEPOINT`` written by the application, not through ``begin_nested()``."""
+    first, second = seeded.tenants[0], seeded.tenants[1]
+    with hooked.connect() as connection:
+        with tenant_context(first):
+            assert connection.execute(SETTING).scalar() == str(first)
+        connection.exec_driver_sql("SAVEPOINT before_second")
+        with tenant_context(second):
+            assert connection.execute(SETTING).scalar() == str(second)
+            connection.exec_driver_sql("ROLLBACK TO SAVEPOINT before_second")  # restores first
+            assert connection.execute(SETTING).scalar() == str(second)
+            assert connection.execute(VISIBLE).scalars().all() == [second]
+
+
+def test_a_listener_that_runs_statements_itself_still_finds_the_tenant_set(
+    runtime_url: URL, seeded: Seed
+) -> None:
+    """An application's ``do_execute`` listener, registered first, that runs the statement."""
+    engine = create_engine(runtime_url)
+    ran: list[str] = []
+
+    def run_it_myself(cursor: Any, statement: str, parameters: Any, _context: object) -> bool:
+        ran.append(statement)
+        cursor.execute(statement, parameters)
+        return True
+
+    event.listen(engine, "do_execute", run_it_myself)
+    install_engine_hooks(engine)
+    try:
+        with tenant_context(seeded.tenants[2]), engine.connect() as connection:
+            assert connection.execute(VISIBLE).scalars().all() == [seeded.tenants[2]]
+        assert ran  # the application's listener did run the statement
+    finally:
+        engine.dispose()
+
+
+def test_copies_made_by_execution_options_share_the_hooks(runtime_url: URL, seeded: Seed) -> None:
+    """An engine's ``execution_options()`` copies share its dialect, so its hooks, once."""
+    engine = create_engine(runtime_url)
+    copy = install_engine_hooks(engine).execution_options(isolation_level="REPEATABLE READ")
+    install_engine_hooks(copy)  # no second set of listeners
+    try:
+        hooks = [fn for fn in engine.dialect.dispatch.do_execute if "pgkeel" in fn.__module__]
+        assert len(hooks) == 1
+        with tenant_context(seeded.tenants[1]), copy.connect() as connection:
+            assert connection.execute(VISIBLE).scalars().all() == [seeded.tenants[1]]
+    finally:
+        engine.dispose()
+
+
+def test_a_new_engine_first_connects_inside_a_tenant_context(
+    runtime_url: URL, seeded: Seed
+) -> None:
+    """The dialect's own checks on the first connection are not the application's statements."""
+    engine = install_engine_hooks(create_engine(runtime_url))
+    try:
+        with tenant_context(seeded.tenants[0]), engine.connect() as connection:
+            assert connection.execute(VISIBLE).scalars().all() == [seeded.tenants[0]]
+        assert engine.dialect.server_version_info is not None
+        assert engine.dialect.server_version_info >= (13,)
+    finally:
+        engine.dispose()
