@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     create_engine,
+    event,
     false,
     func,
     select,
@@ -36,10 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
+    ORMExecuteState,
     Session,
     joinedload,
     mapped_column,
     relationship,
+    with_loader_criteria,
 )
 from sqlalchemy.orm import sessionmaker as plain_sessionmaker
 
@@ -233,6 +236,26 @@ def _hand(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     return _reads(library, engine, (HandShelf, HandBook, HandTenantShelf, HandTenantBook), "")
 
 
+def _recipe(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
+    """SQLAlchemy's own recipe: a ``do_orm_execute`` listener adding ``with_loader_criteria``.
+
+    The soft-delete filter and nothing else (no tenant, no other path guarded), on the
+    hand-written models: what the filter alone costs, beside pgkeel's whole set of hooks.
+    """
+    live_only = [
+        with_loader_criteria(model, lambda cls: cls.deleted_at.is_(None), include_aliases=True)
+        for model in (HandShelf, HandBook)
+    ]
+    sessions = plain_sessionmaker(engine)
+
+    @event.listens_for(sessions, "do_orm_execute")
+    def _filter(state: ORMExecuteState) -> None:
+        if state.is_select and not state.is_column_load:
+            state.statement = state.statement.options(*live_only)
+
+    return _reads(_Library(sessions), engine, (HandShelf, HandBook), "")
+
+
 def _pgkeel(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     """pgkeel's models and ``create_sessionmaker``: the filters come from the session hooks."""
     from pgkeel import (  # noqa: PLC0415  # each library only in its own process
@@ -316,6 +339,7 @@ def _easy(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
 LIBRARIES: dict[str, Callable[[Engine, bool], dict[str, Read]]] = {
     "pgkeel": _pgkeel,
     "hand": _hand,
+    "recipe": _recipe,
     "easy": _easy,
 }
 
