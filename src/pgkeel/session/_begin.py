@@ -52,15 +52,12 @@ def _can_begin(driver: _AnyConnection) -> bool:
     )
 
 
-_BEGIN_COMMANDS: dict[tuple[int | None, bool | None, bool | None], bytes] = {}
+_Characteristics = tuple[int | None, bool | None, bool | None]
+"""A transaction's isolation level, read-only and deferrable settings (None: the server's)."""
 
 
-def _begin_command(driver: _AnyConnection) -> bytes:
-    """The ``BEGIN`` psycopg sends for ``driver``'s transaction characteristics."""
-    characteristics = (driver.isolation_level, driver.read_only, driver.deferrable)
-    known = _BEGIN_COMMANDS.get(characteristics)
-    if known is not None:
-        return known
+def _begin_words(characteristics: _Characteristics) -> str:
+    """The ``BEGIN`` psycopg sends for these transaction characteristics."""
     isolation_level, read_only, deferrable = characteristics
     words = ["BEGIN"]
     if isolation_level is not None:
@@ -70,17 +67,34 @@ def _begin_command(driver: _AnyConnection) -> bytes:
         words.append("READ ONLY" if read_only else "READ WRITE")
     if deferrable is not None:
         words.append("DEFERRABLE" if deferrable else "NOT DEFERRABLE")
-    command = _BEGIN_COMMANDS[characteristics] = " ".join(words).encode()
-    return command
+    return " ".join(words)
+
+
+_COMMANDS: dict[tuple[_Characteristics, bytes], bytes] = {}
+_COMMANDS_KEPT: Final = 4096
+
+
+def _begin_command(driver: _AnyConnection) -> str:
+    """The ``BEGIN`` psycopg sends for ``driver``'s transaction characteristics."""
+    return _begin_words((driver.isolation_level, driver.read_only, driver.deferrable))
 
 
 def _command(driver: _AnyConnection, value: bytes) -> bytes:
     """``BEGIN ...; SELECT set_config('app.tenant_id', '<value>', true)``: one simple query.
 
-    The value (a tenant id, or empty) is quoted by libpq for the connection's encoding.
+    The value (a tenant id, or empty) is quoted by libpq; the query is kept per transaction
+    characteristics and value (at most ``_COMMANDS_KEPT``, all forgotten when full), since
+    quoting a UUID's hex digits and dashes gives the same text on every connection.
     """
+    key = ((driver.isolation_level, driver.read_only, driver.deferrable), value)
+    known = _COMMANDS.get(key)
+    if known is not None:
+        return known
     quoted = pq.Escaping(driver.pgconn).escape_literal(value)
-    return _begin_command(driver) + _SET_TENANT_SQL % quoted
+    if len(_COMMANDS) >= _COMMANDS_KEPT:
+        _COMMANDS.clear()
+    command = _COMMANDS[key] = _begin_words(key[0]).encode() + _SET_TENANT_SQL % quoted
+    return command
 
 
 def _raise_first_error(driver: _AnyConnection, results: list[pq.abc.PGresult]) -> None:
@@ -125,6 +139,6 @@ def begin_with_tenant(connection: Connection, value: str) -> bool:
     if results is None:
         return False
     if _log.isEnabledFor(logging.DEBUG):
-        _log.debug("%s; %s -- %r", _begin_command(driver).decode(), SET_TENANT_DBAPI, value)
+        _log.debug("%s; %s -- %r", _begin_command(driver), SET_TENANT_DBAPI, value)
     _raise_first_error(driver, results)
     return True
