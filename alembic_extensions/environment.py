@@ -65,7 +65,7 @@ DRIFT_CHECK = "pgkeel.drift_check"
 rules already, and wants every difference listed in one revision)."""
 MIGRATE_INFO_KEY = "pgkeel_migrate"
 """``info`` key of a Table (or Column, Index...) that migrations must leave alone when False."""
-_NO_ATTRIBUTES: dict[str, object] = {}  # what ``_excluded`` reads of an object without a __dict__
+_NO_ATTRIBUTES: dict[str, object] = {}  # what ``include`` reads of an object without a __dict__
 OFFLINE_URL = "postgresql+psycopg://"
 ALEMBIC_PLUGINS = ("alembic.autogenerate.*",)
 
@@ -146,19 +146,21 @@ def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
     ]
 
 
-def _excluded(item: object) -> bool:
-    """Whether the models mark ``item`` ``info={"pgkeel_migrate": False}`` (a view, say)."""
-    # ``info`` is created on first access: read it only where the models set it.
-    info = getattr(item, "__dict__", _NO_ATTRIBUTES).get("info")
-    return isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False
-
-
 def _include_object(options: MigrationOptions) -> IncludeObject:
+    """Leave alone what the models mark ``info={"pgkeel_migrate": False}`` (a view, say).
+
+    Alembic calls it for every table, column, index and constraint of each run, on both sides.
+    """
     user = options.include_object
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:  # noqa: ANN401, FBT001
-        if _excluded(obj) or _excluded(compare_to):
-            return False
+        # ``info`` is created on first access: read it only where the models set it.
+        for info in (
+            getattr(obj, "__dict__", _NO_ATTRIBUTES).get("info"),
+            getattr(compare_to, "__dict__", _NO_ATTRIBUTES).get("info"),
+        ):
+            if isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False:
+                return False
         return user is None or user(obj, name, type_, reflected, compare_to)
 
     return include
