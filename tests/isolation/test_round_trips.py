@@ -357,8 +357,16 @@ def test_executemany_and_insertmanyvalues_first(
             session.rollback()
 
 
-def test_a_savepoint_or_a_two_phase_transaction_first(runtime_engine: Engine, seeded: Seed) -> None:
-    with tenant_context(seeded.tenants[1]), runtime_engine.connect() as connection:
+@pytest.fixture
+def hooked_runtime_engine(runtime_engine: Engine) -> Engine:
+    """The runtime engine with the hooks, whichever test of this worker comes first."""
+    return install_engine_hooks(runtime_engine)
+
+
+def test_a_savepoint_or_a_two_phase_transaction_first(
+    hooked_runtime_engine: Engine, seeded: Seed
+) -> None:
+    with tenant_context(seeded.tenants[1]), hooked_runtime_engine.connect() as connection:
         savepoint = connection.begin_nested()
         assert _first(connection, TENANTS_SEEN) == [seeded.tenants[1]]
         savepoint.rollback()
@@ -369,8 +377,8 @@ def test_a_savepoint_or_a_two_phase_transaction_first(runtime_engine: Engine, se
         two_phase.rollback()
 
 
-def test_the_transaction_after_a_failed_one(runtime_engine: Engine, seeded: Seed) -> None:
-    with tenant_context(seeded.tenants[2]), runtime_engine.connect() as connection:
+def test_the_transaction_after_a_failed_one(hooked_runtime_engine: Engine, seeded: Seed) -> None:
+    with tenant_context(seeded.tenants[2]), hooked_runtime_engine.connect() as connection:
         with pytest.raises(DBAPIError, match="division by zero"):
             connection.execute(text("SELECT 1 / 0"))
         connection.rollback()

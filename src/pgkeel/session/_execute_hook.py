@@ -20,7 +20,7 @@ commits once the statement has run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pgkeel.session._autocommit import commit_cleared
 from pgkeel.session._tenant_setting import sync_tenant
@@ -28,16 +28,15 @@ from pgkeel.session._tenant_setting import sync_tenant
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+    from sqlalchemy.engine.interfaces import ExecutionContext
 
 
 def _run_in_wrapper(
     event_name: str,
     own: Callable[..., bool],
-    default: Callable[..., None],
     *arguments: Any,  # noqa: ANN401  # the event's arguments, the context last
 ) -> None:
-    """Run the statement as SQLAlchemy would: the listeners after ``own``, else ``default``."""
+    """Run the statement as SQLAlchemy would: the listeners after ``own``, else the dialect."""
     context: ExecutionContext = arguments[-1]
     after_own = False
     for listener in getattr(context.dialect.dispatch, event_name):
@@ -45,43 +44,29 @@ def _run_in_wrapper(
             break
         after_own = after_own or listener is own
     else:
-        default(*arguments)
+        getattr(context.dialect, event_name)(*arguments)
     commit_cleared(context.root_connection)
 
 
-def on_execute(
-    cursor: DBAPICursor,
-    statement: str,
-    parameters: Any,  # noqa: ANN401  # the driver's parameters
-    context: ExecutionContext,
-) -> bool:
-    """``do_execute``: the tenant first; True if the statement was run here (AUTOCOMMIT)."""
-    if not sync_tenant(context.root_connection, statement):
-        return False
-    arguments = (cursor, statement, parameters, context)
-    _run_in_wrapper("do_execute", on_execute, context.dialect.do_execute, *arguments)
-    return True
+def _statement_hook(event_name: str) -> Callable[..., bool]:
+    """The listener for the dialect's ``event_name`` (the dialect's method of the same name).
+
+    Its arguments are the event's: the cursor, the statement, the parameters (but for
+    ``do_execute_no_params``) and the execution context. It sets the tenant first, and returns
+    True when it ran the statement itself (AUTOCOMMIT, see the module).
+    """
+
+    def listener(*arguments: Any) -> bool:  # noqa: ANN401  # the event's arguments
+        context: ExecutionContext = arguments[-1]
+        if not sync_tenant(context.root_connection, arguments[1]):
+            return False
+        _run_in_wrapper(event_name, listener, *arguments)
+        return True
+
+    listener.__name__ = listener.__qualname__ = f"on_{event_name}"
+    return listener
 
 
-def on_execute_no_params(cursor: DBAPICursor, statement: str, context: ExecutionContext) -> bool:
-    """``do_execute_no_params``: as ``on_execute``."""
-    if not sync_tenant(context.root_connection, statement):
-        return False
-    arguments = (cursor, statement, context)
-    default = context.dialect.do_execute_no_params
-    _run_in_wrapper("do_execute_no_params", on_execute_no_params, default, *arguments)
-    return True
-
-
-def on_executemany(
-    cursor: DBAPICursor,
-    statement: str,
-    parameters: Any,  # noqa: ANN401  # the driver's parameter sets
-    context: ExecutionContext,
-) -> bool:
-    """``do_executemany``: as ``on_execute``."""
-    if not sync_tenant(context.root_connection, statement):
-        return False
-    arguments = (cursor, statement, parameters, context)
-    _run_in_wrapper("do_executemany", on_executemany, context.dialect.do_executemany, *arguments)
-    return True
+on_execute: Final = _statement_hook("do_execute")
+on_execute_no_params: Final = _statement_hook("do_execute_no_params")
+on_executemany: Final = _statement_hook("do_executemany")
