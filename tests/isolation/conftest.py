@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from pgkeel import create_sessionmaker, tenant_context
+from pgkeel.session import install_engine_hooks
 from pgkeel.testing.pgbouncer import PgBouncer
 from tests.databases import models_database
 from tests.databases import runtime_role as runtime_role_url
@@ -160,6 +161,12 @@ def runtime_engine(isolation_db: URL, runtime_role: str, seeded: Seed) -> Iterat
     engine = create_engine(isolation_db.set(username=runtime_role, password=None))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def hooked_runtime_engine(runtime_engine: Engine) -> Engine:
+    """The runtime engine with pgkeel's engine hooks, whichever test of a worker comes first."""
+    return install_engine_hooks(runtime_engine)
 
 
 @pytest.fixture(scope="session")

@@ -357,12 +357,6 @@ def test_executemany_and_insertmanyvalues_first(
             session.rollback()
 
 
-@pytest.fixture
-def hooked_runtime_engine(runtime_engine: Engine) -> Engine:
-    """The runtime engine with the hooks, whichever test of this worker comes first."""
-    return install_engine_hooks(runtime_engine)
-
-
 def test_a_savepoint_or_a_two_phase_transaction_first(
     hooked_runtime_engine: Engine, seeded: Seed
 ) -> None:

@@ -21,7 +21,6 @@ from pgkeel import (
     tenant_context,
 )
 from pgkeel.database import conninfo
-from pgkeel.session import install_engine_hooks
 from pgkeel.tenancy import current_tenant
 from tests.isolation.conftest import Seed
 from tests.isolation.models import Customer, Invoice, Tenant
@@ -146,11 +145,6 @@ def test_orm_writes_without_tenant_raise(session: Session, seeded: Seed) -> None
         session.execute(insert(Invoice).values(customer_id=seeded.customers[0, "live"], number=1))
     with pytest.raises(TenantNotSetError):
         session.execute(update(Invoice).values(amount=1))
-
-
-@pytest.fixture
-def hooked_runtime_engine(runtime_engine: Engine) -> Engine:
-    return install_engine_hooks(runtime_engine)
 
 
 def test_empty_setting_means_no_rows_and_no_writes(
