@@ -48,8 +48,8 @@ ENVIRONMENT = Path(
     / f"real-schema-{REQUIREMENT.replace('==', '-')}-py{sys.version_info[0]}{sys.version_info[1]}"
 )
 _READY = "pgkeel-real-schema.json"
-RUNS = 3  # sized so that `make bench` as a whole stays near 10 minutes
-WARM = 2
+RUNS = 4  # sized so that `make bench` as a whole stays near 10 minutes
+WARM = 3
 
 SETTINGS = """\
 [project]
@@ -195,8 +195,13 @@ def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
 
     Each run is timed as wall clock and as this process's CPU time; the whole process up to the
     end of the first run (interpreter, Airflow's models, Alembic, the command) is what the
-    command costs on the command line.
+    command costs on the command line. Before each run a full garbage collection is made and
+    left out of the timings (and out of the whole process's): Airflow's import leaves some
+    230,000 objects that each full collection walks (150-250 ms), and the one that falls due
+    lands in whichever run crosses the threshold, which a few thousand allocations move from
+    one run to the next. Each run still pays the collections of what it allocates itself.
     """
+    import gc  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
     from alembic import command  # noqa: PLC0415
@@ -211,15 +216,24 @@ def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
     kept = set(versions.iterdir())
     timings: list[tuple[float, float]] = []
     process: tuple[float, float] = (0.0, 0.0)
+    collecting = (0.0, 0.0)
     for _ in range(runs):
+        before_collect, cpu_before_collect = time.perf_counter(), time.process_time()
+        gc.collect()
         started, cpu = time.perf_counter(), time.process_time()
+        if not timings:
+            collecting = (started - before_collect, cpu - cpu_before_collect)
         if kind == "autogenerate":
             command.revision(config, message="noop", autogenerate=True)
         else:
             command.check(config)
         timings.append((time.perf_counter() - started, time.process_time() - cpu))
         if len(timings) == 1:
-            process = (time.time() - float(os.environ[LAUNCHED_ENV]), time.process_time())
+            launched = float(os.environ[LAUNCHED_ENV])
+            process = (
+                time.time() - launched - collecting[0],
+                time.process_time() - collecting[1],
+            )
         for path in set(versions.iterdir()) - kept:  # plain Alembic writes an empty file
             path.unlink()
     return {"runs": timings, "process": process}
@@ -324,7 +338,7 @@ def run() -> str:
                             tuple(measured["process"])
                         )
                         timings[side].setdefault(f"{kind} cold", []).append(first)
-                        timings[side].setdefault(f"{kind} warm", []).extend(warm)
+                        timings[side].setdefault(f"{kind} warm", []).append(_median_run(warm))
             loads.append(_envs.load())
         finally:
             for side in urls:
@@ -346,15 +360,25 @@ _PHASES = (
 )
 
 
+def _median_run(runs: list[tuple[float, ...]]) -> tuple[float, float]:
+    """One process's later runs as one (wall, CPU) pair: the median of each."""
+    return (statistics.median(run[0] for run in runs), statistics.median(run[1] for run in runs))
+
+
+def _cells(plain: list[tuple[float, float]], ours: list[tuple[float, float]], column: int) -> str:
+    """Both sides' medians, and the median of the ratios of the processes run back to back."""
+    ratio = statistics.median(o[column] / p[column] for p, o in zip(plain, ours, strict=True))
+    plain_median = statistics.median(t[column] for t in plain)
+    ours_median = statistics.median(t[column] for t in ours)
+    return f"{plain_median * 1000:.0f} ms | {ours_median * 1000:.0f} ms | {ratio:.2f}x"
+
+
 def _report(timings: dict[str, dict[str, list[tuple[float, float]]]], loads: list[str]) -> str:
     rows = []
     for kind, label in _LABELS.items():
         for phase, what in _PHASES:
-            cells = []
-            for column in (0, 1):  # wall clock, then CPU time of the Alembic process
-                plain = statistics.median(t[column] for t in timings["plain"][f"{kind} {phase}"])
-                ours = statistics.median(t[column] for t in timings["pgkeel"][f"{kind} {phase}"])
-                cells.append(f"{plain * 1000:.0f} ms | {ours * 1000:.0f} ms | {ours / plain:.2f}x")
+            plain, ours = (timings[side][f"{kind} {phase}"] for side in ("plain", "pgkeel"))
+            cells = [_cells(plain, ours, column) for column in (0, 1)]  # wall clock, then CPU
             rows.append(f"| {label}, {what} | {' | '.join(cells)} |")
     intro = (
         f"Apache Airflow's models ({REQUIREMENT}, {LICENSE}; installed from PyPI into a bench "
@@ -363,8 +387,13 @@ def _report(timings: dict[str, dict[str, list[tuple[float, float]]]], loads: lis
         "run: it writes Airflow's column types without their import). Each measuring process "
         "is a fresh one, started as the command line starts `alembic`: it imports Alembic "
         "(which loads pgkeel's plugin module through its entry point) and Airflow's models, "
-        f"then runs the command {WARM + 1} times. {RUNS} processes per side and command, "
-        "interleaved (alternating which side goes first); medians. The *whole command* row "
+        f"then runs the command {WARM + 1} times, each run after a full garbage collection "
+        "left out of the timings (see `_time_in_process`: otherwise the collection that "
+        "Airflow's objects make due, 150-250 ms, falls into whichever run crosses the "
+        f"threshold). {RUNS} processes per side and command, run in pairs (one process per "
+        "side back to back, alternating which goes first); medians, and each ratio is the "
+        "median of the pairs' ratios (a busy machine slows both of a pair alike); a process's "
+        "later runs count as their median. The *whole command* row "
         "times the process from its start to the end of its first run: what `alembic check` "
         "costs on the command line, Airflow's import (the same on both sides) included. The "
         "*first run* row leaves that import out; the *later runs* rows are a process that "
@@ -385,23 +414,25 @@ def _report(timings: dict[str, dict[str, list[tuple[float, float]]]], loads: lis
 
 
 _PROFILE = """\
-Where the time goes (goal: <= 1.10x; profiles taken with a load average of 10-14 on 2 cores).
-*Imports.* A no-op `alembic check` or autogenerate loads 22 modules of pgkeel's beyond what
-plain Alembic loads (43 before: the safety rewrite, the renderers, the operations and their
-registration, the cluster and binaries modules of `pgkeel.database`, tenancy and the mixins
-now load only when a revision holding operations is written or migrations run): 19 ms of CPU
-at best in this environment (`python -X importtime`, and the smallest of 12 processes timing
-their import), against 34 ms for the 43. psycopg is imported on both sides (plain Alembic
-imports it when it connects). About a third of the 19 ms is the creation of pgkeel's frozen
-dataclasses (the catalog's, the rules', the settings'), each compiled by `dataclasses` when
-its module loads. *Each run.* cProfile over four later `alembic check` runs puts pgkeel's own
-work at about 5% of a run: the model rules and their opt-out validation 1.6%, the one catalog
-statement (trigger functions, triggers, row-level security, policies, enum types and their
-columns; 6 queries before) 1.0%, the partial-index predicate comparison 0.7%, `include_object`
-0.6%, the foreign-key index coverage 0.4%, the timeouts' statement hook 0.4%; the rest is
-Alembic's own reflection and comparison. A no-op revision writes no file with pgkeel (plain
-Alembic writes an empty one). The rows above move by several hundredths between runs on this
-shared machine: the CPU columns are the steadier ones."""
+Where the time goes (goal: <= 1.10x; profiles taken at a load average of 2-3 on 2 cores, each run
+after a full collection, `cProfile` with a CPU-time clock). *Imports.* The first run loads 27 of
+pgkeel's modules beyond what plain Alembic loads (psycopg is loaded on both sides): 23-26 ms of
+CPU at best in this environment (the smallest of 8 processes timing their import), about a
+third of it `dataclasses` building the 15 frozen value classes (the catalog's, the rules', the
+settings', the database objects'), a third reading and unmarshalling the bytecode. *Each run.*
+Over four later `alembic check` runs, pgkeel's own code is about 10% of a run under the
+profiler (which inflates Python-heavy code): the model rules and their opt-out validation 4.1%,
+the server-default comparison 1.5% (no statement sent: every default of Airflow's that differs
+as text is a boolean written `'0'` or `'1'`, compared as PostgreSQL's boolean input reads it),
+the primary-key and generated-column comparison 1.1%, `include_object` 1.0%, the partial-index
+predicates 0.8%, the foreign-key index coverage 0.7%, the enum types 0.6%, the catalog
+statement and the object plan 0.4%. Beside it, Alembic reflects and compares the 13 indexes
+pgkeel's migration made for foreign keys that plain Alembic's `create_all` did not (141 indexes
+against 128): about 6% of a run. A no-op revision writes no file with pgkeel (plain Alembic
+renders and writes an empty one), which is why pgkeel's overhead shows less in the
+autogenerate rows than in the `alembic check` rows. The rows above move by several hundredths
+between runs on this shared machine (see the load averages): the CPU columns are the steadier
+ones."""
 
 
 if __name__ == "__main__":
