@@ -19,7 +19,7 @@ from psycopg import sql
 from sqlalchemy import CheckConstraint
 
 from alembic_extensions.indexes import normalise_predicate
-from alembic_extensions.probes import stored_form, temporary_copy
+from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -37,10 +37,7 @@ def _named_checks(table: Table) -> dict[str, CheckConstraint]:
 
 
 def _expression(constraint: CheckConstraint, dialect: Dialect) -> str:
-    compiled = constraint.sqltext.compile(
-        dialect=dialect, compile_kwargs={"literal_binds": True, "include_table": False}
-    )
-    return str(compiled)
+    return literal_sql(constraint.sqltext, dialect, include_table=False)
 
 
 def server_check(connection: Connection, table: Table, expression: str) -> str | None:

@@ -19,7 +19,7 @@ from psycopg import sql
 from sqlalchemy import Boolean, DefaultClause
 
 from alembic_extensions.indexes import normalise_predicate
-from alembic_extensions.probes import stored_form, temporary_copy
+from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Connection
@@ -83,7 +83,7 @@ def _rendered(default: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # 
     if isinstance(default.arg, str):
         rendered = sql.Literal(default.arg).as_string()
     else:
-        rendered = str(default.arg.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        rendered = literal_sql(default.arg, dialect)
     _MODEL_DEFAULTS[default] = (type(dialect), rendered)
     return rendered
 

@@ -20,7 +20,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import ClauseElement, Index
 
-from alembic_extensions.probes import stored_form, temporary_copy
+from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 from pgkeel.indexes import uncovered_foreign_keys
 
 if TYPE_CHECKING:
@@ -48,10 +48,7 @@ def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401
     if where is None:
         return None
     if isinstance(where, ClauseElement):
-        compiled = where.compile(
-            dialect=dialect, compile_kwargs={"literal_binds": True, "include_table": False}
-        )
-        return str(compiled)
+        return literal_sql(where, dialect, include_table=False)
     return str(where)
 
 

@@ -18,11 +18,25 @@ from sqlalchemy.exc import DBAPIError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Connection
+    from sqlalchemy import ClauseElement, Connection
+    from sqlalchemy.engine import Dialect
 
 _FILENODE = text("SELECT pg_relation_filenode(to_regclass(:name))")
 _SAVEPOINT = "pgkeel_probe"
+_PERCENT_STYLES = ("format", "pyformat")
 _ROLLBACK = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT};\nRELEASE SAVEPOINT {_SAVEPOINT}"
+
+
+def literal_sql(clause: ClauseElement, dialect: Dialect, *, include_table: bool = True) -> str:
+    """``clause`` compiled with its values written in, as PostgreSQL reads it.
+
+    For a driver whose parameters are written ``%s`` or ``%(name)s``, SQLAlchemy doubles every
+    ``%`` of the SQL it compiles (``LIKE 'a%'`` becomes ``LIKE 'a%%'``); the text compared with
+    the catalog's, and sent to a probe (which doubles it again itself), is the SQL as written.
+    """
+    kwargs = {"literal_binds": True, "include_table": include_table}
+    compiled = str(clause.compile(dialect=dialect, compile_kwargs=kwargs))
+    return compiled.replace("%%", "%") if dialect.paramstyle in _PERCENT_STYLES else compiled
 
 
 def temporary_copy(probe: str, schema: str | None, table: str) -> str:

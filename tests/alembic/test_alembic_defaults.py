@@ -3,7 +3,9 @@
 Each case compares a model's default with the default of a real table (made in a transaction
 rolled back at the end), as the plugin does on ``alembic check``: the text first, then a boolean
 literal as PostgreSQL's boolean input reads it, then PostgreSQL's own stored form (the probe).
-The probe must leave nothing behind, even when PostgreSQL refuses the model's default.
+The probe must leave nothing behind, even when PostgreSQL refuses the model's default. A ``%``
+in a model's SQL (a default, a check, an index predicate) is compared as written, not as the
+driver's escaped form.
 """
 
 from __future__ import annotations
@@ -12,19 +14,36 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, MetaData, Table, Text, create_engine, event, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from alembic_extensions.checks import check_changed
 from alembic_extensions.defaults import boolean_form, default_changed, server_default_form
+from alembic_extensions.indexes import predicate_changed
 
 TABLE = """
 CREATE TABLE settings (
     flag boolean DEFAULT false,
     "on%" boolean DEFAULT true,
     amount integer DEFAULT (CASE WHEN true THEN 0 END),
-    label text DEFAULT (CASE WHEN true THEN 'a:b' END)
-)
+    label text DEFAULT (CASE WHEN true THEN 'a:b' END),
+    ratio text DEFAULT '100%',
+    CONSTRAINT ck_settings_ratio CHECK (ratio LIKE '%!%')
+);
+CREATE INDEX ix_settings_amount ON settings (amount) WHERE ratio LIKE '1%'
 """
 SPELLINGS = ["0", "1", "t", "F", "true", "FALSE", " yes ", "No", "on", "OFF", "y", "\tn\n"]
 
@@ -123,4 +142,44 @@ def test_a_default_the_text_cannot_settle_is_asked_of_the_server(
     assert found is expected
     assert len(sent) == 2  # two round trips: the copy, then the read (or the rollback)
     assert "pgkeel_default_probe" in sent[0]
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(("default", "expected"), [(text("'100%'"), False), ("100%", False)])
+def test_a_percent_in_a_default_is_compared_as_written(
+    connection: Connection, default: object, expected: bool
+) -> None:
+    assert compared(connection, "ratio", Text, default) == (expected, [])
+
+
+def test_a_changed_default_with_a_percent_is_reported(connection: Connection) -> None:
+    found, sent = compared(connection, "ratio", Text, text("'50%'"))
+    assert (found, len(sent)) == (True, 2)
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"), [("ratio LIKE '1%'", False), ("ratio LIKE '2%'", True)]
+)
+def test_a_percent_in_an_index_predicate_is_compared_as_written(
+    connection: Connection, where: str, expected: bool
+) -> None:
+    (reflected,) = Table("settings", MetaData(), autoload_with=connection).indexes
+    table = Table("settings", MetaData(), Column("amount", Integer), Column("ratio", Text))
+    model = Index("ix_settings_amount", table.c.amount, postgresql_where=text(where))
+    assert predicate_changed(model, reflected, connection.dialect, connection) is expected
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"), [("ratio LIKE '%!%'", False), ("ratio LIKE '%?'", True)]
+)
+def test_a_percent_in_a_check_is_compared_as_written(
+    connection: Connection, check: str, expected: bool
+) -> None:
+    reflected_table = Table("settings", MetaData(), autoload_with=connection)
+    (reflected,) = (c for c in reflected_table.constraints if isinstance(c, CheckConstraint))
+    model = CheckConstraint(text(check), name="ck_settings_ratio")
+    Table("settings", MetaData(), Column("ratio", Text), model)
+    assert check_changed(model, reflected, connection.dialect, connection) is expected
     assert_nothing_left(connection)
