@@ -18,7 +18,7 @@ from pathlib import Path
 from bench._envs import current_python, has_peer, load, not_installed, paired_ratio
 
 TITLE = "Cold start: import the library and define one model, in a fresh process"
-ROUNDS = 5  # sized so that `make bench` as a whole stays near 10 minutes
+ROUNDS = 4  # sized so that `make bench` as a whole stays under 10 minutes
 GOAL_RATIO = 1.3
 GOAL_HELP_SECONDS = 0.3
 

@@ -48,8 +48,8 @@ ENVIRONMENT = Path(
     / f"real-schema-{REQUIREMENT.replace('==', '-')}-py{sys.version_info[0]}{sys.version_info[1]}"
 )
 _READY = "pgkeel-real-schema.json"
-RUNS = 4  # sized so that `make bench` as a whole stays near 10 minutes
-WARM = 3
+RUNS = 3  # sized so that `make bench` as a whole stays under 10 minutes
+WARM = 2
 
 SETTINGS = """\
 [project]
