@@ -74,9 +74,9 @@ _COMMANDS: dict[tuple[_Characteristics, bytes], bytes] = {}
 _COMMANDS_KEPT: Final = 4096
 
 
-def _begin_command(driver: _AnyConnection) -> str:
-    """The ``BEGIN`` psycopg sends for ``driver``'s transaction characteristics."""
-    return _begin_words((driver.isolation_level, driver.read_only, driver.deferrable))
+def _characteristics(driver: _AnyConnection) -> _Characteristics:
+    """``driver``'s transaction characteristics, as psycopg reads them for its ``BEGIN``."""
+    return (driver.isolation_level, driver.read_only, driver.deferrable)
 
 
 def _command(driver: _AnyConnection, value: bytes) -> bytes:
@@ -86,7 +86,7 @@ def _command(driver: _AnyConnection, value: bytes) -> bytes:
     characteristics and value (at most ``_COMMANDS_KEPT``, all forgotten when full), since
     quoting a UUID's hex digits and dashes gives the same text on every connection.
     """
-    key = ((driver.isolation_level, driver.read_only, driver.deferrable), value)
+    key = (_characteristics(driver), value)
     known = _COMMANDS.get(key)
     if known is not None:
         return known
@@ -139,6 +139,7 @@ def begin_with_tenant(connection: Connection, value: str) -> bool:
     if results is None:
         return False
     if _log.isEnabledFor(logging.DEBUG):
-        _log.debug("%s; %s -- %r", _begin_command(driver), SET_TENANT_DBAPI, value)
+        begin = _begin_words(_characteristics(driver))
+        _log.debug("%s; %s -- %r", begin, SET_TENANT_DBAPI, value)
     _raise_first_error(driver, results)
     return True
