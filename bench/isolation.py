@@ -191,19 +191,16 @@ def _variants(
             connection.execute(SET_TENANT, {"t": str(tenant)})
             return connection.execute(text(HAND_WRITTEN), {"t": tenant}).all()
 
-    def pgkeel_rows(tenant: uuid.UUID) -> object:
-        with tenant_context(tenant), runtime.begin() as connection:
-            return connection.execute(text(HAND_WRITTEN), {"t": tenant}).all()
+    def hooked_rows(sql: str) -> Callable[[uuid.UUID], object]:
+        """``sql`` as plain rows on the runtime role, through pgkeel's engine hooks."""
 
-    def policy_rows(tenant: uuid.UUID) -> object:
-        with tenant_context(tenant), runtime.begin() as connection:
-            rows = connection.execute(text(POLICY_ONLY)).all()
-            assert len(rows) == live_rows
-            return rows
+        def read(tenant: uuid.UUID) -> object:
+            with tenant_context(tenant), runtime.begin() as connection:
+                rows = connection.execute(text(sql), {"t": tenant}).all()
+                assert len(rows) == live_rows
+                return rows
 
-    def any_rows(tenant: uuid.UUID) -> object:
-        with tenant_context(tenant), runtime.begin() as connection:
-            return connection.execute(text(ANY_TENANT), {"t": tenant}).all()
+        return read
 
     return {
         "pgkeel": through_pgkeel,
@@ -211,9 +208,9 @@ def _variants(
         "orm by hand": orm_by_hand,
         "hand rows": by_hand_rows,
         "rls rows": rls_rows,
-        "pgkeel rows": pgkeel_rows,
-        "policy rows": policy_rows,
-        "any rows": any_rows,
+        "pgkeel rows": hooked_rows(HAND_WRITTEN),
+        "policy rows": hooked_rows(POLICY_ONLY),
+        "any rows": hooked_rows(ANY_TENANT),
     }
 
 
