@@ -29,6 +29,8 @@ import psycopg
 from psycopg import generators, pq
 from sqlalchemy.util import await_
 
+from pgkeel.session._dbapi import driver_of
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -128,7 +130,7 @@ def begin_with_tenant(connection: Connection, value: str) -> bool:
     False (nothing sent) when the transaction has begun already, psycopg's pipeline is open or
     the driver is not psycopg 3; raises PostgreSQL's error if either failed.
     """
-    driver = connection.connection.driver_connection
+    driver = driver_of(connection)
     encoded = value.encode()
     if isinstance(driver, psycopg.Connection):
         results = _sync_begin(driver, encoded)

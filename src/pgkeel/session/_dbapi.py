@@ -61,9 +61,22 @@ def _driver_in_transaction(driver: Any) -> bool:  # noqa: ANN401  # any DBAPI co
     return bool(status != _IDLE)
 
 
+def driver_of(connection: Connection) -> Any:  # noqa: ANN401  # any driver connection
+    """The driver's connection under ``connection`` (psycopg's own, under the async dialect too).
+
+    For the synchronous psycopg dialect it is the DBAPI connection itself, read without the
+    three property calls of ``driver_connection`` (this runs on every statement).
+    """
+    fairy = connection.connection
+    dbapi_connection = fairy.dbapi_connection
+    if hasattr(dbapi_connection, "pgconn"):
+        return dbapi_connection
+    return fairy.driver_connection
+
+
 def driver_in_transaction(connection: Connection) -> bool:
     """Whether the driver connection has begun a transaction (its next statement will not)."""
-    return _driver_in_transaction(connection.connection.driver_connection)
+    return _driver_in_transaction(driver_of(connection))
 
 
 def current_transaction(connection: Connection) -> object | None:
@@ -76,7 +89,7 @@ def current_transaction(connection: Connection) -> object | None:
     made in another transaction never matches the one in progress. Records hold the object
     itself, not its ``id()``, which the next transaction's object could reuse.
     """
-    driver = connection.connection.driver_connection
+    driver = driver_of(connection)
     if getattr(driver, "autocommit", False) or _driver_in_transaction(driver):
         return connection.get_transaction()
     return None

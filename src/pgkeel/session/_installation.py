@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, overload
 
 from sqlalchemy import Engine, event
@@ -16,18 +15,22 @@ from pgkeel.session._execute_hook import on_execute, on_execute_no_params, on_ex
 from pgkeel.session._reads import guarded_identity_lookup, on_orm_execute
 from pgkeel.session._refusals import translate_error
 from pgkeel.session._session_class import PgkeelSession, guarded_bulk_save
-from pgkeel.session._tenant_setting import begin_tenant, forget_on_reset
+from pgkeel.session._tenant_setting import begin_tenant
 from pgkeel.session._writes import on_after_flush, on_before_flush
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
     from sqlalchemy.orm import SessionTransaction
 
 _engine_lock = threading.Lock()
-_hooked_dialects: weakref.WeakSet[Dialect] = weakref.WeakSet()
-"""Dialects with pgkeel's listeners: an engine and its ``execution_options()`` copies share one."""
 _HOOKED: Final = "_pgkeel_session_hooks"
+"""Marks a ``Session`` class with pgkeel's listeners, and a dialect with its statement hooks.
+
+An engine and its ``execution_options()`` copies share one dialect, so they share its hooks.
+The mark is an attribute of the dialect (it dies with it), read on every session transaction's
+begin: cheaper than a lookup in a weak set, which makes a weak reference per call.
+"""
 
 
 @overload
@@ -49,24 +52,37 @@ def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
         install_engine_hooks(engine.sync_engine)
         return engine
     assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
-    if engine.dialect in _hooked_dialects:
-        return engine
+    if not _has_hooks(engine):
+        _hook_engine(engine)
+    return engine
+
+
+def _has_hooks(engine: Engine) -> bool:
+    return bool(getattr(engine.dialect, _HOOKED, False))
+
+
+def _hook_engine(engine: Engine) -> None:
+    """Listen on ``engine``'s dialect (once per dialect, whichever thread gets there first)."""
     with _engine_lock:
-        if engine.dialect in _hooked_dialects:
-            return engine
-        _hooked_dialects.add(engine.dialect)
+        if _has_hooks(engine):
+            return
         private.listen_first(engine, "do_execute", on_execute)
         private.listen_first(engine, "do_execute_no_params", on_execute_no_params)
         private.listen_first(engine, "do_executemany", on_executemany)
         event.listen(engine, "handle_error", rollback_cleared)
-        event.listen(engine, "reset", forget_on_reset)
         event.listen(engine, "handle_error", translate_error)
-    return engine
+        setattr(engine.dialect, _HOOKED, True)
 
 
 def _on_after_begin(_session: Session, _tx: SessionTransaction, connection: Connection) -> None:
-    """``after_begin``: the engine's hooks, then the tenant for this transaction only."""
-    install_engine_hooks(connection.engine)
+    """``after_begin``: the engine's hooks, then the tenant for this transaction only.
+
+    A session's connections are always synchronous ones (an ``AsyncSession`` runs a ``Session``),
+    so the engine is hooked here without ``install_engine_hooks``' check for an ``AsyncEngine``.
+    """
+    engine = connection.engine
+    if not _has_hooks(engine):
+        _hook_engine(engine)
     begin_tenant(connection)
 
 

@@ -343,9 +343,9 @@ def _with_filtered_expressions(state: ORMExecuteState, statement: Executable) ->
     )
 
 
-def _single_parameters(state: ORMExecuteState) -> bool:
-    """Whether the execution has one set of parameters (a mapping or none), not a list."""
-    return state.parameters is None or isinstance(state.parameters, Mapping)
+def _single_parameters(parameters: object) -> bool:
+    """Whether an execution has one set of parameters (a mapping or none), not a list."""
+    return parameters is None or type(parameters) is dict or isinstance(parameters, Mapping)
 
 
 def _select_tenant_options(scope: TenantScope | None, carried: uuid.UUID | None) -> list[ORMOption]:
@@ -366,24 +366,40 @@ def _select_answers(state: ORMExecuteState) -> tuple[bool, bool]:
     return _statement_reaches_unfiltered(state), _touches_tenant_rows(state)
 
 
+def _has_options(statement: Executable) -> bool:
+    """Whether ``statement`` carries loader or user options (its own, or its earlier entities')."""
+    return bool(
+        private.statement_options(statement)
+        or getattr(statement, "_memoized_select_entities", None)
+    )
+
+
 def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_load: bool) -> None:
     """A SELECT: the criteria as options, the tenant as the ``_TENANT_PARAMETER``.
 
     No tenant set: the statement is refused if it reads tenant rows, else gets no tenant rows at
     all. Both questions are answered once per structure, on the statement SQLAlchemy compiles
-    next (its key is then computed once, for both and for SQLAlchemy's own lookup).
+    next (its key is then computed once, for both and for SQLAlchemy's own lookup). A statement
+    without options (the most common read) skips the walks over them: it carries no tenant of
+    an earlier load, no ``include_deleted`` option and no ``with_expression()``.
     """
-    user_options = state.user_defined_options
+    statement = state.statement
+    has_options = _has_options(statement)
+    user_options = state.user_defined_options if has_options else ()
     carried = _carried_tenant(user_options)
     tenant = carried or (scope if isinstance(scope, uuid.UUID) else None)
     if tenant is not None:
         given = cast("Mapping[str, Any] | None", state.parameters)
-        state.parameters = {**(given or {}), _TENANT_PARAMETER: tenant}
+        state.parameters = (
+            {**given, _TENANT_PARAMETER: tenant} if given else {_TENANT_PARAMETER: tenant}
+        )
     options = [
         *_select_tenant_options(scope, carried),
         *_soft_delete_options(state, user_options, column_load=column_load),
     ]
-    statement = _with_filtered_expressions(state, state.statement).options(*options)
+    if has_options:
+        statement = _with_filtered_expressions(state, statement)
+    statement = statement.options(*options)
     reaches_unfiltered, reads_tenant_rows = _SELECT_ANSWERS.get(
         statement, lambda: _select_answers(state)
     )
@@ -462,7 +478,7 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
         column_load = state.is_column_load
         if column_load:
             state.statement = _refresh_of_own_tenant(state, scope)
-        if _single_parameters(state):
+        if _single_parameters(state.parameters):
             _filter_select(state, scope, column_load=column_load)  # refuses unfiltered too
             return None
         _refuse_unfiltered_attributes(state)

@@ -19,12 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pgkeel.errors import TenantNotSetError
 from pgkeel.session._autocommit import begin_cleared
 from pgkeel.session._begin import SET_TENANT_DBAPI, begin_with_tenant
-from pgkeel.session._dbapi import (
-    BYPASS_RECORD,
-    current_transaction,
-    fetch_one,
-    role_bypasses_rls,
-)
+from pgkeel.session._dbapi import current_transaction, driver_of, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
@@ -41,6 +36,8 @@ The scope is a tenant id, ``ALL_TENANTS``, None (no tenant: the setting is empty
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
 _RESTORES_SETTINGS: Final = ("ROLLBACK", "ABORT")
 """Statements after which the setting may hold an earlier value (``ROLLBACK TO SAVEPOINT``)."""
+_RESTORING_INITIALS: Final = frozenset("RrAa")
+"""Their first letters: most statements are told apart by one character, before any copy."""
 
 
 def _require_bypass(connection: Connection) -> None:
@@ -57,8 +54,7 @@ def _require_bypass(connection: Connection) -> None:
 
 
 def _is_autocommit(connection: Connection) -> bool:
-    dbapi_connection = connection.connection.dbapi_connection
-    return bool(getattr(dbapi_connection, "autocommit", False))
+    return bool(getattr(driver_of(connection), "autocommit", False))
 
 
 def _refuse_autocommit(scope: TenantScope) -> None:
@@ -105,7 +101,12 @@ def _autocommit_statement(connection: Connection, scope: TenantScope | None) -> 
 
 
 def _in_force(connection: Connection, info: dict[Any, Any]) -> object:
-    """The scope set in the transaction in progress; ``UNKNOWN`` if none was set in it."""
+    """The scope set in the transaction in progress; ``UNKNOWN`` if none was set in it.
+
+    A record made in an earlier transaction holds that transaction's object, which is never the
+    one in progress (the record keeps it alive, so its identity cannot be reused): such records
+    are ignored, not cleared, and a pooled connection's next transaction writes over them.
+    """
     record = info.get(TENANT_RECORD)
     if record is None:
         return UNKNOWN
@@ -113,6 +114,12 @@ def _in_force(connection: Connection, info: dict[Any, Any]) -> object:
     if transaction is None or transaction is not current_transaction(connection):
         return UNKNOWN
     return scope
+
+
+def _restores_settings(statement: str) -> bool:
+    """A ``ROLLBACK`` (``TO SAVEPOINT``) or ``ABORT``: the setting may hold an earlier value."""
+    text = statement.lstrip()
+    return text[:1] in _RESTORING_INITIALS and text[:8].upper().startswith(_RESTORES_SETTINGS)
 
 
 def sync_tenant(connection: Connection, statement: str) -> bool:
@@ -126,8 +133,9 @@ def sync_tenant(connection: Connection, statement: str) -> bool:
     except NotImplementedError:
         return False  # the dialect's own checks on a new driver connection, before the pool has it
     scope = current_tenant()
-    if _in_force(connection, info) == scope:
-        if statement.lstrip()[:8].upper().startswith(_RESTORES_SETTINGS):
+    in_force = _in_force(connection, info)
+    if in_force is scope or in_force == scope:
+        if _restores_settings(statement):
             info[TENANT_RECORD] = (current_transaction(connection), UNKNOWN)
         return False
     if statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
@@ -137,9 +145,3 @@ def sync_tenant(connection: Connection, statement: str) -> bool:
         return begin_cleared(connection, statement)
     _set_tenant(connection, scope)
     return False
-
-
-def forget_on_reset(dbapi_connection: object, connection_record: Any, reset_state: object) -> None:  # noqa: ANN401, ARG001
-    """The pool reset a connection (rolled back): no transaction-local setting survives."""
-    connection_record.info.pop(TENANT_RECORD, None)
-    connection_record.info.pop(BYPASS_RECORD, None)
