@@ -61,3 +61,34 @@ def not_installed(distribution: str) -> str:
         f"not measured: {distribution} is not installed in this environment; "
         f"`{PEERS.name}/bin/python -m bench NAME` (built by `make bench`) has it"
     )
+
+
+def split_cpus(server_url: str) -> tuple[set[int], str]:
+    """Keep a local server's processes on one CPU and return the others, for the clients.
+
+    The clients' CPU time is what a client-side benchmark compares; when a client and its
+    server backend share a core, the backend's every wake-up may preempt the client and empty
+    its caches, a cost that lands on whichever process the scheduler happened to place there
+    (measured: 0.4 preemptions per statement for one worker, 0.02 for another, in the same
+    run). With the postmaster on a CPU of its own (its backends inherit it) and the clients on
+    the others, neither preempts the other. Returns all CPUs and why when it cannot: one CPU,
+    or a server whose processes this user may not move.
+    """
+    from sqlalchemy import create_engine, text  # noqa: PLC0415  # bench helpers load lazily
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return set(cpus), "not pinned (one CPU)"
+    engine = create_engine(server_url)
+    try:
+        with engine.connect() as connection:
+            data = connection.execute(text("SHOW data_directory")).scalar_one()
+    finally:
+        engine.dispose()
+    try:
+        postmaster = int((Path(data) / "postmaster.pid").read_text().split()[0])
+        os.sched_setaffinity(postmaster, {cpus[-1]})
+    except (OSError, ValueError, IndexError) as error:
+        return set(cpus), f"not pinned ({error})"
+    clients = set(cpus[:-1])
+    return clients, f"server on CPU {cpus[-1]}, clients on CPU {','.join(map(str, clients))}"

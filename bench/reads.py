@@ -9,26 +9,46 @@ CPU: what the filters cost, which a busy machine disturbs less than wall time). 
 of the same read taken back to back share the machine's state of the moment: on a shared
 machine whose speed drifts by 10-20 % within seconds, that pairing is what keeps the ratio
 steady.
+
+The rounds are spread over ``GENERATIONS`` sets of fresh worker processes. A process keeps its
+speed for its whole life: its hash seed and address layout decide how its dictionaries and
+code fall in the caches, which moved one library's ratio by 0.05-0.15 from one process to the
+next while its instruction count per statement (callgrind) stayed within 1 %; several processes
+per library put that luck on both sides. The server runs on a CPU of its own and the workers
+on the others (``split_cpus``), so that no worker is preempted by its own backend.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from bench._envs import SQLALCHEMY20, current_python, load, paired_ratio, progress, python
+from bench._envs import (
+    SQLALCHEMY20,
+    current_python,
+    load,
+    paired_ratio,
+    progress,
+    python,
+    split_cpus,
+)
 from pgkeel.database import provide_server
 from pgkeel.testing.databases import create_database
 
 TITLE = "Soft-delete reads: client CPU per statement, pgkeel vs the hand-written filter and peers"
-ROUNDS = 25  # sized so that `make bench` as a whole stays under 10 minutes
+GENERATIONS = 5
+"""Sets of fresh worker processes (see the module's docstring)."""
+ROUNDS = 5  # per generation: sized so that `make bench` as a whole stays under 10 minutes
 COUNT = 40
-READ_ONLY = frozenset({"hand", "recipe"})
-"""Libraries that read the tables the pgkeel worker loads (the others load their own)."""
+LOADERS = ("pgkeel", "easy")
+"""Libraries whose worker creates and fills tables (``hand`` and ``recipe`` read pgkeel's): once,
+before any measurement, in a process of its own, so that no measured process carries the
+load's heap."""
 GOAL_RATIO = 1.10
 
 
@@ -47,30 +67,38 @@ class _Worker:
         return json.loads(self.process.stdout.readline())  # type: ignore[no-any-return]
 
 
-def _start(
-    stack: ExitStack, interpreter: str, library: str, url: str, *, load_data: bool
-) -> _Worker:
-    command = [interpreter, "-m", "bench._reads_worker", library, url]
+def _start(stack: ExitStack, interpreter: str, library: str, url: str, cpus: set[int]) -> _Worker:
     process = subprocess.Popen(
-        [*command, "--load"] if load_data else command,
+        [interpreter, "-m", "bench._reads_worker", library, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     stack.callback(process.wait, 60)
     stack.callback(lambda: process.stdin.close() if process.stdin else None)
+    os.sched_setaffinity(process.pid, cpus)
     line = process.stdout.readline() if process.stdout else ""
     if not line:
         raise SystemExit(f"the {library} worker stopped before it was ready")
     return _Worker(process, json.loads(line)["ready"])
 
 
-def _measure(
-    workers: dict[str, _Worker], variants: list[str]
-) -> dict[tuple[str, str], list[float]]:
-    cpu: dict[tuple[str, str], list[float]] = {}
-    shuffler = random.Random(0)  # noqa: S311  # an order of measurements, not a secret
-    for worker in workers.values():  # warm up: mappers, statement caches, connections
+def _load_tables(interpreter: str, libraries: list[str], url: str) -> None:
+    """Create and fill the tables of the loaders among ``libraries``, in short-lived processes."""
+    for loader in LOADERS:
+        if loader in libraries:
+            command = [interpreter, "-m", "bench._reads_worker", loader, url, "--load"]
+            subprocess.run(command, input="", capture_output=True, text=True, check=True)
+
+
+def _measure_generation(
+    workers: dict[str, _Worker],
+    variants: list[str],
+    shuffler: random.Random,
+    cpu: dict[tuple[str, str], list[float]],
+) -> None:
+    """One warm-up round (mappers, statement caches, connections), then ``ROUNDS`` measured."""
+    for worker in workers.values():
         for variant in variants:
             if variant in worker.rows:
                 worker.measure(variant)
@@ -81,19 +109,23 @@ def _measure(
         for variant in reads:
             for name in (n for n in names if variant in workers[n].rows):
                 cpu.setdefault((name, variant), []).append(workers[name].measure(variant)["cpu"])
-    return cpu
 
 
 def _run_set(
-    url: str, interpreter: str, libraries: list[str], variants: list[str]
+    url: str, interpreter: str, libraries: list[str], variants: list[str], cpus: set[int]
 ) -> tuple[dict[tuple[str, str], list[float]], dict[str, dict[str, int]]]:
-    """Measure ``libraries`` (``hand`` and ``recipe`` read the tables pgkeel's worker loaded)."""
-    with ExitStack() as stack:
-        workers = {
-            library: _start(stack, interpreter, library, url, load_data=library not in READ_ONLY)
-            for library in libraries
-        }
-        return _measure(workers, variants), {name: w.rows for name, w in workers.items()}
+    """Measure ``libraries`` over ``GENERATIONS`` sets of fresh worker processes."""
+    _load_tables(interpreter, libraries, url)
+    cpu: dict[tuple[str, str], list[float]] = {}
+    rows: dict[str, dict[str, int]] = {}
+    shuffler = random.Random(0)  # noqa: S311  # an order of measurements, not a secret
+    for generation in range(GENERATIONS):
+        with ExitStack() as stack:
+            order = libraries if generation % 2 == 0 else libraries[::-1]
+            workers = {name: _start(stack, interpreter, name, url, cpus) for name in order}
+            _measure_generation(workers, variants, shuffler, cpu)
+            rows = {name: workers[name].rows for name in libraries}
+    return cpu, rows
 
 
 LABELS = {
@@ -154,13 +186,16 @@ def run() -> str:
     with provide_server({}) as server:
         progress("pgkeel vs the hand-written filter (SQLAlchemy of pgkeel's environment)")
         url = create_database(server.url, "bench_reads").render_as_string(hide_password=False)
-        own, own_rows = _run_set(url, current_python(), ["pgkeel", "hand", "recipe"], list(LABELS))
+        cpus, pinning = split_cpus(url)
+        own, own_rows = _run_set(
+            url, current_python(), ["pgkeel", "hand", "recipe"], list(LABELS), cpus
+        )
         peer: dict[tuple[str, str], list[float]] | None = None
         peer_rows: dict[str, dict[str, int]] = {}
         if (SQLALCHEMY20 / ".installed").exists():
             progress("pgkeel vs sqlalchemy-easy-softdelete (SQLAlchemy 2.0 environment)")
             peer, peer_rows = _run_set(
-                url, python(SQLALCHEMY20), ["hand", "easy"], ["books", "joined"]
+                url, python(SQLALCHEMY20), ["hand", "easy"], ["books", "joined"], cpus
             )
     rows = [
         "| read | pgkeel CPU/statement | vs hand-written filter | goal |",
@@ -183,8 +218,11 @@ def run() -> str:
         "`make .venv-bench-sa20/.installed`, was not built)"
     )
     notes = (
-        f"{ROUNDS} rounds of {COUNT} statements per library and read, after one warm-up round, "
-        "the libraries measured back to back on each read, their order alternating; "
+        f"{GENERATIONS * ROUNDS} rounds of {COUNT} statements per library and read, in "
+        f"{GENERATIONS} sets of fresh worker processes ({ROUNDS} rounds each, after a warm-up "
+        "round: a process's hash seed and address layout set its speed for its whole life, "
+        "so each library is measured in several), the libraries measured back to back on each "
+        f"read, their order alternating; {pinning}. "
         "each statement opens and closes its own session (pgkeel's include the per-transaction "
         "tenant setting). Rows returned, per library (a comparison is void unless they agree): "
         f"{own_rows} {peers}. What sqlalchemy-easy-softdelete cannot "

@@ -333,7 +333,7 @@ def _filtered_from_statement(state: ORMExecuteState, options: list[ORMOption]) -
 
 def _with_filtered_expressions(state: ORMExecuteState, statement: Executable) -> Executable:
     """``with_expression()`` subqueries read only the tenant's live rows too."""
-    if not private.statement_options(statement):
+    if not private.has_with_expression(private.statement_options(statement)):
         return statement
     scope, live_only = current_tenant(), not _includes_deleted(state)
     if scope is ALL_TENANTS and not live_only:

@@ -190,12 +190,33 @@ def map_with_expressions(statement: Executable, transform: Callable[[Any], Any])
     compiled into the query as written, so loader criteria never reach its subqueries.
     """
     options = statement_options(statement)
+    if not has_with_expression(options):
+        return statement
     rewritten = tuple(_map_option(option, transform) for option in options)
     if all(new is old for new, old in zip(rewritten, options, strict=True)):
         return statement
     copy = statement._generate()  # type: ignore[attr-defined]
     copy._with_options = rewritten
     return copy  # type: ignore[no-any-return]
+
+
+def has_with_expression(options: Sequence[Any]) -> bool:
+    """Whether any of a statement's ``options`` is a ``with_expression()`` (see above).
+
+    Plain loops, no copies: this runs for every ORM SELECT that has options (``joinedload()``,
+    ``selectinload()``, ...), and most have no ``with_expression()``.
+    """
+    for option in options:
+        for element in getattr(option, "context", None) or ():
+            if _is_expression(element):
+                return True
+    return False
+
+
+def _is_expression(element: Any) -> bool:  # noqa: ANN401  # a _LoadElement
+    if not getattr(element, "_extra_criteria", None):
+        return False
+    return bool(dict(getattr(element, "strategy", None) or ()).get("query_expression"))
 
 
 def _map_option(option: Any, transform: Callable[[Any], Any]) -> Any:  # noqa: ANN401
@@ -211,11 +232,10 @@ def _map_option(option: Any, transform: Callable[[Any], Any]) -> Any:  # noqa: A
 
 
 def _map_element(element: Any, transform: Callable[[Any], Any]) -> Any:  # noqa: ANN401
-    criteria = getattr(element, "_extra_criteria", ())
-    if not criteria or not dict(getattr(element, "strategy", None) or ()).get("query_expression"):
+    if not _is_expression(element):
         return element
     copy = element._clone()
-    copy._extra_criteria = tuple(transform(expression) for expression in criteria)
+    copy._extra_criteria = tuple(transform(expression) for expression in element._extra_criteria)
     return copy
 
 
