@@ -101,10 +101,28 @@ def load_settings(
     found = _explicit(Path(path)) if path is not None else find_pyproject(start)
     if found is None:
         return DEFAULT_SETTINGS
+    content = found.read_bytes()
+    known = _LOADED.get(found)
+    if known is not None and known[0] == content:
+        return known[1]
+    settings = _parse_document(found, content)
+    _LOADED[found] = (content, settings)
+    return settings
+
+
+_LOADED: dict[Path, tuple[bytes, Settings]] = {}
+"""The settings last read from each file, with the file's content then.
+
+A process that runs Alembic again (a test suite, ``command.check`` in a loop) parses a file again
+only when its content changed (comparing bytes costs a small part of parsing the TOML);
+``Settings`` are immutable, so one object serves every caller.
+"""
+
+
+def _parse_document(found: Path, content: bytes) -> Settings:
     try:
-        with found.open("rb") as handle:
-            document = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
+        document = tomllib.loads(content.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{found} is not valid TOML: {exc}. Fix: correct the file.") from None
     table = document.get("tool", {}).get("pgkeel")
     if table is None:

@@ -52,6 +52,19 @@ def settings_of(tmp_path: Path, text: str) -> Settings:
     return load_settings(write(tmp_path, text))
 
 
+def test_a_file_read_again_gives_its_new_content_at_once(tmp_path: Path) -> None:
+    """Settings are kept per file content: a change of the same size, made at once, is seen."""
+    path = write(tmp_path, '[tool.pgkeel.rules]\njsonb = "warn"\n')
+    first = load_settings(path)
+    assert load_settings(path) is first  # unchanged: the settings already read
+    path.write_text('[tool.pgkeel.rules]\njsonb = "off" \n')  # same size, same instant
+    assert first.level("jsonb") == "warn"
+    assert load_settings(path).level("jsonb") == "off"
+    path.write_text("[tool.pgkeel.rules\n")
+    with pytest.raises(SettingsError, match="is not valid TOML"):
+        load_settings(path)
+
+
 def test_no_pyproject_or_no_table_gives_the_defaults(tmp_path: Path) -> None:
     assert load_settings(start=tmp_path) == DEFAULT_SETTINGS
     assert load_settings(write(tmp_path, "[project]\nname = 'x'\n")).rules == {}
