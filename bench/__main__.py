@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib
 import pkgutil
 import re
@@ -37,6 +38,19 @@ def write_section(name: str, title: str, body: str) -> None:
     REPORT.write_text(text)
 
 
+def compile_checkout() -> None:
+    """Compile pgkeel's modules in this checkout to bytecode, as installing a wheel leaves them.
+
+    The bench runs pgkeel from the checkout. Where ``PYTHONDONTWRITEBYTECODE`` is set (and in a
+    fresh clone), no ``__pycache__`` would exist, and every process a benchmark starts (cold
+    start, Alembic commands, test sessions, workers) would compile pgkeel's sources again, a
+    cost that SQLAlchemy, Alembic and the peers, compiled by pip, do not pay: measured, it took
+    a cold start from 1.08x to 1.25x plain SQLAlchemy.
+    """
+    for package in ("src/pgkeel", "alembic_extensions", "bench"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def main(argv: list[str]) -> int:
     """Run the named benchmarks (default: all), print and record them."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -44,6 +58,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     names = args.names or discover()
+    compile_checkout()
     for number, name in enumerate(names, 1):
         module = importlib.import_module(f"bench.{name}")
         print(f"[{number}/{len(names)}] {name} ...", file=sys.stderr, flush=True)

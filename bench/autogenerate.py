@@ -37,7 +37,7 @@ from pgkeel.types import TYPE_ANNOTATION_MAP
 TITLE = "Autogenerate: a no-op revision on 200 tables, pgkeel's plugin vs plain Alembic"
 TABLES = 200
 SMALL = 20
-RUNS = 11  # sized so that `make bench` as a whole stays under 10 minutes
+RUNS = 9  # sized so that `make bench` as a whole stays under 10 minutes
 
 PLAIN_ENV = """\
 import importlib

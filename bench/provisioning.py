@@ -22,7 +22,7 @@ from pgkeel.database.process import TMPDIR_ENV, free_port, scratch_root
 from pgkeel.testing.databases import create_database, drop_database
 
 TITLE = "Provisioning: first query on a throwaway cluster; template copy vs create_all"
-RUNS = 11
+RUNS = 7  # sized so that `make bench` as a whole stays under 10 minutes
 
 
 def _timed(action: Callable[[], object]) -> float:

@@ -67,19 +67,25 @@ class _Worker:
         return json.loads(self.process.stdout.readline())  # type: ignore[no-any-return]
 
 
-def _start(stack: ExitStack, interpreter: str, library: str, url: str, cpus: set[int]) -> _Worker:
-    process = subprocess.Popen(
+def _start(interpreter: str, library: str, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [interpreter, "-m", "bench._reads_worker", library, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def _ready(
+    stack: ExitStack, library: str, process: subprocess.Popen[str], cpus: set[int]
+) -> _Worker:
+    """Wait for a started worker to define its models and check its reads."""
     stack.callback(process.wait, 60)
     stack.callback(lambda: process.stdin.close() if process.stdin else None)
-    os.sched_setaffinity(process.pid, cpus)
     line = process.stdout.readline() if process.stdout else ""
     if not line:
         raise SystemExit(f"the {library} worker stopped before it was ready")
+    os.sched_setaffinity(process.pid, cpus)  # once ready: the workers start in parallel
     return _Worker(process, json.loads(line)["ready"])
 
 
@@ -122,7 +128,10 @@ def _run_set(
     for generation in range(GENERATIONS):
         with ExitStack() as stack:
             order = libraries if generation % 2 == 0 else libraries[::-1]
-            workers = {name: _start(stack, interpreter, name, url, cpus) for name in order}
+            started = {name: _start(interpreter, name, url) for name in order}  # at once
+            workers = {
+                name: _ready(stack, name, process, cpus) for name, process in started.items()
+            }
             _measure_generation(workers, variants, shuffler, cpu)
             rows = {name: workers[name].rows for name in libraries}
     return cpu, rows
