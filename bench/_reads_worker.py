@@ -236,6 +236,18 @@ def _hand(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     return _reads(library, engine, (HandShelf, HandBook, HandTenantShelf, HandTenantBook), "")
 
 
+def _hand_beside_pgkeel(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
+    """The hand-written reads, in a process that also imported pgkeel and defined its models.
+
+    pgkeel's session factory is made on an engine of its own, so no hook of pgkeel's reaches
+    these reads: what this measures against ``hand`` is what a process carrying pgkeel's code
+    and models costs the same work (more types and functions in the interpreter's caches).
+    """
+    unused = False
+    _pgkeel(create_engine(engine.url), unused)
+    return _hand(engine, unused)
+
+
 def _recipe(engine: Engine, _load_data: bool) -> dict[str, Read]:  # noqa: FBT001
     """SQLAlchemy's own recipe: a ``do_orm_execute`` listener adding ``with_loader_criteria``.
 
@@ -339,6 +351,7 @@ def _easy(engine: Engine, load_data: bool) -> dict[str, Read]:  # noqa: FBT001
 LIBRARIES: dict[str, Callable[[Engine, bool], dict[str, Read]]] = {
     "pgkeel": _pgkeel,
     "hand": _hand,
+    "hand beside pgkeel": _hand_beside_pgkeel,
     "recipe": _recipe,
     "easy": _easy,
 }

@@ -3,7 +3,8 @@
 ``python -m bench._tenant_begin`` (not part of ``make bench``): a transaction of ``BEGIN``, a
 one-row query and ``ROLLBACK``, with the tenant sent in no way (the baseline's shape), as a
 statement of its own, as two extended-protocol queries in libpq's pipeline mode, and as one
-simple query (what ``pgkeel.session._begin`` sends). Rounds run the four in a shuffled order;
+simple query, with ``set_config`` or ``SET LOCAL`` (what ``pgkeel.session._begin`` sends).
+Rounds run the five in a shuffled order;
 prints the median wall time and the mean CPU time of this thread per transaction, as the table
 of docs/performance.md ("The tenant round trip").
 """
@@ -54,6 +55,13 @@ def _simple(connection: psycopg.Connection[Any], tenant: bytes) -> None:
     connection.wait(generators.execute(pgconn))
 
 
+def _simple_set_local(connection: psycopg.Connection[Any], tenant: bytes) -> None:
+    pgconn = connection.pgconn
+    quoted = pq.Escaping(pgconn).escape_literal(tenant)
+    pgconn.send_query(b"BEGIN; SET LOCAL app.tenant_id = " + quoted)
+    connection.wait(generators.execute(pgconn))
+
+
 def _ways(connection: psycopg.Connection[Any], tenant: str) -> dict[str, Callable[[], None]]:
     encoded = tenant.encode()
 
@@ -75,6 +83,9 @@ def _ways(connection: psycopg.Connection[Any], tenant: str) -> dict[str, Callabl
         ),
         "`BEGIN; SELECT set_config(...)` as one simple query": transaction(
             lambda: _simple(connection, encoded)
+        ),
+        "`BEGIN; SET LOCAL app.tenant_id = ...` as one simple query": transaction(
+            lambda: _simple_set_local(connection, encoded)
         ),
     }
 
