@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 _engine_lock = threading.Lock()
 _HOOKED: Final = "_pgkeel_session_hooks"
-"""Marks a ``Session`` class with pgkeel's listeners, and a dialect with its statement hooks.
+"""Marks a ``Session`` class that has pgkeel's listeners."""
+_HOOKED_DIALECT: Final = "_pgkeel_statement_hooks"
+"""Marks a dialect that has pgkeel's statement hooks.
 
 An engine and its ``execution_options()`` copies share one dialect, so they share its hooks.
 The mark is an attribute of the dialect (it dies with it), read on every session transaction's
@@ -52,17 +54,18 @@ def install_engine_hooks(engine: Engine | AsyncEngine) -> Engine | AsyncEngine:
         install_engine_hooks(engine.sync_engine)
         return engine
     assert isinstance(engine, Engine)  # noqa: S101  # the other kind returned above
-    if not _has_hooks(engine):
-        _hook_engine(engine)
+    _hook_dialect(engine)
     return engine
 
 
 def _has_hooks(engine: Engine) -> bool:
-    return bool(getattr(engine.dialect, _HOOKED, False))
+    return bool(getattr(engine.dialect, _HOOKED_DIALECT, False))
 
 
-def _hook_engine(engine: Engine) -> None:
+def _hook_dialect(engine: Engine) -> None:
     """Listen on ``engine``'s dialect (once per dialect, whichever thread gets there first)."""
+    if _has_hooks(engine):
+        return
     with _engine_lock:
         if _has_hooks(engine):
             return
@@ -71,7 +74,7 @@ def _hook_engine(engine: Engine) -> None:
         private.listen_first(engine, "do_executemany", on_executemany)
         event.listen(engine, "handle_error", rollback_cleared)
         event.listen(engine, "handle_error", translate_error)
-        setattr(engine.dialect, _HOOKED, True)
+        setattr(engine.dialect, _HOOKED_DIALECT, True)
 
 
 def _on_after_begin(_session: Session, _tx: SessionTransaction, connection: Connection) -> None:
@@ -80,9 +83,7 @@ def _on_after_begin(_session: Session, _tx: SessionTransaction, connection: Conn
     A session's connections are always synchronous ones (an ``AsyncSession`` runs a ``Session``),
     so the engine is hooked here without ``install_engine_hooks``' check for an ``AsyncEngine``.
     """
-    engine = connection.engine
-    if not _has_hooks(engine):
-        _hook_engine(engine)
+    _hook_dialect(connection.engine)
     begin_tenant(connection)
 
 

@@ -190,8 +190,6 @@ def map_with_expressions(statement: Executable, transform: Callable[[Any], Any])
     compiled into the query as written, so loader criteria never reach its subqueries.
     """
     options = statement_options(statement)
-    if not has_with_expression(options):
-        return statement
     rewritten = tuple(_map_option(option, transform) for option in options)
     if all(new is old for new, old in zip(rewritten, options, strict=True)):
         return statement
