@@ -39,8 +39,6 @@ from sqlalchemy import create_engine
 
 from bench import _reads_worker as worker
 from bench._envs import split_cpus
-from pgkeel.database import provide_server
-from pgkeel.testing.databases import create_database
 
 PROCESSES = 4
 ROUNDS = 10
@@ -111,13 +109,8 @@ def main(arguments: list[str]) -> None:
         _child(arguments[1], arguments[2], arguments[3:])
         return
     reads = [read.replace("_", " ") for read in arguments] or ["books", "joined"]
-    with provide_server({}) as server:
-        url = create_database(server.url, "bench_attribution").render_as_string(hide_password=False)
+    with worker.loaded_database("bench_attribution") as url:
         clients, pinning = split_cpus(url)
-        loader = create_engine(url)
-        loads_tables = True
-        worker.LIBRARIES["pgkeel"](loader, loads_tables)
-        loader.dispose()
         print(
             f"{pinning}; {PROCESSES} processes per variant, {ROUNDS} rounds of {COUNT} statements"
         )

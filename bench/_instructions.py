@@ -30,8 +30,6 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from bench import _reads_worker as worker
-from pgkeel.database import provide_server
-from pgkeel.testing.databases import create_database
 
 WARM_UP = 30
 SHORT, LONG = 20, 120
@@ -86,14 +84,7 @@ def main(arguments: list[str]) -> None:
             "bench._instructions needs valgrind and setarch. "
             "Fix: apt-get install valgrind (setarch is in util-linux)."
         )
-    with provide_server({}) as server:
-        url = create_database(server.url, "bench_instructions").render_as_string(
-            hide_password=False
-        )
-        loader = create_engine(url)
-        loads_tables = True
-        worker.LIBRARIES["pgkeel"](loader, loads_tables)
-        loader.dispose()
+    with worker.loaded_database("bench_instructions") as url:
         first: float | None = None
         for spec in arguments:
             per_statement = (_count(spec, url, LONG) - _count(spec, url, SHORT)) / (LONG - SHORT)

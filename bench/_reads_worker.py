@@ -17,8 +17,8 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -355,6 +355,26 @@ LIBRARIES: dict[str, Callable[[Engine, bool], dict[str, Read]]] = {
     "recipe": _recipe,
     "easy": _easy,
 }
+
+
+@contextmanager
+def loaded_database(name: str) -> Iterator[str]:
+    """A throwaway server with the reads' tables created and filled; yields the database's URL.
+
+    For the tools that run these reads in processes of their own (``bench._instructions``,
+    ``bench._attribution``): each child reads the tables and loads nothing. pgkeel is imported
+    here, not at the top: the worker also runs in the SQLAlchemy 2.0 environment, without it.
+    """
+    from pgkeel.database import provide_server  # noqa: PLC0415
+    from pgkeel.testing.databases import create_database  # noqa: PLC0415
+
+    with provide_server({}) as server:
+        url = create_database(server.url, name).render_as_string(hide_password=False)
+        loader = create_engine(url)
+        loads_tables = True
+        LIBRARIES["pgkeel"](loader, loads_tables)
+        loader.dispose()
+        yield url
 
 
 def _check(reads: dict[str, Read]) -> dict[str, Any]:

@@ -281,7 +281,7 @@ engine.dispose()
 
 
 _INDEXES_SQL = """\
-SELECT t.relname, i.relname, i.relkind, x.indisunique, x.indpred IS NOT NULL,
+SELECT t.relname, i.relname, x.indisunique, x.indpred IS NOT NULL,
        ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
              LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
              ORDER BY k.n)::text[], 0 = ANY(x.indkey::int2[])
@@ -313,7 +313,7 @@ def _indexes(url: str) -> dict[tuple[str, str], tuple[str, ...]]:
     finally:
         engine.dispose()
     found = {}
-    for table, index, _kind, unique, partial, columns, has_expression in rows:
+    for table, index, unique, partial, columns, has_expression in rows:
         if not (unique or partial or has_expression):
             found[table, index] = tuple(columns)
     return found
@@ -338,18 +338,20 @@ def _same_indexes(directory: Path, pgkeel_url: str, plain_url: str) -> int:
     database has it, and declared in plain's models, so that ``alembic check`` stays a no-op
     and both sides compare one schema: what differs is the plugin's work.
     """
-    from sqlalchemy import create_engine, text  # noqa: PLC0415  # bench helpers load lazily
-    from sqlalchemy.dialects.postgresql import dialect  # noqa: PLC0415
-    from sqlalchemy.sql.compiler import IdentifierPreparer  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415  # bench helpers load lazily
+    from sqlalchemy import create_engine  # noqa: PLC0415
 
     extra = _foreign_key_indexes(pgkeel_url, plain_url)
-    quote = IdentifierPreparer(dialect()).quote
     engine = create_engine(plain_url)
     try:
         with engine.begin() as connection:
             for table, name, columns in extra:
-                listed = ", ".join(map(quote, columns))
-                connection.execute(text(f"CREATE INDEX {quote(name)} ON {quote(table)} ({listed})"))
+                statement = sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(name),
+                    sql.Identifier(table),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                )
+                connection.exec_driver_sql(statement.as_string())
     finally:
         engine.dispose()
     models = directory / "airflow_models.py"
