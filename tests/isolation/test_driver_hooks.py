@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
 
-from pgkeel import tenant_context
+from pgkeel import create_sessionmaker, tenant_context
 from pgkeel.session import install_engine_hooks
 from tests.isolation.conftest import Seed
 
@@ -70,6 +71,88 @@ def test_a_savepoint_rolled_back_in_sql_text_cannot_restore_another_tenant(
             connection.exec_driver_sql("ROLLBACK TO SAVEPOINT before_second")  # restores first
             assert connection.execute(SETTING).scalar() == str(second)
             assert connection.execute(VISIBLE).scalars().all() == [second]
+
+
+def test_a_savepoint_rolled_back_in_the_outer_context_cannot_leave_it_in_force(
+    hooked: Engine, seeded: Seed
+) -> None:
+    """Tenant B set inside a savepoint, the savepoint rolled back back in A's context, then B.
+
+    ``ROLLBACK TO SAVEPOINT`` brings back A's value whatever context it is sent in: the next
+    statement in B's context sets B again, and sees only B's rows.
+    """
+    first, second = seeded.tenants[0], seeded.tenants[1]
+    with tenant_context(first), hooked.connect() as connection:
+        assert connection.execute(SETTING).scalar() == str(first)
+        savepoint = connection.begin_nested()
+        with tenant_context(second):
+            assert connection.execute(VISIBLE).scalars().all() == [second]
+        savepoint.rollback()
+        with tenant_context(second):
+            assert connection.execute(SETTING).scalar() == str(second)
+            assert connection.execute(VISIBLE).scalars().all() == [second]
+
+
+@pytest.mark.parametrize(
+    "rollback",
+    [
+        "ROLLBACK TO SAVEPOINT before_second",
+        "/* undo */ ROLLBACK TO SAVEPOINT before_second",
+        "-- undo\n  rollback to before_second",
+    ],
+)
+def test_a_savepoint_rolled_back_in_sql_text_behind_a_comment_is_seen(
+    hooked: Engine, seeded: Seed, rollback: str
+) -> None:
+    """The rollback as the application may write it: comments first, lower case, no SAVEPOINT."""
+    first, second = seeded.tenants[0], seeded.tenants[1]
+    with hooked.connect() as connection:
+        with tenant_context(first):
+            assert connection.execute(SETTING).scalar() == str(first)
+        connection.exec_driver_sql("SAVEPOINT before_second")
+        with tenant_context(second):
+            assert connection.execute(SETTING).scalar() == str(second)
+            connection.exec_driver_sql(rollback)  # restores the first tenant's value
+            assert connection.execute(VISIBLE).scalars().all() == [second]
+
+
+def _fail_a_nested_step_for(session: Session, tenant: object) -> None:
+    """A savepoint that reads as ``tenant``, then fails once that tenant's context has ended."""
+    with session.begin_nested():
+        session.execute(text("SELECT 1"))
+        with tenant_context(tenant):
+            session.execute(VISIBLE)
+        message = "the nested step failed"
+        raise RuntimeError(message)
+
+
+def test_a_failed_nested_step_then_work_for_another_tenant_stays_in_it(
+    runtime_url: URL, seeded: Seed
+) -> None:
+    """A handler of tenant A runs a step for B in a savepoint; the step fails; B's work follows.
+
+    The savepoint is rolled back when the step's context (B) has ended: B's read and raw insert
+    that follow are B's, not A's.
+    """
+    first, second = seeded.tenants[0], seeded.tenants[1]
+    engine = create_engine(runtime_url)
+    try:
+        with tenant_context(first), create_sessionmaker(engine)() as session:
+            session.execute(text("SELECT 1"))
+            with pytest.raises(RuntimeError, match="the nested step failed"):
+                _fail_a_nested_step_for(session, second)  # ROLLBACK TO SAVEPOINT, in A's context
+            with tenant_context(second):
+                seen = session.scalars(VISIBLE).all()
+                written = session.execute(
+                    text(
+                        "INSERT INTO tags (id, label) VALUES (gen_random_uuid(), 'x') "
+                        "RETURNING tenant_id"
+                    )
+                ).scalar_one()
+            session.rollback()
+    finally:
+        engine.dispose()
+    assert (seen, written) == ([second], second)
 
 
 def test_a_listener_that_runs_statements_itself_still_finds_the_tenant_set(

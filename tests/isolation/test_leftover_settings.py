@@ -121,6 +121,57 @@ def test_autocommit_without_a_tenant_clears_the_left_over_value(
 # -- ALL_TENANTS on a role that row-level security binds ---------------------------------------
 
 
+NOT_A_COMMAND_WORD = {
+    "in a literal": "SELECT DISTINCT tenant_id FROM customers WHERE name <> 'built concurrently'",
+    "in a comment": "/* refreshed CONCURRENTLY */ SELECT DISTINCT tenant_id FROM customers",
+    "in a line comment": "SELECT DISTINCT tenant_id FROM customers -- not VACUUM, CONCURRENTLY",
+    "a write": "UPDATE customers SET name = name WHERE name <> 'concurrently' RETURNING tenant_id",
+    "after a comment": "-- nightly\n/* report */ SELECT DISTINCT tenant_id FROM customers",
+}
+
+
+@pytest.mark.parametrize("how", STRAY)
+@pytest.mark.parametrize("statement", NOT_A_COMMAND_WORD.values(), ids=NOT_A_COMMAND_WORD)
+def test_autocommit_statement_is_cleared_whatever_words_it_holds(
+    engines: tuple[Engine, Engine], how: str, statement: str, seeded: Seed
+) -> None:
+    """Only the first words make a statement one that runs outside a transaction block.
+
+    ``CONCURRENTLY`` or ``VACUUM`` in a literal or a comment, and comments ahead of the query,
+    leave it in the transaction that clears the value another client left behind.
+    """
+    stray, hooked = engines
+    leave_a_value(stray, how, seeded.tenants[1])
+    autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        assert connection.exec_driver_sql(statement).all() == []
+
+
+def test_autocommit_commands_behind_comments_still_run_outside_a_transaction(
+    isolation_db: URL, seeded: Seed
+) -> None:
+    """Commands PostgreSQL refuses in a transaction block, after a comment: run as they are."""
+    engine = install_engine_hooks(create_engine(isolation_db))
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with autocommit.connect() as connection:
+            connection.exec_driver_sql("-- maintenance\nVACUUM customers")
+            connection.exec_driver_sql(
+                "/* deploy */ CREATE UNIQUE INDEX CONCURRENTLY ix_probe ON customers (id)"
+            )
+            connection.exec_driver_sql("/* deploy */ DROP INDEX CONCURRENTLY ix_probe")
+            connection.exec_driver_sql("CREATE TABLE parted (id int) PARTITION BY RANGE (id)")
+            connection.exec_driver_sql(
+                'CREATE TABLE "parted 1" PARTITION OF parted FOR VALUES FROM (0) TO (10)'
+            )
+            connection.exec_driver_sql(
+                '/* archive */ ALTER TABLE parted DETACH PARTITION "parted 1" CONCURRENTLY'
+            )
+            connection.exec_driver_sql('DROP TABLE parted, "parted 1"')
+    finally:
+        engine.dispose()
+
+
 def test_all_tenants_on_a_core_connection_is_refused(
     engines: tuple[Engine, Engine], seeded: Seed
 ) -> None:

@@ -10,8 +10,10 @@ so the statement sees the cleared value, whatever the connection held.
 
 Statements that PostgreSQL refuses inside a transaction block (``VACUUM``, ``CREATE INDEX
 CONCURRENTLY``, ``CREATE DATABASE``, ...) are run as they are: they read no rows through
-row-level security. Transaction control (``BEGIN``, ``COMMIT``, ...) is left alone too; after a
-``BEGIN`` of the application's own, the value is cleared for that transaction instead.
+row-level security. They are told by their first words (past leading comments), never by a word
+found further in, which a query's string literal or comment could hold. Transaction control
+(``BEGIN``, ``COMMIT``, ...) is left alone too; after a ``BEGIN`` of the application's own, the
+value is cleared for that transaction instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from pgkeel.session._dbapi import driver_in_transaction, run_fixed
+from pgkeel.session._statement_head import statement_head
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExceptionContext
@@ -30,12 +33,23 @@ _CLEAR_LOCAL: Final = "SELECT set_config('app.tenant_id', '', true)"
 _WRAPPED: Final = "pgkeel_autocommit_transaction"
 """``Connection.info`` key: pgkeel opened a transaction around the statement being run."""
 _OUTSIDE_TRANSACTIONS: Final = re.compile(
-    r"^\s*(VACUUM|CLUSTER|REINDEX|CHECKPOINT|DISCARD\s+ALL|ALTER\s+SYSTEM"
-    r"|(CREATE|DROP|ALTER)\s+(DATABASE|TABLESPACE|SUBSCRIPTION))\b|\bCONCURRENTLY\b",
+    r"(VACUUM|CLUSTER|REINDEX|CHECKPOINT|DISCARD\s+ALL|ALTER\s+SYSTEM"
+    r"|(CREATE|DROP|ALTER)\s+(DATABASE|TABLESPACE|SUBSCRIPTION)"
+    r"|CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY)\b"
+    r"|ALTER\s+TABLE\b[^;']*\bDETACH\s+PARTITION\b[^;']*\bCONCURRENTLY\s*;?\s*\Z",
     re.IGNORECASE,
 )
+"""The commands PostgreSQL refuses in a transaction block, read from the statement's first word.
+
+``CONCURRENTLY`` counts only where it makes a command refuse transactions (``CREATE INDEX``,
+``DROP INDEX``, ``ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY``): the word in a string
+literal or a comment of an ordinary statement must not take that statement out of its clearing
+transaction. ``VACUUM``, ``CLUSTER`` and ``REINDEX`` run as they are whatever follows them (they
+read no rows through row-level security). ``REFRESH MATERIALIZED VIEW CONCURRENTLY``
+runs in a transaction block, so it is wrapped like any other statement.
+"""
 _TRANSACTION_CONTROL: Final = re.compile(
-    r"^\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    r"(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
 )
 
@@ -45,7 +59,8 @@ def begin_cleared(connection: Connection, statement: str) -> bool:
 
     True when that transaction was opened (``commit_cleared`` ends it after the statement).
     """
-    if _TRANSACTION_CONTROL.match(statement) or _OUTSIDE_TRANSACTIONS.search(statement):
+    head = statement_head(statement)
+    if _TRANSACTION_CONTROL.match(head) or _OUTSIDE_TRANSACTIONS.match(head):
         return False
     if driver_in_transaction(connection):  # the application's own BEGIN
         run_fixed(connection, _CLEAR_LOCAL)

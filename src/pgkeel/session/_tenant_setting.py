@@ -21,6 +21,7 @@ from pgkeel.session._autocommit import begin_cleared
 from pgkeel.session._begin import SET_TENANT_DBAPI, begin_with_tenant
 from pgkeel.session._dbapi import current_transaction, driver_of, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
+from pgkeel.session._statement_head import statement_head
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
 if TYPE_CHECKING:
@@ -116,10 +117,9 @@ def _in_force(connection: Connection, info: dict[Any, Any]) -> object:
     return scope
 
 
-def _restores_settings(statement: str) -> bool:
+def _restores_settings(head: str) -> bool:
     """A ``ROLLBACK`` (``TO SAVEPOINT``) or ``ABORT``: the setting may hold an earlier value."""
-    text = statement.lstrip()
-    return text[:1] in _RESTORING_INITIALS and text[:8].upper().startswith(_RESTORES_SETTINGS)
+    return head[:1] in _RESTORING_INITIALS and head[:8].upper().startswith(_RESTORES_SETTINGS)
 
 
 def sync_tenant(connection: Connection, statement: str) -> bool:
@@ -132,14 +132,18 @@ def sync_tenant(connection: Connection, statement: str) -> bool:
         info = connection.info
     except NotImplementedError:
         return False  # the dialect's own checks on a new driver connection, before the pool has it
+    head = statement_head(statement)
+    if _restores_settings(head):
+        # Whatever the context is now, the savepoint may bring back a value set before it, in
+        # another context: the statement after it sets the tenant again.
+        info[TENANT_RECORD] = (current_transaction(connection), UNKNOWN)
+        return False
     scope = current_tenant()
     in_force = _in_force(connection, info)
     if in_force is scope or in_force == scope:
-        if _restores_settings(statement):
-            info[TENANT_RECORD] = (current_transaction(connection), UNKNOWN)
         return False
-    if statement.lstrip()[:10].upper().startswith(_TRANSACTION_CONTROL):
-        return False  # e.g. ROLLBACK TO SAVEPOINT in a failed transaction: set it on the next one
+    if head[:10].upper().startswith(_TRANSACTION_CONTROL):
+        return False  # e.g. SAVEPOINT, COMMIT: the statement after it sets the tenant
     if _is_autocommit(connection):
         _autocommit_statement(connection, scope)
         return begin_cleared(connection, statement)
