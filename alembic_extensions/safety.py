@@ -384,18 +384,22 @@ def _on(op: CreateObjectOp, tables: set[tuple[str | None, str]]) -> bool:
 def _take_deferred(upgrade_ops: ops.UpgradeOps) -> list[ops.MigrateOperation]:
     """Take the deferred operations out of ``upgrade_ops``, in order.
 
-    Row-level security and the policy of a table with deferred operations come last, after
-    them: a tenant table's rows are only hidden once every one has its tenant (a backfill, NOT
-    NULL) and its tenant-led unique rules.
+    Row-level security and the policy of an existing table with deferred operations come last,
+    after them: a tenant table's rows are only hidden once every one has its tenant (a backfill,
+    NOT NULL) and its tenant-led unique rules. A table created by ``upgrade_ops`` has no rows to
+    wait for: its security stays with its ``CREATE TABLE``, in the same transaction, so that no
+    row is ever written to it without the policy (its own deferred operations, such as a foreign
+    key to a key built concurrently, still follow).
     """
     taken: list[ops.MigrateOperation] = []
     kept: list[ops.MigrateOperation] = []
+    created = _tables(upgrade_ops, ops.CreateTableOp)
     tables: set[tuple[str | None, str]] = set()
     for item in upgrade_ops.ops:
         if isinstance(item, ops.ModifyTableOps):
             deferred = [op for op in item.ops if isinstance(op, _DEFERRED)]
             taken.extend(deferred)
-            if deferred:
+            if deferred and (item.schema, item.table_name) not in created:
                 tables.add((item.schema, item.table_name))
             item.ops = [op for op in item.ops if not isinstance(op, _DEFERRED)]
             if not item.ops:

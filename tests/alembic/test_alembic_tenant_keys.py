@@ -9,6 +9,7 @@ exist yet.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from alembic_project import Project
@@ -32,6 +33,21 @@ INVOICE = (
     "VALUES ('00000000-0000-0000-0000-00000000000{}', " + A_USER + ", 1)"
 )
 
+NEW_TABLE_SECURITY = """
+SELECT format('rls=%s forced=%s policies=%s', c.relrowsecurity, c.relforcerowsecurity,
+              (SELECT count(*) FROM pg_policies p WHERE p.tablename = c.relname))
+FROM pg_class c WHERE c.relname = 'invoices'
+"""
+
+
+def _revision_id(path: Path) -> str:
+    """The ``revision = '...'`` of a written revision file."""
+    for line in path.read_text().splitlines():
+        if line.startswith("revision"):
+            return line.split("=", 1)[1].split("#", 1)[0].strip().strip("'\"")
+    message = f"{path} names no revision"
+    raise AssertionError(message)
+
 
 def test_a_tenant_foreign_key_to_a_table_with_rows(make_project: MakeProject) -> None:
     project = make_project("tenant_key")
@@ -51,6 +67,12 @@ def test_a_tenant_foreign_key_to_a_table_with_rows(make_project: MakeProject) ->
     assert "postgresql_not_valid=True" in upgrade
     # the new table is empty: validated in the same transaction, and squawk told why
     assert "new_table=True" in upgrade[validate:]
+    # the new table is never without its policy: row-level security comes with CREATE TABLE
+    for security in ("op.enable_row_level_security('invoices'", "op.create_policy("):
+        assert security in main, security
+        assert security not in following, security
+    project.upgrade(_revision_id(paths[0]))
+    assert project.query(NEW_TABLE_SECURITY) == ["rls=t forced=t policies=1"]
     project.upgrade()
     project.check()
     squawk = check_squawk(project.config())
