@@ -59,6 +59,13 @@ def test_unparsable_database_url(tmp_path: Path) -> None:
     assert_no_internal_traceback(output)
 
 
+def test_database_url_with_a_port_that_is_not_a_number(tmp_path: Path) -> None:
+    output = inner_pytest(tmp_path, clean_env(DATABASE_URL="postgresql://x@localhost:notaport/app"))
+    assert "DATABASE_URL is not a database URL: 'postgresql://x@localhost:notaport/app'" in output
+    assert "the port a number" in output
+    assert_no_internal_traceback(output)
+
+
 def test_database_url_of_another_database_kind(tmp_path: Path) -> None:
     output = inner_pytest(tmp_path, clean_env(DATABASE_URL="sqlite:///x.db"))
     assert "DATABASE_URL points at 'sqlite', but pgkeel needs PostgreSQL" in output

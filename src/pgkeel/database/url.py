@@ -23,6 +23,11 @@ def parse_database_url(raw: str, *, source: str = DATABASE_URL_ENV) -> URL:
         raise DatabaseError(
             f"{source} is not a database URL: {raw!r}. Fix: set it to a URL such as {URL_EXAMPLE}."
         ) from None
+    except ValueError as error:  # SQLAlchemy reads the port with int(): 'localhost:notaport'
+        raise DatabaseError(
+            f"{source} is not a database URL: {raw!r} ({error}). "
+            f"Fix: set it to a URL such as {URL_EXAMPLE}, the port a number."
+        ) from None
     backend = url.get_backend_name()
     if backend not in {"postgresql", "postgres"}:
         raise DatabaseError(
