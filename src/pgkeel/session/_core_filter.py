@@ -33,15 +33,23 @@ def base_tables(froms: Any) -> Iterator[tuple[Any, Table]]:  # noqa: ANN401  # F
             yield item, item.element
 
 
-def _conditions(select: Any, scope: TenantScope | None, *, live_only: bool) -> list[Any]:  # noqa: ANN401
+def from_conditions(froms: Any, scope: TenantScope | None, *, live_only: bool) -> list[Any]:  # noqa: ANN401
+    """``tenant_id = <tenant>`` and ``deleted_at IS NULL`` for each table (or alias) in ``froms``.
+
+    No tenant set: ``false()`` for a tenant table; ``ALL_TENANTS``: no tenant condition.
+    """
     conditions = []
-    for selectable, table in base_tables(select.get_final_froms()):
+    for selectable, table in base_tables(froms):
         if is_tenant_table(table) and scope is not ALL_TENANTS:
             column = selectable.c[TENANT_COLUMN]
             conditions.append(column == scope if isinstance(scope, uuid.UUID) else false())
         if live_only and is_soft_delete_table(table):
             conditions.append(selectable.c.deleted_at.is_(None))
     return conditions
+
+
+def _conditions(select: Any, scope: TenantScope | None, *, live_only: bool) -> list[Any]:  # noqa: ANN401
+    return from_conditions(select.get_final_froms(), scope, live_only=live_only)
 
 
 def filtered(expression: Any, scope: TenantScope | None, *, live_only: bool) -> Any:  # noqa: ANN401

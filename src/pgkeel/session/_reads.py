@@ -27,11 +27,12 @@ from pgkeel.session._cascade import (
     soft_delete_children,
     soft_delete_update,
 )
-from pgkeel.session._core_filter import filtered
+from pgkeel.session._core_filter import filtered, from_conditions
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._insert_ids import with_row_ids
 from pgkeel.session._mapper_subqueries import refuse_unfiltered, unfiltered_attributes
 from pgkeel.session._statement_writes import check_written_tenant
+from pgkeel.session._upserts import guard_conflict_update
 from pgkeel.softdelete import HARD_DELETE, INCLUDE_DELETED, SoftDeleteMixin, is_soft_delete_table
 from pgkeel.tenancy import (
     ALL_TENANTS,
@@ -246,6 +247,30 @@ def _soft_delete_options(
     return [_LIVE_ONLY]
 
 
+def _with_filtered_extra_froms(state: ORMExecuteState, scope: TenantScope | None) -> Executable:
+    """An ORM ``update()``/``delete()`` whose WHERE or values read other tables: those filtered too.
+
+    SQLAlchemy applies loader criteria to the target mapper of a bulk UPDATE or DELETE only, not
+    to the other tables of ``UPDATE ... FROM`` / ``DELETE ... USING`` (entities, aliases or
+    ``Table`` objects): their soft-deleted rows, and on a role that bypasses row-level security
+    other tenants' rows, would match, be returned, or be copied into the target. They get the
+    criteria a ``select()`` would give them. Subqueries of entities get loader criteria already.
+    """
+    statement = state.statement
+    extra = private.dml_extra_froms(statement)
+    if not extra:
+        return statement
+    conditions = from_conditions(extra, scope, live_only=not _includes_deleted(state))
+    return statement.where(*conditions) if conditions else statement  # type: ignore[attr-defined]
+
+
+def _on_update_or_delete(state: ORMExecuteState, scope: TenantScope | None) -> None:
+    """An ORM ``update()``/``delete()``: the other tables it reads filtered, its tenant checked."""
+    state.statement = _with_filtered_extra_froms(state, scope)
+    if state.is_update and isinstance(scope, uuid.UUID):
+        check_written_tenant(state, scope)
+
+
 def _soft_deletes_rows(state: ORMExecuteState) -> bool:
     mapper = state.bind_mapper
     return (
@@ -280,7 +305,8 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
 def _on_insert(state: ORMExecuteState) -> None:
     """An ORM INSERT: a tenant is needed, its tenant_id checked, ``from_select`` filtered.
 
-    A ``from_select`` also gets one new id per row where the model's Python default makes ids.
+    A ``from_select`` also gets one new id per row where the model's Python default makes ids;
+    an ``on_conflict_do_update()`` updates only a live row of the current tenant.
     """
     scope = current_tenant()
     if scope is None and _needs_tenant(state, state.statement):
@@ -290,6 +316,10 @@ def _on_insert(state: ORMExecuteState) -> None:
     if private.insert_from_select(state.statement) is not None:
         options = [*_tenant_options(scope), *_soft_delete_options(state)]
         state.statement = with_row_ids(state.statement).options(*options)
+    if private.conflict_update(state.statement) is not None and state.bind_mapper is not None:
+        state.statement = guard_conflict_update(
+            state.statement, state.bind_mapper, scope, live_only=not _includes_deleted(state)
+        )
 
 
 def _refuse_unfiltered(state: ORMExecuteState) -> None:
@@ -485,8 +515,8 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     options = [*_tenant_options(scope), *_soft_delete_options(state)]
     if scope is None:
         _require_tenant_if_needed(state, state.statement)
-    if state.is_update and isinstance(scope, uuid.UUID):
-        check_written_tenant(state, scope)
+    if state.is_update or state.is_delete:
+        _on_update_or_delete(state, scope)
     if state.is_delete and _soft_deletes_rows(state):
         return _soft_delete_rows(state, options)
     if state.is_from_statement:

@@ -4,7 +4,8 @@ Two refusals look alike (``InsufficientPrivilege``, "row-level security"): a row
 policy's ``WITH CHECK`` rejects (a write: ``CrossTenantWriteError`` in a tenant context,
 ``TenantNotSetError`` outside one), and a read refused because ``row_security`` is off and the
 query would be filtered (``ReadRefusedError``). A ``NULL`` ``tenant_id`` (no tenant set for a
-raw ``INSERT``) is reported as ``TenantNotSetError``.
+raw ``INSERT``) is reported as ``TenantNotSetError``, and a conflict update that met another
+tenant's row (``_upserts``) as ``CrossTenantWriteError``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 import psycopg.errors
 
 from pgkeel.errors import CrossTenantWriteError, ReadRefusedError, TenantNotSetError
+from pgkeel.session._upserts import refused_conflict
 from pgkeel.tenancy import TENANT_COLUMN, current_tenant
 
 if TYPE_CHECKING:
@@ -79,4 +81,4 @@ def translate_error(context: ExceptionContext) -> BaseException | None:
         return _refused_read(_table(error))
     if _is_rls_refusal(error) or _is_missing_tenant(error):
         return _refused_write(_table(error))
-    return None
+    return refused_conflict(error)

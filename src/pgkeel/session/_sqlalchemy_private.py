@@ -8,12 +8,14 @@ Every function is best effort on shapes it does not know: it returns nothing rat
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.base import LoaderCallableStatus, PassiveFlag
+from sqlalchemy.sql.base import _from_objects
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import EMPTY_DICT
 
@@ -148,6 +150,66 @@ def dml_value_rows(statement: Executable) -> list[Mapping[Any, Any] | Sequence[A
     for group in getattr(statement, "_multi_values", ()):
         rows.extend(group)
     return rows
+
+
+def dml_extra_froms(statement: Executable) -> list[Any]:
+    """The FROMs an UPDATE or DELETE reads besides its target (``UPDATE ... FROM``, ``USING``).
+
+    Private: ``DMLWhereBase._where_criteria``, ``ValuesBase._values``, ``Delete._extra_froms``
+    and ``sqlalchemy.sql.base._from_objects``, as SQLAlchemy's ``DMLState._make_extra_froms``
+    reads them when it compiles the statement. SQLAlchemy applies loader criteria to the target
+    mapper only, so the hooks filter these themselves. Cheap when the WHERE and the values
+    name the target only (the common statement).
+    """
+    target = getattr(statement, "table", None)
+    seen = set(getattr(target, "_cloned_set", ()))
+    clauses = (*getattr(statement, "_where_criteria", ()), *_value_clauses(statement))
+    found = []
+    for from_ in (*getattr(statement, "_extra_froms", ()), *_from_objects(*clauses)):
+        if not seen.intersection(from_._cloned_set):
+            found.append(from_)
+        seen.update(from_._cloned_set)
+    return found
+
+
+def _value_clauses(statement: Executable) -> list[Any]:
+    values = getattr(statement, "_values", None) or {}
+    return [value for value in values.values() if hasattr(value, "_from_objects")]
+
+
+def conflict_update(statement: Executable) -> Any | None:  # noqa: ANN401  # OnConflictDoUpdate
+    """The ``on_conflict_do_update(...)`` clause of a PostgreSQL ``insert()``, else ``None``.
+
+    Private: ``Insert._post_values_clause``. Its ``update_values_to_set`` (the ``set_`` pairs)
+    and ``update_whereclause`` are public attributes of the clause. The conflict update writes
+    an existing row: the hooks check its values and limit it to the current tenant's live rows.
+    """
+    clause = getattr(statement, "_post_values_clause", None)
+    return clause if hasattr(clause, "update_values_to_set") else None
+
+
+def with_conflict_update_where(statement: Executable, where: Any) -> Executable:  # noqa: ANN401
+    """A copy of an ``insert().on_conflict_do_update()`` whose ``DO UPDATE ... WHERE`` is ``where``.
+
+    Private: ``Generative._generate``, ``Insert._post_values_clause`` and
+    ``OnConflictDoUpdate.update_whereclause``; re-issuing ``on_conflict_do_update`` would need
+    the clause's original arguments, which it does not keep.
+    """
+    clause = copy.copy(statement._post_values_clause)  # type: ignore[attr-defined]
+    clause.update_whereclause = where
+    generated = statement._generate()  # type: ignore[attr-defined]
+    generated._post_values_clause = clause
+    return generated  # type: ignore[no-any-return]
+
+
+def orm_entity(column: Any) -> Any | None:  # noqa: ANN401  # a column expression
+    """The mapped entity (class or ``aliased()``) a column expression was taken from, or ``None``.
+
+    Private: ``ClauseElement._annotations["parententity"]``, which the ORM sets on the columns
+    of ``Invoice.tenant_id``; ``Invoice.__table__.c.tenant_id`` has none. Loader criteria reach
+    the entity's rows only, never a ``Table`` object's.
+    """
+    return getattr(column, "_annotations", {}).get("parententity")
 
 
 def insert_from_select(statement: Executable) -> tuple[list[Any], Any] | None:
