@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, ForeignKey, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 from pgkeel import SoftDeleteMixin, TenantMixin, create_sessionmaker
 from pgkeel.base import PgkeelDeclarative, new_metadata
@@ -33,6 +41,17 @@ class Note(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, SoftDeleteMixin, Ba
 
     title: Mapped[Str255] = mapped_column(unique=True)
     rank: Mapped[int]
+    nick: Mapped[Str255 | None] = mapped_column(unique=True, default=None)
+    """Unique where set: a key that two rows may share (both NULL)."""
+    remarks: Mapped[list[Remark]] = relationship(back_populates="note")
+
+
+class Remark(UUIDPrimaryKeyMixin, TimestampMixin, TenantMixin, Base):
+    """A remark on a note: many per note, so a join from notes repeats a note's row."""
+
+    note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notes.id"))
+    body: Mapped[Str255]
+    note: Mapped[Note] = relationship(back_populates="remarks")
 
 
 @pytest.fixture(scope="session")
@@ -69,4 +88,4 @@ def factory(runtime_engine: Engine, owner_engine: Engine) -> Iterator[sessionmak
     """Sessions with pgkeel's hooks as the runtime role; the tables are emptied afterwards."""
     yield create_sessionmaker(runtime_engine)
     with owner_engine.begin() as connection:
-        connection.exec_driver_sql("TRUNCATE notes, tenants")
+        connection.exec_driver_sql("TRUNCATE remarks, notes, tenants")

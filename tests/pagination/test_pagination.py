@@ -9,14 +9,15 @@ import string
 import uuid
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pgkeel import pagination, tenant_context
 from pgkeel.pagination import InvalidCursorError, Page, PaginationError, paginate
-from tests.pagination.conftest import Note, Tenant
+from tests.pagination.conftest import Note, Remark, Tenant
 
 
 def add_tenants(factory: sessionmaker[Session], count: int) -> list[uuid.UUID]:
@@ -354,3 +355,129 @@ def test_a_statement_without_default_key_columns_needs_a_key(
 ) -> None:
     with tenant_context(tenant), factory() as session, pytest.raises(PaginationError, match="key="):
         paginate(session, select(Tenant), limit=2)
+
+
+def add_remarks(factory: sessionmaker[Session], tenant: uuid.UUID, per_note: int) -> int:
+    """``per_note`` remarks on each of the tenant's notes; how many in all."""
+    with tenant_context(tenant), factory.begin() as session:
+        notes = session.scalars(select(Note)).all()
+        session.add_all(
+            Remark(note_id=note.id, body=f"{note.title} r{n}")
+            for note in notes
+            for n in range(per_note)
+        )
+    return len(notes) * per_note
+
+
+def every_item(session: Session, statement: Any, limit: int, **options: Any) -> list[Any]:
+    """The items of every page of ``statement``, following the cursors."""
+    items: list[Any] = []
+    cursor = None
+    while True:
+        page = paginate(session, statement, limit=limit, after=cursor, **options)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize(
+    ("statement", "key"),
+    [
+        (lambda: select(Note).join(Note.remarks), None),
+        (lambda: select(Note.title).join(Remark, Remark.note_id == Note.id), None),
+        (lambda: select(Remark.body).join(Remark.note), (Note.created_at, Note.id)),
+        (lambda: select(Note, Remark).where(Remark.note_id == Note.id), None),
+        (
+            lambda: select(Note).join(Remark, or_(Remark.note_id == Note.id, Remark.id == Note.id)),
+            None,
+        ),
+    ],
+    ids=["relationship", "explicit on", "key of the one side", "implicit join", "or"],
+)
+def test_a_key_whose_rows_a_join_repeats_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID, statement: Any, key: Any
+) -> None:
+    """One note meets several remarks: keyed by the note alone, rows would be skipped."""
+    add_remarks(factory, tenant, per_note=3)
+    with tenant_context(tenant), factory() as session:
+        with pytest.raises(PaginationError, match="joins remarks") as refused:
+            paginate(session, statement(), limit=2, key=key)
+        assert "Fix: add the primary key of each such table" in str(refused.value)
+
+
+def test_a_join_on_the_joined_tables_own_key_pages_every_row_once(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Many remarks to one note (joined on the note's id), or a key that names both sides."""
+    total = add_remarks(factory, tenant, per_note=3)
+    with tenant_context(tenant), factory() as session:
+        remarks = every_item(session, select(Remark).join(Remark.note), limit=2)
+        pairs = every_item(
+            session,
+            select(Note.title, Remark.body).join(Note.remarks),
+            limit=2,
+            key=(Note.created_at, Note.id, Remark.id),
+        )
+        outer = every_item(session, select(Remark).outerjoin(Note, Note.id == Remark.note_id), 4)
+    assert len(remarks) == len({remark.id for remark in remarks}) == total
+    assert len(pairs) == len(set(pairs)) == total
+    assert len(outer) == total
+
+
+def test_a_nullable_unique_key_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Unique where set: rows whose nick is NULL share it, so it identifies no row."""
+    with tenant_context(tenant), factory() as session:
+        for key in [(Note.nick,), (Note.nick, Note.id)]:
+            with pytest.raises(PaginationError, match=r"notes\.nick may be NULL"):
+                paginate(session, select(Note), limit=2, key=key)
+
+
+def test_an_estimated_total_of_a_statement_with_an_in_list(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        statement = select(Note).where(Note.title.in_(["n1", "n2", "n3"]))
+        page = paginate(session, statement, limit=2, total="estimate")
+        assert page.total is not None
+        assert [note.title for note in page.items] == ["n1", "n2"]
+
+
+def test_a_limit_beyond_a_postgresql_integer_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    with tenant_context(tenant), factory() as session:
+        assert len(paginate(session, select(Note), limit=2**31 - 2).items) == 7
+        with pytest.raises(PaginationError, match="from 1 to 2147483646"):
+            paginate(session, select(Note), limit=2**31 - 1)
+
+
+@pytest.mark.parametrize("cursor", [123, b"abc.def", ["abc"]], ids=["int", "bytes", "list"])
+def test_a_cursor_that_is_not_text_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID, cursor: object
+) -> None:
+    with (
+        tenant_context(tenant),
+        factory() as session,
+        pytest.raises(InvalidCursorError, match="not a"),
+    ):
+        paginate(session, select(Note), limit=2, after=cursor)  # type: ignore[arg-type]
+
+
+def test_a_cursor_of_another_statement_is_refused(
+    factory: sessionmaker[Session], tenant: uuid.UUID
+) -> None:
+    """Bound to the statement's SQL, not to its parameter values."""
+    with tenant_context(tenant), factory() as session:
+        filtered = paginate(session, select(Note).where(Note.rank > 0), limit=2).next_cursor
+        titles = paginate(session, select(Note.title), limit=2).next_cursor
+        for cursor, statement in [
+            (filtered, select(Note)),
+            (titles, select(Note.id, Note.rank)),
+        ]:
+            with pytest.raises(InvalidCursorError, match="made for another list"):
+                paginate(session, statement, limit=2, after=cursor)
+        again = paginate(session, select(Note).where(Note.rank > 1), limit=2, after=filtered)
+        assert [note.title for note in again.items] == ["n3", "n4"]
