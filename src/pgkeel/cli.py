@@ -7,6 +7,7 @@ Each top-level command is added by one small function taking the subparsers obje
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import subprocess
 import sys
@@ -269,7 +270,8 @@ def _not_running(persistent: PersistentCluster) -> int:
 def _status(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
     if persistent.status() is None:
-        print(f"not running (start it with `pgkeel db start --dir {persistent.directory}`)")
+        directory = shlex.quote(str(persistent.directory))
+        print(f"not running (start it with `pgkeel db start --dir {directory}`)")
         return EXIT_NOT_RUNNING
     url = persistent.cluster().url(_devroles.DEV_DATABASE, _devroles.RUNTIME_ROLE)
     print(f"running: {url.render_as_string()}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +67,24 @@ def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
     finally:
         pgkeel("db", "stop", "--dir", directory)
     assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "not running"
+
+
+def test_start_after_the_server_was_killed_starts_it_again(open_dir: Path) -> None:
+    """``kill -9`` of the postmaster: ``postmaster.pid`` stays, the process may await reaping."""
+    directory = open_dir / "a project" / ".pgkeel"
+    directory.parent.mkdir(mode=0o755)
+    hint = pgkeel("db", "status", "--dir", str(directory)).stdout
+    assert f"`pgkeel db start --dir '{directory}'`" in hint  # a path with a space, quoted
+    url = pgkeel("db", "start", "--dir", str(directory)).stdout.strip()
+    try:
+        pid = int((directory / "data" / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGKILL)
+        again = pgkeel("db", "start", "--dir", str(directory))
+        assert (again.returncode, again.stdout.strip()) == (0, url), again.stderr
+        with psycopg.connect(conninfo(make_url(url))) as connection:
+            assert connection.execute("select 1").fetchone() == (1,)
+    finally:
+        pgkeel("db", "stop", "--dir", str(directory))
 
 
 MANUAL_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "EXIT STATUS", "SEE ALSO"]

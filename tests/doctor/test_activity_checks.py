@@ -67,6 +67,24 @@ def test_a_long_running_query_is_found_with_its_pid(doctor_url: str) -> None:
         assert only(found(doctor_url), "long-running-query") == []  # under 60 s
 
 
+def test_the_fix_of_a_long_query_quotes_its_role(doctor_url: str) -> None:
+    """A role named with a space and capitals: the ALTER ROLE of the fix runs as written."""
+    role = 'Night "Batch" Jobs'
+    quoted = '"Night ""Batch"" Jobs"'
+    execute(doctor_url, f"CREATE ROLE {quoted} LOGIN")
+    try:
+        url = make_url(doctor_url).set(username=role, password=None)
+        as_role = url.render_as_string(hide_password=False)
+        with in_background(as_role, "SELECT pg_sleep(600)") as pid:
+            wait_for(doctor_url, f"pid = {pid} AND state = 'active'")
+            [finding] = only(found(doctor_url, long_query_s=0), "long-running-query")
+        assert f"ALTER ROLE {quoted} SET statement_timeout = '30s'" in finding.fix
+        alter = finding.fix[finding.fix.index("ALTER ROLE") :].removesuffix(")")
+        execute(doctor_url, alter)  # the fix is valid SQL for that role
+    finally:
+        execute(doctor_url, f"DROP ROLE {quoted}")
+
+
 def test_a_transaction_left_idle_is_found_as_long_and_idle_in_transaction(doctor_url: str) -> None:
     with connect(doctor_url, autocommit=False) as idle:
         idle.execute("SELECT 1")

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pgkeel.cli import main
 from pgkeel.doctor import JSON_SCHEMA_VERSION, Report, Thresholds, render
 from pgkeel.doctor.render.as_json import JSON_SCHEMA
+from pgkeel.doctor.thresholds import DoctorSettingsError
 from tests.doctor.conftest import execute, found, server_setting
 
 if TYPE_CHECKING:
@@ -164,6 +165,23 @@ def test_thresholds_come_from_tool_pgkeel_doctor(
 def test_a_bad_threshold_value_is_refused_with_its_default() -> None:
     with pytest.raises(Exception, match=r"cache_hit_ratio_min = 'high' is not a number"):
         Thresholds.from_mapping({"cache_hit_ratio_min": "high"}, "pyproject.toml")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("sequence_max_ratio", float("nan"), "is not a number >= 0"),
+        ("long_query_s", float("inf"), "is not a number >= 0"),
+        ("cache_hit_ratio_min", float("-inf"), "is not a number >= 0"),
+        ("statement_timeout_ms", 0, "is not a whole number from 1 to 2147483647"),
+        ("statement_timeout_ms", 99_999_999_999, "is not a whole number from 1 to 2147483647"),
+        ("lock_timeout_ms", 0, "is not a whole number from 1 to 2147483647"),
+    ],
+)
+def test_a_threshold_out_of_range_is_refused(key: str, value: object, expected: str) -> None:
+    """NaN would switch a check off, infinity break the JSON report, a timeout of 0 remove it."""
+    with pytest.raises(DoctorSettingsError, match=expected):
+        Thresholds.from_mapping({key: value}, "pyproject.toml")
 
 
 def test_no_database_and_an_unreachable_one_are_one_paragraph_errors(

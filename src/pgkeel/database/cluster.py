@@ -227,6 +227,10 @@ def throwaway_cluster(
         cluster.destroy()
 
 
+_RECORDED_SERVER_WAIT_S = 15
+"""How long ``start`` waits for a server recorded as running to answer or to be gone."""
+
+
 class PersistentCluster:
     """The development cluster of one service, kept in a directory such as ``.pgkeel/``."""
 
@@ -309,8 +313,32 @@ class PersistentCluster:
         cluster = self.ensure_initialized()
         if self.status() is None:
             self._start_server(cluster)
+        else:
+            self._wait_for_recorded_server(cluster)
         ensure_dev_roles(cluster)
         return cluster
+
+    def _wait_for_recorded_server(self, cluster: Cluster) -> None:
+        """The server ``pg_ctl status`` reports: wait until it answers, or start it if it is gone.
+
+        A server that was killed can still be reported running for a moment (``postmaster.pid``
+        names a process not reaped yet), and one that is starting does not answer yet.
+        """
+        deadline = time.monotonic() + _RECORDED_SERVER_WAIT_S
+        while time.monotonic() < deadline:
+            with suppress(psycopg.OperationalError):
+                psycopg.connect(cluster.conninfo(), connect_timeout=2).close()
+                return
+            if self.status() is None:
+                self._start_server(cluster)
+                return
+            time.sleep(0.2)
+        raise DatabaseError(
+            f"PostgreSQL in {cluster.data_dir} is recorded as running (postmaster.pid) but does "
+            f"not answer on 127.0.0.1:{cluster.port} after {_RECORDED_SERVER_WAIT_S} s.\n"
+            f"{cluster.log_tail()}\nFix: `pgkeel db stop`, then `pgkeel db start`; if no "
+            f"PostgreSQL process of {cluster.data_dir} is left, remove its postmaster.pid."
+        )
 
     def _start_server(self, cluster: Cluster) -> None:
         """``pg_ctl start`` in the background, on the saved port or a new free one."""

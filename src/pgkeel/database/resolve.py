@@ -41,8 +41,24 @@ class Server:
 
 
 def conninfo(url: URL) -> str:
-    """The URL as a libpq connection string for psycopg."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The URL as a libpq connection string for psycopg: ``key=value`` pairs, each quoted.
+
+    Built from the URL's parts rather than its text: SQLAlchemy's rendering leaves a space of a
+    role or database name as it is, which libpq refuses in a URL (``Night Batch``).
+    """
+    options = {
+        key: ",".join(value) if isinstance(value, tuple) else value
+        for key, value in url.query.items()
+    }
+    return psycopg.conninfo.make_conninfo(
+        "",
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        **options,
+    )
 
 
 def check_connects(url: URL, *, source: str = DATABASE_URL_ENV) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pgkeel.doctor.context import Check, Problem
+from pgkeel.doctor.context import Check, Problem, ident
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import RowMapping
@@ -47,7 +47,7 @@ def long_running_query(ctx: Context) -> list[Problem]:
             f"a query of {row['username']} has been running for {row['query_s']:.0f} s.",
             float(row["query_s"]),
             f"SELECT pg_cancel_backend({row['pid']});  -- and setting statement_timeout for "
-            f"that role (ALTER ROLE {row['username']} SET statement_timeout = '30s')",
+            f"that role (ALTER ROLE {ident(row['username'])} SET statement_timeout = '30s')",
         )
         for row in ctx.rows(_SESSIONS)
         if row["state"] == "active" and row["query_s"] is not None and row["query_s"] >= limit

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pgkeel.errors import SettingsError
 from pgkeel.settings import load_settings
@@ -88,12 +89,24 @@ class Thresholds:
         return replace(cls(), **values)  # type: ignore[arg-type]
 
 
+_TIMEOUT_RANGE: Final = (1, 2**31 - 1)
+"""Milliseconds PostgreSQL takes for a timeout setting; 0 would turn the doctor's off."""
+_TIMEOUTS: Final = frozenset({"statement_timeout_ms", "lock_timeout_ms"})
+
+
 def _check_number(key: str, value: object, kind: type, where: str) -> None:
     accepted = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, accepted) or value < 0:
+    low, high = _TIMEOUT_RANGE if key in _TIMEOUTS else (0, math.inf)
+    if not (
+        not isinstance(value, bool)
+        and isinstance(value, accepted)
+        and math.isfinite(value)  # nan would turn a check off, inf break the JSON report
+        and low <= value <= high
+    ):
         wanted = "a whole number" if kind is int else "a number"
+        bounds = f"from {low} to {high}" if key in _TIMEOUTS else f">= {low}"
         raise DoctorSettingsError(
-            f"{where}: doctor threshold {key} = {value!r} is not {wanted} >= 0. "
+            f"{where}: doctor threshold {key} = {value!r} is not {wanted} {bounds}. "
             f"Fix: write it as {key} = {getattr(Thresholds(), key)!r} (the default) or similar."
         )
 
