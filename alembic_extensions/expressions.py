@@ -10,8 +10,11 @@ identifiers, and parentheses that change how the expression groups.
 ``canonical_expression`` parses the common forms with PostgreSQL's operator precedence and
 writes them back with one pair of parentheses per operator: ``a > 0 OR (b > 0 AND c > 0)`` and
 ``((a > 0) OR ((b > 0) AND (c > 0)))`` compare equal, ``(a > 0 OR b > 0) AND c > 0`` does not.
-Casts to ``text`` and ``character varying`` (without a length) are left out: PostgreSQL adds
-them itself where a text value meets a text operator. A form it does not parse (``CASE``,
+The casts PostgreSQL writes where the model may leave them out are left out too, as long as
+they cannot change a value: to ``text`` and ``character varying`` (without a length), a string
+literal's to a type named without a length (``'{}'::jsonb``, not ``'a'::varchar(1)`` or
+``'a'::bpchar``), an integer literal's to a numeric type and a decimal one's to ``numeric``
+(``(0)::numeric``, not ``(1.5)::integer``). A form it does not parse (``CASE``,
 ``IN``, ``BETWEEN``, a subquery...) is written as its tokens, parentheses and casts kept: two
 texts that differ only in spaces or the case of keywords still compare equal, and any other
 difference is left to PostgreSQL (see ``probes``).
@@ -41,6 +44,13 @@ _TOKEN = re.compile(
 _FOLDED_IDENTIFIER = re.compile(r'"([a-z_][a-z0-9_$]*)"')
 _OPERATOR_SPECIALS = frozenset("~!@#%^&|`?")
 _TEXT_CASTS = frozenset({"text", "character varying", "varchar", "text[]", "character varying[]"})
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_INTEGER_LITERAL = re.compile(r"\d+")
+_DECIMAL_LITERAL = re.compile(r"\d*\.\d+|\d+\.\d*")
+_INTEGER_CASTS = frozenset({"smallint", "integer", "bigint", "numeric", "double precision"})
+_DECIMAL_CASTS = frozenset({"numeric"})
+_PADDED_TYPES = frozenset({"bpchar", "character", "char", '"char"', "name"})
+"""Types whose value differs from the literal's text (blank-padded, truncated): casts kept."""
 _TYPE_WORDS = frozenset({"varying", "precision", "with", "without", "time", "zone"})
 _INFIXES_NOT_PARSED = frozenset(
     {"in", "between", "similar", "escape", "collate", "at", "overlaps", "not"}
@@ -177,7 +187,7 @@ class _Parser:
         return f"({left} IS{negated} {operand.upper()})"
 
     def cast(self, operand: str) -> str:
-        """``operand::type``, without the cast when it is one PostgreSQL adds to text itself."""
+        """``operand::type``, without the cast when it is one PostgreSQL adds itself."""
         words = [self.take().text]
         while self.peek().text in _TYPE_WORDS | {"."}:
             token = self.take()
@@ -192,7 +202,7 @@ class _Parser:
             self.take("[")
             self.take("]")
             type_name += "[]"
-        return operand if type_name in _TEXT_CASTS else f"({operand})::{type_name}"
+        return operand if _implied(operand, type_name) else f"({operand})::{type_name}"
 
     def prefix(self) -> str:
         token = self.peek()
@@ -236,6 +246,22 @@ class _Parser:
             written.append(self.expression(0))
         self.take(closing)
         return opening + ", ".join(written) + closing
+
+
+def _implied(operand: str, type_name: str) -> bool:
+    """Whether PostgreSQL writes the cast where the model may leave it out, the value unchanged.
+
+    A cast to text; a string literal's cast to a type without a length (PostgreSQL writes the
+    type of every literal: ``'{}'::jsonb``, ``'open'::status``); an integer literal's cast to a
+    numeric type, a decimal one's to ``numeric`` (``(0)::numeric``).
+    """
+    if type_name in _TEXT_CASTS:
+        return True
+    if _STRING_LITERAL.fullmatch(operand):
+        return "(" not in type_name and type_name.removesuffix("[]") not in _PADDED_TYPES
+    if _INTEGER_LITERAL.fullmatch(operand):
+        return type_name in _INTEGER_CASTS
+    return _DECIMAL_LITERAL.fullmatch(operand) is not None and type_name in _DECIMAL_CASTS
 
 
 def _token_spelling(tokens: list[_Token]) -> str:

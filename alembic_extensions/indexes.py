@@ -2,7 +2,7 @@
 
 Alembic compares an index's columns but not its ``WHERE`` predicate; ``predicate_changed``
 compares both sides' predicates, first in one canonical spelling (``expressions``: the contents
-of string literals, quoted names and the grouping kept; the casts to text PostgreSQL adds,
+of string literals, quoted names and the grouping kept; the casts PostgreSQL adds,
 spaces, keyword case and redundant parentheses left out), then, when those differ, in
 PostgreSQL's own normalised form: the server parses the model's predicate on an empty temporary
 copy of the table (rolled back) and deparses it as it does the stored one, so ``IN (...)`` and

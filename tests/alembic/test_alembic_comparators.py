@@ -176,6 +176,11 @@ def test_predicates_compare_after_normalisation(model: str, catalog: str) -> Non
             "(current_setting('app.tenant_id'::text))::uuid",
         ),
         ("CASE WHEN a THEN 'X' END", "case  when a then 'X' END"),
+        ("amount >= 0 AND rate < 1.5", "((amount >= (0)::numeric) AND (rate < 1.5))"),
+        ("price * 2", "(price * (2)::numeric)"),
+        ("'{}'", "'{}'::jsonb"),
+        ("status = 'open'", "(status = 'open'::order_status)"),
+        ("'{}'", "'{}'::text[]"),
     ],
 )
 def test_the_server_spelling_of_the_same_rule_compares_equal(model: str, catalog: str) -> None:
@@ -197,6 +202,10 @@ def test_the_server_spelling_of_the_same_rule_compares_equal(model: str, catalog
         ("(code = 'x'::text)", "\"Code\" = 'x'"),
         ("(code = 'x'::text)", "code = 'x'::character varying(1)"),
         ("(amount > (0)::numeric)", "amount::integer > 0"),
+        ("(amount > (1.5)::integer)", "amount > 1.5"),
+        ("(code = 'a'::bpchar)", "code = 'a'"),
+        ("(code = 'abc'::character varying(2))", "code = 'abc'"),
+        ("(ratio > (1)::real)", "ratio > 1"),
         ("(name ~~ 'A%'::text)", "name ILIKE 'A%'"),
         ("CASE WHEN a THEN 'x' END", "CASE WHEN a THEN 'X' END"),
         ("(a = ANY (ARRAY['x'::text, 'y'::text]))", "(a = ANY (ARRAY['x'::text, 'Y'::text]))"),
