@@ -42,6 +42,61 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _FOLDED_IDENTIFIER = re.compile(r'"([a-z_][a-z0-9_$]*)"')
+_KEYWORDS = frozenset(
+    [
+        "all",
+        "and",
+        "any",
+        "array",
+        "asymmetric",
+        "at",
+        "between",
+        "both",
+        "case",
+        "cast",
+        "collate",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "distinct",
+        "else",
+        "end",
+        "escape",
+        "exists",
+        "false",
+        "from",
+        "ilike",
+        "in",
+        "is",
+        "isnull",
+        "leading",
+        "like",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "notnull",
+        "null",
+        "or",
+        "overlaps",
+        "select",
+        "session_user",
+        "similar",
+        "some",
+        "symmetric",
+        "then",
+        "trailing",
+        "true",
+        "unknown",
+        "user",
+        "when",
+    ]
+)
+"""Words that mean something else unquoted: ``"true"`` is a column, ``true`` a value."""
 _OPERATOR_SPECIALS = frozenset("~!@#%^&|`?")
 _TEXT_CASTS = frozenset({"text", "character varying", "varchar", "text[]", "character varying[]"})
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
@@ -98,7 +153,9 @@ def _token(kind: str, text: str) -> list[_Token]:
     if kind == "word":
         return [_Token(kind, text.lower())]
     folded = _FOLDED_IDENTIFIER.fullmatch(text) if kind == "quoted" else None
-    return [_Token("word", folded.group(1))] if folded else [_Token(kind, text)]
+    if folded is None or folded.group(1) in _KEYWORDS:
+        return [_Token(kind, text)]
+    return [_Token("word", folded.group(1))]
 
 
 def _tokens(text: str) -> list[_Token]:

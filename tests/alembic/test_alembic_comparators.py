@@ -206,6 +206,8 @@ def test_the_server_spelling_of_the_same_rule_compares_equal(model: str, catalog
         ("(code = 'a'::bpchar)", "code = 'a'"),
         ("(code = 'abc'::character varying(2))", "code = 'abc'"),
         ("(ratio > (1)::real)", "ratio > 1"),
+        ('(flag = "true")', "flag = true"),  # a column named true, then the value
+        ('(owner = "user")', "owner = user"),
         ("(name ~~ 'A%'::text)", "name ILIKE 'A%'"),
         ("CASE WHEN a THEN 'x' END", "CASE WHEN a THEN 'X' END"),
         ("(a = ANY (ARRAY['x'::text, 'y'::text]))", "(a = ANY (ARRAY['x'::text, 'Y'::text]))"),
