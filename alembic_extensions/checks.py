@@ -2,12 +2,12 @@
 
 A named ``CheckConstraint`` of the model that the table lacks is added (on a table with rows,
 ``NOT VALID`` then validated, see ``safety``); one whose expression changed is dropped and added
-again in the same transaction, so the table is never without it. Expressions are compared as
-text stripped of casts, quotes, parentheses and spaces, then, when those differ, in PostgreSQL's
-own form (the model's expression is added to an empty temporary copy of the table in a savepoint
-rolled back at once). A check found only in the database is left alone: it may be a step of a
-recipe written by hand (``CHECK (column IS NOT NULL) NOT VALID`` before ``SET NOT NULL``), and
-leaving a rule in place loses nothing.
+again in the same transaction, so the table is never without it. Expressions are compared in one
+canonical spelling (``expressions``: literals, quoted names and grouping kept), then, when those
+differ, in PostgreSQL's own form (the model's expression is added to an empty temporary copy of
+the table in a savepoint rolled back at once). A check found only in the database is left alone:
+it may be a step of a recipe written by hand (``CHECK (column IS NOT NULL) NOT VALID`` before
+``SET NOT NULL``), and leaving a rule in place loses nothing.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Alembic compares server defaults only when asked (``compare_server_default``), and then as text
 or by evaluating both sides in a ``SELECT``, which reports a difference for every default that
 reads a setting or calls a volatile function (``tenant_id``'s, ``gen_random_uuid()``). pgkeel
-compares the texts stripped of casts, quotes, parentheses and spaces, then, when those differ,
-in PostgreSQL's own form: a quoted literal on a boolean column as PostgreSQL's boolean input
-reads it (``'0'`` is stored as ``false``), any other default set on an empty temporary copy of
-the table in a savepoint rolled back at once, and read back as the catalog stores it.
+compares the texts in one canonical spelling (``expressions``: a literal's case and spaces
+kept), then, when those differ, in PostgreSQL's own form: a quoted literal on a boolean column
+as PostgreSQL's boolean input reads it (``'0'`` is stored as ``false``), any other default set
+on an empty temporary copy of the table in a savepoint rolled back at once, and read back as the
+catalog stores it.
 """
 
 from __future__ import annotations

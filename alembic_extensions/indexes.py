@@ -1,25 +1,25 @@
 """Partial-index predicates, which Alembic does not compare.
 
 Alembic compares an index's columns but not its ``WHERE`` predicate; ``predicate_changed``
-compares both sides' predicates, first as text stripped of casts, quotes, parentheses and
-spaces (enough for most), then, when those differ, in PostgreSQL's own normalised form: the
-server parses the model's predicate on an empty temporary copy of the table (rolled back) and
-deparses it as it does the stored one, so ``IN (...)`` and ``= ANY (ARRAY[...])``, implicit
-casts and any spelling of the same expression compare equal and ``alembic check`` stays clean.
-The index behind every foreign key is described by the runtime library (``pgkeel.indexes``):
-the plugin adds it to the model's table before Alembic compares the table, as ``create_all``
-does before it creates the table.
+compares both sides' predicates, first in one canonical spelling (``expressions``: the contents
+of string literals, quoted names and the grouping kept; the casts PostgreSQL adds,
+spaces, keyword case and redundant parentheses left out), then, when those differ, in
+PostgreSQL's own normalised form: the server parses the model's predicate on an empty temporary
+copy of the table (rolled back) and deparses it as it does the stored one, so ``IN (...)`` and
+``= ANY (ARRAY[...])``, implicit casts and any spelling of the same expression compare equal and
+``alembic check`` stays clean. The index behind every foreign key is described by the runtime
+library (``pgkeel.indexes``): the plugin adds it to the model's table before Alembic compares
+the table, as ``create_all`` does before it creates the table.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ClauseElement, Index
 
+from alembic_extensions.expressions import canonical_expression
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 from pgkeel.indexes import uncovered_foreign_keys
 
@@ -36,13 +36,6 @@ __all__ = [  # uncovered_foreign_keys is imported from here too
     "uncovered_foreign_keys",
 ]
 
-_MULTIWORD_CASTS = re.compile(
-    r"::(timestamp|time) with(out)? time zone|::character varying|::double precision"
-    r"|::bit varying"
-)
-_CAST = re.compile(r"::[a-z_][a-z0-9_]*(\[\])?")
-_NOISE = re.compile(r"[\s()\"]")
-
 
 def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # str, clause or None
     if where is None:
@@ -52,17 +45,15 @@ def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401
     return str(where)
 
 
-@lru_cache(maxsize=4096)
 def normalise_predicate(predicate: str | None) -> str | None:
-    """A predicate without casts, quotes, parentheses, spaces or case: what both sides share.
+    """A predicate (or any expression) in the canonical spelling both sides share.
 
-    Remembered per text: the catalog's texts (``now()``, ``deleted_at IS NULL``...) come back
-    on every column and every run.
+    Equal spellings mean the same expression; different ones may still be the same expression
+    spelt another way, which only PostgreSQL can settle (see ``expressions``).
     """
     if predicate is None:
         return None
-    text = _MULTIWORD_CASTS.sub("", predicate.lower()).replace("!=", "<>")
-    return _NOISE.sub("", _CAST.sub("", text)) or None
+    return canonical_expression(predicate) or None
 
 
 _MODEL_PREDICATES: WeakKeyDictionary[Index, str | None] = WeakKeyDictionary()

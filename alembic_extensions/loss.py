@@ -10,6 +10,12 @@
   lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
   rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
   longer ``varchar``, ``varchar`` to ``text``, a wider ``numeric``) pass.
+- A type change without a rewrite of a column that a valid CHECK constraint of the table reads
+  is refused as well: PostgreSQL then checks every row against that check again, scanning the
+  whole table under the same ACCESS EXCLUSIVE lock (even from ``varchar(20)`` to
+  ``varchar(40)``). The recipe drops the check, changes the type, adds the check back
+  ``NOT VALID`` and validates it in a later step. A ``NOT VALID`` check is not checked again,
+  and a new type that is a domain with checks already rewrites the table (the probe says so).
 
 An acknowledged change gets an ``op.acknowledge(...)`` right before it (see ``acknowledge``).
 """
@@ -152,6 +158,29 @@ def _rewrite_violation(where: str, old: str, new: str, reason: str) -> Violation
         "the code writes both; (2) backfill the new column in batches; (3) a migration swaps "
         "them (op.alter_column(..., new_column_name=...) twice, in one transaction), and the "
         "code reads the new one; (4) a later migration drops the old column (acknowledged).",
+        acknowledge_hint(where) + ", for a table known to be small",
+    )
+
+
+def _rechecks(checks: list[str]) -> str:
+    return f"makes PostgreSQL check every row against {', '.join(checks)} again"
+
+
+def _check_scan_violation(where: str, old: str, new: str, checks: list[str]) -> Violation:
+    relation, _, column = where.rpartition(".")
+    schema, _, table = relation.rpartition(".")
+    target = repr(table) + (f", schema={schema!r}" if schema else "")
+    validate = "; ".join(f"op.validate_constraint({name!r}, {target})" for name in checks)
+    return Violation(
+        TABLE_REWRITE,
+        where,
+        f"changing {where} from {old} to {new} rewrites nothing but {_rechecks(checks)} (each "
+        f"reads {column}): PostgreSQL scans the whole table under an ACCESS EXCLUSIVE lock "
+        "that blocks every read and write until the scan ends.",
+        f"in one migration drop the check, change the type and add the check back NOT VALID "
+        f"(op.create_check_constraint(..., postgresql_not_valid=True)): each step is brief; "
+        f"then validate it in a later step ({validate}), which scans under a SHARE UPDATE "
+        "EXCLUSIVE lock that lets reads and writes go on.",
         acknowledge_hint(where) + ", for a table known to be small",
     )
 
@@ -379,6 +408,25 @@ def _column_type(connection: Connection, schema: str | None, table: str, column:
     return str(connection.execute(query, {"relation": relation, "column": column}).scalar_one())
 
 
+def checks_reading(
+    connection: Connection, schema: str | None, table: str, column: str
+) -> list[str]:
+    """The valid CHECK constraints of the table that read ``column``, by name.
+
+    PostgreSQL checks every row against each of them again when the column's type changes,
+    rewrite or not; a ``NOT VALID`` check is added back as it was, unchecked.
+    """
+    query = text(
+        "SELECT c.conname FROM pg_constraint c"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)"
+        " WHERE c.conrelid = to_regclass(:relation) AND c.contype = 'c' AND c.convalidated"
+        " AND a.attname = :column ORDER BY c.conname"
+    )
+    relation = sql.Identifier(*([schema] if schema else []), table).as_string()
+    found = connection.execute(query, {"relation": relation, "column": column}).scalars()
+    return [str(name) for name in found]
+
+
 def _type_sql(type_text: str) -> sql.SQL:
     # A type as PostgreSQL (format_type) or SQLAlchemy's compiler spells it: SQL, not a name.
     return sql.SQL(type_text)
@@ -429,8 +477,7 @@ def _guard_type(
     new = str(op.modify_type.compile(dialect=guard.dialect))
     reason = probe_rewrite(guard.connection, old, new)
     if reason is None:
-        note = f"{old} to {new}: no table rewrite (checked by pgkeel)"
-        return [_acknowledge(TYPE_CHANGE, where, note), op]
+        return _guard_check_scan(container, op, guard, (old, new))
     if not guard.refuse_unless_acknowledged(_rewrite_violation(where, old, new, reason)):
         return [op]
     note = f"{old} to {new} {reason}: acknowledged"
@@ -439,6 +486,28 @@ def _guard_type(
         using = f"{sql.Identifier(op.column_name).as_string()}::{new}"
         return [acknowledged, AlterColumnUsingOp(op, using)]
     return [acknowledged, op]
+
+
+def _guard_check_scan(
+    container: ops.ModifyTableOps,
+    op: ops.AlterColumnOp,
+    guard: LossGuard,
+    types: tuple[str, str],
+) -> list[ops.MigrateOperation]:
+    """A type change without a rewrite: refused when a check makes PostgreSQL scan the table."""
+    if guard.connection is None:  # _guard_type asks only with one
+        return [op]
+    where = _where(container.schema, container.table_name, op.column_name)
+    old, new = types
+    table = container.table_name
+    checks = checks_reading(guard.connection, container.schema, table, op.column_name)
+    if not checks:
+        note = f"{old} to {new}: no table rewrite (checked by pgkeel)"
+        return [_acknowledge(TYPE_CHANGE, where, note), op]
+    if not guard.refuse_unless_acknowledged(_check_scan_violation(where, old, new, checks)):
+        return [op]
+    note = f"{old} to {new} {_rechecks(checks)}: acknowledged"
+    return [_acknowledge(TABLE_REWRITE, where, note), op]
 
 
 def _guard_types(container: ops.ModifyTableOps, guard: LossGuard) -> None:

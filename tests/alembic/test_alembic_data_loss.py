@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 from alembic_project import Project, ruff_check, squawk
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from alembic_extensions import check
 from alembic_extensions.errors import UnsafeMigrationError
-from alembic_extensions.loss import probe_rewrite
+from alembic_extensions.loss import checks_reading, probe_rewrite
 
 MakeProject = Callable[[str], Project]
 ROWS = 1111
@@ -357,6 +357,109 @@ def test_type_changes_that_rewrite_are_refused_unless_acknowledged(
     project.check()
     assert relfilenode(project, "measurements") != node  # rewritten, as the refusal said
     assert project.query("SELECT sum(code) FROM measurements") == [500500]
+
+
+# --- type changes a CHECK constraint makes PostgreSQL scan for ---------------------------------
+
+SCANS = [
+    ("character varying(20)", "text", "label ~ '^l[0-9]+$'", True),
+    ("character varying(20)", "text", "COLUMN CHECK (label ~ '^l[0-9]+$')", True),
+    ("character varying(20)", "character varying(40)", "label <> ''", True),
+    ("numeric(10,2)", "numeric(12,2)", "label >= 0", True),
+    ("character varying(20)", "text", "char_length(label) > 0 AND other > 0", True),
+    ("character varying(20)", "text", "other > 0", False),  # a check on another column
+    ("character varying(20)", "text", "NOT VALID", False),  # a check never validated
+    ("character varying(20)", "text", None, False),
+]
+
+
+def create_sample(connection: Connection, old: str, check: str | None) -> None:
+    """``sample`` with 1,000 rows and the check: on the table, or ``COLUMN ...`` on the column.
+
+    ``NOT VALID``: a check that reads ``label``, never validated.
+    """
+    column_check = check[len("COLUMN") :] if check and check.startswith("COLUMN") else ""
+    connection.exec_driver_sql(
+        f"CREATE TABLE sample (label {old}{column_check}, other integer DEFAULT 1)"
+    )
+    value = "n" if old.startswith("numeric") else "'l' || n"
+    connection.exec_driver_sql(
+        f"INSERT INTO sample (label) SELECT {value} FROM generate_series(1, 1000) n"
+    )
+    if check == "NOT VALID":
+        connection.exec_driver_sql("ALTER TABLE sample ADD CHECK (label IS NOT NULL) NOT VALID")
+    elif check is not None and not column_check:
+        connection.exec_driver_sql(f"ALTER TABLE sample ADD CHECK ({check})")
+
+
+@pytest.mark.parametrize(("old", "new", "check", "scans"), SCANS)
+def test_the_checks_found_are_those_postgresql_scans_the_table_for(
+    db_engine: Engine, old: str, new: str, check: str | None, *, scans: bool
+) -> None:
+    read = text("SELECT pg_stat_get_xact_tuples_returned('sample'::regclass)")
+    with db_engine.begin() as connection:
+        create_sample(connection, old, check)
+        found = checks_reading(connection, None, "sample", "label")
+        before = connection.execute(read).scalar_one()
+        connection.exec_driver_sql(f"ALTER TABLE sample ALTER COLUMN label TYPE {new}")
+        scanned = connection.execute(read).scalar_one() - before
+        verdict = probe_rewrite(connection, old, new)
+        connection.exec_driver_sql("DROP TABLE sample")
+    assert verdict is None  # no rewrite: the probe alone would let every one of them pass
+    assert scanned == (1000 if scans else 0)
+    assert bool(found) is scans
+
+
+def test_a_new_type_that_is_a_domain_with_checks_is_a_rewrite(db_engine: Engine) -> None:
+    with db_engine.begin() as connection:
+        connection.exec_driver_sql("CREATE DOMAIN label_text AS text CHECK (VALUE <> '')")
+        to_domain = probe_rewrite(connection, "text", "label_text")
+        from_domain = probe_rewrite(connection, "label_text", "text")
+        connection.exec_driver_sql("DROP DOMAIN label_text")
+    assert to_domain == "rewrites the table"
+    assert from_domain is None
+
+
+def fill_items(project: Project) -> None:
+    """1,000 items, and a check on ``note`` only the database has, never validated."""
+    project.execute(
+        "INSERT INTO items (label, title, amount, note) "
+        "SELECT 'l' || n, 'title', n / 3.0, 'note' FROM generate_series(1, 1000) n;"
+        "ALTER TABLE items ADD CONSTRAINT chk_items_note CHECK (note <> '') NOT VALID"
+    )
+
+
+def test_a_type_change_a_check_scans_for_is_refused_unless_acknowledged(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("checked_types")
+    project.revision("create items")
+    project.upgrade()
+    fill_items(project)
+    project.use("models_v2")
+    with pytest.raises(UnsafeMigrationError) as raised:
+        project.revision("wider columns")
+    violations = {v.where: v for v in raised.value.violations}
+    assert set(violations) == {"items.label", "items.title", "items.amount"}
+    assert {v.rule for v in violations.values()} == {"table-rewrite"}
+    label = violations["items.label"]
+    assert "check every row against chk_items_label_shape again" in label.problem
+    assert "ACCESS EXCLUSIVE" in label.problem
+    assert "add the check back NOT VALID" in label.fix
+    validate = "op.validate_constraint('chk_items_title_amount', 'items')"
+    assert validate in violations["items.amount"].fix
+    assert "-x acknowledge=items.title" in violations["items.title"].opt_out
+    assert len(project.versions()) == 1
+    path = project.revision("wider columns", "acknowledge=items.label,items.title,items.amount")
+    upgrade = upgrade_section(path.read_text())
+    assert upgrade.count("op.acknowledge(\n        'table-rewrite',") == 3
+    note = "op.acknowledge(\n        'type-change',\n        'items.note',"
+    assert note in upgrade  # its check is NOT VALID: PostgreSQL does not scan for it
+    status, report = squawk(project)
+    assert status == 0, report
+    project.upgrade()
+    project.check()
+    assert project.query("SELECT count(*) FROM items WHERE label ~ '^l[0-9]+$'") == [1000]
 
 
 # --- unique rules that nothing replaces ------------------------------------------------------

@@ -10,7 +10,7 @@ driver's escaped form.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -43,7 +43,17 @@ CREATE TABLE settings (
     ratio text DEFAULT '100%',
     CONSTRAINT ck_settings_ratio CHECK (ratio LIKE '%!%')
 );
-CREATE INDEX ix_settings_amount ON settings (amount) WHERE ratio LIKE '1%'
+CREATE INDEX ix_settings_amount ON settings (amount) WHERE ratio LIKE '1%';
+CREATE TABLE rules (
+    code text,
+    "Code" text,
+    status text DEFAULT 'pending',
+    a integer, b integer, c integer,
+    CONSTRAINT ck_rules_code CHECK (code ~ '^[a-z]{3}$'),
+    CONSTRAINT ck_rules_abc CHECK (a > 0 OR (b > 0 AND c > 0)),
+    CONSTRAINT ck_rules_quoted CHECK ("Code" <> 'x')
+);
+CREATE INDEX ix_rules_code ON rules (code) WHERE status = 'active'
 """
 SPELLINGS = ["0", "1", "t", "F", "true", "FALSE", " yes ", "No", "on", "OFF", "y", "\tn\n"]
 
@@ -69,6 +79,20 @@ def model_column(name: str, type_: Any, default: Any) -> Column[Any]:
     column: Column[Any] = Column(name, type_, server_default=default)
     Table("settings", MetaData(), Column("id", Integer, primary_key=True), column)
     return column
+
+
+def sent_by(connection: Connection, work: Callable[[], bool | None]) -> tuple[bool | None, int]:
+    """What ``work`` found, and how many statements it sent to the server."""
+    sent: list[object] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        return work(), len(sent)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
 
 
 def compared(
@@ -182,4 +206,82 @@ def test_a_percent_in_a_check_is_compared_as_written(
     model = CheckConstraint(text(check), name="ck_settings_ratio")
     Table("settings", MetaData(), Column("ratio", Text), model)
     assert check_changed(model, reflected, connection.dialect, connection) is expected
+    assert_nothing_left(connection)
+
+
+def rules_table(connection: Connection) -> Table:
+    """The table ``rules`` as Alembic reflects it."""
+    return Table("rules", MetaData(), autoload_with=connection)
+
+
+def model_rules(*items: Any) -> Table:
+    """A model table ``rules`` with the columns of the real one and ``items``."""
+    names = ("code", "Code", "status", "a", "b", "c")
+    columns = [Column(name, Text if name in names[:3] else Integer) for name in names]
+    return Table("rules", MetaData(), *columns, *items)
+
+
+@pytest.mark.parametrize(
+    ("name", "check", "expected", "round_trips"),
+    [
+        ("ck_rules_code", "code ~ '^[A-Z]{3}$'", True, 3),  # only inside a literal
+        ("ck_rules_code", "code ~ '^[a-z]{3}$'", False, 0),
+        ("ck_rules_code", "((code ~ '^[a-z]{3}$'::text))", False, 0),  # the server's spelling
+        ("ck_rules_abc", "(a > 0 OR b > 0) AND c > 0", True, 3),  # the grouping changes
+        ("ck_rules_abc", "a > 0 OR b > 0 AND c > 0", False, 0),  # AND binds first: the same
+        ("ck_rules_abc", "((a > 0) OR ((b > 0) AND (c > 0)))", False, 0),
+        ("ck_rules_quoted", "\"Code\" <> 'x'", False, 0),
+        ("ck_rules_quoted", "code <> 'x'", True, 3),  # another column
+        ("ck_rules_quoted", "\"Code\" <> 'X'", True, 3),
+    ],
+)
+def test_a_check_changed_only_in_a_literal_a_name_or_its_grouping_is_reported(
+    connection: Connection, name: str, check: str, expected: bool, round_trips: int
+) -> None:
+    (reflected,) = (c for c in rules_table(connection).constraints if c.name == name)
+    model = CheckConstraint(text(check), name=name)
+    model_rules(model)
+    found = sent_by(
+        connection, lambda: check_changed(model, reflected, connection.dialect, connection)
+    )
+    assert found == (expected, round_trips)  # the stored form read, then the probe's two
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("where", "expected", "round_trips"),
+    [
+        ("status = 'ACTIVE'", True, 2),
+        ("status = 'active '", True, 2),
+        ("status = 'active'", False, 0),
+        ("(status = 'active'::text)", False, 0),
+    ],
+)
+def test_an_index_predicate_changed_only_inside_a_literal_is_reported(
+    connection: Connection, where: str, expected: bool, round_trips: int
+) -> None:
+    (reflected,) = rules_table(connection).indexes
+    model_table = model_rules()
+    model = Index("ix_rules_code", model_table.c.code, postgresql_where=text(where))
+    found = sent_by(
+        connection, lambda: predicate_changed(model, reflected, connection.dialect, connection)
+    )
+    assert found == (expected, round_trips)
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("default", "expected", "round_trips"),
+    [("Pending", True, 2), ("pending ", True, 2), ("pending", False, 0)],
+)
+def test_a_default_changed_only_in_its_letters_case_or_spaces_is_reported(
+    connection: Connection, default: str, expected: bool, round_trips: int
+) -> None:
+    stored = rules_table(connection).c.status
+    model: Column[Any] = Column("status", Text, server_default=default)
+    Table("rules", MetaData(), model)
+    found = sent_by(
+        connection, lambda: default_changed(connection, connection.dialect, stored, model)
+    )
+    assert found == (expected, round_trips)
     assert_nothing_left(connection)

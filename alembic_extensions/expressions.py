@@ -1,0 +1,355 @@
+"""SQL expressions in one canonical spelling, to compare a model's with the catalog's cheaply.
+
+PostgreSQL stores a check, an index predicate or a default in its own spelling: every operator
+expression in parentheses, keywords in lower or upper case, ``'a'::text`` for a literal,
+``(kind)::text`` for a ``varchar`` column, ``<>`` for ``!=`` and ``~~`` for ``LIKE``. Comparing
+that with the model's text needs a spelling both share, and one that keeps every difference
+that changes the rule: the contents of string literals (case and spaces included), quoted
+identifiers, and parentheses that change how the expression groups.
+
+``canonical_expression`` parses the common forms with PostgreSQL's operator precedence and
+writes them back with one pair of parentheses per operator: ``a > 0 OR (b > 0 AND c > 0)`` and
+``((a > 0) OR ((b > 0) AND (c > 0)))`` compare equal, ``(a > 0 OR b > 0) AND c > 0`` does not.
+The casts PostgreSQL writes where the model may leave them out are left out too, as long as
+they cannot change a value: to ``text`` and ``character varying`` (without a length), a string
+literal's to a type named without a length (``'{}'::jsonb``, not ``'a'::varchar(1)`` or
+``'a'::bpchar``), an integer literal's to a numeric type and a decimal one's to ``numeric``
+(``(0)::numeric``, not ``(1.5)::integer``). A form it does not parse (``CASE``,
+``IN``, ``BETWEEN``, a subquery...) is written as its tokens, parentheses and casts kept: two
+texts that differ only in spaces or the case of keywords still compare equal, and any other
+difference is left to PostgreSQL (see ``probes``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["canonical_expression", "identifiers"]
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+    | (?P<prefixed>[A-Za-z]&?')
+    | (?P<string>'(?:[^']|'')*')
+    | (?P<quoted>"(?:[^"]|"")+")
+    | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    | (?P<word>[^\W\d][\w$]*)
+    | (?P<punct>::|[(),\[\].])
+    | (?P<operator>[-+*/<>=~!@#%^&|`?]+)
+    """,
+    re.VERBOSE,
+)
+_FOLDED_IDENTIFIER = re.compile(r'"([a-z_][a-z0-9_$]*)"')
+_KEYWORDS = frozenset(
+    [
+        "all",
+        "and",
+        "any",
+        "array",
+        "asymmetric",
+        "at",
+        "between",
+        "both",
+        "case",
+        "cast",
+        "collate",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "distinct",
+        "else",
+        "end",
+        "escape",
+        "exists",
+        "false",
+        "from",
+        "ilike",
+        "in",
+        "is",
+        "isnull",
+        "leading",
+        "like",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "notnull",
+        "null",
+        "or",
+        "overlaps",
+        "select",
+        "session_user",
+        "similar",
+        "some",
+        "symmetric",
+        "then",
+        "trailing",
+        "true",
+        "unknown",
+        "user",
+        "when",
+    ]
+)
+"""Words that mean something else unquoted: ``"true"`` is a column, ``true`` a value."""
+_OPERATOR_SPECIALS = frozenset("~!@#%^&|`?")
+_TEXT_CASTS = frozenset({"text", "character varying", "varchar", "text[]", "character varying[]"})
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_INTEGER_LITERAL = re.compile(r"\d+")
+_DECIMAL_LITERAL = re.compile(r"\d*\.\d+|\d+\.\d*")
+_INTEGER_CASTS = frozenset({"smallint", "integer", "bigint", "numeric", "double precision"})
+_DECIMAL_CASTS = frozenset({"numeric"})
+_PADDED_TYPES = frozenset({"bpchar", "character", "char", '"char"', "name"})
+"""Types whose value differs from the literal's text (blank-padded, truncated): casts kept."""
+_TYPE_WORDS = frozenset({"varying", "precision", "with", "without", "time", "zone"})
+_INFIXES_NOT_PARSED = frozenset(
+    {"in", "between", "similar", "escape", "collate", "at", "overlaps", "not"}
+)
+_ATOMS_NOT_PARSED = frozenset(
+    {"case", "select", "cast", "exists", "or", "and", "is", "isnull", "notnull", "like", "ilike"}
+)
+_IS_OPERANDS = frozenset({"null", "true", "false", "unknown"})
+_WORD_POWERS = {"or": 1, "and": 2, "is": 4, "isnull": 4, "notnull": 4, "like": 6, "ilike": 6}
+_OPERATOR_POWERS = {"<": 5, ">": 5, "=": 5, "<=": 5, ">=": 5, "<>": 5, "+": 8, "-": 8}
+_OPERATOR_POWERS |= {"*": 9, "/": 9, "%": 9, "^": 10}
+_OTHER_OPERATOR = 7
+_NOT_POWER = 3
+_UNARY_POWER = 11
+_CAST_POWER = 13
+_LIKE_OPERATORS = {"like": "~~", "ilike": "~~*", "not like": "!~~", "not ilike": "!~~*"}
+
+
+class _UnparsedError(Exception):
+    """A form the canonical spelling does not cover: the tokens are compared instead."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+
+
+def _operator_tokens(text: str) -> list[_Token]:
+    """An operator as PostgreSQL's lexer splits it: ``>-`` is ``>`` then ``-``."""
+    if "--" in text or "/*" in text:
+        raise _UnparsedError(text)
+    split: list[_Token] = []
+    while len(text) > 1 and text[-1] in "+-" and not _OPERATOR_SPECIALS & set(text):
+        split.insert(0, _Token("operator", text[-1]))
+        text = text[:-1]
+    return [_Token("operator", "<>" if text == "!=" else text), *split]
+
+
+def _token(kind: str, text: str) -> list[_Token]:
+    if kind == "prefixed":  # E'...', B'...', U&'...': escapes this module does not read
+        raise _UnparsedError(text)
+    if kind == "operator":
+        return _operator_tokens(text)
+    if kind == "word":
+        return [_Token(kind, text.lower())]
+    folded = _FOLDED_IDENTIFIER.fullmatch(text) if kind == "quoted" else None
+    if folded is None or folded.group(1) in _KEYWORDS:
+        return [_Token(kind, text)]
+    return [_Token("word", folded.group(1))]
+
+
+def _tokens(text: str) -> list[_Token]:
+    """The tokens of ``text``; unquoted words in lower case, as PostgreSQL folds them."""
+    found: list[_Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.lastgroup is None:
+            raise _UnparsedError(text[position:])
+        if match.lastgroup != "space":
+            found += _token(match.lastgroup, match.group())
+        position = match.end()
+    return found
+
+
+class _Parser:
+    """PostgreSQL's precedence over a common subset of expressions, written back canonically."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.position = 0
+
+    def peek(self, ahead: int = 0) -> _Token:
+        index = self.position + ahead
+        return self.tokens[index] if index < len(self.tokens) else _Token("end", "")
+
+    def take(self, text: str | None = None) -> _Token:
+        token = self.peek()
+        if token.kind == "end" or (text is not None and token.text != text):
+            raise _UnparsedError(text or "end")
+        self.position += 1
+        return token
+
+    def whole(self) -> str:
+        written = self.expression(0)
+        self.take_end()
+        return written
+
+    def take_end(self) -> None:
+        if self.peek().kind != "end":
+            raise _UnparsedError(self.peek().text)
+
+    def expression(self, weakest: int) -> str:
+        """An expression whose operators bind at least as tightly as ``weakest``."""
+        written = self.prefix()
+        while (power := self.infix_power()) is not None and power >= weakest:
+            written = self.infix(written, power)
+        return written
+
+    def infix_power(self) -> int | None:
+        token = self.peek()
+        if token.kind == "punct":
+            return _CAST_POWER if token.text == "::" else None
+        if token.kind == "operator":
+            return _OPERATOR_POWERS.get(token.text, _OTHER_OPERATOR)
+        if token.kind == "word" and token.text == "not" and self.peek(1).text in _LIKE_OPERATORS:
+            return _WORD_POWERS[self.peek(1).text]
+        if token.kind == "word" and token.text in _INFIXES_NOT_PARSED:
+            raise _UnparsedError(token.text)
+        return _WORD_POWERS.get(token.text) if token.kind == "word" else None
+
+    def infix(self, left: str, power: int) -> str:
+        word = self.take().text
+        if word == "::":
+            return self.cast(left)
+        if word in {"is", "isnull", "notnull"}:
+            return self.is_test(left, word)
+        if word == "not":
+            word = "not " + self.take().text
+        operator = _LIKE_OPERATORS.get(word, word)
+        return f"({left} {operator} {self.expression(power + 1)})"
+
+    def is_test(self, left: str, word: str) -> str:
+        if word != "is":
+            return f"({left} IS {'NULL' if word == 'isnull' else 'NOT NULL'})"
+        negated = " NOT" if self.peek().text == "not" else ""
+        self.position += bool(negated)
+        if self.peek().text == "distinct":
+            self.take("distinct")
+            self.take("from")
+            return f"({left} IS{negated} DISTINCT FROM {self.expression(5)})"
+        operand = self.take().text
+        if operand not in _IS_OPERANDS:
+            raise _UnparsedError(operand)
+        return f"({left} IS{negated} {operand.upper()})"
+
+    def cast(self, operand: str) -> str:
+        """``operand::type``, without the cast when it is one PostgreSQL adds itself."""
+        words = [self.take().text]
+        while self.peek().text in _TYPE_WORDS | {"."}:
+            token = self.take()
+            if token.text == ".":
+                words[-1] += "." + self.take().text
+            else:
+                words.append(token.text)
+        type_name = " ".join(words)
+        if self.peek().text == "(":
+            type_name += self.arguments()
+        while self.peek().text == "[":
+            self.take("[")
+            self.take("]")
+            type_name += "[]"
+        return operand if _implied(operand, type_name) else f"({operand})::{type_name}"
+
+    def prefix(self) -> str:
+        token = self.peek()
+        if token.text == "not":
+            self.take()
+            return f"(NOT {self.expression(_NOT_POWER)})"
+        if token.kind == "operator" and token.text in {"-", "+"}:
+            self.take()
+            return f"({token.text} {self.expression(_UNARY_POWER)})"
+        if token.text == "(":
+            self.take("(")
+            inner = self.expression(0)
+            self.take(")")
+            return inner
+        return self.atom()
+
+    def atom(self) -> str:
+        token = self.take()
+        if token.kind in {"string", "number"}:
+            return token.text
+        if token.kind not in {"word", "quoted"} or token.text in _ATOMS_NOT_PARSED:
+            raise _UnparsedError(token.text)
+        if token.text == "array" and self.peek().text == "[":
+            return "array" + self.elements("[", "]")
+        name = token.text
+        while self.peek().text == ".":
+            self.take(".")
+            name += "." + self.take().text
+        return name + self.arguments() if self.peek().text == "(" else name
+
+    def arguments(self) -> str:
+        return self.elements("(", ")")
+
+    def elements(self, opening: str, closing: str) -> str:
+        """A list of expressions between ``opening`` and ``closing``, separated by commas."""
+        self.take(opening)
+        written: list[str] = []
+        while self.peek().text != closing:
+            if written:
+                self.take(",")
+            written.append(self.expression(0))
+        self.take(closing)
+        return opening + ", ".join(written) + closing
+
+
+def _implied(operand: str, type_name: str) -> bool:
+    """Whether PostgreSQL writes the cast where the model may leave it out, the value unchanged.
+
+    A cast to text; a string literal's cast to a type without a length (PostgreSQL writes the
+    type of every literal: ``'{}'::jsonb``, ``'open'::status``); an integer literal's cast to a
+    numeric type, a decimal one's to ``numeric`` (``(0)::numeric``).
+    """
+    if type_name in _TEXT_CASTS:
+        return True
+    if _STRING_LITERAL.fullmatch(operand):
+        return "(" not in type_name and type_name.removesuffix("[]") not in _PADDED_TYPES
+    if _INTEGER_LITERAL.fullmatch(operand):
+        return type_name in _INTEGER_CASTS
+    return _DECIMAL_LITERAL.fullmatch(operand) is not None and type_name in _DECIMAL_CASTS
+
+
+def _token_spelling(tokens: list[_Token]) -> str:
+    return " ".join(token.text for token in tokens)
+
+
+@lru_cache(maxsize=4096)
+def canonical_expression(expression: str) -> str:
+    """``expression`` in the spelling two equal expressions share (see the module's notes).
+
+    Remembered per text: the catalog's texts (``now()``, ``deleted_at IS NULL``...) come back on
+    every column and every run.
+    """
+    try:
+        tokens = _tokens(expression)
+    except _UnparsedError:
+        return expression.strip()
+    try:
+        return _Parser(tokens).whole()
+    except _UnparsedError:
+        return "tokens: " + _token_spelling(tokens)
+
+
+def identifiers(expression: str) -> frozenset[str] | None:
+    """The names ``expression`` mentions outside its string literals; None if it cannot tell.
+
+    Unquoted names come back in lower case, as PostgreSQL folds them, quoted ones as written.
+    """
+    try:
+        tokens = _tokens(expression)
+    except _UnparsedError:
+        return None
+    names = {token.text for token in tokens if token.kind == "word"}
+    return frozenset(names | {token.text[1:-1] for token in tokens if token.kind == "quoted"})

@@ -1,0 +1,67 @@
+"""A rule changed only inside a string literal, a quoted name or its grouping is migrated.
+
+Checks, partial-index predicates and server defaults are compared first as text in one canonical
+spelling, then as PostgreSQL stores them. A change of letter case or spaces inside a literal, or
+parentheses that regroup ``AND`` and ``OR``, is a new rule: it must reach the database. The same
+rules spelt as PostgreSQL stores them are no change at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from alembic_project import Project
+from sqlalchemy.exc import IntegrityError
+
+MakeProject = Callable[[str], Project]
+
+
+def upgrade_section(source: str) -> str:
+    """The ``upgrade()`` body of a migration's source."""
+    return source[: source.index("def downgrade")]
+
+
+def migrated_codes(make_project: MakeProject) -> Project:
+    """The first version of the example's rules, migrated."""
+    project = make_project("literal_rules")
+    project.revision("create codes")
+    project.upgrade()
+    return project
+
+
+def test_rules_changed_inside_literals_and_grouping_are_migrated(
+    make_project: MakeProject,
+) -> None:
+    project = migrated_codes(make_project)
+    project.use("models_v2")
+    written = project.revisions("upper case")
+    upgrade = "".join(upgrade_section(path.read_text()) for path in written)
+    for name in ("chk_codes_code_shape", "chk_codes_amounts", "chk_codes_kind"):
+        assert f"op.drop_constraint(op.f('{name}')" in upgrade
+    assert "status = 'ACTIVE'" in upgrade
+    assert "'Pending'" in upgrade
+    project.upgrade()
+    project.check()
+    project.execute("INSERT INTO codes (code, status, a, b, c) VALUES ('XYZ', 'ACTIVE', 0, 1, 1)")
+    (status,) = project.query(
+        "SELECT column_default FROM information_schema.columns"
+        " WHERE table_name = 'codes' AND column_name = 'status'"
+    )
+    assert status == "'Pending'::text"
+    refused = {
+        "the old shape": "INSERT INTO codes (code) VALUES ('xyz')",
+        "the new grouping": "INSERT INTO codes (code, a, b, c) VALUES ('QRS', 1, 0, 0)",
+        "the quoted column": "INSERT INTO codes (code, \"Kind\") VALUES ('QRT', 'X')",
+        "the active code again": "INSERT INTO codes (code, status) VALUES ('XYZ', 'ACTIVE')",
+    }
+    for statement in refused.values():
+        with pytest.raises(IntegrityError):
+            project.execute(statement)
+
+
+def test_the_rules_as_postgresql_spells_them_are_no_change(make_project: MakeProject) -> None:
+    project = migrated_codes(make_project)
+    project.use("models_server_spelling")
+    assert project.revisions("nothing") == []
+    project.check()
