@@ -28,12 +28,42 @@ if TYPE_CHECKING:
 _PROBE_TABLE = "pgkeel_check_probe"
 
 
+def _column_checks(table: Table) -> list[CheckConstraint]:
+    """Checks given to a column (``mapped_column(..., CheckConstraint(...))``).
+
+    SQLAlchemy keeps them on the column, not in ``table.constraints``, and Alembic's
+    ``create_table`` leaves them out: without pgkeel such a rule would never reach the database.
+    """
+    return [
+        constraint
+        for column in table.columns
+        for constraint in column.constraints
+        if isinstance(constraint, CheckConstraint)
+    ]
+
+
 def _named_checks(table: Table) -> dict[str, CheckConstraint]:
     return {
         str(constraint.name): constraint
-        for constraint in table.constraints
+        for constraint in [*table.constraints, *_column_checks(table)]
         if isinstance(constraint, CheckConstraint) and isinstance(constraint.name, str)
     }
+
+
+def _create(table: Table, constraint: CheckConstraint) -> ops.CreateCheckConstraintOp:
+    """The operation adding ``constraint`` to ``table`` (a column's check names no table)."""
+    return ops.CreateCheckConstraintOp(
+        constraint.name, table.name, constraint.sqltext, schema=table.schema
+    )
+
+
+def new_table_column_checks(table: Table) -> list[ops.CreateCheckConstraintOp]:
+    """For a table being created: its columns' named checks, which ``create_table`` leaves out."""
+    return [
+        _create(table, constraint)
+        for constraint in _column_checks(table)
+        if isinstance(constraint.name, str)
+    ]
 
 
 def _expression(constraint: CheckConstraint, dialect: Dialect) -> str:
@@ -95,5 +125,5 @@ def check_constraint_ops(
             drop = ops.DropConstraintOp.from_constraint(old)
             drop._reverse = ops.CreateCheckConstraintOp.from_constraint(old)
             found.append(drop)
-        found.append(ops.CreateCheckConstraintOp.from_constraint(constraint))
+        found.append(_create(model_table, constraint))
     return found

@@ -161,10 +161,19 @@ def compare_check_constraints(
     conn_table: Table | None,
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
-    """Add the model's named CHECK constraints the table lacks; replace the changed ones."""
-    from alembic_extensions.checks import check_constraint_ops  # noqa: PLC0415
+    """Add the model's named CHECK constraints the table lacks; replace the changed ones.
 
-    if conn_table is None or metadata_table is None or autogen_context.dialect is None:
+    A new table gets its columns' checks, which Alembic's ``create_table`` leaves out.
+    """
+    from alembic_extensions.checks import (  # noqa: PLC0415
+        check_constraint_ops,
+        new_table_column_checks,
+    )
+
+    if metadata_table is None or autogen_context.dialect is None:
+        return CONTINUE
+    if conn_table is None:
+        modify_table_ops.ops.extend(new_table_column_checks(metadata_table))
         return CONTINUE
     modify_table_ops.ops.extend(
         check_constraint_ops(
