@@ -66,6 +66,27 @@ def test_rollback_inside_a_test_keeps_the_outer_transaction(db_session: Session)
     assert db_session.scalars(select(notes.c.id)).all() == []
 
 
+def test_a_commit_behind_the_session_fails_at_teardown_with_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    """A ``COMMIT`` as SQL text ends the fixture's transaction: said, never left in silence."""
+    pytester.makepyfile(
+        test_commits="""
+        from sqlalchemy import text
+        def test_commits_in_sql(db_session):
+            db_session.execute(text("create table kept (id int)"))
+            db_session.execute(text("COMMIT"))
+        def test_commits_properly(db_session):
+            db_session.execute(text("create table rolled (id int)"))
+            db_session.commit()
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*db_session: the test ended the transaction*Fix: call*"])
+    assert "does not exist" not in result.stdout.str()  # no raw error about the savepoint
+
+
 @pytest.mark.parametrize("attempt", [1, 2])
 def test_the_schema_builder_runs_once_and_modules_get_copies(
     pytester: pytest.Pytester, attempt: int

@@ -22,7 +22,7 @@ controller starts one server and each worker gets its own databases on it.
 from __future__ import annotations
 
 import itertools
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext, suppress
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import psycopg
@@ -39,7 +39,7 @@ from pgkeel.testing.pgbouncer import PgBouncer, PgBouncers, find_pgbouncer, not_
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.engine import URL, Connection, Engine
 
 __all__ = ["PgBouncer", "PluginConfig", "SchemaBuilder"]
 
@@ -252,17 +252,40 @@ def db_engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+_ENDED_BY_THE_TEST = (
+    "db_session: the test ended the transaction that holds its work (a COMMIT in SQL text, or "
+    "the driver connection's own commit()), so what it wrote stays in this module's database "
+    "for the tests after it. Fix: call session.commit() (a savepoint, rolled back after the "
+    "test); a test that must commit for real uses db_engine and removes its rows itself."
+)
+
+
+def _ended_by_the_test(connection: Connection) -> bool:
+    """Whether the driver left the fixture's transaction (committed behind the Session)."""
+    driver = connection.connection.driver_connection
+    status = getattr(getattr(driver, "info", None), "transaction_status", None)
+    return status == psycopg.pq.TransactionStatus.IDLE
+
+
 @pytest.fixture
 def db_session(db_engine: Engine) -> Iterator[Session]:
-    """A Session whose work is rolled back after the test, even work it committed."""
+    """A Session whose work is rolled back after the test, even work it committed.
+
+    A test that ends the fixture's transaction itself (``COMMIT`` as SQL text) fails at teardown
+    with the reason, rather than leave its rows to the module's next tests in silence.
+    """
     with db_engine.connect() as connection:
         transaction = connection.begin()
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
         try:
             yield session
         finally:
-            session.close()
-            transaction.rollback()
+            ended = _ended_by_the_test(connection)
+            with suppress(Exception) if ended else nullcontext():  # its savepoint is gone too
+                session.close()
+                transaction.rollback()
+            if ended:
+                pytest.fail(_ENDED_BY_THE_TEST, pytrace=False)
 
 
 @pytest.fixture(scope="session")
