@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+    IncludeName = Callable[[str | None, str, Mapping[str, str | None]], bool]
     RenderItem = Callable[[str, Any, Any], str | bool]
     RevisionHook = Callable[[MigrationContext, Any, list[MigrationScript]], None]
 
@@ -166,6 +167,28 @@ def _include_object(options: MigrationOptions) -> IncludeObject:
     return include
 
 
+def model_schemas(metadata: MetaData | Sequence[MetaData]) -> frozenset[str]:
+    """The schemas the model tables name (``__table_args__ = {"schema": "sales"}``)."""
+    return frozenset(table.schema for table in migrated_tables(metadata) if table.schema)
+
+
+def _include_name(metadata: MetaData | Sequence[MetaData], user: IncludeName | None) -> IncludeName:
+    """Compare the default schema and the schemas the models name, and no other.
+
+    ``include_schemas`` makes Alembic reflect every schema of the database: one the models do
+    not name (another application's, an extension's) would be proposed for dropping, table by
+    table. A ``include_name`` given to ``run_migrations`` runs after this one.
+    """
+    schemas = model_schemas(metadata)
+
+    def include(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+        if type_ == "schema" and name is not None and name not in schemas:
+            return False
+        return user is None or user(name, type_, parent_names)
+
+    return include
+
+
 def _render_item(options: MigrationOptions) -> RenderItem:
     user = options.render_item
 
@@ -261,7 +284,9 @@ def _configure_kwargs(
         "autogenerate_plugins": plugins,
         "compare_type": True,
         "compare_server_default": True,
+        "include_schemas": True,
         **options.configure,
+        "include_name": _include_name(metadata, options.configure.get("include_name")),
     }
 
 

@@ -3,9 +3,11 @@
 - A dropped column or table loses its values: refused, and when an added column (or a created
   table) of the same type looks like its new name, the refusal gives the rename to write.
 - A dropped unique rule (constraint or unique index) that no new unique rule of the table
-  replaces lets duplicates in from then on: refused. A rule whose column is dropped goes with the
-  column (refused as such); a rule rebuilt with other options, made partial by soft delete or
-  led by ``tenant_id`` is replaced, and pgkeel keeps it until its successor is valid.
+  replaces lets duplicates in from then on: refused. A rule keyed on a dropped column goes with
+  the column (refused as such); one on columns that stay whose predicate or expression uses a
+  dropped column is refused by name (``DROP COLUMN`` drops it too). A rule rebuilt with other
+  options, made partial by soft delete or led by ``tenant_id`` is replaced, and pgkeel keeps it
+  (and the columns it uses) until its successor is valid.
 - A column type change that PostgreSQL makes by rewriting the table (under an ACCESS EXCLUSIVE
   lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
   rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
@@ -40,6 +42,7 @@ from alembic_extensions.acknowledge import (
     AcknowledgeOp,
     acknowledge_hint,
 )
+from alembic_extensions.dependents import columns_used, key_columns, rule_definition
 from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
 
@@ -311,7 +314,20 @@ def _replaced(name: str, columns: set[str], new: list[tuple[str, set[str]]]) -> 
     )
 
 
-def _drop_unique_violation(table: str, name: str, columns: set[str]) -> Violation:
+def _dropped_uses(columns: set[str]) -> str:
+    """The words of a refusal for a rule whose predicate or expression uses dropped columns."""
+    if not columns:
+        return ""
+    listed = ", ".join(sorted(columns))
+    return (
+        f" It uses column {listed}, which the migration drops (PostgreSQL drops the rule with "
+        "it): build the new unique index first, then drop the column."
+    )
+
+
+def _drop_unique_violation(
+    table: str, name: str, columns: set[str], dropped_uses: set[str]
+) -> Violation:
     where = f"{table}.{name}"
     listed = ", ".join(sorted(columns)) or "an expression"
     return Violation(
@@ -319,16 +335,28 @@ def _drop_unique_violation(table: str, name: str, columns: set[str]) -> Violatio
         where,
         f"the migration drops unique rule {name} of {table} ({listed}) and no new unique rule "
         "replaces it: from then on duplicates can be written, and the rule cannot come back "
-        "once they are.",
+        f"once they are.{_dropped_uses(dropped_uses)}",
         "if the model lost the rule by mistake (a removed unique=True, UniqueConstraint or "
         "Index(..., unique=True)), put it back; if the rule changes, declare the new one in "
-        "the same revision and pgkeel keeps the old one until the new one is valid.",
+        "the same revision and pgkeel keeps the old one (and the columns it uses) until the "
+        "new one is valid.",
         acknowledge_hint(where),
     )
 
 
+def _goes_with_column(op: ops.MigrateOperation, dropped: set[str]) -> bool:
+    """Whether the rule ``op`` drops is keyed on a dropped column (its drop is refused as such)."""
+    definition = rule_definition(op)
+    return definition is not None and bool(key_columns(definition) & dropped)
+
+
 def _guard_unique_rules(container: ops.ModifyTableOps, guard: LossGuard) -> None:
-    """Refuse the unique rules the container drops with nothing in their place."""
+    """Refuse the unique rules the container drops with nothing in their place.
+
+    A rule whose key is made of a dropped column goes with it (the column drop is refused); a
+    rule that only names one in its predicate or an expression is a rule on the columns that
+    stay, and is refused unless replaced.
+    """
     dropped_columns = {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
     new = _new_unique_rules(container)
     table = _where(container.schema, container.table_name)
@@ -337,9 +365,11 @@ def _guard_unique_rules(container: ops.ModifyTableOps, guard: LossGuard) -> None
         if rule is None:
             continue
         name, columns = rule
-        if columns & dropped_columns or _replaced(name, columns, new):
+        if _goes_with_column(op, dropped_columns) or _replaced(name, columns, new):
             continue
-        violation = _drop_unique_violation(table, name, columns)
+        definition = rule_definition(op)
+        uses = columns_used(definition) & dropped_columns if definition is not None else set()
+        violation = _drop_unique_violation(table, name, columns, uses)
         if guard.refuse_unless_acknowledged(violation):
             reason = "acknowledged: the rule is dropped on purpose"
             container.ops.insert(

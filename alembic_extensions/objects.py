@@ -29,6 +29,7 @@ from pgkeel.dbobjects import (
     Trigger,
     TriggerFunction,
     fingerprint,
+    placed_fingerprint,
     required_by,
 )
 
@@ -70,7 +71,7 @@ def desired_objects(
 def _fingerprint_differs(obj: DatabaseObject, found: Found, *, required: bool) -> bool:
     if found.fingerprint is None:
         return required
-    return found.fingerprint != fingerprint(obj)
+    return found.fingerprint not in (fingerprint(obj), placed_fingerprint(obj))
 
 
 def changed(obj: DatabaseObject, found: Found) -> bool:

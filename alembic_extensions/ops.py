@@ -516,3 +516,27 @@ class DropReplacedRuleOp(MigrateOperation):
         return sql.SQL(
             "-- squawk-ignore ban-drop-constraint\nALTER TABLE {} DROP CONSTRAINT IF EXISTS {}"
         ).format(qualified(self.schema, self.table_name), sql.Identifier(self.name))
+
+
+class DropColumnAfterRulesOp(MigrateOperation):
+    """A column drop held back until the unique rules that replace the column's rules are valid.
+
+    ``DROP COLUMN`` drops every index that uses the column (as a key, in an expression or in a
+    predicate), unique ones included. When the migration replaces such a rule, the column (with
+    its acknowledgement) is dropped after the replacing index is built and the old rule is
+    dropped, never before: the table keeps a unique rule throughout. It runs after autocommit
+    blocks, so it is written ``IF EXISTS``: a run stopped after it can run again.
+    """
+
+    def __init__(self, steps: Sequence[MigrateOperation], drop: ops.DropColumnOp) -> None:
+        drop.if_exists = True
+        self.ops = [*steps, drop]
+        self.drop = drop
+
+    def reverse(self) -> ops.AddColumnOp:
+        """The column back (before the downgrade builds the old rules on it again)."""
+        return self.drop.reverse()
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        """The column's ``remove_column`` diff."""
+        return self.drop.to_diff_tuple()

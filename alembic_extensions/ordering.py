@@ -136,17 +136,6 @@ def dropped_columns(container: ops.ModifyTableOps) -> set[str]:
     return {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
 
 
-def index_columns(op: ops.DropIndexOp) -> set[str]:
-    """The plain columns of the index ``op`` drops."""
-    index = op.to_index()
-    return {column.name for column in index.columns}
-
-
-def goes_with_column(op: ops.MigrateOperation, dropped: set[str]) -> bool:
-    """Whether ``op`` drops an index on a column the same migration drops (it goes with it)."""
-    return isinstance(op, ops.DropIndexOp) and bool(index_columns(op) & dropped)
-
-
 def _later_or_deferred(
     constraint: ForeignKeyConstraint, own: int, positions: dict[TableKey, int]
 ) -> bool:

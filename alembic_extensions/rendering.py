@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ConcurrentCreateIndexOp,
         ConcurrentDropIndexOp,
         CreateObjectOp,
+        DropColumnAfterRulesOp,
         DropObjectOp,
         DroppedWithTableOp,
         DropReplacedRuleOp,
@@ -292,6 +293,15 @@ def render_dropped_with_table(_autogen_context: AutogenContext, op: DroppedWithT
     if op.column is not None:
         return f"# index {op.drop.index_name!r} goes with column {op.column!r}"
     return f"# index {op.drop.index_name!r} goes with table {op.drop.table_name!r}"
+
+
+def render_column_drop_after_rules(
+    autogen_context: AutogenContext, op: DropColumnAfterRulesOp
+) -> list[str]:
+    """The acknowledgement, then ``op.drop_column(...)``."""
+    from alembic.autogenerate.render import render_op  # noqa: PLC0415  # loaded with Alembic
+
+    return [line for item in op.ops for line in render_op(autogen_context, item)]
 
 
 def render_nothing(_autogen_context: AutogenContext, _op: NoOp) -> list[str]:

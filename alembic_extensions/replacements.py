@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING
 
 from alembic.operations import ops
 
+from alembic_extensions.acknowledge import AcknowledgeOp
+from alembic_extensions.dependents import columns_used, rule_definition
 from alembic_extensions.ops import (
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
+    DropColumnAfterRulesOp,
+    DroppedWithTableOp,
     DropReplacedRuleOp,
     RenameIndexOp,
     UniqueUsingIndexOp,
@@ -98,6 +102,62 @@ def keep_unique_rules(container: ops.ModifyTableOps) -> None:
         replaced_by = [successor] if successor in new else sorted(new)
         kept.append(_replaced(op, name, container.schema, replaced_by))
     container.ops = [*kept, *renames]
+
+
+def _held_columns(container: ops.ModifyTableOps, dropped: set[str]) -> set[str]:
+    """The dropped columns that a replaced unique rule of ``container`` uses."""
+    held: set[str] = set()
+    for op in container.ops:
+        definition = rule_definition(op) if isinstance(op, DropReplacedRuleOp) else None
+        if definition is not None:
+            held |= columns_used(definition) & dropped
+    return held
+
+
+def _goes_with_column(
+    op: MigrateOperation, table: str, dropped: set[str], held: set[str]
+) -> MigrateOperation:
+    """An index drop that a column drop of this transaction makes: the comment that says so.
+
+    The column goes in the migration's transaction unless it is held; ``DROP COLUMN`` then
+    drops the index first, and the downgrade builds it again after adding the column back.
+    """
+    if not isinstance(op, ConcurrentDropIndexOp):
+        return op
+    definition = rule_definition(op)
+    gone = columns_used(definition) & dropped - held if definition is not None else set()
+    return DroppedWithTableOp(op.drop, f"{table}.{min(gone)}") if gone else op
+
+
+def _acknowledges(op: MigrateOperation, container: ops.ModifyTableOps, column: str) -> bool:
+    """Whether ``op`` is the acknowledgement written before the drop of ``column``."""
+    where = ".".join(filter(None, (container.schema, container.table_name, column)))
+    return isinstance(op, AcknowledgeOp) and op.where == where
+
+
+def hold_column_drops(container: ops.ModifyTableOps) -> None:
+    """Drop a column that a replaced unique rule uses only once that rule is replaced.
+
+    ``DROP COLUMN`` drops every index that uses the column, in its key, an expression or its
+    predicate: run in the migration's transaction, before the new unique index is built, it
+    would leave the table without its rule (for good, if the build then fails). Such a column
+    drop, with its acknowledgement, becomes a ``DropColumnAfterRulesOp`` that runs after the
+    replacing index is valid and the old rule is dropped. Any other index that uses a dropped
+    column goes with the column (a unique one's loss was refused or acknowledged).
+    """
+    dropped = {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
+    if not dropped:
+        return
+    held = _held_columns(container, dropped)
+    table = container.table_name
+    kept: list[MigrateOperation] = []
+    for op in container.ops:
+        if isinstance(op, ops.DropColumnOp) and op.column_name in held:
+            acknowledged = bool(kept) and _acknowledges(kept[-1], container, op.column_name)
+            kept.append(DropColumnAfterRulesOp([kept.pop()] if acknowledged else [], op))
+        else:
+            kept.append(_goes_with_column(op, table, dropped, held))
+    container.ops = kept
 
 
 def keep_indexes(container: ops.ModifyTableOps) -> None:

@@ -21,6 +21,8 @@
   is dropped; when it takes the old rule's name it is built under a temporary one and renamed
   after. A new unique constraint is built as an index concurrently, then attached
   (``UNIQUE USING INDEX``). A failed build leaves the old rule in place; the step runs again.
+  A column that a replaced rule uses is dropped after the old rule, never before (``DROP
+  COLUMN`` drops every index that uses the column).
 
 Operations on tables the same migration creates (nobody uses them yet) or drops keep plain DDL.
 """
@@ -40,6 +42,7 @@ from alembic_extensions.acknowledge import (
     AcknowledgeOp,
 )
 from alembic_extensions.columns import guard_add_column
+from alembic_extensions.dependents import columns_used
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.generated import (
     GeneratedChangeOp,
@@ -61,6 +64,7 @@ from alembic_extensions.ops import (
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     CreateObjectOp,
+    DropColumnAfterRulesOp,
     DroppedWithTableOp,
     DropReplacedRuleOp,
     NoOp,
@@ -68,13 +72,9 @@ from alembic_extensions.ops import (
     UniqueUsingIndexOp,
     ValidateConstraintOp,
 )
-from alembic_extensions.ordering import (
-    dropped_columns,
-    index_columns,
-    order_creates,
-    order_drops,
-)
+from alembic_extensions.ordering import order_creates, order_drops
 from alembic_extensions.replacements import (
+    hold_column_drops,
     keep_indexes,
     keep_unique_rules,
     restore_unique_rules,
@@ -183,6 +183,7 @@ _DEFERRED = (
     RenameIndexOp,
     UniqueUsingIndexOp,
     ForeignKeyAfterKeyOp,
+    DropColumnAfterRulesOp,
 )
 """Operations that must not run in the transaction of the DDL before them."""
 
@@ -222,15 +223,10 @@ def _safe_add_column(
     return [op]
 
 
-def _safe_index(
-    op: ops.CreateIndexOp | ops.DropIndexOp, container: ops.ModifyTableOps
-) -> ops.MigrateOperation:
+def _safe_index(op: ops.CreateIndexOp | ops.DropIndexOp) -> ops.MigrateOperation:
     if isinstance(op, ops.CreateIndexOp):
         return ConcurrentCreateIndexOp(op)
-    gone = index_columns(op) & dropped_columns(container)
-    if gone:  # DROP COLUMN drops it; the downgrade adds the column, then builds it
-        return DroppedWithTableOp(op, f"{container.table_name}.{min(gone)}")
-    return ConcurrentDropIndexOp(op)
+    return ConcurrentDropIndexOp(op)  # hold_column_drops: one that goes with a dropped column
 
 
 def _guard_primary_keys(container: ops.ModifyTableOps, guard: LossGuard) -> None:
@@ -280,7 +276,7 @@ def _safe_op(
     backfills: dict[str, str],
 ) -> list[ops.MigrateOperation]:
     if isinstance(op, ops.CreateIndexOp | ops.DropIndexOp):
-        return [_safe_index(op, container)]
+        return [_safe_index(op)]
     if isinstance(op, ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp):
         return _not_valid(op)
     if isinstance(op, ops.CreateUniqueConstraintOp):
@@ -363,6 +359,7 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str,
         refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
         keep_unique_rules(container)
         keep_indexes(container)
+        hold_column_drops(container)
         _guard_primary_keys(container, guard)
         _replaced_constraints(container)
 
@@ -422,8 +419,9 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
     replacement builds), in one autocommit block; validations in the migration's transaction; new
     indexes become constraints; then the unique rules the new indexes replace are dropped
     (constraints in the transaction, indexes concurrently); last, new indexes take the old
-    names (and those become constraints); then the foreign keys that reference the new keys,
-    and their validations; row-level security and policies last.
+    names (and those become constraints); then the columns those replaced rules used are
+    dropped (``DROP COLUMN`` would have dropped the old rules with them); then the foreign keys
+    that reference the new keys, and their validations; row-level security and policies last.
     """
     builds = [op for op in deferred if isinstance(op, ConcurrentCreateIndexOp)]
     indexes = [*builds, *(op for op in deferred if isinstance(op, ConcurrentDropIndexOp))]
@@ -446,6 +444,7 @@ def second_step(deferred: list[ops.MigrateOperation]) -> list[ops.MigrateOperati
         *_block(dropped_indexes),
         *renames,
         *[op for op in attached if op.constraint_name in renamed],
+        *[op for op in deferred if isinstance(op, DropColumnAfterRulesOp)],
         *late,
         *late_checks,
         *[op for op in deferred if _is_table_security(op)],
@@ -476,10 +475,8 @@ def _safe_reverse(op: ops.MigrateOperation) -> list[ops.MigrateOperation]:
 
 
 def _on_existing_columns(build: ConcurrentCreateIndexOp, added: set[str]) -> bool:
-    """Whether ``build`` indexes plain columns the table has before the downgrade runs."""
-    index = build.create.to_index()
-    columns = {column.name for column in index.columns}
-    return len(columns) == len(index.expressions) and not columns & added
+    """Whether every column ``build`` uses (key, expression, predicate) is there already."""
+    return not columns_used(build.create) & added
 
 
 def _first_builds(container: ops.ModifyTableOps) -> list[ConcurrentCreateIndexOp]:

@@ -184,7 +184,21 @@ class Policy:
 
 
 def fingerprint(obj: DatabaseObject) -> str:
-    """A short stable hash of an object's DDL, to notice a changed definition cheaply."""
+    """A short stable hash of an object's definition, to notice a changed one cheaply.
+
+    The schema of a trigger's or policy's table is left out: ``ALTER TABLE ... SET SCHEMA``
+    moves them with the table, unchanged, and the catalog finds them in their new schema.
+    """
+    unplaced = replace(obj, schema=None) if isinstance(obj, Trigger | Policy) else obj
+    return _fingerprint(cast("Hashable", unplaced))
+
+
+def placed_fingerprint(obj: DatabaseObject) -> str:
+    """The hash of the object's DDL as written, table schema included.
+
+    What pgkeel's comments held before ``fingerprint`` left the table's schema out; a
+    comparison accepts it too, so that objects made then are not made again.
+    """
     return _fingerprint(cast("Hashable", obj))
 
 

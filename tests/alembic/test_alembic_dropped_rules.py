@@ -1,0 +1,211 @@
+"""A column drop never takes a unique rule with it before the rule's replacement is valid.
+
+PostgreSQL drops, with a column, every index whose key, expression or predicate uses it. The
+``dropped_rules`` example drops such columns on tables with rows: a predicate (accounts), an
+expression (coupons), soft delete removed (members) and ``TenantMixin`` removed (orders).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from alembic_project import Project, ruff_check
+from sqlalchemy import exc
+
+from alembic_extensions.errors import UnsafeMigrationError
+
+MakeProject = Callable[[str], Project]
+ROWS = 300
+DROPPED = (
+    "acknowledge=accounts.archived,coupons.suffix,members.deleted_at,members.is_deleted,"
+    "orders.tenant_id"
+)
+UNIQUE_INDEXES = """
+    SELECT indexrelid::regclass::text || CASE WHEN indisvalid THEN '' ELSE ' INVALID' END
+    FROM pg_index WHERE indisunique AND indrelid::regclass::text IN ({})
+    AND indexrelid::regclass::text NOT LIKE 'pk_%'
+"""
+OLD_RULES = [
+    "uq_accounts_email",
+    "uq_coupons_code",
+    "uq_members_email",
+    "uq_orders_tenant_id_number",
+]
+NEW_RULES = [
+    "uq_accounts_email",
+    "uq_coupons_lower_code",
+    "uq_members_email",
+    "uq_orders_number",
+]
+
+
+def _fill(project: Project) -> None:
+    """Rows in every table, and in each one a duplicate that only the old rule allows."""
+    series = f"generate_series(1, {ROWS}) n"
+    project.execute(
+        "INSERT INTO tenants (name) VALUES ('a'), ('b');"
+        f"INSERT INTO accounts (email) SELECT 'a' || n FROM {series};"
+        "INSERT INTO accounts (email, archived) VALUES ('a1', true);"
+        f"INSERT INTO coupons (code, suffix) SELECT 'c' || n, NULL FROM {series};"
+        "INSERT INTO coupons (code, suffix) VALUES ('C1', '-x');"
+        f"INSERT INTO members (email) SELECT 'm' || n FROM {series};"
+        "INSERT INTO members (email, deleted_at) VALUES ('m1', now());"
+        f"INSERT INTO orders (tenant_id, number) SELECT id, 'n' || n FROM tenants, {series}"
+        " WHERE name = 'a';"
+        "INSERT INTO orders (tenant_id, number) SELECT id, 'n1' FROM tenants WHERE name = 'b';"
+    )
+
+
+DUPLICATES = (
+    "DELETE FROM accounts WHERE archived;"
+    "DELETE FROM coupons WHERE suffix IS NOT NULL;"
+    "DELETE FROM members WHERE deleted_at IS NOT NULL;"
+    "DELETE FROM orders WHERE tenant_id = (SELECT id FROM tenants WHERE name = 'b');"
+)
+"""Deletes the rows the new rules cannot hold (what the author does after a failed build)."""
+
+
+def _unique_indexes(project: Project, *tables: str) -> list[str]:
+    listed = ", ".join(f"'{table}'" for table in tables)
+    return project.query(UNIQUE_INDEXES.format(listed))
+
+
+def _refused(project: Project, sql: str) -> bool:
+    try:
+        project.execute(sql)
+    except exc.IntegrityError:
+        return True
+    return False
+
+
+def _assert_live_duplicates_refused(project: Project) -> None:
+    """A second live account, coupon, member and order with the same value is refused."""
+    assert _refused(project, "INSERT INTO accounts (email) VALUES ('a2')")
+    assert _refused(project, "INSERT INTO coupons (code) VALUES ('C2')")
+    assert _refused(project, "INSERT INTO members (email) VALUES ('m2')")
+    assert _refused(project, "INSERT INTO orders (number) VALUES ('n2')")
+
+
+def _generated(make_project: MakeProject) -> Project:
+    """The example with rows, its second version generated (acknowledged) but not applied."""
+    project = make_project("dropped_rules")
+    project.revision("create tables")
+    project.upgrade()
+    _fill(project)
+    project.use("models_v2")
+    paths = project.revisions("drop columns", DROPPED)
+    assert [path.name for path in paths] == [
+        "0002_drop_columns.py",
+        "0003_drop_columns_concurrently.py",
+    ]
+    lint = ruff_check(*paths)
+    assert lint.returncode == 0, lint.stdout
+    return project
+
+
+def test_each_dropped_column_is_refused_with_nothing_else(make_project: MakeProject) -> None:
+    project = make_project("dropped_rules")
+    project.revision("create tables")
+    project.upgrade()
+    project.use("models_v2")
+    with pytest.raises(UnsafeMigrationError) as refused:
+        project.revisions("drop columns")
+    found = sorted((v.rule, v.where) for v in refused.value.violations)
+    assert found == [
+        ("drop-column", "accounts.archived"),
+        ("drop-column", "coupons.suffix"),
+        ("drop-column", "members.deleted_at"),
+        ("drop-column", "members.is_deleted"),
+        ("drop-column", "orders.tenant_id"),
+    ]
+
+
+def test_the_columns_are_dropped_after_the_new_rules_are_valid(
+    make_project: MakeProject,
+) -> None:
+    project = _generated(make_project)
+    transactional, concurrent = (path.read_text() for path in project.versions()[1:])
+    for column in ("archived", "suffix", "deleted_at", "tenant_id"):
+        assert f"op.drop_column('{column}'" not in transactional
+        assert f"'{column}', if_exists=True)" in concurrent
+    assert "op.drop_column('members', 'is_deleted')" in transactional  # no rule uses it
+    upgrade = concurrent[: concurrent.index("def downgrade")]
+    replaced = {
+        "accounts": ("uq_accounts_email", "archived"),
+        "coupons": ("uq_coupons_code", "suffix"),
+        "members": ("uq_members_email", "deleted_at"),
+        "orders": ("uq_orders_tenant_id_number", "tenant_id"),
+    }
+    for table, (rule, column) in replaced.items():
+        dropped = re.search(rf"drop_replaced_unique\(\s+'{rule}'", upgrade)
+        assert dropped is not None
+        acknowledged = upgrade.index(f"'drop-column',\n        '{table}.{column}',")
+        column_drop = upgrade.index(f"op.drop_column('{table}', '{column}', if_exists=True)")
+        assert dropped.start() < acknowledged < column_drop
+
+
+def test_a_failed_build_keeps_every_old_rule_then_runs_again(make_project: MakeProject) -> None:
+    project = _generated(make_project)
+    tables = ("accounts", "coupons", "members", "orders")
+    project.upgrade("0002")
+    assert _unique_indexes(project, *tables) == OLD_RULES
+    with pytest.raises(exc.IntegrityError, match="could not create unique index"):
+        project.upgrade()  # the archived duplicate email cannot be unique over every row
+    assert project.query("SELECT version_num FROM alembic_version") == ["0002"]
+    assert set(OLD_RULES) <= set(_unique_indexes(project, *tables))
+    assert _refused(project, "INSERT INTO accounts (email) VALUES ('a3')")
+    assert _refused(project, "INSERT INTO orders (number, tenant_id) SELECT 'n3', id FROM tenants")
+    project.execute(DUPLICATES)
+    project.upgrade()
+    assert _unique_indexes(project, *tables) == NEW_RULES
+    columns = "SELECT count(*) FROM information_schema.columns WHERE column_name = '{}'"
+    for column in ("archived", "suffix", "deleted_at", "tenant_id"):
+        assert project.query(columns.format(column)) == [0]
+    project.check()
+    _assert_live_duplicates_refused(project)
+
+
+def test_the_downgrade_brings_the_columns_back_before_the_old_rules(
+    make_project: MakeProject,
+) -> None:
+    project = _generated(make_project)
+    project.execute(DUPLICATES)
+    project.upgrade()
+    # tenant_id comes back NOT NULL with no value for the rows: the orders cannot stay.
+    project.execute("DELETE FROM orders")
+    project.downgrade("0001")
+    tables = ("accounts", "coupons", "members", "orders")
+    assert _unique_indexes(project, *tables) == OLD_RULES
+    predicate = (
+        "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = '{}'::regclass"
+    )
+    assert project.query(predicate.format("uq_accounts_email")) == ["(NOT archived)"]
+    assert project.query(predicate.format("idx_accounts_created_at")) == ["(NOT archived)"]
+    project.upgrade()  # and up again
+    project.check()
+    assert _unique_indexes(project, *tables) == NEW_RULES
+
+
+def test_a_rule_whose_predicate_uses_a_dropped_column_is_refused_by_name(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropped_rules")
+    project.revision("create tables")
+    project.upgrade()
+    project.use("models_unruled")
+    with pytest.raises(UnsafeMigrationError) as refused:
+        project.revisions("no archive", "acknowledge=accounts.archived")
+    (violation,) = refused.value.violations
+    assert (violation.rule, violation.where) == ("drop-unique", "accounts.uq_accounts_email")
+    assert "uses column archived, which the migration drops" in violation.problem
+    paths = project.revisions(
+        "no archive", "acknowledge=accounts.archived,accounts.uq_accounts_email"
+    )
+    source = "".join(path.read_text() for path in paths)
+    assert "'drop-unique',\n        'accounts.uq_accounts_email'," in source
+    project.upgrade()
+    project.check()
+    project.downgrade("0001")
+    assert _unique_indexes(project, "accounts") == ["uq_accounts_email"]
