@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import Column, UniqueConstraint, text
 from sqlalchemy.exc import DBAPIError
 
 from alembic_extensions.acknowledge import (
@@ -43,13 +43,14 @@ from alembic_extensions.acknowledge import (
     acknowledge_hint,
 )
 from alembic_extensions.dependents import columns_used, key_columns, rule_definition
+from alembic_extensions.ops import RenameIndexOp
 from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sqlalchemy import Column, Connection
+    from sqlalchemy import Connection
     from sqlalchemy.engine import Dialect
 
 _PROBE_TABLE = "pgkeel_type_probe"
@@ -254,6 +255,63 @@ def apply_renames(container: ops.ModifyTableOps, renames: dict[str, str]) -> Non
         position = container.ops.index(drops[old])
         container.ops[position : position + 1] = [_acknowledge(RENAME, where, reason), rename]
         container.ops.remove(adds[new])
+    if renames:
+        _follow_renamed_rules(container, renames)
+
+
+_DROPS = (ops.DropConstraintOp, ops.DropIndexOp)
+_ADDS = (ops.AddConstraintOp, ops.CreateIndexOp)
+_UniqueRule = tuple[str, tuple[str, ...], bool, tuple[Any, ...]]
+"""(name, key columns, whether an index rather than a constraint, its other options)."""
+
+
+def _unique_rule(op: MigrateOperation) -> _UniqueRule | None:
+    """A unique rule that ``op`` drops or adds, on plain columns only (no expression, no WHERE)."""
+    rule: Any
+    if isinstance(op, ops.DropConstraintOp | ops.AddConstraintOp):
+        rule = op.to_constraint()
+        if not isinstance(rule, UniqueConstraint):
+            return None
+        is_index = False
+    elif isinstance(op, ops.DropIndexOp | ops.CreateIndexOp):
+        rule = op.to_index()
+        if not rule.unique or any(not isinstance(e, Column) for e in rule.expressions):
+            return None
+        is_index = True
+    else:
+        return None
+    options = (
+        dict(rule.dialect_options["postgresql"]) if "postgresql" in rule.dialect_options else {}
+    )
+    if options.get("where") is not None or not isinstance(rule.name, str):
+        return None
+    other = tuple(sorted((key, repr(value)) for key, value in options.items() if value))
+    return (rule.name, tuple(column.name for column in rule.columns), is_index, other)
+
+
+def _follow_renamed_rules(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
+    """A unique rule dropped and added again only because its column was renamed: renamed too.
+
+    PostgreSQL keeps the rule on the renamed column; only its name (from the naming convention)
+    differs. ``ALTER INDEX ... RENAME`` (which renames the constraint it backs) replaces the
+    rebuild of the rule and the drop of the old one, so a rename drops no rule and asks for no
+    acknowledgement.
+    """
+    dropped = [(op, _unique_rule(op)) for op in container.ops if isinstance(op, _DROPS)]
+    added = [(op, _unique_rule(op)) for op in container.ops if isinstance(op, _ADDS)]
+    for drop, old in dropped:
+        if old is None:
+            continue
+        name, columns, *options = old
+        wanted = (tuple(renames.get(column, column) for column in columns), *options)
+        for add, new in added:
+            if new is None or new[1:] != wanted or add not in container.ops:
+                continue
+            position = container.ops.index(drop)
+            renamed = [RenameIndexOp(name, new[0], container.schema)] if name != new[0] else []
+            container.ops[position : position + 1] = renamed
+            container.ops.remove(add)
+            break
 
 
 def _guard_columns(container: ops.ModifyTableOps, guard: LossGuard) -> set[str]:

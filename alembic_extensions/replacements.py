@@ -259,6 +259,8 @@ def _mirrored(deferred: list[MigrateOperation]) -> list[MigrateOperation]:
         for op in deferred
         if isinstance(op, ConcurrentCreateIndexOp) and (name := str(op.create.index_name))
     }
+    creates = [op.create for op in deferred if isinstance(op, ConcurrentCreateIndexOp)]
+    built = {str(create.index_name) for create in creates}
     turned: list[MigrateOperation] = []
     for op in deferred:
         if isinstance(op, DropReplacedRuleOp):
@@ -269,8 +271,8 @@ def _mirrored(deferred: list[MigrateOperation]) -> list[MigrateOperation]:
             name = str(op.create.index_name)
             if final.get(name, name) not in attached:
                 turned.append(_dropped_build(op, final.get(name, name)))
-        elif not isinstance(op, RenameIndexOp):
-            turned.append(op.reverse())
+        elif not isinstance(op, RenameIndexOp) or op.old_name not in built:
+            turned.append(op.reverse())  # a rename of no build: a rule that followed its column
     return turned
 
 

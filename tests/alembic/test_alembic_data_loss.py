@@ -211,6 +211,42 @@ def test_a_rename_keeps_every_value(make_project: MakeProject) -> None:
     assert project.query("SELECT id::text || name FROM customers") == before
 
 
+def test_the_unique_rules_of_renamed_columns_are_renamed_not_rebuilt(
+    make_project: MakeProject,
+) -> None:
+    """A rename keeps the column's unique rules: no drop to acknowledge, no index to rebuild."""
+    project = make_project("renamed_rules")
+    project.revision("create customers")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO customers (email, code) "
+        "SELECT 'e' || n, 'c' || n FROM generate_series(1, 300) n"
+    )
+    indexes = "SELECT indexrelid::regclass::text || '@' || indexrelid FROM pg_index"
+    before = {row.split("@")[1] for row in project.query(indexes + " WHERE indisunique")}
+    project.use("models_v2")
+    written = project.revisions(
+        "rename", "rename=customers.email:mail", "rename=customers.code:sku"
+    )
+    upgrade = "".join(upgrade_section(path.read_text()) for path in written)
+    assert "drop-unique" not in upgrade
+    assert "create_index" not in upgrade
+    assert "op.rename_index('uq_customers_email', 'uq_customers_mail')" in upgrade
+    project.upgrade()
+    project.check()
+    after = project.query(indexes + " WHERE indisunique")
+    assert {row.split("@")[1] for row in after} == before  # the same indexes, renamed
+    assert "uq_customers_mail" in {row.split("@")[0] for row in after}
+    with pytest.raises(IntegrityError):
+        project.execute("INSERT INTO customers (mail, sku) VALUES ('e1', 'new')")
+    with pytest.raises(IntegrityError):
+        project.execute("INSERT INTO customers (mail, sku) VALUES ('new', 'c1')")
+    project.downgrade("0001")
+    project.execute("INSERT INTO customers (email, code) VALUES ('fresh', 'fresh')")
+    with pytest.raises(IntegrityError, match="uq_customers_email"):
+        project.execute("INSERT INTO customers (email, code) VALUES ('e1', 'other')")
+
+
 def test_a_dropped_table_and_a_look_alike_rename_are_refused(make_project: MakeProject) -> None:
     project = make_project("renames")
     project.revision("create customers")
