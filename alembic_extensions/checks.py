@@ -42,10 +42,12 @@ def _column_checks(table: Table) -> list[CheckConstraint]:
     ]
 
 
-def _named_checks(table: Table) -> dict[str, CheckConstraint]:
+def _named_checks(table: Table, *, of_columns: bool) -> dict[str, CheckConstraint]:
+    """The table's named checks, and its columns' too if asked (a reflected table has none)."""
+    found = [*table.constraints, *(_column_checks(table) if of_columns else ())]
     return {
         str(constraint.name): constraint
-        for constraint in [*table.constraints, *_column_checks(table)]
+        for constraint in found
         if isinstance(constraint, CheckConstraint) and isinstance(constraint.name, str)
     }
 
@@ -115,9 +117,9 @@ def check_constraint_ops(
     model_table: Table, reflected_table: Table, dialect: Dialect, connection: Connection | None
 ) -> list[Any]:
     """The operations that give the table the model's named checks (new or changed)."""
-    reflected = _named_checks(reflected_table)
+    reflected = _named_checks(reflected_table, of_columns=False)
     found: list[Any] = []
-    for name, constraint in sorted(_named_checks(model_table).items()):
+    for name, constraint in sorted(_named_checks(model_table, of_columns=True).items()):
         old = reflected.get(name)
         if old is not None and not check_changed(constraint, old, dialect, connection):
             continue
