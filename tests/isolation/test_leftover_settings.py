@@ -147,31 +147,6 @@ def test_autocommit_statement_is_cleared_whatever_words_it_holds(
         assert connection.exec_driver_sql(statement).all() == []
 
 
-def test_autocommit_commands_behind_comments_still_run_outside_a_transaction(
-    isolation_db: URL, seeded: Seed
-) -> None:
-    """Commands PostgreSQL refuses in a transaction block, after a comment: run as they are."""
-    engine = install_engine_hooks(create_engine(isolation_db))
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with autocommit.connect() as connection:
-            connection.exec_driver_sql("-- maintenance\nVACUUM customers")
-            connection.exec_driver_sql(
-                "/* deploy */ CREATE UNIQUE INDEX CONCURRENTLY ix_probe ON customers (id)"
-            )
-            connection.exec_driver_sql("/* deploy */ DROP INDEX CONCURRENTLY ix_probe")
-            connection.exec_driver_sql("CREATE TABLE parted (id int) PARTITION BY RANGE (id)")
-            connection.exec_driver_sql(
-                'CREATE TABLE "parted 1" PARTITION OF parted FOR VALUES FROM (0) TO (10)'
-            )
-            connection.exec_driver_sql(
-                '/* archive */ ALTER TABLE parted DETACH PARTITION "parted 1" CONCURRENTLY'
-            )
-            connection.exec_driver_sql('DROP TABLE parted, "parted 1"')
-    finally:
-        engine.dispose()
-
-
 def test_all_tenants_on_a_core_connection_is_refused(
     engines: tuple[Engine, Engine], seeded: Seed
 ) -> None:
@@ -279,6 +254,20 @@ def test_autocommit_statements_that_refuse_transactions_still_run(
             connection.exec_driver_sql("VACUUM customers")
             connection.exec_driver_sql("CREATE INDEX CONCURRENTLY ix_probe ON customers (name)")
             connection.exec_driver_sql("DROP INDEX CONCURRENTLY ix_probe")
+            # the same behind comments: told by their first words, past the comments
+            connection.exec_driver_sql("-- maintenance\nVACUUM customers")
+            connection.exec_driver_sql(
+                "/* deploy */ CREATE UNIQUE INDEX CONCURRENTLY ix_probe ON customers (id)"
+            )
+            connection.exec_driver_sql("/* deploy */ DROP INDEX CONCURRENTLY ix_probe")
+            connection.exec_driver_sql("CREATE TABLE parted (id int) PARTITION BY RANGE (id)")
+            connection.exec_driver_sql(
+                'CREATE TABLE "parted 1" PARTITION OF parted FOR VALUES FROM (0) TO (10)'
+            )
+            connection.exec_driver_sql(
+                '/* archive */ ALTER TABLE parted DETACH PARTITION "parted 1" CONCURRENTLY'
+            )
+            connection.exec_driver_sql('DROP TABLE parted, "parted 1"')
             connection.exec_driver_sql("BEGIN")  # the application's own transaction
             assert connection.exec_driver_sql("SELECT 1").scalar() == 1
             connection.exec_driver_sql("ROLLBACK")

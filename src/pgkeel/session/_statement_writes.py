@@ -65,10 +65,15 @@ def _plain(value: object) -> object:
     return value
 
 
+def _model_name(state: ORMExecuteState) -> str:
+    """The class written to, for an error message."""
+    return state.bind_mapper.class_.__name__ if state.bind_mapper else "a tenant model"
+
+
 def _refuse(state: ORMExecuteState, value: object, scope: uuid.UUID) -> CrossTenantWriteError:
     what = "a SQL expression pgkeel cannot evaluate" if value is _UNREADABLE else f"{value!r}"
     verb = "INSERT into" if state.is_insert else "UPDATE of"
-    model = state.bind_mapper.class_.__name__ if state.bind_mapper else "a tenant model"
+    model = _model_name(state)
     return CrossTenantWriteError(
         f"Refusing an ORM {verb} {model} that sets tenant_id to {what}, inside "
         f"tenant_context({scope}). Fix: leave tenant_id out (the current tenant is filled in), "
@@ -136,7 +141,7 @@ def _refuse_unfiltered_source(
     state: ORMExecuteState, column: ColumnClause[Any], scope: uuid.UUID
 ) -> CrossTenantWriteError:
     source = getattr(column.table, "name", None) or "a table"
-    model = state.bind_mapper.class_.__name__ if state.bind_mapper else "a tenant model"
+    model = _model_name(state)
     return CrossTenantWriteError(
         f"Refusing an ORM INSERT into {model} from a SELECT whose tenant_id is {source}.tenant_id "
         f"of a Table object, inside tenant_context({scope}): pgkeel filters mapped entities, "
