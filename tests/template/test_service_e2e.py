@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,7 @@ class Service:
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.venv)
         env["DATABASE_URL"] = self.server.render_as_string(hide_password=False)
+        env["TEST_DATABASE_URL"] = env["DATABASE_URL"]  # the service's tests' server
         env.update(extra)
         return env
 
@@ -201,14 +203,19 @@ DEFAULT_ANSWERS = ("yes", "fastapi")
 )
 def service(
     request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
+    hook_scratch_dir: Path,
     cookiecutter_config: Path,
     pgkeel_server_url: URL,
     pgkeel_wheel: Path,
 ) -> Iterator[Service]:
-    """A service rendered as a new user does and installed by ``make install``."""
+    """A service rendered as a new user does and installed by ``make install``.
+
+    Its directory is one every user can enter: ``make db`` keeps the development cluster in the
+    service's ``.pgkeel/``, run by an unprivileged user when the tests run as root.
+    """
     multi_tenant, http = request.param
-    workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}-{http}")
+    workdir = Path(tempfile.mkdtemp(prefix=f"service-{multi_tenant}-{http}-", dir=hook_scratch_dir))
+    workdir.chmod(0o755)
     output = workdir / "out"
     output.mkdir()
     if request.param == DEFAULT_ANSWERS:
@@ -275,6 +282,43 @@ def test_make_ci_passes(service: Service) -> None:
         assert step in result.stdout
     assert " passed" in result.stdout
     assert " failed" not in result.stdout
+
+
+def readme_daily_loop(service: Service) -> str:
+    """The README's daily commands as one shell line, but for writing a new migration."""
+    readme = (service.path / "README.md").read_text()
+    block = readme.split("## Daily commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+    kept = [command for command in commands if command and "revision" not in command]
+    assert kept[:2] == ["source .venv/bin/activate", 'eval "$(make -s db)"'], kept
+    assert {"alembic upgrade head", "pytest", "make doctor"} <= set(kept), kept
+    return " && ".join(kept)
+
+
+def test_the_readme_daily_loop_passes_on_the_make_db_database(service: Service) -> None:
+    """make db, migrate, pytest, pgkeel check, make doctor: as the README says, nothing else."""
+    env = service.env()
+    for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "TEST_DATABASE_URL", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    env["PATH"] = os.environ.get("PATH", "")
+    try:
+        result = subprocess.run(
+            ["bash", "-c", readme_daily_loop(service)],
+            cwd=service.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        subprocess.run(["make", "db-stop"], cwd=service.path, capture_output=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+    assert " failed" not in result.stdout
+    assert " errors" not in result.stdout
+    assert "pgkeel check: drift: ok" in result.stdout
+    assert "pgkeel doctor: database app" in result.stdout
+    assert "\nNo findings.\n" in result.stdout
 
 
 def test_pgkeel_check_passes_on_a_migrated_database(service: Service, empty_database: str) -> None:
@@ -449,3 +493,4 @@ def test_routine_mistakes_get_one_paragraph(service: Service, empty_database: st
         assert allowed.returncode == 0, allowed.stderr
     else:
         assert superuser.returncode == 0, superuser.stderr
+
