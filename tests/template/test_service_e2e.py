@@ -494,3 +494,31 @@ def test_routine_mistakes_get_one_paragraph(service: Service, empty_database: st
     else:
         assert superuser.returncode == 0, superuser.stderr
 
+
+NOT_POSTGRESQL = [
+    ("not a url", "not a URL"),
+    ("mysql://app@localhost/app", "it names 'mysql'"),
+    ("postgresql://app@localhost:notaport/app", "not a URL"),
+    ("sqlite:///scratch.db", "it names 'sqlite'"),
+    ("postgresql+psycopg2://app@localhost/app", "it names the driver 'psycopg2'"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), NOT_POSTGRESQL, ids=[u for u, _ in NOT_POSTGRESQL])
+def test_a_url_that_is_not_postgresql_gets_one_line(
+    service: Service, url: str, reason: str
+) -> None:
+    """The service, its API and its migrations refuse it by name, and write no file."""
+    commands = [("python", "-m", "app"), ("alembic", "upgrade", "head")]
+    if (service.path / "app/api").is_dir():
+        commands.append(("python", "-m", "app.api"))
+    for variable in ("DATABASE_URL", "MIGRATION_DATABASE_URL"):
+        for command in commands:
+            result = service.run(*command, **{variable: url})
+            output = result.stdout + result.stderr  # alembic says FAILED: ... on stdout
+            assert result.returncode != 0, command
+            assert f"{variable} is not a PostgreSQL URL ({reason}" in output, output
+            assert "Fix: set it to a URL such as postgresql+psycopg://" in output
+            assert "Traceback" not in output, output
+            assert len(output.strip().splitlines()) <= 2, output
+    assert not (service.path / "scratch.db").exists()
