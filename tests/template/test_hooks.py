@@ -45,6 +45,16 @@ BAD_ANSWERS = [
         "type project_slug=sqlalchemy_service instead",
         id="sqlalchemy",
     ),
+    *[
+        pytest.param(
+            [f"project_slug={name}"],
+            f"project_slug {name!r} is reserved: it is the name of a distribution the service "
+            "depends on (directly or through another one)",
+            f"type project_slug={name}_service instead",
+            id=f"transitive-{name}",
+        )
+        for name in ("requests", "greenlet", "typing_extensions", "pydantic_core")
+    ],
     pytest.param(
         ["project_slug=" + "a" * 60],
         f"project_slug '{'a' * 60}' is 60 bytes: the runtime role {'a' * 60}_app would exceed",

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.template.conftest import ROOT, TEMPLATE, render_into
 pytestmark = pytest.mark.slow
 
 INITIAL_MIGRATIONS = TEMPLATE / "templates" / "initial_migration"
+DEPENDENCY_NAMES = TEMPLATE / "dependency_names.txt"
 UPDATE_ENV = "PGKEEL_UPDATE_TEMPLATE"
 MODEL_BASES = {"yes": "MultiTenantModel", "no": "BaseModel"}
 
@@ -346,6 +349,28 @@ def test_make_doctor_finds_nothing_on_a_migrated_database(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\nNo findings.\n" in result.stdout
+
+
+def locked_names(lock: Path, service_name: str) -> set[str]:
+    """The distributions of a uv.lock but the service itself, written as a project_slug is."""
+    packages = tomllib.loads(lock.read_text())["package"]
+    names = {re.sub(r"[-_.]+", "_", package["name"]).lower() for package in packages}
+    return names - {service_name}
+
+
+def test_every_locked_distribution_is_a_refused_slug(service: Service) -> None:
+    """The pre-generation hook refuses as project_slug every name of the service's closure."""
+    listed = DEPENDENCY_NAMES.read_text().splitlines()
+    comments = [line for line in listed if line.startswith("#")]
+    reserved = {line for line in listed if line and not line.startswith("#")}
+    locked = locked_names(service.path / "uv.lock", service.path.name)
+    if os.environ.get(UPDATE_ENV) == "1":
+        DEPENDENCY_NAMES.write_text("\n".join([*comments, *sorted(reserved | locked)]) + "\n")
+        reserved |= locked
+    assert locked <= reserved, (
+        f"template/dependency_names.txt lacks {sorted(locked - reserved)}: add them with "
+        f"{UPDATE_ENV}=1 pytest tests/template -m slow -k locked_distribution"
+    )
 
 
 def test_the_committed_initial_migration_is_what_the_plugin_generates(
