@@ -57,6 +57,11 @@ def check_project_name(name: str) -> str | None:
     """The error for a project name that cannot go into the generated files, if any."""
     if not name.strip():
         return "project_name is empty; type a name such as 'Billing Service'."
+    if not any(character.isalnum() for character in name):
+        return (
+            f"project_name {name!r} has no letter or digit to name the service by; type a name "
+            "such as 'Billing Service'."
+        )
     if FORBIDDEN_IN_NAME.search(name):
         cleaned = FORBIDDEN_IN_NAME.sub("", name).strip() or "Billing Service"
         return (

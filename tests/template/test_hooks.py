@@ -98,6 +98,18 @@ BAD_ANSWERS = [
         id="requirement-not-a-git-url",
     ),
     pytest.param(
+        ["project_name="],
+        "project_name is empty",
+        "type a name such as 'Billing Service'",
+        id="empty-name",
+    ),
+    pytest.param(
+        ["project_name=!!!"],
+        "project_name '!!!' has no letter or digit to name the service by",
+        "type a name such as 'Billing Service'",
+        id="punctuation-only-name",
+    ),
+    pytest.param(
         ['project_name=Say "hi"', "project_slug=say_hi"],
         "project_name 'Say \"hi\"' contains a quote, a backslash or a control character",
         "type it without them, e.g. 'Say hi'",
