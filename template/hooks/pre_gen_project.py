@@ -15,32 +15,10 @@ from typing import Any
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
-# Names the service's distribution must not take: a distribution cannot depend on its own name.
-# (Its code is always the package `app`, so names of standard-library modules are fine.)
-DEPENDENCY_NAMES = frozenset(
-    {
-        "alembic",
-        "anyio",
-        "fastapi",
-        "httpx",
-        "inflect",
-        "mypy",
-        "pgkeel",
-        "pgserver",
-        "psycopg",
-        "psycopg_binary",
-        "pydantic",
-        "pytest",
-        "ruff",
-        "sqlalchemy",
-        "squawk_cli",
-        "starlette",
-        "testcontainers",
-        "uuid_utils",
-        "uv",
-        "uvicorn",
-    }
-)
+# Names the service's distribution must not take: a distribution cannot depend on its own name,
+# nor on a package that depends on it. (Its code is always the package `app`, so names of
+# standard-library modules are fine.)
+DEPENDENCY_NAMES_FILE = "dependency_names.txt"  # in the template's directory, beside hooks/
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 # PostgreSQL names (the database, the roles `<slug>` and `<slug>_app`) hold at most 63 bytes.
 ROLE_SUFFIX = "_app"
@@ -64,8 +42,14 @@ def suggest_slug(text: str) -> str:
     return slug[:MAX_SLUG_BYTES].rstrip("_")
 
 
+def dependency_names(template_dir: Path) -> frozenset[str]:
+    """The distributions a rendered service locks (``dependency_names.txt``), as slugs."""
+    lines = (template_dir / DEPENDENCY_NAMES_FILE).read_text().splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
 def is_reserved(slug: str) -> bool:
-    """Whether ``slug`` is the name of a distribution the service depends on."""
+    """Whether ``slug`` is the name of a distribution the service depends on, even indirectly."""
     return slug in DEPENDENCY_NAMES
 
 
@@ -73,6 +57,11 @@ def check_project_name(name: str) -> str | None:
     """The error for a project name that cannot go into the generated files, if any."""
     if not name.strip():
         return "project_name is empty; type a name such as 'Billing Service'."
+    if not any(character.isalnum() for character in name):
+        return (
+            f"project_name {name!r} has no letter or digit to name the service by; type a name "
+            "such as 'Billing Service'."
+        )
     if FORBIDDEN_IN_NAME.search(name):
         cleaned = FORBIDDEN_IN_NAME.sub("", name).strip() or "Billing Service"
         return (
@@ -96,10 +85,11 @@ def check_slug(slug: str) -> str | None:
             f"would exceed PostgreSQL's 63 bytes (the slug may have {MAX_SLUG_BYTES}); "
             f"type project_slug={suggest_slug(slug)} instead."
         )
-    if slug in DEPENDENCY_NAMES:
+    if is_reserved(slug):
         return (
             f"project_slug {slug!r} is reserved: it is the name of a distribution the service "
-            f"depends on; type project_slug={suggest_slug(slug)} instead."
+            f"depends on (directly or through another one); type "
+            f"project_slug={suggest_slug(slug)} instead."
         )
     return None
 
@@ -170,6 +160,9 @@ def typed_path(path: Path) -> Path:
     if path.is_absolute():
         return path
     return Path(os.environ.get("PWD", ".")).joinpath(path).resolve()
+
+
+DEPENDENCY_NAMES = dependency_names(typed_path(Path(str(ANSWERS["_repo_dir"]))))
 
 
 def problems(answers: dict[str, Any]) -> list[str]:

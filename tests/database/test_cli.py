@@ -189,6 +189,36 @@ def test_start_makes_an_owner_and_a_runtime_role_bound_by_rls(open_dir: Path) ->
         pgkeel("db", "stop", "--dir", directory)
 
 
+def owner_monitors(url: str) -> bool:
+    """Whether the role ``url`` connects as may read the server's statistics (pg_monitor)."""
+    with psycopg.connect(conninfo(make_url(url))) as connection:
+        row = connection.execute(
+            "select pg_has_role(current_user, 'pg_monitor', 'MEMBER')"
+        ).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def test_start_lets_the_owner_run_the_doctor(open_dir: Path) -> None:
+    """The owner is a member of pg_monitor, as `pgkeel doctor` needs; `start` restores it."""
+    directory = str(open_dir / ".pgkeel")
+    pgkeel("db", "start", "--dir", directory)
+    try:
+        owner = pgkeel("db", "url", "--owner", "--dir", directory).stdout.strip()
+        superuser = pgkeel("db", "url", "--superuser", "--dir", directory).stdout.strip()
+        assert owner_monitors(owner)
+        # a cluster made before the grant existed (or revoked by hand) gets it on the next start
+        with psycopg.connect(conninfo(make_url(superuser)), autocommit=True) as connection:
+            connection.execute("revoke pg_monitor from app_owner")
+        assert not owner_monitors(owner)
+        pgkeel("db", "start", "--dir", directory)
+        assert owner_monitors(owner)
+        runtime = pgkeel("db", "url", "--dir", directory).stdout.strip()
+        assert not owner_monitors(runtime)
+    finally:
+        pgkeel("db", "stop", "--dir", directory)
+
+
 def test_a_subdirectory_finds_the_projects_cluster(
     open_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

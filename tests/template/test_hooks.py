@@ -45,6 +45,16 @@ BAD_ANSWERS = [
         "type project_slug=sqlalchemy_service instead",
         id="sqlalchemy",
     ),
+    *[
+        pytest.param(
+            [f"project_slug={name}"],
+            f"project_slug {name!r} is reserved: it is the name of a distribution the service "
+            "depends on (directly or through another one)",
+            f"type project_slug={name}_service instead",
+            id=f"transitive-{name}",
+        )
+        for name in ("requests", "greenlet", "typing_extensions", "pydantic_core")
+    ],
     pytest.param(
         ["project_slug=" + "a" * 60],
         f"project_slug '{'a' * 60}' is 60 bytes: the runtime role {'a' * 60}_app would exceed",
@@ -86,6 +96,18 @@ BAD_ANSWERS = [
         "pgkeel_requirement 'git+ftp://example.invalid/pgkeel.git' is neither",
         "a git URL such as git+https://host/pgkeel.git@v0.1.0",
         id="requirement-not-a-git-url",
+    ),
+    pytest.param(
+        ["project_name="],
+        "project_name is empty",
+        "type a name such as 'Billing Service'",
+        id="empty-name",
+    ),
+    pytest.param(
+        ["project_name=!!!"],
+        "project_name '!!!' has no letter or digit to name the service by",
+        "type a name such as 'Billing Service'",
+        id="punctuation-only-name",
     ),
     pytest.param(
         ['project_name=Say "hi"', "project_slug=say_hi"],

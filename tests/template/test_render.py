@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -221,6 +222,34 @@ def test_generated_code_passes_ruff(
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+NAMES_RUFF_WOULD_FLAG = [
+    pytest.param("Billing \u2013 Service", id="en-dash"),
+    pytest.param("Ledger \U0001f4d2 of O'Brien & Sons <EU>", id="emoji-apostrophe-html"),
+    pytest.param("L" * 80, id="one-line"),
+    pytest.param("Long" + " name" * 18, id="parenthesized"),
+    pytest.param("Very long name " * 10, id="longer-than-a-line"),
+]
+
+
+@pytest.mark.parametrize("name", NAMES_RUFF_WOULD_FLAG)
+def test_any_accepted_name_gives_lint_clean_code(render: Render, name: str) -> None:
+    """The name is in the code once, as a literal ruff accepts: no RUF001, E501 or reformat."""
+    service = render(project_name=name, project_slug="named")
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command],
+            cwd=service,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    module = ast.parse((service / "app/__init__.py").read_text())
+    (assignment,) = [node for node in module.body if isinstance(node, ast.Assign)]
+    assert ast.literal_eval(assignment.value) == name
+    assert name not in (service / "app/api/main.py").read_text()
 
 
 def test_the_post_generation_hook_prints_the_next_three_commands(

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ from tests.template.conftest import ROOT, TEMPLATE, render_into
 pytestmark = pytest.mark.slow
 
 INITIAL_MIGRATIONS = TEMPLATE / "templates" / "initial_migration"
+DEPENDENCY_NAMES = TEMPLATE / "dependency_names.txt"
 UPDATE_ENV = "PGKEEL_UPDATE_TEMPLATE"
 MODEL_BASES = {"yes": "MultiTenantModel", "no": "BaseModel"}
 
@@ -139,6 +143,7 @@ class Service:
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.venv)
         env["DATABASE_URL"] = self.server.render_as_string(hide_password=False)
+        env["TEST_DATABASE_URL"] = env["DATABASE_URL"]  # the service's tests' server
         env.update(extra)
         return env
 
@@ -201,14 +206,19 @@ DEFAULT_ANSWERS = ("yes", "fastapi")
 )
 def service(
     request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
+    hook_scratch_dir: Path,
     cookiecutter_config: Path,
     pgkeel_server_url: URL,
     pgkeel_wheel: Path,
 ) -> Iterator[Service]:
-    """A service rendered as a new user does and installed by ``make install``."""
+    """A service rendered as a new user does and installed by ``make install``.
+
+    Its directory is one every user can enter: ``make db`` keeps the development cluster in the
+    service's ``.pgkeel/``, run by an unprivileged user when the tests run as root.
+    """
     multi_tenant, http = request.param
-    workdir = tmp_path_factory.mktemp(f"service-{multi_tenant}-{http}")
+    workdir = Path(tempfile.mkdtemp(prefix=f"service-{multi_tenant}-{http}-", dir=hook_scratch_dir))
+    workdir.chmod(0o755)
     output = workdir / "out"
     output.mkdir()
     if request.param == DEFAULT_ANSWERS:
@@ -277,6 +287,43 @@ def test_make_ci_passes(service: Service) -> None:
     assert " failed" not in result.stdout
 
 
+def readme_daily_loop(service: Service) -> str:
+    """The README's daily commands as one shell line, but for writing a new migration."""
+    readme = (service.path / "README.md").read_text()
+    block = readme.split("## Daily commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+    kept = [command for command in commands if command and "revision" not in command]
+    assert kept[:2] == ["source .venv/bin/activate", 'eval "$(make -s db)"'], kept
+    assert {"alembic upgrade head", "pytest", "make doctor"} <= set(kept), kept
+    return " && ".join(kept)
+
+
+def test_the_readme_daily_loop_passes_on_the_make_db_database(service: Service) -> None:
+    """make db, migrate, pytest, pgkeel check, make doctor: as the README says, nothing else."""
+    env = service.env()
+    for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "TEST_DATABASE_URL", "VIRTUAL_ENV"):
+        env.pop(name, None)
+    env["PATH"] = os.environ.get("PATH", "")
+    try:
+        result = subprocess.run(
+            ["bash", "-c", readme_daily_loop(service)],
+            cwd=service.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        subprocess.run(["make", "db-stop"], cwd=service.path, capture_output=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+    assert " failed" not in result.stdout
+    assert " errors" not in result.stdout
+    assert "pgkeel check: drift: ok" in result.stdout
+    assert "pgkeel doctor: database app" in result.stdout
+    assert "\nNo findings.\n" in result.stdout
+
+
 def test_pgkeel_check_passes_on_a_migrated_database(service: Service, empty_database: str) -> None:
     database = {"MIGRATION_DATABASE_URL": empty_database}
     service.ok("alembic", "upgrade", "head", **database)
@@ -302,6 +349,28 @@ def test_make_doctor_finds_nothing_on_a_migrated_database(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\nNo findings.\n" in result.stdout
+
+
+def locked_names(lock: Path, service_name: str) -> set[str]:
+    """The distributions of a uv.lock but the service itself, written as a project_slug is."""
+    packages = tomllib.loads(lock.read_text())["package"]
+    names = {re.sub(r"[-_.]+", "_", package["name"]).lower() for package in packages}
+    return names - {service_name}
+
+
+def test_every_locked_distribution_is_a_refused_slug(service: Service) -> None:
+    """The pre-generation hook refuses as project_slug every name of the service's closure."""
+    listed = DEPENDENCY_NAMES.read_text().splitlines()
+    comments = [line for line in listed if line.startswith("#")]
+    reserved = {line for line in listed if line and not line.startswith("#")}
+    locked = locked_names(service.path / "uv.lock", service.path.name)
+    if os.environ.get(UPDATE_ENV) == "1":
+        DEPENDENCY_NAMES.write_text("\n".join([*comments, *sorted(reserved | locked)]) + "\n")
+        reserved |= locked
+    assert locked <= reserved, (
+        f"template/dependency_names.txt lacks {sorted(locked - reserved)}: add them with "
+        f"{UPDATE_ENV}=1 pytest tests/template -m slow -k locked_distribution"
+    )
 
 
 def test_the_committed_initial_migration_is_what_the_plugin_generates(
@@ -449,3 +518,32 @@ def test_routine_mistakes_get_one_paragraph(service: Service, empty_database: st
         assert allowed.returncode == 0, allowed.stderr
     else:
         assert superuser.returncode == 0, superuser.stderr
+
+
+NOT_POSTGRESQL = [
+    ("not a url", "not a URL"),
+    ("mysql://app@localhost/app", "it names 'mysql'"),
+    ("postgresql://app@localhost:notaport/app", "not a URL"),
+    ("sqlite:///scratch.db", "it names 'sqlite'"),
+    ("postgresql+psycopg2://app@localhost/app", "it names the driver 'psycopg2'"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), NOT_POSTGRESQL, ids=[u for u, _ in NOT_POSTGRESQL])
+def test_a_url_that_is_not_postgresql_gets_one_line(
+    service: Service, url: str, reason: str
+) -> None:
+    """The service, its API and its migrations refuse it by name, and write no file."""
+    commands = [("python", "-m", "app"), ("alembic", "upgrade", "head")]
+    if (service.path / "app/api").is_dir():
+        commands.append(("python", "-m", "app.api"))
+    for variable in ("DATABASE_URL", "MIGRATION_DATABASE_URL"):
+        for command in commands:
+            result = service.run(*command, **{variable: url})
+            output = result.stdout + result.stderr  # alembic says FAILED: ... on stdout
+            assert result.returncode != 0, command
+            assert f"{variable} is not a PostgreSQL URL ({reason}" in output, output
+            assert "Fix: set it to a URL such as postgresql+psycopg://" in output
+            assert "Traceback" not in output, output
+            assert len(output.strip().splitlines()) <= 2, output
+    assert not (service.path / "scratch.db").exists()

@@ -4,7 +4,8 @@
 owner role owns the development database and runs the migrations; the runtime role, which the
 service connects as, is neither a superuser nor ``BYPASSRLS`` and gets read and write on every
 table and sequence the owner creates (default privileges). So row-level security applies in the
-daily loop exactly as in production.
+daily loop exactly as in production. The owner is also a member of ``pg_monitor``, which
+``pgkeel doctor`` needs to read the server's statistics (as a production monitoring role is).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ DEV_DATABASE = "app"
 OWNER_ROLE = "app_owner"
 RUNTIME_ROLE = "app_user"
 _ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOREPLICATION"
+_MONITOR_ROLE = "pg_monitor"
 
 
 def _role_sql(role: str) -> list[sql.Composed]:
@@ -58,11 +60,9 @@ def ensure_dev_roles(cluster: Cluster) -> None:
     """Create or repair the owner role, the runtime role and the owner's database."""
     with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
         _execute(admin, _role_sql(OWNER_ROLE) + _role_sql(RUNTIME_ROLE))
-        admin.execute(
-            sql.SQL("REVOKE {} FROM {}").format(
-                sql.Identifier(OWNER_ROLE), sql.Identifier(RUNTIME_ROLE)
-            )
-        )
+        owner, runtime = sql.Identifier(OWNER_ROLE), sql.Identifier(RUNTIME_ROLE)
+        admin.execute(sql.SQL("REVOKE {} FROM {}").format(owner, runtime))
+        admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(_MONITOR_ROLE), owner))
         found = admin.execute(
             "select 1 from pg_database where datname = %s", (DEV_DATABASE,)
         ).fetchone()

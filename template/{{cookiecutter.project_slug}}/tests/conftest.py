@@ -1,10 +1,14 @@
 """The tests run on a real PostgreSQL, from pgkeel's pytest plugin (``pgkeel.testing``).
 
-The server is ``DATABASE_URL`` when it is set. Otherwise, when a Docker engine answers, a
-container of the PostgreSQL version the service targets (``pgkeel_image`` in pyproject.toml);
-otherwise pgkeel's default: a throwaway cluster from the PostgreSQL binaries on this machine or
-from the ``pgserver`` wheel. Each test module gets a fresh copy of a database built once from
-the models; the migration tests get empty databases of their own.
+The server is ``TEST_DATABASE_URL`` when it is set (its role needs ``CREATEDB`` and
+``CREATEROLE``: the tests create and drop their own databases and roles). ``DATABASE_URL`` and
+``MIGRATION_DATABASE_URL`` are the service's own roles (after ``make db``, the development
+database's runtime role and owner, which may not create databases): the tests never use them.
+Otherwise, when a Docker engine answers, a container of the PostgreSQL version the service
+targets (``pgkeel_image`` in pyproject.toml); otherwise pgkeel's default: a throwaway cluster
+from the PostgreSQL binaries on this machine or from the ``pgserver`` wheel. Each test module
+gets a fresh copy of a database built once from the models; the migration tests get empty
+databases of their own.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from app.core.config import DATABASE_URL, MIGRATION_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER_SOCKET = Path("/var/run/docker.sock")
+TEST_DATABASE_URL = "TEST_DATABASE_URL"
 
 
 def _docker_answers() -> bool:
@@ -52,16 +57,18 @@ def _docker_answers() -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Test on a container of the targeted PostgreSQL when Docker answers and no server is given."""
+    """The tests' server: TEST_DATABASE_URL, else the targeted PostgreSQL in Docker, else pgkeel's.
+
+    Never the service's own DATABASE_URL (pgkeel.testing would take it as its server).
+    """
+    for name in (DATABASE_URL, MIGRATION_DATABASE_URL):
+        os.environ.pop(name, None)
     if hasattr(config, "workerinput"):  # xdist workers use the controller's server
         return
-    given = (
-        config.getoption("pgkeel_url")
-        or config.getini("pgkeel_url")
-        or os.environ.get(DATABASE_URL)
-        or config.getoption("pgkeel_source") is not None
-    )
-    if not given and _docker_answers():
+    given = config.getoption("pgkeel_url") or config.getini("pgkeel_url")
+    if not given and os.environ.get(TEST_DATABASE_URL):
+        config.option.pgkeel_url = os.environ[TEST_DATABASE_URL]
+    elif not given and config.getoption("pgkeel_source") is None and _docker_answers():
         config.option.pgkeel_source = "testcontainers"  # the image is pgkeel_image
 
 

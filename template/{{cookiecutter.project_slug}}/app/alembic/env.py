@@ -5,9 +5,14 @@ renders pgkeel's triggers, policies and indexes, and sets lock and statement tim
 """
 
 from alembic import context
+from alembic.util import CommandError
 from alembic_extensions import run_migrations
 
-from app.core.config import get_settings
+from app.core.config import SettingsError, get_settings
 from app.models import Base
 
-run_migrations(context, Base.metadata, url=get_settings().migration_database_url)
+try:
+    url = get_settings().migration_database_url
+except SettingsError as exc:  # a malformed URL: one line from alembic, no traceback
+    raise CommandError(str(exc)) from None
+run_migrations(context, Base.metadata, url=url)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from pgkeel import create_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import NAME
 from app.api import health, projects{% if cookiecutter.__tenants == "yes" %}, tenants{% endif %}
 from app.api.observability import RequestIdMiddleware, install_request_id_in_logs
 from app.api.problems import install_problem_handlers
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     install_request_id_in_logs()
-    app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
+    app = FastAPI(title=NAME, lifespan=lifespan)
 {%- if cookiecutter.__tenants == "yes" %}
     app.add_middleware(TenantMiddleware)
 {%- endif %}

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _without_nul(value: str) -> str:
+    """``value``, refused if it holds a NUL character, which PostgreSQL text cannot store."""
+    if "\x00" in value:
+        raise ValueError(
+            "contains a NUL character (\\u0000), which the database cannot store; remove it"
+        )
+    return value
+
+
+# Every text field of a request: 1 to 255 characters, none of them NUL.
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_without_nul)]
 
 
 class _Input(BaseModel):
@@ -20,7 +34,7 @@ class _Output(BaseModel):
 class TenantIn(_Input):
     """A new tenant."""
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Name
 
 
 class TenantOut(_Output):
@@ -34,14 +48,14 @@ class TenantOut(_Output):
 class ProjectIn(_Input):
     """A new project."""
 
-    name: str = Field(min_length=1, max_length=255)
+    name: Name
     owner_id: uuid.UUID | None = None
 
 
 class ProjectPatch(_Input):
     """The fields of a project to change; the others stay as they are."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Name | None = None
     owner_id: uuid.UUID | None = None
 
 

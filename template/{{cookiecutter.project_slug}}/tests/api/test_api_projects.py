@@ -55,6 +55,19 @@ async def test_bad_bodies_are_422_problems(api: httpx.AsyncClient) -> None:
         assert body["errors"]
 
 
+async def test_a_nul_character_in_a_name_is_a_422_naming_the_field(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/projects", json={"name": "nul\u0000byte"})
+    body = assert_problem(created, 422)
+    assert "body.name: Value error, contains a NUL character" in str(body["detail"])
+    project = await create(api, "Clean")
+    changed = await api.patch(
+        f"/projects/{project['id']}", json={"name": "\u0000"}, headers={"If-Match": '"1"'}
+    )
+    assert "body.name" in str(assert_problem(changed, 422)["detail"])
+
+
 async def test_an_unknown_owner_is_refused(api: httpx.AsyncClient) -> None:
     response = await api.post("/projects", json={"name": "Owned", "owner_id": str(uuid.uuid4())})
     assert assert_problem(response, 422)["title"] == "Unknown owner"

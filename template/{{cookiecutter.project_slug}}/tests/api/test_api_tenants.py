@@ -55,6 +55,14 @@ async def test_a_request_without_a_valid_tenant_is_refused(
         assert says in response.json()["detail"]
 
 
+async def test_a_nul_character_in_a_tenant_name_is_a_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/tenants", json={"name": "nul\u0000byte"})
+    assert response.status_code == 422, response.text
+    assert "body.name: Value error, contains a NUL character" in response.json()["detail"]
+
+
 async def test_another_tenants_project_is_not_found_through_every_endpoint(
     api: httpx.AsyncClient, other: httpx.AsyncClient
 ) -> None:
