@@ -35,6 +35,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Select,
+    Table,
     UniqueConstraint,
     bindparam,
     func,
@@ -42,14 +43,18 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList
+from sqlalchemy.sql.selectable import Alias, Join
+from sqlalchemy.sql.visitors import iterate
 
 from pgkeel.errors import PgkeelError
 from pgkeel.tenancy import TENANT_COLUMN, current_tenant, is_tenant_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
-    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy import ColumnElement, FromClause
     from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -115,40 +120,190 @@ def _first_line(statement: _AnySelect) -> str:
     return str(statement).splitlines()[0]
 
 
-def _identifies_rows(table: Table, names: set[str]) -> bool:
-    """Whether ``names`` include the primary key or a unique rule of ``table``."""
-    keys = [{column.name for column in table.primary_key.columns}]
-    keys += [
-        {column.name for column in rule.columns}
+def _plain(source: Any) -> Any:  # noqa: ANN401  # a table, an alias, a subquery...
+    """``source`` without the ORM's annotations: the object its columns name as their table."""
+    deannotate = getattr(source, "_deannotate", None)
+    return deannotate() if deannotate is not None else source
+
+
+def _table_of(source: object) -> Table | None:
+    """The table a FROM element reads rows of: itself, or the table it aliases; else None."""
+    if isinstance(source, Alias):
+        source = source.element
+    return source if isinstance(source, Table) else None
+
+
+def _unique_keys(table: Table, *, not_null: bool) -> list[set[str]]:
+    """The column names of ``table``'s primary key and unique rules (NOT NULL ones only if asked).
+
+    Two rows may both hold NULL in a unique column: such a rule tells rows apart only where its
+    columns are NOT NULL (a key) or compared with ``=`` (a join, where NULL matches nothing).
+    """
+    rules = [
+        rule.columns
         for rule in [*table.constraints, *table.indexes]
         if isinstance(rule, UniqueConstraint) or (isinstance(rule, Index) and rule.unique)
     ]
-    return any(key and key <= names for key in keys)
+    keys = [{column.name for column in table.primary_key.columns}]
+    keys += [
+        {column.name for column in columns}
+        for columns in rules
+        if not (not_null and any(column.nullable for column in columns))
+    ]
+    return [key for key in keys if key]
 
 
-def _require_unique(key: Sequence[ColumnElement[Any]]) -> None:
-    """A key that two rows may share would skip or repeat rows at page borders: refuse it."""
-    tables: dict[Any, set[str]] = {}
+def _identifies_rows(source: object, names: set[str]) -> bool:
+    """Whether ``names`` include the primary key or a NOT NULL unique rule of ``source``."""
+    table = _table_of(source)
+    return table is not None and any(key <= names for key in _unique_keys(table, not_null=True))
+
+
+def _key_columns_by_source(key: Sequence[ColumnElement[Any]]) -> dict[Any, set[str]]:
+    """The key's column names per FROM element (a table or an alias of one)."""
+    sources: dict[Any, set[str]] = {}
     for expression in key:
         if isinstance(expression, Column) and expression.table is not None:
-            tables.setdefault(expression.table, set()).add(expression.name)
+            sources.setdefault(_plain(expression.table), set()).add(expression.name)
     if isinstance(current_tenant(), uuid.UUID):  # one tenant's rows: tenant_id is fixed
-        for table, names in tables.items():
-            if is_tenant_table(table):
+        for source, names in sources.items():
+            table = _table_of(source)
+            if table is not None and is_tenant_table(table):
                 names.add(TENANT_COLUMN)
-    if not any(_identifies_rows(table, names) for table, names in tables.items()):
-        shown = ", ".join(str(expression) for expression in key)
+    return sources
+
+
+def _from_elements(statement: _AnySelect) -> tuple[list[FromClause], list[ColumnElement[Any]]]:
+    """The tables (or other FROM elements) the statement joins, and its join and WHERE criteria."""
+    leaves: list[FromClause] = []
+    criteria: list[ColumnElement[Any]] = []
+    pending: list[FromClause] = list(statement.get_final_froms())
+    while pending:
+        element = pending.pop()
+        if isinstance(element, Join):
+            pending += [element.left, element.right]
+            if element.onclause is not None:
+                criteria.append(element.onclause)
+        else:
+            leaves.append(_plain(element))
+    if statement.whereclause is not None:
+        criteria.append(statement.whereclause)
+    return leaves, criteria
+
+
+def _conjuncts(criterion: ColumnElement[Any]) -> Iterator[ColumnElement[Any]]:
+    """The terms ``criterion`` ANDs together (an OR, a NOT... is one term, never looked into)."""
+    if isinstance(criterion, BooleanClauseList) and criterion.operator is operators.and_:
+        for clause in criterion.clauses:
+            yield from _conjuncts(clause)
+    else:
+        yield criterion
+
+
+def _sources_in(expression: ColumnElement[Any]) -> set[Any]:
+    return {
+        _plain(element.table)
+        for element in iterate(expression)
+        if isinstance(element, Column) and element.table is not None
+    }
+
+
+def _bound_names(source: object, criteria: list[ColumnElement[Any]], known: set[Any]) -> set[str]:
+    """Columns of ``source`` that an ANDed ``=`` ties to a value, or to a row of ``known``."""
+    bound: set[str] = set()
+    for criterion in criteria:
+        for term in _conjuncts(criterion):
+            if not (isinstance(term, BinaryExpression) and term.operator is operators.eq):
+                continue
+            for mine, other in ((term.left, term.right), (term.right, term.left)):
+                if (
+                    isinstance(mine, Column)
+                    and mine.table is source
+                    and _sources_in(other) <= known
+                ):
+                    bound.add(mine.name)
+    return bound
+
+
+def _one_row_each(source: object, criteria: list[ColumnElement[Any]], known: set[Any]) -> bool:
+    """Whether each combination of rows of ``known`` meets at most one row of ``source``."""
+    table = _table_of(source)
+    if table is None:
+        return False  # a subquery, a function: nothing says which of its rows are distinct
+    bound = _bound_names(source, criteria, known)
+    if isinstance(current_tenant(), uuid.UUID) and is_tenant_table(table):
+        bound.add(TENANT_COLUMN)  # pgkeel's filter ties it to the tenant
+    return any(key <= bound for key in _unique_keys(table, not_null=False))
+
+
+def _undetermined(statement: _AnySelect, known: set[Any]) -> list[FromClause]:
+    """The FROM elements whose rows may repeat a row of the key's tables (by a join, say)."""
+    leaves, criteria = _from_elements(statement)
+    pending = [leaf for leaf in leaves if leaf not in known]
+    found = True
+    while pending and found:
+        found = False
+        for leaf in list(pending):
+            if _one_row_each(leaf, criteria, known):
+                known.add(leaf)
+                pending.remove(leaf)
+                found = True
+    return pending
+
+
+def _require_unique(statement: _AnySelect, key: Sequence[ColumnElement[Any]]) -> None:
+    """A key that two result rows may share would skip or repeat rows at page borders: refuse it.
+
+    The key must identify a row of some table (its primary key, or a NOT NULL unique rule), and
+    every other table the statement joins must meet at most one row per row of those: joined
+    on a unique key of its own (``posts JOIN authors ON authors.id = posts.author_id`` keeps one
+    row per post), or identified by the key too.
+    """
+    shown = ", ".join(str(expression) for expression in key)
+    nullable = [str(c) for c in key if isinstance(c, Column) and c.nullable and not c.primary_key]
+    if nullable:
+        raise PaginationError(
+            f"paginate(): the key column {', '.join(nullable)} may be NULL, and a row whose key "
+            "holds NULL has no place in the order of the pages (NULL compares with nothing). "
+            "Fix: key by NOT NULL columns (Mapped[str], not Mapped[str | None]), ending with "
+            "the primary key."
+        )
+    known = {
+        source
+        for source, names in _key_columns_by_source(key).items()
+        if _identifies_rows(source, names)
+    }
+    if not known:
         raise PaginationError(
             f"paginate(): the key ({shown}) does not identify one row (it holds no primary key "
-            "and no unique rule of a table), so rows with equal key values would be skipped or "
-            "repeated between pages. Fix: end the key with the primary key, e.g. "
+            "and no NOT NULL unique rule of a table), so rows with equal key values would be "
+            "skipped or repeated between pages. Fix: end the key with the primary key, e.g. "
             "key=(Project.created_at, Project.id)."
+        )
+    repeated = _undetermined(statement, known)
+    if repeated:
+        names = ", ".join(str(getattr(element, "name", element)) for element in repeated)
+        raise PaginationError(
+            f"paginate(): the statement {_first_line(statement)!r} joins {names}, several rows "
+            f"of which may meet one row of the key ({shown}): result rows with equal key values "
+            "would be skipped or repeated between pages. Fix: add the primary key of each such "
+            "table to the end of the key (key=(..., Post.id)), or page the table whose rows you "
+            "list and join the others on their own primary key."
         )
 
 
-def _fingerprint(key: Sequence[ColumnElement[Any]], *, descending: bool) -> str:
-    """What a cursor is bound to besides its values: the key and its direction."""
-    return ",".join(str(expression) for expression in key) + (" desc" if descending else "")
+def _fingerprint(
+    statement: _AnySelect, key: Sequence[ColumnElement[Any]], *, descending: bool
+) -> str:
+    """What a cursor is bound to besides its values: the list's SQL, its key and direction.
+
+    The SQL is the statement's text, its parameters as placeholders: a cursor of
+    ``select(Post)`` is refused on ``select(Post.title)`` or on another filter, and accepted on
+    the same statement built anew, with the same or other parameter values (a search term).
+    """
+    listed = hashlib.sha256(str(statement).encode()).hexdigest()[:16]
+    order = ",".join(str(expression) for expression in key) + (" desc" if descending else "")
+    return f"{listed}:{order}"
 
 
 # --- cursors -----------------------------------------------------------------------------------
@@ -266,7 +421,10 @@ def _count(session: Session, statement: _AnySelect, total: Total) -> int:
         counted = select(func.count()).select_from(statement.order_by(None).subquery())
         return int(session.execute(counted).scalar_one())
     connection = session.connection()
-    compiled = statement.compile(dialect=connection.dialect)
+    # IN (...) lists are expanded at execution: render them, as the execution would.
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
     plan = connection.exec_driver_sql(
         f"EXPLAIN (FORMAT JSON) {compiled}",  # the statement's own compiled SQL, params bound
         compiled.params,
@@ -275,11 +433,21 @@ def _count(session: Session, statement: _AnySelect, total: Total) -> int:
     return int(document[0]["Plan"]["Plan Rows"])
 
 
-def _check_arguments(statement: _AnySelect, limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+_MAX_LIMIT: Final = 2**31 - 2
+"""The largest limit: the page asks for ``limit + 1`` rows, a PostgreSQL integer."""
+
+
+def _check_arguments(statement: _AnySelect, limit: int, after: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
         raise PaginationError(
-            f"paginate(limit={limit!r}): the limit must be a positive integer (the most items "
-            "of a page). Fix: pass limit=50, or the page size your client asked for."
+            f"paginate(limit={limit!r}): the limit must be an integer from 1 to {_MAX_LIMIT} (the "
+            "most items of a page). Fix: pass limit=50, or the page size your client asked for."
+        )
+    if after is not None and not isinstance(after, str):
+        raise InvalidCursorError(
+            f"paginate(after=...): a cursor is the text of a page's next_cursor, not a "
+            f"{type(after).__name__}. Fix: pass the string the previous page gave, or None for "
+            "the first page."
         )
     if statement._order_by_clauses:  # no public accessor for ORDER BY
         raise PaginationError(
@@ -338,7 +506,7 @@ def _build_plan(statement: _AnySelect, key: Sequence[Any] | None, *, descending:
     return _Plan(
         key=tuple(key) if key else None,
         columns=columns,
-        fingerprint=_fingerprint(columns, descending=descending),
+        fingerprint=_fingerprint(statement, columns, descending=descending),
         width=len(statement.column_descriptions),
         first=first,
         following=first.where(left < right if descending else left > right),
@@ -357,7 +525,7 @@ def _plan(statement: _AnySelect, key: Sequence[Any] | None, *, descending: bool)
         if len(plans) < _PLANS_PER_STATEMENT:  # a new key object per call is not remembered
             plans[name] = plan
     if isinstance(current_tenant(), uuid.UUID) not in plan.unique_checked:
-        _require_unique(plan.columns)
+        _require_unique(statement, plan.columns)
         plan.unique_checked.add(isinstance(current_tenant(), uuid.UUID))
     return plan
 
@@ -380,7 +548,7 @@ def paginate(  # noqa: PLR0913  # every option is keyword-only and named
     ``total="estimate"`` asks the planner (cheap on big tables). Items are what the statement
     selects: objects for ``select(Model)``, one value for one column, tuples otherwise.
     """
-    _check_arguments(statement, limit)
+    _check_arguments(statement, limit, after)
     plan = _plan(statement, key, descending=descending)
     columns, signing = plan.columns, _secret(secret)
     parameters: dict[str, Any] = {_LIMIT_PARAMETER: limit + 1}
