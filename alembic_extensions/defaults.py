@@ -4,10 +4,10 @@ Alembic compares server defaults only when asked (``compare_server_default``), a
 or by evaluating both sides in a ``SELECT``, which reports a difference for every default that
 reads a setting or calls a volatile function (``tenant_id``'s, ``gen_random_uuid()``). pgkeel
 compares the texts in one canonical spelling (``expressions``: a literal's case and spaces
-kept), then, when those differ, in PostgreSQL's own form: a quoted literal on a boolean column
-as PostgreSQL's boolean input reads it (``'0'`` is stored as ``false``), any other default set
-on an empty temporary copy of the table in a savepoint rolled back at once, and read back as the
-catalog stores it.
+kept), then, when those differ, in PostgreSQL's own form: a quoted literal on a boolean or
+integer column as PostgreSQL's input reads it (``'0'`` is stored as ``false`` on a boolean,
+``0`` on an integer, ``'0'::bigint`` on a bigint), any other default set on an empty temporary
+copy of the table in a savepoint rolled back at once, and read back as the catalog stores it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from psycopg import sql
-from sqlalchemy import Boolean, DefaultClause
+from sqlalchemy import BigInteger, Boolean, DefaultClause, Integer, SmallInteger
 
 from alembic_extensions.indexes import normalise_predicate
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
@@ -33,6 +33,13 @@ _BOOLEANS = dict.fromkeys(("t", "true", "y", "yes", "on", "1"), "true") | dict.f
     ("f", "false", "n", "no", "off", "0"), "false"
 )
 """The spellings of PostgreSQL's boolean input (``boolin``) read here, and what each stores."""
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+"""What every supported PostgreSQL's integer input reads as a decimal (16 reads more, 15 not)."""
+_INTEGERS = (  # (type, its name in a stored constant, its largest value), narrowest first
+    (SmallInteger, "smallint", 2**15 - 1),
+    (BigInteger, "bigint", 2**63 - 1),
+    (Integer, "integer", 2**31 - 1),
+)
 _MODEL_DEFAULTS: WeakKeyDictionary[DefaultClause, tuple[type[Dialect], str]] = WeakKeyDictionary()
 
 
@@ -70,6 +77,36 @@ def boolean_form(column: Column[Any], default: str) -> str | None:
     return _BOOLEANS.get(word.lower()) if word.isascii() else None
 
 
+def integer_form(column: Column[Any], default: str) -> str | None:
+    """``default`` as PostgreSQL stores it for an integer ``column``, when the text tells.
+
+    A quoted decimal given to an integer column goes through the type's input (spaces around
+    and a sign allowed, leading zeros dropped) and is stored as a constant: ``7`` for a
+    non-negative ``integer``, ``'-7'::integer``, ``'7'::bigint``, ``'7'::smallint``. Any other
+    text, a value out of the type's range, or another type gives None: the server is asked.
+    """
+    quoted = _QUOTED.fullmatch(default)
+    if quoted is None:
+        return None
+    digits = quoted.group(1).strip(_SPACES)
+    if not (digits.isascii() and _DECIMAL.fullmatch(digits)):
+        return None
+    value = int(digits)
+    for type_, name, largest in _INTEGERS:
+        if isinstance(column.type, type_):
+            if not -largest - 1 <= value <= largest:
+                return None
+            return str(value) if name == "integer" and value >= 0 else f"'{value}'::{name}"
+    return None
+
+
+def literal_form(column: Column[Any], default: str) -> str | None:
+    """``default`` as PostgreSQL stores it, for the literals read without asking the server."""
+    if isinstance(column.type, Boolean):
+        return boolean_form(column, default)
+    return integer_form(column, default)
+
+
 def _rendered(default: Any, dialect: Dialect) -> str | None:  # noqa: ANN401  # a DefaultClause or None
     """The model's default as SQL: a string is a literal, a clause is compiled.
 
@@ -93,6 +130,15 @@ def _plain(default: object) -> bool:
     return default is None or isinstance(default, DefaultClause)
 
 
+def _alembics(old: object, new: object, column: Column[Any]) -> bool:
+    """Whether Alembic compares these defaults: identity, generated, serial primary key."""
+    if not (_plain(old) and _plain(new)):
+        return True
+    if old is None and new is None:  # nearly every column: nothing to ask of the table
+        return False
+    return column.table is not None and column.table._autoincrement_column is column
+
+
 def default_changed(
     connection: Connection | None,
     dialect: Dialect,
@@ -104,10 +150,7 @@ def default_changed(
     Identity and generated columns, and a serial primary key, are Alembic's to compare.
     """
     old, new = conn_col.server_default, metadata_col.server_default
-    serial = (
-        metadata_col.table is not None and metadata_col.table._autoincrement_column is metadata_col
-    )
-    if not (_plain(old) and _plain(new)) or serial:
+    if _alembics(old, new, metadata_col):
         return None
     stored = None if old is None else str(old.arg.text)  # type: ignore[attr-defined]
     model = _rendered(new, dialect)
@@ -115,7 +158,7 @@ def default_changed(
         return stored != model
     if normalise_predicate(stored) == normalise_predicate(model):
         return False
-    known = boolean_form(conn_col, model)
+    known = literal_form(conn_col, model)
     if known is not None:
         return known != stored
     if connection is None or conn_col.table is None:

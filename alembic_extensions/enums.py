@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import Enum
+from sqlalchemy import ARRAY, Enum, TypeDecorator
 
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.ops import AutocommitBlockOp, NoOp
@@ -167,6 +167,8 @@ class AddEnumValueOp(MigrateOperation):
 def native_enum(column: Column[Any]) -> Enum | None:
     """The column's native PostgreSQL enum type, if it has one (arrays of one included)."""
     type_ = column.type
+    if not isinstance(type_, Enum | ARRAY | TypeDecorator):  # nearly every column
+        return None
     type_ = getattr(type_, "item_type", type_)
     type_ = getattr(type_, "impl_instance", type_)
     if isinstance(type_, Enum) and type_.native_enum and type_.name:

@@ -147,21 +147,47 @@ def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
     ]
 
 
-def _include_object(options: MigrationOptions) -> IncludeObject:
+def _model_tables(metadata: MetaData | Sequence[MetaData]) -> Iterator[Table]:
+    """Every table of ``metadata``, in no particular order (no dependency sort)."""
+    for collection in [metadata] if isinstance(metadata, MetaData) else metadata:
+        yield from collection.tables.values()
+
+
+def _left_alone(item: object) -> bool:
+    """Whether the model marks ``item`` ``info={"pgkeel_migrate": False}``."""
+    # ``info`` is created on first access: read it only where the models set it.
+    info = getattr(item, "__dict__", _NO_ATTRIBUTES).get("info")
+    return isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False
+
+
+def _marks_any(metadata: MetaData | Sequence[MetaData]) -> bool:
+    """Whether any table, column, constraint or index of the models is marked to be left alone.
+
+    Runs at each command: nearly every item has no ``info`` of its own, and is passed over.
+    """
+    for table in _model_tables(metadata):
+        for item in (table, *table.columns, *table.constraints, *table.indexes):
+            info = item.__dict__.get("info")
+            if info and info.get(MIGRATE_INFO_KEY) is False:
+                return True
+    return False
+
+
+def _include_object(
+    options: MigrationOptions, metadata: MetaData | Sequence[MetaData]
+) -> IncludeObject | None:
     """Leave alone what the models mark ``info={"pgkeel_migrate": False}`` (a view, say).
 
-    Alembic calls it for every table, column, index and constraint of each run, on both sides.
+    Alembic calls the filter for every table, column, index and constraint of each run, on both
+    sides: when the models mark nothing, the user's own filter (or none) is all there is.
     """
     user = options.include_object
+    if not _marks_any(metadata):
+        return user
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:  # noqa: ANN401, FBT001
-        # ``info`` is created on first access: read it only where the models set it.
-        for info in (
-            getattr(obj, "__dict__", _NO_ATTRIBUTES).get("info"),
-            getattr(compare_to, "__dict__", _NO_ATTRIBUTES).get("info"),
-        ):
-            if isinstance(info, dict) and info.get(MIGRATE_INFO_KEY) is False:
-                return False
+        if _left_alone(obj) or _left_alone(compare_to):
+            return False
         return user is None or user(obj, name, type_, reflected, compare_to)
 
     return include
@@ -169,7 +195,9 @@ def _include_object(options: MigrationOptions) -> IncludeObject:
 
 def model_schemas(metadata: MetaData | Sequence[MetaData]) -> frozenset[str]:
     """The schemas the model tables name (``__table_args__ = {"schema": "sales"}``)."""
-    return frozenset(table.schema for table in migrated_tables(metadata) if table.schema)
+    return frozenset(
+        table.schema for table in _model_tables(metadata) if table.schema and not _left_alone(table)
+    )
 
 
 def _include_name(metadata: MetaData | Sequence[MetaData], user: IncludeName | None) -> IncludeName:
@@ -278,7 +306,7 @@ def _configure_kwargs(
         SPLIT_OPTION: not env.config.attributes.get(DRIFT_CHECK),
         "target_metadata": metadata,
         "transaction_per_migration": options.transaction_per_migration,
-        "include_object": _include_object(options),
+        "include_object": _include_object(options, metadata),
         "render_item": _render_item(options),
         "process_revision_directives": _process_revision_directives(options),
         "autogenerate_plugins": plugins,

@@ -56,14 +56,13 @@ def _expression(column: Column[Any]) -> str | None:
 
 def generated_ops(model: Table, reflected: Table) -> list[MigrateOperation]:
     """The columns of ``model`` whose generated expression differs from the database's."""
+    generated = {c.name for c in (*model.columns, *reflected.columns) if c.computed is not None}
     found: list[MigrateOperation] = []
     for column in model.columns:
-        old_column = reflected.columns.get(column.name)
-        if old_column is None:
+        old_column = reflected.columns.get(column.name) if column.name in generated else None
+        if old_column is None:  # neither side is generated (nearly every column), or a new one
             continue
         old, new = _expression(old_column), _expression(column)
-        if old is new is None:  # neither is generated: nearly every column
-            continue
         if normalise_predicate(old) != normalise_predicate(new):
             found.append(GeneratedChangeOp(model.name, column.name, old, new, model.schema))
     return found

@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     create_engine,
@@ -31,7 +33,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from alembic_extensions.checks import check_changed
-from alembic_extensions.defaults import boolean_form, default_changed, server_default_form
+from alembic_extensions.defaults import (
+    boolean_form,
+    default_changed,
+    integer_form,
+    server_default_form,
+)
 from alembic_extensions.indexes import predicate_changed
 
 TABLE = """
@@ -41,6 +48,9 @@ CREATE TABLE settings (
     amount integer DEFAULT (CASE WHEN true THEN 0 END),
     label text DEFAULT (CASE WHEN true THEN 'a:b' END),
     ratio text DEFAULT '100%',
+    counter integer DEFAULT 0,
+    big bigint DEFAULT '5',
+    small smallint DEFAULT -3,
     CONSTRAINT ck_settings_ratio CHECK (ratio LIKE '%!%')
 );
 CREATE INDEX ix_settings_amount ON settings (amount) WHERE ratio LIKE '1%';
@@ -56,6 +66,9 @@ CREATE TABLE rules (
 CREATE INDEX ix_rules_code ON rules (code) WHERE status = 'active'
 """
 SPELLINGS = ["0", "1", "t", "F", "true", "FALSE", " yes ", "No", "on", "OFF", "y", "\tn\n"]
+DECIMALS = ["0", "7", " 007 ", "+5", "-3", "-0", "\t12\n", "32767", "-32768", "2147483647"]
+DECIMALS += ["-2147483648", "2147483648", "9223372036854775807", "-9223372036854775809"]
+NOT_DECIMALS = ["", "1.0", "1e3", "0x10", "1_000", "٣", "- 3", "5 5"]
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +155,43 @@ def test_a_boolean_default_is_compared_without_asking_the_server(
     connection: Connection, default: object, expected: bool
 ) -> None:
     assert compared(connection, "flag", Boolean, default) == (expected, [])
+
+
+@pytest.mark.parametrize("name", ["amount", "small", "big"])
+@pytest.mark.parametrize("spelling", DECIMALS + NOT_DECIMALS)
+def test_each_integer_literal_reads_as_postgresql_stores_it(
+    connection: Connection, name: str, spelling: str
+) -> None:
+    column = stored_column(connection, name)
+    literal = f"'{spelling}'"
+    known = integer_form(column, literal)
+    if spelling in NOT_DECIMALS:
+        assert known is None  # left to the server, whatever its version reads
+    in_range = {"amount": 2**31, "small": 2**15, "big": 2**63}[name]
+    if spelling in DECIMALS and -in_range <= int(spelling) < in_range:
+        assert known is not None
+    if known is not None:
+        assert known == server_default_form(connection, column, literal)
+    assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("name", "type_", "default", "expected"),
+    [
+        ("counter", Integer, "0", False),
+        ("counter", Integer, " 00 ", False),
+        ("counter", Integer, "-0", False),
+        ("counter", Integer, "1", True),
+        ("big", BigInteger, "+5", False),
+        ("big", BigInteger, "6", True),
+        ("small", SmallInteger, "-3", False),
+        ("small", SmallInteger, "3", True),
+    ],
+)
+def test_an_integer_default_is_compared_without_asking_the_server(
+    connection: Connection, name: str, type_: Any, default: str, expected: bool
+) -> None:
+    assert compared(connection, name, type_, default) == (expected, [])
 
 
 @pytest.mark.parametrize(

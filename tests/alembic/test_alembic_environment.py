@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.util import CommandError
 from alembic_project import EXAMPLES, Project
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from alembic_extensions.environment import MIGRATE_INFO_KEY, MigrationOptions, _include_object
 from alembic_extensions.revisions import NOTHING_TO_WRITE
 
 MakeProject = Callable[[str], Project]
@@ -203,3 +205,50 @@ def test_a_users_render_item_runs_before_pgkeels(make_project: MakeProject) -> N
     assert "sa.Column('source_ip', postgresql.INET()" in source  # the others fall through
     assert "type" in seen
     project.upgrade()
+
+
+def marked_metadata(where: str) -> sa.MetaData:
+    """A table with one column and one index, ``where`` ("table", "column", "index", "") marked."""
+    metadata = sa.MetaData()
+    left_alone = {"info": {MIGRATE_INFO_KEY: False}}
+    table = sa.Table(
+        "books",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("title", sa.Text, **(left_alone if where == "column" else {})),
+        **(left_alone if where == "table" else {}),
+    )
+    sa.Index("ix_books_title", table.c.title, **(left_alone if where == "index" else {}))
+    return metadata
+
+
+def test_with_nothing_marked_alembic_gets_the_users_filter_or_none() -> None:
+    def users(*_: Any) -> bool:
+        return True
+
+    assert _include_object(MigrationOptions(), marked_metadata("")) is None
+    assert _include_object(MigrationOptions(include_object=users), marked_metadata("")) is users
+
+
+@pytest.mark.parametrize("where", ["table", "column", "index"])
+def test_a_marked_item_is_left_alone_on_both_sides_and_the_users_filter_sees_the_rest(
+    where: str,
+) -> None:
+    metadata = marked_metadata(where)
+    table = metadata.tables["books"]
+    marked = {"table": table, "column": table.c.title, "index": next(iter(table.indexes))}[where]
+    seen: list[str | None] = []
+
+    def users(_obj: Any, name: str | None, *_: Any) -> bool:
+        seen.append(name)
+        return name != "id"
+
+    include = _include_object(MigrationOptions(include_object=users), [metadata])
+    assert include is not None
+    reflected = sa.Table("books", sa.MetaData(), sa.Column("title", sa.Text))
+    assert include(marked, "x", where, False, None) is False  # the model's
+    assert include(reflected, "x", where, True, marked) is False  # the database's
+    assert seen == []
+    assert include(table.c.id, "id", "column", False, None) is False
+    assert include(reflected.c.title, "other", "column", True, None) is True
+    assert seen == ["id", "other"]
