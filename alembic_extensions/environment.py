@@ -200,14 +200,16 @@ def model_schemas(metadata: MetaData | Sequence[MetaData]) -> frozenset[str]:
     )
 
 
-def _include_name(metadata: MetaData | Sequence[MetaData], user: IncludeName | None) -> IncludeName:
+def _include_name(schemas: frozenset[str], user: IncludeName | None) -> IncludeName | None:
     """Compare the default schema and the schemas the models name, and no other.
 
     ``include_schemas`` makes Alembic reflect every schema of the database: one the models do
     not name (another application's, an extension's) would be proposed for dropping, table by
-    table. A ``include_name`` given to ``run_migrations`` runs after this one.
+    table. A ``include_name`` given to ``run_migrations`` runs after this one. When no model
+    names a schema, Alembic compares the default schema alone: the user's filter is all there is.
     """
-    schemas = model_schemas(metadata)
+    if not schemas:
+        return user
 
     def include(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
         if type_ == "schema" and name is not None and name not in schemas:
@@ -300,6 +302,7 @@ def _configure_kwargs(
     env: EnvironmentContext, metadata: MetaData | Sequence[MetaData], options: MigrationOptions
 ) -> dict[str, Any]:
     plugins = [*ALEMBIC_PLUGINS, PLUGIN_NAME]
+    schemas = model_schemas(metadata)
     return {
         SETTINGS_OPTION: options.settings,
         RULES_OPTION: not env.config.attributes.get(DRIFT_CHECK),
@@ -312,9 +315,11 @@ def _configure_kwargs(
         "autogenerate_plugins": plugins,
         "compare_type": True,
         "compare_server_default": True,
-        "include_schemas": True,
+        # Another schema is compared only when a model names one (``_include_name``): without
+        # one, Alembic need not list the database's schemas at all.
+        "include_schemas": bool(schemas),
         **options.configure,
-        "include_name": _include_name(metadata, options.configure.get("include_name")),
+        "include_name": _include_name(schemas, options.configure.get("include_name")),
     }
 
 
