@@ -186,3 +186,25 @@ def test_a_no_op_check_imports_neither_the_rewrite_nor_the_renderers(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_models_in_the_default_schema_alone_do_not_have_alembic_list_the_schemas(
+    tmp_path: Path, databases: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``include_schemas`` follows the models: none names a schema, none is listed."""
+    from sqlalchemy.engine.reflection import Inspector  # noqa: PLC0415
+
+    listed: list[object] = []
+    get_schema_names = Inspector.get_schema_names
+
+    def spy(self: Inspector, **kw: object) -> list[str]:
+        listed.append(self)
+        return get_schema_names(self, **kw)
+
+    monkeypatch.setenv("DATABASE_URL", databases[0])
+    config = _project(tmp_path, databases[0], 3)
+    command.revision(config, message="create", autogenerate=True)
+    command.upgrade(config, "head")
+    monkeypatch.setattr(Inspector, "get_schema_names", spy)
+    command.check(config)
+    assert listed == []
