@@ -29,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -387,15 +389,18 @@ def _migrated(directory: Path, url: str, env_py: str, history: Path | None = Non
     return directory
 
 
-def run() -> str:
-    """Migrate one database per side, then time the no-op runs, interleaved."""
+@contextmanager
+def prepared_projects() -> Iterator[tuple[dict[str, Path], dict[str, str], int]]:
+    """Both projects on a throwaway server, migrated and compiled: directories, URLs, shared.
+
+    ``shared`` is the number of pgkeel's foreign-key indexes given to plain's side too.
+    """
     import tempfile  # noqa: PLC0415
 
     from pgkeel.database import provide_server  # noqa: PLC0415
     from pgkeel.testing.databases import create_database, drop_database  # noqa: PLC0415
 
     ensure_environment()
-    loads = [_envs.load()]
     workdir = Path(tempfile.mkdtemp(prefix="pgkeel-real-schema-"))
     with provide_server({}) as provided:
         server = provided.url
@@ -410,22 +415,29 @@ def run() -> str:
             }
             shared = _same_indexes(dirs["plain"], texts["pgkeel"], texts["plain"])
             compile_sources(workdir)
-            timings: dict[str, dict[str, list[tuple[float, float]]]] = {"pgkeel": {}, "plain": {}}
-            for number in range(RUNS):
-                for kind in _LABELS:
-                    for side in ("plain", "pgkeel") if number % 2 else ("pgkeel", "plain"):
-                        measured = _measure(dirs[side], texts[side], kind)
-                        first, *warm = (tuple(run) for run in measured["runs"])
-                        timings[side].setdefault(f"{kind} process", []).append(
-                            tuple(measured["process"])
-                        )
-                        timings[side].setdefault(f"{kind} cold", []).append(first)
-                        timings[side].setdefault(f"{kind} warm", []).append(_median_run(warm))
-            loads.append(_envs.load())
+            yield dirs, texts, shared
         finally:
             for side in urls:
                 drop_database(server, f"bench_real_{side}")
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run() -> str:
+    """Migrate one database per side, then time the no-op runs, interleaved."""
+    loads = [_envs.load()]
+    with prepared_projects() as (dirs, texts, shared):
+        timings: dict[str, dict[str, list[tuple[float, float]]]] = {"pgkeel": {}, "plain": {}}
+        for number in range(RUNS):
+            for kind in _LABELS:
+                for side in ("plain", "pgkeel") if number % 2 else ("pgkeel", "plain"):
+                    measured = _measure(dirs[side], texts[side], kind)
+                    first, *warm = (tuple(run) for run in measured["runs"])
+                    timings[side].setdefault(f"{kind} process", []).append(
+                        tuple(measured["process"])
+                    )
+                    timings[side].setdefault(f"{kind} cold", []).append(first)
+                    timings[side].setdefault(f"{kind} warm", []).append(_median_run(warm))
+        loads.append(_envs.load())
     return _report(timings, loads, shared)
 
 
