@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -20,6 +21,7 @@ from app.models import Base
 {%- endif %}
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "alembic"
+_log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -80,7 +82,9 @@ async def readyz(request: Request) -> JSONResponse:
         try:
             checks[name] = await check(engine)
         except (SQLAlchemyError, OSError) as error:
-            checks[name] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            # The driver's message (hosts, ports, roles) goes to the log, not to the caller.
+            _log.warning("readiness check %s failed: %s", name, error)
+            checks[name] = f"failed ({type(error).__name__}): see the service's log"
     failing = [f"{name}: {result}" for name, result in checks.items() if result != "ok"]
     if failing:
         return problem_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,11 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from app.api.observability import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+"""What the database's absence raises: no connection, a lost one, a full pool, a cancelled query."""
+_log = logging.getLogger(__name__)
 
 
 class Problem(Exception):  # noqa: N818  # named after what it is: an RFC 9457 problem
@@ -78,8 +85,25 @@ async def _on_invalid_request(request: Request, error: Exception) -> JSONRespons
     return problem_response(request.url.path, 422, "Invalid request", detail, errors=errors)
 
 
+async def _on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` when the database does not answer: the reason stays in the log.
+
+    The driver's message names hosts, ports and roles; the client learns only to retry.
+    """
+    _log.error("database unavailable: %s", error, exc_info=error)
+    return problem_response(
+        request.url.path,
+        503,
+        "Service Unavailable",
+        "The database is not answering. Retry in a few seconds.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every handled error as a problem document."""
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_invalid_request)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _on_database_unavailable)

@@ -62,6 +62,9 @@ def _check_version(project: Project, if_match: str | None, *, required: bool) ->
                 "a change made meanwhile by someone else is not overwritten.",
             )
         return
+    # The ETag names a version of the project's state, not bytes of one representation: a weak
+    # tag of the same version (a proxy that compresses the body makes ``W/"3"`` of ``"3"``) means
+    # the same version, and refusing it would leave such clients unable to update at all.
     wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
     if "*" not in wanted and etag(project) not in wanted:
         raise Problem(

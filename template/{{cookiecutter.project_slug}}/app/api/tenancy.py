@@ -37,8 +37,18 @@ _PROBLEM = "tenant_problem"
 
 
 def tenant_from_request(headers: Headers) -> str | None:
-    """The tenant id a request names, as text: here, its ``X-Tenant-ID`` header."""
-    return headers.get(TENANT_HEADER)
+    """The tenant id a request names, as text: here, its ``X-Tenant-ID`` header, sent once.
+
+    Sent twice (two proxies, a client and a gateway), the request names no one tenant:
+    ``ValueError``, which the route answers with a 400 rather than pick one.
+    """
+    values = headers.getlist(TENANT_HEADER)
+    if len(values) > 1:
+        raise ValueError(
+            f"{TENANT_HEADER} is sent {len(values)} times: the request must name one tenant. "
+            "Fix: send the header once (check that no proxy adds it a second time)."
+        )
+    return values[0] if values else None
 
 
 def _parse(raw: str | None) -> tuple[uuid.UUID | None, str]:
@@ -68,7 +78,10 @@ class TenantMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tenant, problem = _parse(tenant_from_request(Headers(scope=scope)))
+        try:
+            tenant, problem = _parse(tenant_from_request(Headers(scope=scope)))
+        except ValueError as error:
+            tenant, problem = None, str(error)
         scope.setdefault("state", {})[_PROBLEM] = problem
         if tenant is None:
             await self.app(scope, receive, send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -52,11 +53,32 @@ async def test_not_ready_before_the_migrations(empty_database: URL) -> None:
     assert checks["migrations"] != "ok"
 
 
-async def test_not_ready_when_the_database_does_not_answer(runtime_url: URL) -> None:
+async def test_not_ready_when_the_database_does_not_answer(
+    runtime_url: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
     response = await readiness(build_app(runtime_url.set(host="127.0.0.1", port=1)))
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["checks"]["database"] != "ok"
+    assert response.json()["checks"]["database"].startswith("failed (OperationalError)")
+    for secret in ("127.0.0.1", "port 1"):  # the driver's text names the host and port
+        assert secret not in response.text
+        assert secret in caplog.text  # ... is in the service's log
+
+
+async def test_a_route_answers_503_when_the_database_does_not_answer(
+    runtime_url: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_app(runtime_url.set(host="127.0.0.1", port=1))
+    headers = {"X-Tenant-ID": str(uuid.uuid4())}
+    async with app.router.lifespan_context(app), client_for(app, **headers) as client:
+        response = await client.get("/projects")
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "Retry" in response.json()["detail"]
+    assert "127.0.0.1" not in response.text
+    assert "127.0.0.1" in caplog.text
 {%- if cookiecutter.__tenants == "yes" %}
 
 

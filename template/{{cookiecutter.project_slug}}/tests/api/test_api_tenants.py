@@ -55,6 +55,17 @@ async def test_a_request_without_a_valid_tenant_is_refused(
         assert says in response.json()["detail"]
 
 
+async def test_a_tenant_header_sent_twice_is_refused_not_picked(
+    client: httpx.AsyncClient,
+) -> None:
+    mine = await new_tenant(client)
+    for second in (mine, str(uuid.uuid4())):
+        headers = [("X-Tenant-ID", mine), ("X-Tenant-ID", second)]
+        response = await client.get("/projects", headers=headers)
+        assert response.status_code == 400, response.text
+        assert "sent 2 times" in response.json()["detail"]
+
+
 async def test_a_nul_character_in_a_tenant_name_is_a_422_naming_the_field(
     client: httpx.AsyncClient,
 ) -> None:
