@@ -50,10 +50,10 @@ ENVIRONMENT = Path(
     / f"real-schema-{REQUIREMENT.replace('==', '-')}-py{sys.version_info[0]}{sys.version_info[1]}"
 )
 _READY = "pgkeel-real-schema.json"
-RUNS = 5  # pairs of processes per command: sized so that `make bench` stays under 10 minutes
+RUNS = 9  # pairs of processes per command: sized so that `make bench` stays under 10 minutes
 GOAL = 1.10
 """pgkeel's plugin against plain Alembic, CPU time, for each row."""
-WARM = 2
+WARM = 4
 
 SETTINGS = """\
 [project]
@@ -525,26 +525,20 @@ def _report(
 
 
 _PROFILE = """\
-Where the time goes (goal: <= 1.10x; profiles taken at a load average of 2-3 on 2 cores, each run
-after a full collection, `cProfile` with a CPU-time clock). *Imports.* The first run loads 27 of
-pgkeel's modules beyond what plain Alembic loads (psycopg is loaded on both sides): 23-26 ms of
-CPU at best in this environment (the smallest of 8 processes timing their import), about a
-third of it `dataclasses` building the 15 frozen value classes (the catalog's, the rules', the
-settings', the database objects'), a third reading and unmarshalling the bytecode. *Each run.*
-Over four later `alembic check` runs, pgkeel's own code is about 10% of a run under the
-profiler (which inflates Python-heavy code): the model rules and their opt-out validation 4.1%,
-the server-default comparison 1.5% (no statement sent: every default of Airflow's that differs
-as text is a boolean written `'0'` or `'1'`, compared as PostgreSQL's boolean input reads it),
-the primary-key and generated-column comparison 1.1%, `include_object` 1.0%, the partial-index
-predicates 0.8%, the foreign-key index coverage 0.7%, the enum types 0.6%, the catalog
-statement and the object plan 0.4%. Beside it, Alembic reflected and compared the 13 indexes
-pgkeel's migration made for foreign keys that plain Alembic's `create_all` did not (141 indexes
-against 128): about 6% of a run, until plain's side was given the same indexes (the paragraph
-above). A no-op revision writes no file with pgkeel (plain Alembic
-renders and writes an empty one), which is why pgkeel's overhead shows less in the
-autogenerate rows than in the `alembic check` rows. The rows above move by several hundredths
-between runs on this shared machine (see the load averages): the CPU columns are the steadier
-ones."""
+Where the time goes (goal: <= 1.10x), counted rather than timed: `python -m
+bench._real_schema_instructions check autogenerate` runs the same measuring processes under
+callgrind and counts each run's instructions, which do not move with the machine's load (later
+runs of one process agree to within 0.5%). For a no-op `alembic check` on these 57 tables:
+pgkeel's modules' import is about 81M instructions (on Python 3.11 mostly `dataclasses`
+compiling the methods of the 15 frozen value classes on the path, then reading and running 28
+modules), pgkeel's work in each run about 37M against plain Alembic's 518M (the rules, the
+server-default, check, key, predicate, enum and object comparisons, the one catalog statement),
+and work done on the first run only (memos of rendered defaults and predicates) about 8M. So a
+later run counts 1.07x, the first run with the modules already imported 1.08x, and the first run
+that imports them 1.15x (autogenerate: 1.05x, 1.04x, 1.12x; plain Alembic renders and writes an
+empty file, pgkeel writes none). The timed rows above move by several hundredths from one run
+of the bench to the next on this shared machine; the counts do not (see docs/performance.md,
+'Where the remaining gaps come from')."""
 
 
 if __name__ == "__main__":
