@@ -136,20 +136,23 @@ def check_configure_options(options: Mapping[str, Any]) -> None:
         )
 
 
+def _collections(metadata: MetaData | Sequence[MetaData]) -> list[MetaData]:
+    return [metadata] if isinstance(metadata, MetaData) else list(metadata)
+
+
 def migrated_tables(metadata: MetaData | Sequence[MetaData]) -> list[Table]:
     """The tables migrations manage: all of ``metadata`` but those marked ``pgkeel_migrate``."""
-    collections = [metadata] if isinstance(metadata, MetaData) else list(metadata)
     return [
         table
-        for collection in collections
+        for collection in _collections(metadata)
         for table in collection.sorted_tables
-        if table.info.get(MIGRATE_INFO_KEY) is not False
+        if not _left_alone(table)
     ]
 
 
 def _model_tables(metadata: MetaData | Sequence[MetaData]) -> Iterator[Table]:
     """Every table of ``metadata``, in no particular order (no dependency sort)."""
-    for collection in [metadata] if isinstance(metadata, MetaData) else metadata:
+    for collection in _collections(metadata):
         yield from collection.tables.values()
 
 
@@ -167,8 +170,7 @@ def _marks_any(metadata: MetaData | Sequence[MetaData]) -> bool:
     """
     for table in _model_tables(metadata):
         for item in (table, *table.columns, *table.constraints, *table.indexes):
-            info = item.__dict__.get("info")
-            if info and info.get(MIGRATE_INFO_KEY) is False:
+            if _left_alone(item):
                 return True
     return False
 

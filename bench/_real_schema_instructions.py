@@ -19,8 +19,6 @@ the later runs give the comparison's own cost per run.
 from __future__ import annotations
 
 import gc
-import io
-import logging
 import os
 import re
 import shutil
@@ -37,28 +35,19 @@ _LISTED = "modules of a run: "
 
 def _child(directory: Path, kind: str, imported_first: bool) -> None:  # noqa: FBT001
     """The measured process (in the real-schema environment): ``RUNS`` runs, marked apart."""
-    from alembic import command  # noqa: PLC0415
-    from alembic.config import Config  # noqa: PLC0415
+    from bench.real_schema import NoOpRuns  # noqa: PLC0415
 
-    sys.path.insert(0, str(directory))
+    runs = NoOpRuns(directory)
     import airflow_models  # noqa: F401, PLC0415
 
-    logging.disable(logging.WARNING)
-    config = Config(toml_file=str(directory / "pyproject.toml"), stdout=io.StringIO())
-    versions = directory / "migrations" / "versions"
-    kept = set(versions.iterdir())
     if imported_first:
         _import_first_run_modules(directory, kind)
     for _ in range(RUNS):
         gc.collect()
         os.getppid()  # callgrind writes what came before
-        if kind == "autogenerate":
-            command.revision(config, message="noop", autogenerate=True)
-        else:
-            command.check(config)
+        runs.run(kind)
         os.getppid()  # ... and the run
-        for path in set(versions.iterdir()) - kept:
-            path.unlink()
+        runs.tidy()
 
 
 def _import_first_run_modules(directory: Path, kind: str) -> None:
@@ -82,21 +71,12 @@ def _import_first_run_modules(directory: Path, kind: str) -> None:
 
 def _modules_of_a_run(directory: Path, kind: str) -> None:
     """Print the pgkeel modules that one run loads (the process has loaded none before it)."""
-    from alembic import command  # noqa: PLC0415
-    from alembic.config import Config  # noqa: PLC0415
+    from bench.real_schema import NoOpRuns  # noqa: PLC0415
 
-    sys.path.insert(0, str(directory))
-    logging.disable(logging.WARNING)
-    config = Config(toml_file=str(directory / "pyproject.toml"), stdout=io.StringIO())
-    versions = directory / "migrations" / "versions"
-    kept = set(versions.iterdir())
+    runs = NoOpRuns(directory)
     before = set(sys.modules)
-    if kind == "autogenerate":
-        command.revision(config, message="noop", autogenerate=True)
-    else:
-        command.check(config)
-    for path in set(versions.iterdir()) - kept:
-        path.unlink()
+    runs.run(kind)
+    runs.tidy()
     loaded = set(sys.modules) - before
     names = sorted(name for name in loaded if name.startswith(_FIRST_RUN_MODULES))
     print(_LISTED + " ".join(names), flush=True)

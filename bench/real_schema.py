@@ -193,6 +193,39 @@ LAUNCHED_ENV = "PGKEEL_BENCH_LAUNCHED"
 """The wall-clock time (``time.time()``) at which the bench started the measuring process."""
 
 
+class NoOpRuns:
+    """No-op runs of a command on the project in ``directory``, in this process.
+
+    Run inside the real-schema environment. Plain Alembic's autogenerate writes an empty
+    revision file; ``tidy`` removes what the runs wrote, outside whatever is measured.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import logging  # noqa: PLC0415
+
+        from alembic.config import Config  # noqa: PLC0415
+
+        sys.path.insert(0, str(directory))
+        logging.disable(logging.WARNING)  # the jsonb warnings: the same text on every run
+        self.config = Config(toml_file=str(directory / "pyproject.toml"), stdout=io.StringIO())
+        self.versions = directory / "migrations" / "versions"
+        self.kept = set(self.versions.iterdir())
+
+    def run(self, kind: str) -> None:
+        """One no-op ``alembic revision --autogenerate`` (``kind`` autogenerate) or ``check``."""
+        from alembic import command  # noqa: PLC0415
+
+        if kind == "autogenerate":
+            command.revision(self.config, message="noop", autogenerate=True)
+        else:
+            command.check(self.config)
+
+    def tidy(self) -> None:
+        """Remove the revision files the runs wrote."""
+        for path in set(self.versions.iterdir()) - self.kept:
+            path.unlink()
+
+
 # Run inside the real-schema environment (``python -m bench.real_schema time DIR KIND RUNS``).
 def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
     """``runs`` no-op runs of ``kind`` in this process: the first cold, the others warm.
@@ -206,18 +239,10 @@ def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
     one run to the next. Each run still pays the collections of what it allocates itself.
     """
     import gc  # noqa: PLC0415
-    import logging  # noqa: PLC0415
 
-    from alembic import command  # noqa: PLC0415
-    from alembic.config import Config  # noqa: PLC0415
-
-    sys.path.insert(0, str(directory))
+    runs_of = NoOpRuns(directory)
     import airflow_models  # noqa: F401, PLC0415  # paid once, outside the runs' timings
 
-    logging.disable(logging.WARNING)  # the jsonb warnings: the same text on every run
-    config = Config(toml_file=str(directory / "pyproject.toml"), stdout=io.StringIO())
-    versions = directory / "migrations" / "versions"
-    kept = set(versions.iterdir())
     timings: list[tuple[float, float]] = []
     process: tuple[float, float] = (0.0, 0.0)
     collecting = (0.0, 0.0)
@@ -227,10 +252,7 @@ def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         if not timings:
             collecting = (started - before_collect, cpu - cpu_before_collect)
-        if kind == "autogenerate":
-            command.revision(config, message="noop", autogenerate=True)
-        else:
-            command.check(config)
+        runs_of.run(kind)
         timings.append((time.perf_counter() - started, time.process_time() - cpu))
         if len(timings) == 1:
             launched = float(os.environ[LAUNCHED_ENV])
@@ -238,8 +260,7 @@ def _time_in_process(directory: Path, kind: str, runs: int) -> dict[str, Any]:
                 time.time() - launched - collecting[0],
                 time.process_time() - collecting[1],
             )
-        for path in set(versions.iterdir()) - kept:  # plain Alembic writes an empty file
-            path.unlink()
+        runs_of.tidy()
     return {"runs": timings, "process": process}
 
 
