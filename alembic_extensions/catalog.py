@@ -12,12 +12,12 @@ fingerprint of pgkeel's comment, if any.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import text
 
+from pgkeel._values import Value
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
@@ -116,8 +116,7 @@ _EVENT_BITS = (
 _FUNCTION_SOURCE = re.compile(r"^\nBEGIN\n(.*)\nEND;\n$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(Value):
     """An object as the catalog describes it."""
 
     obj: DatabaseObject
@@ -125,13 +124,13 @@ class Found:
     fingerprint: str | None = None
 
 
-@dataclass
 class Catalog:
     """pgkeel-relevant objects of the compared schemas, keyed by identity."""
 
-    objects: dict[tuple[str, ...], Found] = field(default_factory=dict)
-    foreign_policies: set[tuple[str, str]] = field(default_factory=set)
-    """(schema, table) of tables with a policy pgkeel did not create."""
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, ...], Found] = {}
+        self.foreign_policies: set[tuple[str, str]] = set()
+        """(schema, table) of tables with a policy pgkeel did not create."""
 
     def add(self, found: Found) -> None:
         """Record one object."""

@@ -15,7 +15,6 @@ Every change is an operation, so ``alembic check`` reports value drift too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
@@ -26,6 +25,7 @@ from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.ops import AutocommitBlockOp, NoOp
 from alembic_extensions.rules import Violation
 from pgkeel import rules
+from pgkeel._values import Value
 from pgkeel.dbobjects import qualified
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 EnumKey = tuple[str | None, str]
 
 
-@dataclass(frozen=True)
-class EnumType:
+class EnumType(Value):
     """A native enum type: its schema (``None``: the default one), name and values in order."""
 
     name: str
@@ -268,13 +267,13 @@ def _additions(old: EnumType, new: EnumType) -> list[AddEnumValueOp] | None:
     return additions
 
 
-@dataclass
 class EnumPlan:
-    """The enum operations of one autogenerate run."""
+    """The enum operations of one autogenerate run, gathered as the types are compared."""
 
-    before: list[MigrateOperation]
-    after: list[MigrateOperation]
-    refused: list[Violation]
+    def __init__(self) -> None:
+        self.before: list[MigrateOperation] = []
+        self.after: list[MigrateOperation] = []
+        self.refused: list[Violation] = []
 
 
 def _dropped_columns(upgrade_ops: ops.UpgradeOps) -> set[tuple[str | None, str, str]]:
@@ -300,7 +299,7 @@ def plan_enums(
     upgrade_ops: ops.UpgradeOps,
 ) -> EnumPlan:
     """Compare the models' enum types with the database's."""
-    plan = EnumPlan([], [], [])
+    plan = EnumPlan()
     additions: list[MigrateOperation] = []
     for key, wanted in sorted(models.items(), key=lambda item: str(item[0])):
         existing = database.get(key)

@@ -12,7 +12,6 @@ import logging
 import os
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +30,7 @@ from alembic_extensions.revisions import (
     writes_revision_files,
 )
 from alembic_extensions.timeouts import TimeoutGuard, Timeouts
+from pgkeel._values import Value, field
 from pgkeel.database.url import DATABASE_URL_ENV, parse_database_url
 from pgkeel.errors import SettingsError
 from pgkeel.settings import DEFAULT_SETTINGS, Settings, load_settings
@@ -71,8 +71,7 @@ OFFLINE_URL = "postgresql+psycopg://"
 ALEMBIC_PLUGINS = ("alembic.autogenerate.*",)
 
 
-@dataclass(frozen=True)
-class MigrationOptions:
+class MigrationOptions(Value):
     """What ``run_migrations`` does besides Alembic's defaults; built from its keyword settings."""
 
     timeouts: Timeouts = field(default_factory=Timeouts)

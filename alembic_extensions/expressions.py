@@ -23,8 +23,8 @@ difference is left to PostgreSQL (see ``probes``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = ["canonical_expression", "identifiers"]
 
@@ -128,8 +128,9 @@ class _UnparsedError(Exception):
     """A form the canonical spelling does not cover: the tokens are compared instead."""
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
+    """A lexeme: its kind and its text (a tuple: an expression is thousands of them)."""
+
     kind: str
     text: str
 

@@ -19,7 +19,6 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import ClauseElement, Index
 
-from alembic_extensions.expressions import canonical_expression
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 from pgkeel.indexes import uncovered_foreign_keys
 
@@ -53,6 +52,9 @@ def normalise_predicate(predicate: str | None) -> str | None:
     """
     if predicate is None:
         return None
+    # Loaded on the first expression: a schema without one never compiles its lexer.
+    from alembic_extensions.expressions import canonical_expression  # noqa: PLC0415
+
     return canonical_expression(predicate) or None
 
 

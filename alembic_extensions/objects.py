@@ -10,7 +10,6 @@ normalised form (``pg_get_expr``) that differs from what the model wrote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from alembic_extensions.catalog import (
@@ -22,6 +21,7 @@ from alembic_extensions.catalog import (
     trigger_shape,
 )
 from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
+from pgkeel._values import replace
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,
@@ -92,14 +92,14 @@ def _table_key(obj: DatabaseObject) -> TableKey:
     return (obj.identity[1], obj.identity[2])
 
 
-@dataclass
 class Plan:
     """Operations that go before the table operations, and those that go after them."""
 
-    create_functions: list[MigrateOperation] = field(default_factory=list)
-    drop_table_objects: list[MigrateOperation] = field(default_factory=list)
-    create_table_objects: list[MigrateOperation] = field(default_factory=list)
-    drop_functions: list[MigrateOperation] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.create_functions: list[MigrateOperation] = []
+        self.drop_table_objects: list[MigrateOperation] = []
+        self.create_table_objects: list[MigrateOperation] = []
+        self.drop_functions: list[MigrateOperation] = []
 
     @property
     def before(self) -> list[MigrateOperation]:

@@ -13,12 +13,12 @@ They run ``dbobjects.create_statements`` / ``drop_sql``, the same DDL and pgkeel
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
 
+from pgkeel._values import replace
 from pgkeel.dbobjects import (
     DatabaseObject,
     Policy,

@@ -11,7 +11,6 @@ themselves live in ``pgkeel.rules``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from sqlalchemy.exc import InvalidRequestError, NoReferencedTableError
 from sqlalchemy.sql.elements import _truncated_label
 
 from pgkeel import rules
+from pgkeel._values import Value
 from pgkeel.dbobjects import Policy, RowLevelSecurity, required_by
 from pgkeel.indexes import key_names
 from pgkeel.naming import (
@@ -58,8 +58,7 @@ RULE_IDS = tuple(rule.id for rule in rules.RULES.values() if rule.settable)
 _POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(Value):
     """One broken standard: rule id, where, what is wrong, the fix, and the opt-out."""
 
     rule: str

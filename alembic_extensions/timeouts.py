@@ -14,11 +14,12 @@ for ``CREATE INDEX CONCURRENTLY`` on a large table, short enough to end a runawa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from psycopg import sql
 from sqlalchemy import event
+
+from pgkeel._values import Value
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 _PENDING = "pgkeel_timeouts_pending"
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(Value):
     """The timeouts every migration runs with; ``None`` leaves the server's setting alone."""
 
     lock_timeout: str | None = "5s"

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlalchemy import DDL, event
 
 from pgkeel._lazy import LazyModule
+from pgkeel._values import Value, replace
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Iterator
@@ -64,8 +64,7 @@ def qualified(schema: str | None, name: str) -> sql.Composable:
     return sql.Identifier(schema, name)
 
 
-@dataclass(frozen=True)
-class TriggerFunction:
+class TriggerFunction(Value):
     """A PL/pgSQL ``RETURNS trigger`` function; ``body`` goes between ``BEGIN`` and ``END``."""
 
     name: str
@@ -93,8 +92,7 @@ class TriggerFunction:
         return sql.SQL("DROP FUNCTION IF EXISTS {}()").format(qualified(self.schema, self.name))
 
 
-@dataclass(frozen=True)
-class Trigger:
+class Trigger(Value):
     """A ``FOR EACH ROW`` trigger on a table that runs a ``TriggerFunction``."""
 
     table: str
@@ -127,8 +125,7 @@ class Trigger:
         )
 
 
-@dataclass(frozen=True)
-class RowLevelSecurity:
+class RowLevelSecurity(Value):
     """Row-level security ENABLED and FORCED on a table (FORCE applies it to the owner too)."""
 
     table: str
@@ -152,8 +149,7 @@ class RowLevelSecurity:
         ).format(qualified(self.schema, self.table))
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Value):
     """A permissive row-level security policy ``FOR ALL`` with ``USING`` and ``WITH CHECK``."""
 
     table: str

@@ -9,17 +9,16 @@ written, so a typo can never silently turn a rule off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from pgkeel._values import Value
 from pgkeel.errors import UnknownRuleError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Value):
     """One standard: its id, what it asks, and whether ``[tool.pgkeel.rules]`` may set it.
 
     ``settable`` rules are the checks a report lists; the others are opt-outs of something

@@ -23,11 +23,11 @@ handed over as it is written (``Settings.doctor``), for ``pgkeel.doctor`` to val
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, cast, get_args
 
+from pgkeel._values import Value, field
 from pgkeel.errors import SettingsError
 from pgkeel.naming import is_snake_case
 from pgkeel.rules import check_rule_id
@@ -46,16 +46,14 @@ _KEYS: Final = ("rules", "timestamps", "doctor")
 _TIMESTAMP_KEYS: Final = ("created", "updated")
 
 
-@dataclass(frozen=True)
-class TimestampColumns:
+class TimestampColumns(Value):
     """The names of the creation and last-update timestamp columns the ``timestamps`` rule wants."""
 
     created: str = "created_at"
     updated: str = "updated_at"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Value):
     """The validated ``[tool.pgkeel]`` of one project (the defaults when it has none)."""
 
     rules: Mapping[str, Level] = field(default_factory=lambda: MappingProxyType({}))
