@@ -550,16 +550,16 @@ Where the time goes (goal: <= 1.10x), counted rather than timed: `python -m
 bench._real_schema_instructions check autogenerate` runs the same measuring processes under
 callgrind and counts each run's instructions, which do not move with the machine's load (later
 runs of one process agree to within 0.5%). For a no-op `alembic check` on these 57 tables:
-pgkeel's modules' import is about 81M instructions (on Python 3.11 mostly `dataclasses`
-compiling the methods of the 15 frozen value classes on the path, then reading and running 28
-modules), pgkeel's work in each run about 37M against plain Alembic's 518M (the rules, the
-server-default, check, key, predicate, enum and object comparisons, the one catalog statement),
-and work done on the first run only (memos of rendered defaults and predicates) about 8M. So a
-later run counts 1.07x, the first run with the modules already imported 1.08x, and the first run
-that imports them 1.15x (autogenerate: 1.05x, 1.04x, 1.12x; plain Alembic renders and writes an
-empty file, pgkeel writes none). The timed rows above move by several hundredths from one run
-of the bench to the next on this shared machine; the counts do not (see docs/performance.md,
-'Where the remaining gaps come from')."""
+pgkeel's modules' import is about 28M instructions (81M before its value classes stopped being
+dataclasses, whose methods are compiled from source at import: `pgkeel._values`), pgkeel's work
+in each run about 34M against plain Alembic's 523M (the rules, the server-default, check, key,
+predicate, enum and object comparisons, the one catalog statement), and work done on the first
+run only (memos of rendered defaults and predicates) about 12M. So a later run counts 1.07x, the
+first run with the modules already imported 1.08x, and the first run that imports them 1.09x
+(autogenerate: 1.03x, 1.03x, 1.05x; plain Alembic renders and writes an empty file, pgkeel
+writes none). The timed rows above move by several hundredths from one run of the bench to the
+next on this shared machine; the counts do not (see docs/performance.md, 'Where the remaining
+gaps come from')."""
 
 
 if __name__ == "__main__":

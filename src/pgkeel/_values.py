@@ -4,14 +4,16 @@ pgkeel describes what a database must hold (``Trigger``, ``Policy``...), the set
 with and the rules it reports as small immutable value objects. A ``@dataclass(frozen=True)``
 compiles six methods from source text when its class is defined (``exec``: 0.45-0.6 ms a
 class on Python 3.11 to 3.13, about 2.5M instructions), and the modules that every ``alembic``
-command of a project loads defined fifteen of them: on a 57-table schema their import cost
+command of a project loads defined fifteen dataclasses: on a 57-table schema their import cost
 more than all of the plugin's own work in a run (docs/performance.md, 'A real schema').
 
 A ``Value`` subclass shares one implementation of those methods instead. Its fields are its
 annotations, read once when the class is defined; an instance is built, compared, hashed,
 printed and copied with a change (``replace``) as a frozen dataclass's would be, and refuses
 assignment with ``dataclasses.FrozenInstanceError``. Type checkers read a subclass as a frozen
-dataclass (``dataclass_transform``). Records that are built up step by step stay plain classes.
+dataclass (``dataclass_transform``). Records that are built up step by step stay plain classes,
+and modules that load only for a command of their own (the doctor, the test plugin, the
+cluster helpers) keep ``dataclasses``, whose ``asdict`` and ``fields`` they use.
 """
 
 from __future__ import annotations
