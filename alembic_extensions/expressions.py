@@ -129,7 +129,7 @@ class _UnparsedError(Exception):
 
 
 class _Token(NamedTuple):
-    """A lexeme: its kind and its text (a tuple: an expression is thousands of them)."""
+    """A lexeme: its kind and its text (a tuple: one is built per lexeme of every expression)."""
 
     kind: str
     text: str
