@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import MigrateOperation
 from alembic.util import CommandError
 
-from alembic_extensions.ops import NoOp
 from pgkeel import rules
 
 if TYPE_CHECKING:
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
 
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
+
+    from alembic_extensions.ops import NoOp
 
 DROP_COLUMN = rules.DROP_COLUMN
 DROP_TABLE = rules.DROP_TABLE
@@ -81,6 +82,8 @@ class AcknowledgeOp(MigrateOperation):
 
     def reverse(self) -> NoOp:
         """Nothing: the reverse operation (an add, a create) loses nothing."""
+        from alembic_extensions.ops import NoOp  # noqa: PLC0415  # loaded when an op is built
+
         return NoOp()
 
     def to_diff_tuple(self) -> tuple[Any, ...]:

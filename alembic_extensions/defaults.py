@@ -19,6 +19,7 @@ from weakref import WeakKeyDictionary
 from psycopg import sql
 from sqlalchemy import BigInteger, Boolean, DefaultClause, Integer, SmallInteger
 
+from alembic_extensions.expressions import literal_of_cast
 from alembic_extensions.indexes import normalise_predicate
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 
@@ -139,6 +140,17 @@ def _alembics(old: object, new: object, column: Column[Any]) -> bool:
     return column.table is not None and column.table._autoincrement_column is column
 
 
+def _same_text(stored: str, model: str) -> bool:
+    """Whether the stored default and the model's read the same in the canonical spelling.
+
+    Most defaults are settled without the lexer: the same text, or a literal the catalog
+    writes with its type's cast (``'-1'::integer`` for ``'-1'``).
+    """
+    if stored == model or literal_of_cast(stored) == model:
+        return True
+    return normalise_predicate(stored) == normalise_predicate(model)
+
+
 def default_changed(
     connection: Connection | None,
     dialect: Dialect,
@@ -156,7 +168,7 @@ def default_changed(
     model = _rendered(new, dialect)
     if stored is None or model is None:
         return stored != model
-    if normalise_predicate(stored) == normalise_predicate(model):
+    if _same_text(stored, model):
         return False
     known = literal_form(conn_col, model)
     if known is not None:

@@ -22,7 +22,6 @@ from psycopg import sql
 from sqlalchemy import ARRAY, Enum, TypeDecorator
 
 from alembic_extensions.errors import UnsafeMigrationError
-from alembic_extensions.ops import AutocommitBlockOp, NoOp
 from alembic_extensions.rules import Violation
 from pgkeel import rules
 from pgkeel._values import Value
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Column, Table
 
     from alembic_extensions.catalog import Row
+    from alembic_extensions.ops import NoOp
 
 EnumKey = tuple[str | None, str]
 
@@ -131,6 +131,8 @@ class AddEnumValueOp(MigrateOperation):
 
     def reverse(self) -> NoOp:
         """Nothing: PostgreSQL cannot drop an enum value (see the class)."""
+        from alembic_extensions.ops import NoOp  # noqa: PLC0415  # loaded when an op is built
+
         return NoOp()
 
     def to_diff_tuple(self) -> tuple[Any, ...]:
@@ -163,10 +165,15 @@ class AddEnumValueOp(MigrateOperation):
         )
 
 
+_MAY_HOLD_ENUM = (Enum, ARRAY, TypeDecorator)
+"""The types a native enum can be or be inside; a tuple, where ``Enum | ARRAY | ...`` would
+build a union at every column of every run."""
+
+
 def native_enum(column: Column[Any]) -> Enum | None:
     """The column's native PostgreSQL enum type, if it has one (arrays of one included)."""
     type_ = column.type
-    if not isinstance(type_, Enum | ARRAY | TypeDecorator):  # nearly every column
+    if not isinstance(type_, _MAY_HOLD_ENUM):  # nearly every column
         return None
     type_ = getattr(type_, "item_type", type_)
     type_ = getattr(type_, "impl_instance", type_)
@@ -312,6 +319,8 @@ def plan_enums(
             else:
                 additions.extend(added)
     if additions:
+        from alembic_extensions.ops import AutocommitBlockOp  # noqa: PLC0415  # loaded when an op is built
+
         plan.before.insert(0, AutocommitBlockOp(additions))
     gone = _dropped_columns(upgrade_ops)
     for key, existing in sorted(database.items(), key=lambda item: str(item[0])):

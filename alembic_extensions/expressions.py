@@ -26,10 +26,11 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["canonical_expression", "identifiers"]
+__all__ = ["canonical_expression", "identifiers", "literal_of_cast"]
 
-_TOKEN = re.compile(
-    r"""
+# The patterns are compiled by ``re`` on first use (and kept in its cache): a run whose
+# expressions all match as written, or are literals with their casts, never compiles the lexer.
+_LEXEMES = r"""
     (?P<space>\s+)
     | (?P<prefixed>[A-Za-z]&?')
     | (?P<string>'(?:[^']|'')*')
@@ -38,10 +39,8 @@ _TOKEN = re.compile(
     | (?P<word>[^\W\d][\w$]*)
     | (?P<punct>::|[(),\[\].])
     | (?P<operator>[-+*/<>=~!@#%^&|`?]+)
-    """,
-    re.VERBOSE,
-)
-_FOLDED_IDENTIFIER = re.compile(r'"([a-z_][a-z0-9_$]*)"')
+    """
+_FOLDED_IDENTIFIER = r'"([a-z_][a-z0-9_$]*)"'
 _KEYWORDS = frozenset(
     [
         "all",
@@ -99,9 +98,9 @@ _KEYWORDS = frozenset(
 """Words that mean something else unquoted: ``"true"`` is a column, ``true`` a value."""
 _OPERATOR_SPECIALS = frozenset("~!@#%^&|`?")
 _TEXT_CASTS = frozenset({"text", "character varying", "varchar", "text[]", "character varying[]"})
-_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_INTEGER_LITERAL = re.compile(r"\d+")
-_DECIMAL_LITERAL = re.compile(r"\d*\.\d+|\d+\.\d*")
+_STRING_LITERAL = r"'(?:[^']|'')*'"
+_INTEGER_LITERAL = r"\d+"
+_DECIMAL_LITERAL = r"\d*\.\d+|\d+\.\d*"
 _INTEGER_CASTS = frozenset({"smallint", "integer", "bigint", "numeric", "double precision"})
 _DECIMAL_CASTS = frozenset({"numeric"})
 _PADDED_TYPES = frozenset({"bpchar", "character", "char", '"char"', "name"})
@@ -153,7 +152,7 @@ def _token(kind: str, text: str) -> list[_Token]:
         return _operator_tokens(text)
     if kind == "word":
         return [_Token(kind, text.lower())]
-    folded = _FOLDED_IDENTIFIER.fullmatch(text) if kind == "quoted" else None
+    folded = re.fullmatch(_FOLDED_IDENTIFIER, text) if kind == "quoted" else None
     if folded is None or folded.group(1) in _KEYWORDS:
         return [_Token(kind, text)]
     return [_Token("word", folded.group(1))]
@@ -163,8 +162,9 @@ def _tokens(text: str) -> list[_Token]:
     """The tokens of ``text``; unquoted words in lower case, as PostgreSQL folds them."""
     found: list[_Token] = []
     position = 0
+    lexer = re.compile(_LEXEMES, re.VERBOSE)
     while position < len(text):
-        match = _TOKEN.match(text, position)
+        match = lexer.match(text, position)
         if match is None or match.lastgroup is None:
             raise _UnparsedError(text[position:])
         if match.lastgroup != "space":
@@ -315,11 +315,37 @@ def _implied(operand: str, type_name: str) -> bool:
     """
     if type_name in _TEXT_CASTS:
         return True
-    if _STRING_LITERAL.fullmatch(operand):
-        return "(" not in type_name and type_name.removesuffix("[]") not in _PADDED_TYPES
-    if _INTEGER_LITERAL.fullmatch(operand):
+    if re.fullmatch(_STRING_LITERAL, operand):
+        return _keeps_string(type_name)
+    if re.fullmatch(_INTEGER_LITERAL, operand):
         return type_name in _INTEGER_CASTS
-    return _DECIMAL_LITERAL.fullmatch(operand) is not None and type_name in _DECIMAL_CASTS
+    return re.fullmatch(_DECIMAL_LITERAL, operand) is not None and type_name in _DECIMAL_CASTS
+
+
+def _keeps_string(type_name: str) -> bool:
+    """Whether a string literal cast to ``type_name`` keeps the literal's value."""
+    if type_name in _TEXT_CASTS:
+        return True
+    return "(" not in type_name and type_name.removesuffix("[]") not in _PADDED_TYPES
+
+
+def literal_of_cast(expression: str) -> str | None:
+    """The literal of ``'text'::type`` when ``canonical_expression`` leaves the cast out.
+
+    How PostgreSQL stores a literal default (``'-1'::integer``, ``'open'::character varying``):
+    a literal without quotes inside, cast to a type named by words (no length, not
+    blank-padded). Read without the lexer; anything else gives None.
+    """
+    literal, cast, type_name = expression.partition("::")
+    if not cast or len(literal) < 2 or literal[0] != "'" or "'" in literal[1:-1]:
+        return None
+    if literal[-1] != "'":
+        return None
+    first, *more = type_name.split(" ")
+    named = first.isascii() and first.isidentifier() and first == first.lower()
+    if not named or any(word not in _TYPE_WORDS for word in more):
+        return None
+    return literal if _keeps_string(type_name) else None
 
 
 def _token_spelling(tokens: list[_Token]) -> str:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import MigrateOperation, ops
 from sqlalchemy import Identity
 
-from alembic_extensions.acknowledge import acknowledge_hint
 from alembic_extensions.indexes import normalise_predicate
 from alembic_extensions.rules import Violation
 from pgkeel import rules
@@ -124,6 +123,8 @@ def adds_identity(op: ops.AlterColumnOp) -> bool:
 
 def identity_violation(where: str) -> Violation:
     """The refusal of an identity added to an existing column, with the recipe."""
+    from alembic_extensions.acknowledge import acknowledge_hint  # noqa: PLC0415
+
     return Violation(
         GENERATED_COLUMN,
         where,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import ops
 from sqlalchemy.sql.naming import conv
 
-from alembic_extensions.acknowledge import PRIMARY_KEY_CHANGE, acknowledge_hint
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
@@ -61,6 +60,8 @@ def primary_key_ops(model: Table, reflected: Table) -> list[MigrateOperation]:
 
 def primary_key_violation(where: str, op: ops.CreatePrimaryKeyOp) -> Violation:
     """The refusal of a changed primary key on an existing table, with the recipe."""
+    from alembic_extensions.acknowledge import PRIMARY_KEY_CHANGE, acknowledge_hint  # noqa: PLC0415
+
     columns = ", ".join(op.columns)
     return Violation(
         PRIMARY_KEY_CHANGE,

@@ -20,7 +20,6 @@ from alembic_extensions.catalog import (
     policy_shape,
     trigger_shape,
 )
-from alembic_extensions.ops import CreateObjectOp, DropObjectOp, ReplaceFunctionOp
 from pgkeel._values import replace
 from pgkeel.dbobjects import (
     DatabaseObject,
@@ -137,6 +136,12 @@ class Planner:
         found = self.catalog.objects.get(obj.identity)
         if found is not None and not changed(obj, found):
             return
+        from alembic_extensions.ops import (  # noqa: PLC0415  # loaded when an op is built
+            CreateObjectOp,
+            DropObjectOp,
+            ReplaceFunctionOp,
+        )
+
         if isinstance(obj, TriggerFunction):
             if found is None:
                 self.plan.create_functions.append(CreateObjectOp(obj))
@@ -150,6 +155,8 @@ class Planner:
         self.plan.create_table_objects.append(CreateObjectOp(obj))
 
     def _extra(self, found: Found, still_used: set[tuple[str, ...]]) -> None:
+        from alembic_extensions.ops import DropObjectOp  # noqa: PLC0415  # loaded when an op is built
+
         obj = found.obj
         table_known = isinstance(obj, TriggerFunction) or (
             _table_key(obj) in self.managed | self.dropped

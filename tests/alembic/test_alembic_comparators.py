@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection
 
 from alembic_extensions.catalog import QUERY_COUNT
+from alembic_extensions.expressions import canonical_expression, literal_of_cast
 from alembic_extensions.indexes import normalise_predicate
 from alembic_extensions.ops import (
     OBJECT_OPERATIONS,
@@ -186,6 +187,52 @@ def test_predicates_compare_after_normalisation(model: str, catalog: str) -> Non
 def test_the_server_spelling_of_the_same_rule_compares_equal(model: str, catalog: str) -> None:
     """Decided from the text alone: no round trip to PostgreSQL."""
     assert normalise_predicate(model) == normalise_predicate(catalog)
+
+
+@pytest.mark.parametrize(
+    ("stored", "literal"),
+    [
+        ("'-1'::integer", "'-1'"),
+        ("'open'::character varying", "'open'"),
+        ("'pending'::text", "'pending'"),
+        ("'{}'::jsonb", "'{}'"),
+        ("'paid'::order_status", "'paid'"),
+        ("'2020-01-01 00:00:00'::timestamp without time zone", "'2020-01-01 00:00:00'"),
+        ("'1.5'::double precision", "'1.5'"),
+        ("'a b'::text", "'a b'"),
+        ("''::text", "''"),
+    ],
+)
+def test_a_literal_with_the_cast_postgresql_writes_is_read_without_the_lexer(
+    stored: str, literal: str
+) -> None:
+    """The shortcut says what the canonical spelling says: the same value as the literal."""
+    assert literal_of_cast(stored) == literal
+    assert canonical_expression(stored) == canonical_expression(literal) == literal
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "'ab'::bpchar",  # blank-padded: the cast changes the value
+        "'ab'::character",
+        "'ab'::name",
+        "'ab'::character varying(1)",  # a length: the cast may cut the value
+        "'{}'::text[]",  # an array: left to the lexer
+        "'it''s'::text",  # a quote inside: left to the lexer
+        "E'a\\nb'::text",  # an escape string
+        "'a'::public.status",  # a schema-qualified type
+        "'a'::\"Status\"",  # a quoted type name
+        "'a'::text || 'b'::text",  # more than a literal
+        "('a'::text)::integer",
+        "'a'",  # no cast
+        "now()",
+        "'a'::Text",  # PostgreSQL writes type names in lower case
+        "'a'::timestamp with local zone",  # a word no type name has
+    ],
+)
+def test_anything_but_a_plain_literal_and_its_cast_is_left_to_the_lexer(stored: str) -> None:
+    assert literal_of_cast(stored) is None
 
 
 @pytest.mark.parametrize(

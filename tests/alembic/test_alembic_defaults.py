@@ -335,3 +335,36 @@ def test_a_default_changed_only_in_its_letters_case_or_spaces_is_reported(
     )
     assert found == (expected, round_trips)
     assert_nothing_left(connection)
+
+
+@pytest.mark.parametrize(
+    ("type_sql", "stored_default", "default", "expected"),
+    [
+        ("varchar(20)", "open", "open", False),
+        ("varchar(20)", "open", "Open", True),
+        ("varchar(20)", "open", "open ", True),
+        ("integer", "-1", "-1", False),
+        ("integer", "-1", "-2", True),
+        ("text", "", "", False),
+        ("text", "", " ", True),
+    ],
+)
+def test_a_literal_default_stored_with_its_cast_is_settled_from_the_text(
+    connection: Connection, type_sql: str, stored_default: str, default: str, expected: bool
+) -> None:
+    """PostgreSQL stores ``'open'::character varying``: no round trip, and a change is reported."""
+    connection.exec_driver_sql(
+        f"CREATE TABLE casts (value {type_sql} DEFAULT '{stored_default}')"
+    )
+    try:
+        stored = Table("casts", MetaData(), autoload_with=connection).c.value
+        model: Column[Any] = Column("value", Text, server_default=default)
+        Table("casts", MetaData(), model)
+        found = sent_by(
+            connection, lambda: default_changed(connection, connection.dialect, stored, model)
+        )
+    finally:
+        connection.exec_driver_sql("DROP TABLE casts")
+    assert found[0] is expected
+    if not expected:
+        assert found[1] == 0
