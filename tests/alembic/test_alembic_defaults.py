@@ -353,9 +353,7 @@ def test_a_literal_default_stored_with_its_cast_is_settled_from_the_text(
     connection: Connection, type_sql: str, stored_default: str, default: str, expected: bool
 ) -> None:
     """PostgreSQL stores ``'open'::character varying``: no round trip, and a change is reported."""
-    connection.exec_driver_sql(
-        f"CREATE TABLE casts (value {type_sql} DEFAULT '{stored_default}')"
-    )
+    connection.exec_driver_sql(f"CREATE TABLE casts (value {type_sql} DEFAULT '{stored_default}')")
     try:
         stored = Table("casts", MetaData(), autoload_with=connection).c.value
         model: Column[Any] = Column("value", Text, server_default=default)
