@@ -30,7 +30,7 @@ from pathlib import Path
 
 RUNS = 3
 _FIRST_RUN_MODULES = ("alembic_extensions", "pgkeel")
-_LISTED = "modules of a run: "
+LISTED = "modules of a run: "
 
 
 def _child(directory: Path, kind: str, imported_first: bool) -> None:  # noqa: FBT001
@@ -64,8 +64,8 @@ def _import_first_run_modules(directory: Path, kind: str) -> None:
         text=True,
         check=True,
     )
-    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(_LISTED))
-    for name in line.removeprefix(_LISTED).split():  # Alembic prints its own lines around it
+    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(LISTED))
+    for name in line.removeprefix(LISTED).split():  # Alembic prints its own lines around it
         importlib.import_module(name)
 
 
@@ -79,7 +79,7 @@ def _modules_of_a_run(directory: Path, kind: str) -> None:
     runs.tidy()
     loaded = set(sys.modules) - before
     names = sorted(name for name in loaded if name.startswith(_FIRST_RUN_MODULES))
-    print(_LISTED + " ".join(names), flush=True)
+    print(LISTED + " ".join(names), flush=True)
 
 
 def _count(directory: Path, url: str, kind: str, imported_first: bool) -> list[int]:  # noqa: FBT001
