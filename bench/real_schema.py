@@ -550,16 +550,19 @@ Where the time goes (goal: <= 1.10x), counted rather than timed: `python -m
 bench._real_schema_instructions check autogenerate` runs the same measuring processes under
 callgrind and counts each run's instructions, which do not move with the machine's load (later
 runs of one process agree to within 0.5%). For a no-op `alembic check` on these 57 tables:
-pgkeel's modules' import is about 28M instructions (81M before its value classes stopped being
-dataclasses, whose methods are compiled from source at import: `pgkeel._values`), pgkeel's work
-in each run about 34M against plain Alembic's 523M (the rules, the server-default, check, key,
+pgkeel's modules' import is about 22M instructions (81M before its value classes stopped being
+dataclasses, 28M before a no-op run stopped loading its operation classes), pgkeel's work in
+each run about 32M against plain Alembic's 524M (the rules, the server-default, check, key,
 predicate, enum and object comparisons, the one catalog statement), and work done on the first
-run only (memos of rendered defaults and predicates) about 12M. So a later run counts 1.07x, the
-first run with the modules already imported 1.08x, and the first run that imports them 1.09x
-(autogenerate: 1.03x, 1.03x, 1.05x; plain Alembic renders and writes an empty file, pgkeel
-writes none). The timed rows above move by several hundredths from one run of the bench to the
-next on this shared machine; the counts do not (see docs/performance.md, 'Where the remaining
-gaps come from')."""
+run only (memos of rendered defaults and predicates, the expression lexer's patterns) about
+15M. So a later run counts 1.06x, and the first run 1.08x with or without the modules imported
+before it (autogenerate: 1.03x, 1.03x, 1.05x; plain Alembic renders and writes an empty file,
+pgkeel writes none). Timed part by part (`python -m bench._real_schema_parts check`), the
+first run's difference is pgkeel's comparators and the import of its modules (about 7 ms of
+CPU), whose instructions cost about half as much time again as a warm run's. The timed rows of
+`alembic check` read 2-6 hundredths above its counts, and move by several hundredths from one
+run of the bench to the next on this shared machine (see docs/performance.md, 'Where the
+remaining gaps come from')."""
 
 
 if __name__ == "__main__":
