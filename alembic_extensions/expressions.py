@@ -337,9 +337,8 @@ def literal_of_cast(expression: str) -> str | None:
     blank-padded). Read without the lexer; anything else gives None.
     """
     literal, cast, type_name = expression.partition("::")
-    if not cast or len(literal) < 2 or literal[0] != "'" or "'" in literal[1:-1]:
-        return None
-    if literal[-1] != "'":
+    quoted = len(literal) >= 2 and literal[0] == literal[-1] == "'"  # opening and closing
+    if not cast or not quoted or "'" in literal[1:-1]:
         return None
     first, *more = type_name.split(" ")
     named = first.isascii() and first.isidentifier() and first == first.lower()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 RUNS = 3
 _FIRST_RUN_MODULES = ("alembic_extensions", "pgkeel")
-LISTED = "modules of a run: "
+_LISTED = "modules of a run: "
 
 
 def _child(directory: Path, kind: str, imported_first: bool) -> None:  # noqa: FBT001
@@ -57,6 +57,12 @@ def _import_first_run_modules(directory: Path, kind: str) -> None:
     import psycopg  # noqa: F401, PLC0415
     import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401, PLC0415
 
+    for name in first_run_modules(directory, kind):
+        importlib.import_module(name)
+
+
+def first_run_modules(directory: Path, kind: str) -> list[str]:
+    """The pgkeel modules a first run of ``kind`` loads, found by a run in a process of its own."""
     module = "bench._real_schema_instructions"
     listed = subprocess.run(
         [sys.executable, "-m", module, "--modules", str(directory), kind],
@@ -64,9 +70,8 @@ def _import_first_run_modules(directory: Path, kind: str) -> None:
         text=True,
         check=True,
     )
-    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(LISTED))
-    for name in line.removeprefix(LISTED).split():  # Alembic prints its own lines around it
-        importlib.import_module(name)
+    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(_LISTED))
+    return line.removeprefix(_LISTED).split()  # Alembic prints its own lines around it
 
 
 def _modules_of_a_run(directory: Path, kind: str) -> None:
@@ -79,7 +84,7 @@ def _modules_of_a_run(directory: Path, kind: str) -> None:
     runs.tidy()
     loaded = set(sys.modules) - before
     names = sorted(name for name in loaded if name.startswith(_FIRST_RUN_MODULES))
-    print(LISTED + " ".join(names), flush=True)
+    print(_LISTED + " ".join(names), flush=True)
 
 
 def _count(directory: Path, url: str, kind: str, imported_first: bool) -> list[int]:  # noqa: FBT001

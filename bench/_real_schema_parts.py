@@ -98,22 +98,14 @@ def _imports(directory: Path, kind: str) -> None:
     import psycopg  # noqa: F401, PLC0415
     import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401, PLC0415
 
-    from bench._real_schema_instructions import LISTED  # noqa: PLC0415
+    from bench._real_schema_instructions import first_run_modules  # noqa: PLC0415
     from bench.real_schema import NoOpRuns  # noqa: PLC0415
 
     NoOpRuns(directory)
     import airflow_models  # noqa: F401, PLC0415
 
-    module = "bench._real_schema_instructions"
-    listed = subprocess.run(
-        [sys.executable, "-m", module, "--modules", str(directory), kind],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    (line,) = (line for line in listed.stdout.splitlines() if line.startswith(LISTED))
     spent: dict[str, float] = {}
-    for name in line.removeprefix(LISTED).split():
+    for name in first_run_modules(directory, kind):
         if name in sys.modules:
             continue  # loaded by one imported before it
         started = time.process_time()
