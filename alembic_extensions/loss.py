@@ -5,9 +5,11 @@
 - A dropped unique rule (constraint or unique index) that no new unique rule of the table
   replaces lets duplicates in from then on: refused. A rule keyed on a dropped column goes with
   the column (refused as such); one on columns that stay whose predicate or expression uses a
-  dropped column is refused by name (``DROP COLUMN`` drops it too). A rule rebuilt with other
-  options, made partial by soft delete or led by ``tenant_id`` is replaced, and pgkeel keeps it
-  (and the columns it uses) until its successor is valid.
+  dropped column is refused by name (``DROP COLUMN`` drops it too), also when autogenerate does
+  not see it go (an ``include_object`` that leaves it out): the database says which of the
+  table's unique rules use a dropped column. A rule rebuilt with other options, made partial by
+  soft delete or led by ``tenant_id`` is replaced, and pgkeel keeps it (and the columns it uses)
+  until its successor is valid.
 - A column type change that PostgreSQL makes by rewriting the table (under an ACCESS EXCLUSIVE
   lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
   rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
@@ -42,7 +44,12 @@ from alembic_extensions.acknowledge import (
     AcknowledgeOp,
     acknowledge_hint,
 )
-from alembic_extensions.dependents import columns_used, key_columns, rule_definition
+from alembic_extensions.dependents import (
+    columns_used,
+    key_columns,
+    rule_definition,
+    sql_identifiers,
+)
 from alembic_extensions.ops import RenameIndexOp
 from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
@@ -435,6 +442,72 @@ def _guard_unique_rules(container: ops.ModifyTableOps, guard: LossGuard) -> None
             )
 
 
+_UNIQUE_RULES_USING = text(
+    "SELECT i.relname AS name,"
+    " ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)"
+    "  FROM generate_series(1, x.indnkeyatts) AS k) AS key_elements,"
+    " ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = x.indrelid"
+    "  AND (a.attnum = ANY (x.indkey) OR a.attnum IN (SELECT d.refobjsubid FROM pg_depend d"
+    "   WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid"
+    "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indrelid))) AS used"
+    " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+    " WHERE x.indrelid = to_regclass(:relation) AND x.indisunique AND NOT x.indisprimary"
+    " ORDER BY i.relname"
+)
+"""Each unique index of a table (those behind unique constraints too): its name, the text of each
+key element (a column or an expression), and every column it uses, predicate and ``INCLUDE``
+columns with them (PostgreSQL records each as a dependency of the index)."""
+
+
+def _rules_in_database(guard: LossGuard, schema: str | None, table: str) -> list[Any]:
+    """The table's unique rules as the database holds them (``_UNIQUE_RULES_USING``' rows)."""
+    assert guard.connection is not None  # noqa: S101  # the caller asks only with a connection
+    relation = sql.Identifier(*([schema] if schema else []), table).as_string()
+    return list(guard.connection.execute(_UNIQUE_RULES_USING, {"relation": relation}))
+
+
+def _names_in_ops(container: ops.ModifyTableOps) -> set[str]:
+    """The names of the indexes and constraints the container's operations touch."""
+    names: set[str] = set()
+    for op in container.ops:
+        inner = getattr(op, "drop", op)
+        for attribute in ("index_name", "constraint_name"):
+            name = getattr(inner, attribute, None)
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
+def _guard_rules_out_of_view(container: ops.ModifyTableOps, guard: LossGuard) -> None:
+    """Refuse a column drop that takes with it a unique rule autogenerate did not see go.
+
+    An ``include_object`` that leaves an index out (or a rule Alembic does not reflect) hides
+    its drop from the operations, but PostgreSQL drops it all the same with a column its
+    predicate, an expression or an ``INCLUDE`` uses. The database says which rules use the
+    dropped columns; those whose key is made of one go with the column (refused as such).
+    """
+    dropped = {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
+    if not dropped or guard.connection is None:
+        return
+    seen, new = _names_in_ops(container), _new_unique_rules(container)
+    table = _where(container.schema, container.table_name)
+    for row in _rules_in_database(guard, container.schema, container.table_name):
+        used = set(row.used)
+        key = set().union(*(sql_identifiers(element) for element in row.key_elements)) & used
+        if row.name in seen or not used & dropped or key & dropped:
+            continue
+        if _replaced(row.name, key, new):
+            continue
+        violation = _drop_unique_violation(table, row.name, key, used & dropped)
+        if guard.refuse_unless_acknowledged(violation):
+            first_drop = next(op for op in container.ops if isinstance(op, ops.DropColumnOp))
+            reason = "acknowledged: the rule is dropped with the column on purpose"
+            container.ops.insert(
+                container.ops.index(first_drop),
+                _acknowledge(DROP_UNIQUE, violation.where, reason),
+            )
+
+
 def _table_key(
     op: ops.DropTableOp | ops.CreateTableOp, dialect: Dialect | None
 ) -> frozenset[tuple[str, str]]:
@@ -623,6 +696,7 @@ def guard_losses(upgrade_ops: ops.UpgradeOps, guard: LossGuard, dropped: set[Any
             continue
         _guard_types(container, guard)
         _guard_unique_rules(container, guard)
+        _guard_rules_out_of_view(container, guard)
         paired |= {
             (container.schema, container.table_name, name)
             for name in _guard_columns(container, guard)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from alembic import command
 from alembic_project import Project, ruff_check
 from sqlalchemy import exc
 
@@ -209,3 +210,51 @@ def test_a_rule_whose_predicate_uses_a_dropped_column_is_refused_by_name(
     project.check()
     project.downgrade("0001")
     assert _unique_indexes(project, "accounts") == ["uq_accounts_email"]
+
+
+def _leaving_out(name: str) -> Callable[..., bool]:
+    """An ``include_object`` that leaves the object called ``name`` out of autogenerate."""
+
+    def include(_obj: object, object_name: str | None, *_: object) -> bool:
+        return object_name != name
+
+    return include
+
+
+def test_a_rule_left_out_by_include_object_is_still_refused_when_a_column_drop_takes_it(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropped_rules")
+    project.revision("create tables")
+    project.upgrade()
+    project.use("models_unruled")
+    settings = {"include_object": _leaving_out("uq_accounts_email")}
+    config = project.config("acknowledge=accounts.archived", settings=settings)
+    with pytest.raises(UnsafeMigrationError) as refused:
+        command.revision(config, message="no archive", autogenerate=True)
+    (violation,) = refused.value.violations
+    assert (violation.rule, violation.where) == ("drop-unique", "accounts.uq_accounts_email")
+    assert "uses column archived, which the migration drops" in violation.problem
+    assert [path.name for path in project.versions()] == ["0001_create_tables.py"]
+    acknowledged = "acknowledge=accounts.archived,accounts.uq_accounts_email"
+    command.revision(project.config(acknowledged, settings=settings), autogenerate=True)
+    written = project.versions()[1].read_text()
+    assert "'drop-unique',\n        'accounts.uq_accounts_email'," in written
+    project.upgrade()
+    assert _unique_indexes(project, "accounts") == []
+
+
+def test_a_rule_left_out_whose_key_is_the_dropped_column_goes_with_it(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropped_rules")
+    project.revision("create tables")
+    project.upgrade()
+    project.use("models_v2")
+    settings = {"include_object": _leaving_out("uq_coupons_code")}
+    config = project.config(settings=settings)
+    with pytest.raises(UnsafeMigrationError) as refused:
+        command.revision(config, message="drop columns", autogenerate=True)
+    found = {(v.rule, v.where) for v in refused.value.violations}
+    assert ("drop-column", "coupons.suffix") in found  # the rule's key expression uses it
+    assert not any(where.startswith("coupons.uq_") for _, where in found)
