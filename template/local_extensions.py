@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
+from cookiecutter.exceptions import FailedHookException
 from cookiecutter.utils import simple_filter
+from pgkeel_template_answers import problems
+
+TEMPLATE_DIR = Path(__file__).resolve().parent
+"""This template's directory (cookiecutter imports this module from it, by the path as typed)."""
 
 _PRINTABLE_ASCII = range(0x20, 0x7F)
 
@@ -23,3 +32,21 @@ def python_string(value: str) -> str:
     character that looks like an ASCII one is no ambiguous-character finding (RUF001).
     """
     return '"' + "".join(_escaped(character) for character in value) + '"'
+
+
+@simple_filter
+def checked_answers(answers: dict[str, Any]) -> str:
+    """``"yes"`` when the answers make a working service; else each problem on stderr, and stop.
+
+    Rendered by the last entry of cookiecutter.json, after every answer and before cookiecutter
+    makes any directory: nothing is left to remove, whatever the slug holds. The stop is
+    cookiecutter's own ``FailedHookException``: its command line prints the message in one line
+    and exits with status 1, its Python API raises it.
+    """
+    found = problems(answers, TEMPLATE_DIR)
+    if not found:
+        return "yes"
+    for problem in found:
+        sys.stderr.write(f"error: {problem}\n")
+    noun = "answer" if len(found) == 1 else "answers"
+    raise FailedHookException(f"Nothing was written: {len(found)} {noun} to change (above).")

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 MULTI_TENANT = "{{ cookiecutter.__tenants }}"  # multi_tenant read as yes or no (cookiecutter.json)
-HTTP = "{{ cookiecutter.http }}"  # checked by pre_gen_project.py: fastapi or none
+HTTP = "{{ cookiecutter.http }}"  # checked before (pgkeel_template_answers.py)
 SLUG = "{{ cookiecutter.project_slug }}"
-REQUIREMENT = "{{ cookiecutter.pgkeel_requirement }}"  # checked by pre_gen_project.py
+REQUIREMENT = "{{ cookiecutter.pgkeel_requirement }}"  # checked before (pgkeel_template_answers.py)
 TEMPLATE_DIR = Path(r"{{ cookiecutter._repo_dir }}")  # as typed: see typed_path
 FROM_TEMPLATE = "from-template"
 WHEELS = Path("wheels")

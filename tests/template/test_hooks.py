@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 
-from tests.template.conftest import run_cookiecutter_cli
+from tests.template.conftest import TEMPLATE, run_cookiecutter_cli
 
 BAD_ANSWERS = [
     pytest.param(
@@ -98,6 +100,12 @@ BAD_ANSWERS = [
         id="requirement-not-a-git-url",
     ),
     pytest.param(
+        ["project_slug=ledger/billing"],
+        "project_slug 'ledger/billing' is not a valid Python identifier",
+        "type project_slug=ledger_billing instead",
+        id="slug-with-a-slash",
+    ),
+    pytest.param(
         ["project_name="],
         "project_name is empty",
         "type a name such as 'Billing Service'",
@@ -130,6 +138,7 @@ def test_a_bad_answer_fails_with_one_line_and_leaves_nothing(
     assert len(errors) == 1, result.stderr
     assert problem in errors[0]
     assert fix in errors[0]
+    assert "Traceback" not in result.stderr
     assert list(output.iterdir()) == []
 
 
@@ -185,3 +194,34 @@ def test_a_long_name_gives_a_slug_refused_with_a_short_one(
     suggested = result.stderr.split("type project_slug=")[1].split()[0]
     assert len(suggested) <= 59
     assert suggested.startswith("ledger_ledger")
+
+
+def test_a_slug_that_climbs_out_of_the_output_directory_makes_nothing_anywhere(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    output = tmp_path / "deep" / "out"
+    output.mkdir(parents=True)
+    result = run_cookiecutter_cli(output, cookiecutter_config, "project_slug=../../escaped")
+    assert result.returncode == 1
+    assert "type project_slug=escaped instead" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == [
+        Path("deep"),
+        Path("deep/out"),
+    ]
+
+
+def test_the_python_api_raises_cookiecutters_hook_failure_and_writes_nothing(
+    tmp_path: Path, cookiecutter_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(FailedHookException, match="Nothing was written: 2 answers to change"):
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(tmp_path),
+            config_file=str(cookiecutter_config),
+            extra_context={"project_slug": "a/b", "http": "flask"},
+        )
+    errors = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in errors] == ["project_slug", "http"]
+    assert list(tmp_path.iterdir()) == []

@@ -1,24 +1,22 @@
-"""Refuse answers that would give a broken service, before any file is written.
+"""The answers that would give a broken service, refused before cookiecutter writes anything.
 
-Each problem is one line on stderr that says what to type instead; the exit status is 1, and
-cookiecutter then removes the directory it had started to create.
+``local_extensions.checked_answers`` runs ``problems`` while cookiecutter builds its context,
+after the last answer and before any directory is made: a bad slug such as ``a/b`` or
+``../x`` never becomes a path. Each problem is one line on stderr that says what to type
+instead; then ``FailedHookException``, which cookiecutter's command line reports in one line
+(exit status 1) and its Python API raises.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
-
-ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 # Names the service's distribution must not take: a distribution cannot depend on its own name,
 # nor on a package that depends on it. (Its code is always the package `app`, so names of
 # standard-library modules are fine.)
-DEPENDENCY_NAMES_FILE = "dependency_names.txt"  # in the template's directory, beside hooks/
+DEPENDENCY_NAMES_FILE = "dependency_names.txt"  # in the template's directory, beside this module
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 # PostgreSQL names (the database, the roles `<slug>` and `<slug>_app`) hold at most 63 bytes.
 ROLE_SUFFIX = "_app"
@@ -32,12 +30,12 @@ SPECIFIER_PATTERN = re.compile(
 FORBIDDEN_IN_NAME = re.compile(r'["\\\x00-\x1f\x7f]')
 
 
-def suggest_slug(text: str) -> str:
+def suggest_slug(text: str, reserved: frozenset[str]) -> str:
     """A valid slug, short enough for the role names, that resembles ``text``."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "my_service"
     if slug[0].isdigit():
         slug = f"service_{slug}"
-    if is_reserved(slug):
+    if is_reserved(slug, reserved):
         slug = f"{slug}_service"
     return slug[:MAX_SLUG_BYTES].rstrip("_")
 
@@ -48,9 +46,9 @@ def dependency_names(template_dir: Path) -> frozenset[str]:
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def is_reserved(slug: str) -> bool:
+def is_reserved(slug: str, reserved: frozenset[str]) -> bool:
     """Whether ``slug`` is the name of a distribution the service depends on, even indirectly."""
-    return slug in DEPENDENCY_NAMES
+    return slug in reserved
 
 
 def check_project_name(name: str) -> str | None:
@@ -71,25 +69,25 @@ def check_project_name(name: str) -> str | None:
     return None
 
 
-def check_slug(slug: str) -> str | None:
+def check_slug(slug: str, reserved: frozenset[str]) -> str | None:
     """The error for a slug that is not a usable Python and PyPI name, if any."""
     if not SLUG_PATTERN.fullmatch(slug):
         return (
             f"project_slug {slug!r} is not a valid Python identifier and PyPI name "
             f"(lowercase letters, digits and underscores, starting with a letter); "
-            f"type project_slug={suggest_slug(slug)} instead."
+            f"type project_slug={suggest_slug(slug, reserved)} instead."
         )
     if len(slug.encode()) > MAX_SLUG_BYTES:
         return (
             f"project_slug {slug!r} is {len(slug)} bytes: the runtime role {slug}{ROLE_SUFFIX} "
             f"would exceed PostgreSQL's 63 bytes (the slug may have {MAX_SLUG_BYTES}); "
-            f"type project_slug={suggest_slug(slug)} instead."
+            f"type project_slug={suggest_slug(slug, reserved)} instead."
         )
-    if is_reserved(slug):
+    if is_reserved(slug, reserved):
         return (
             f"project_slug {slug!r} is reserved: it is the name of a distribution the service "
             f"depends on (directly or through another one); type "
-            f"project_slug={suggest_slug(slug)} instead."
+            f"project_slug={suggest_slug(slug, reserved)} instead."
         )
     return None
 
@@ -150,26 +148,11 @@ def check_pgkeel_requirement(requirement: str, template_dir: Path) -> str | None
     )
 
 
-def typed_path(path: Path) -> Path:
-    """A path as typed to cookiecutter, made absolute.
-
-    Cookiecutter passes the template's path as the user typed it, but runs its hooks inside the
-    new service's directory; a relative path is resolved against the directory the command was
-    started in (the shell's ``PWD``).
-    """
-    if path.is_absolute():
-        return path
-    return Path(os.environ.get("PWD", ".")).joinpath(path).resolve()
-
-
-DEPENDENCY_NAMES = dependency_names(typed_path(Path(str(ANSWERS["_repo_dir"]))))
-
-
-def problems(answers: dict[str, Any]) -> list[str]:
+def problems(answers: dict[str, Any], template_dir: Path) -> list[str]:
     """Every problem with the answers, in the order the questions were asked."""
     found = [
         check_project_name(str(answers["project_name"])),
-        check_slug(str(answers["project_slug"])),
+        check_slug(str(answers["project_slug"]), dependency_names(template_dir)),
         check_yes_no("multi_tenant", str(answers["multi_tenant"])),
         check_choice("http", str(answers["http"]), ["fastapi", "none"]),
         check_choice(
@@ -177,20 +160,6 @@ def problems(answers: dict[str, Any]) -> list[str]:
             str(answers["postgres_version"]),
             [str(version) for version in answers["_postgres_versions"]],
         ),
-        check_pgkeel_requirement(
-            str(answers["pgkeel_requirement"]), typed_path(Path(str(answers["_repo_dir"])))
-        ),
+        check_pgkeel_requirement(str(answers["pgkeel_requirement"]), template_dir),
     ]
     return [problem for problem in found if problem is not None]
-
-
-def main() -> int:
-    """Print each problem on its own line; exit 1 if there is any."""
-    found = problems(ANSWERS)
-    for problem in found:
-        sys.stderr.write(f"error: {problem}\n")
-    return 1 if found else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
