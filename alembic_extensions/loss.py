@@ -50,7 +50,7 @@ from alembic_extensions.dependents import (
     rule_definition,
     sql_identifiers,
 )
-from alembic_extensions.ops import RenameIndexOp
+from alembic_extensions.ops import DropExclusionRuleOp, RenameIndexOp
 from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
 
@@ -390,23 +390,44 @@ def _dropped_uses(columns: set[str]) -> str:
     )
 
 
+def _refused_uses(columns: set[str]) -> str:
+    """The words of a refusal for an exclusion rule whose predicate uses dropped columns."""
+    listed = ", ".join(sorted(columns))
+    return (
+        f" It uses column {listed}, which the migration drops: PostgreSQL refuses that drop "
+        "while the rule exists, so the migration as generated would fail."
+    )
+
+
 def _drop_unique_violation(
-    table: str, name: str, columns: set[str], dropped_uses: set[str]
+    table: str, name: str, columns: set[str], dropped_uses: set[str], *, exclusion: bool = False
 ) -> Violation:
     where = f"{table}.{name}"
     listed = ", ".join(sorted(columns)) or "an expression"
+    kind, breaches = ("exclusion", "conflicting rows") if exclusion else ("unique", "duplicates")
     return Violation(
         DROP_UNIQUE,
         where,
-        f"the migration drops unique rule {name} of {table} ({listed}) and no new unique rule "
-        "replaces it: from then on duplicates can be written, and the rule cannot come back "
-        f"once they are.{_dropped_uses(dropped_uses)}",
-        "if the model lost the rule by mistake (a removed unique=True, UniqueConstraint or "
-        "Index(..., unique=True)), put it back; if the rule changes, declare the new one in "
-        "the same revision and pgkeel keeps the old one (and the columns it uses) until the "
-        "new one is valid.",
+        f"the migration drops {kind} rule {name} of {table} ({listed}) and no new {kind} rule "
+        f"replaces it: from then on {breaches} can be written, and the rule cannot come back "
+        f"once they are.{(_refused_uses if exclusion else _dropped_uses)(dropped_uses)}",
+        _EXCLUSION_FIX if exclusion else _UNIQUE_FIX,
         acknowledge_hint(where),
     )
+
+
+_UNIQUE_FIX = (
+    "if the model lost the rule by mistake (a removed unique=True, UniqueConstraint or "
+    "Index(..., unique=True)), put it back; if the rule changes, declare the new one in the "
+    "same revision and pgkeel keeps the old one (and the columns it uses) until the new one is "
+    "valid."
+)
+_EXCLUSION_FIX = (
+    "Alembic does not compare exclusion constraints: acknowledged, the migration drops the "
+    "rule before the column (op.drop_constraint); if a rule should stay, add the new one after "
+    "the column drop yourself (op.create_exclude_constraint, with a predicate on the columns "
+    "that stay), and bring the old one back in the downgrade."
+)
 
 
 def _goes_with_column(op: ops.MigrateOperation, dropped: set[str]) -> bool:
@@ -450,13 +471,18 @@ _UNIQUE_RULES_USING = text(
     "  AND (a.attnum = ANY (x.indkey) OR a.attnum IN (SELECT d.refobjsubid FROM pg_depend d"
     "   WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indrelid))) AS used"
+    " , (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
+    "  WHERE c.conindid = x.indexrelid AND c.contype = 'x') AS exclusion"
     " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-    " WHERE x.indrelid = to_regclass(:relation) AND x.indisunique AND NOT x.indisprimary"
+    " WHERE x.indrelid = to_regclass(:relation) AND NOT x.indisprimary"
+    " AND (x.indisunique OR x.indisexclusion)"
     " ORDER BY i.relname"
 )
-"""Each unique index of a table (those behind unique constraints too): its name, the text of each
-key element (a column or an expression), and every column it uses, predicate and ``INCLUDE``
-columns with them (PostgreSQL records each as a dependency of the index)."""
+"""Each unique index of a table (those behind unique constraints too) and each index behind an
+exclusion constraint (``EXCLUDE USING gist (during WITH &&)``, a rule Alembic does not compare):
+its name, the text of each key element (a column or an expression), every column it uses,
+predicate and ``INCLUDE`` columns with them (PostgreSQL records each as a dependency of the
+index), and an exclusion constraint's definition (``exclusion``, NULL for a unique rule)."""
 
 
 def _rules_in_database(guard: LossGuard, schema: str | None, table: str) -> list[Any]:
@@ -498,14 +524,18 @@ def _guard_rules_out_of_view(container: ops.ModifyTableOps, guard: LossGuard) ->
             continue
         if _replaced(row.name, key, new):
             continue
-        violation = _drop_unique_violation(table, row.name, key, used & dropped)
+        violation = _drop_unique_violation(
+            table, row.name, key, used & dropped, exclusion=row.exclusion is not None
+        )
         if guard.refuse_unless_acknowledged(violation):
             first_drop = next(op for op in container.ops if isinstance(op, ops.DropColumnOp))
             reason = "acknowledged: the rule is dropped with the column on purpose"
-            container.ops.insert(
-                container.ops.index(first_drop),
-                _acknowledge(DROP_UNIQUE, violation.where, reason),
-            )
+            before: list[MigrateOperation] = [_acknowledge(DROP_UNIQUE, violation.where, reason)]
+            if row.exclusion is not None:  # PostgreSQL drops it on its own, not with a column
+                table_name, schema = container.table_name, container.schema
+                before.append(DropExclusionRuleOp(row.name, table_name, row.exclusion, schema))
+            at = container.ops.index(first_drop)
+            container.ops[at:at] = before
 
 
 def _table_key(

@@ -433,6 +433,27 @@ class UniqueUsingIndexOp(MigrateOperation):
         )
 
 
+class DropExclusionRuleOp(ops.DropConstraintOp):
+    """``op.drop_constraint`` of an exclusion rule, whose downgrade adds it back as it was.
+
+    Alembic does not reflect exclusion constraints, so a plain drop could not be reversed:
+    ``definition`` is the rule as PostgreSQL prints it (``pg_get_constraintdef``).
+    """
+
+    def __init__(self, name: str, table_name: str, definition: str, schema: str | None) -> None:
+        super().__init__(name, table_name, schema=schema)
+        self.definition = definition
+
+    def reverse(self) -> ops.ExecuteSQLOp:  # type: ignore[override]  # SQL, not a constraint
+        """``ALTER TABLE ... ADD CONSTRAINT name <definition>``."""
+        statement = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            qualified(self.schema, self.table_name),
+            sql.Identifier(str(self.constraint_name)),
+            sql.SQL(self.definition),  # PostgreSQL's own text
+        )
+        return ops.ExecuteSQLOp(statement.as_string())
+
+
 class DropReplacedRuleOp(MigrateOperation):
     """Drop a unique rule that new unique indexes replace, and only once they are all valid.
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from alembic import command
-from alembic_project import Project, ruff_check
+from alembic_project import Project, ruff_check, squawk
 from sqlalchemy import exc
 
 from alembic_extensions.errors import UnsafeMigrationError
@@ -258,3 +258,45 @@ def test_a_rule_left_out_whose_key_is_the_dropped_column_goes_with_it(
     found = {(v.rule, v.where) for v in refused.value.violations}
     assert ("drop-column", "coupons.suffix") in found  # the rule's key expression uses it
     assert not any(where.startswith("coupons.uq_") for _, where in found)
+
+
+OVERLAPPING = (
+    "INSERT INTO bookings (during) VALUES ('[2026-01-01 10:00, 2026-01-01 11:00)');"
+    "INSERT INTO bookings (during) VALUES ('[2026-01-01 10:30, 2026-01-01 12:00)')"
+)
+
+
+def test_an_exclusion_rule_a_column_drop_takes_is_refused_by_name(
+    make_project: MakeProject,
+) -> None:
+    """Alembic does not compare exclusion constraints: only the database sees this one go."""
+    project = make_project("dropped_exclusion")
+    project.revision("create bookings")
+    project.upgrade()
+    with pytest.raises(exc.IntegrityError, match="ex_bookings_during"):
+        project.execute(OVERLAPPING)
+    project.use("models_v2")
+    with pytest.raises(UnsafeMigrationError) as refused:
+        project.revisions("no cancellations", "acknowledge=bookings.cancelled")
+    (violation,) = refused.value.violations
+    assert (violation.rule, violation.where) == ("drop-unique", "bookings.ex_bookings_during")
+    assert "drops exclusion rule ex_bookings_during" in violation.problem
+    assert "uses column cancelled, which the migration drops" in violation.problem
+    assert "op.drop_constraint" in violation.fix
+    assert "PostgreSQL refuses that drop" in violation.problem
+    assert [path.name for path in project.versions()] == ["0001_create_bookings.py"]
+    (path,) = project.revisions(
+        "no cancellations", "acknowledge=bookings.cancelled,bookings.ex_bookings_during"
+    )
+    upgrade = path.read_text()
+    drop_rule = upgrade.index("op.drop_constraint('ex_bookings_during', 'bookings')")
+    assert drop_rule < upgrade.index("op.drop_column('bookings', 'cancelled')")
+    status, report = squawk(project)
+    assert status == 0, report  # both drops acknowledged
+    project.upgrade()  # PostgreSQL refuses the column drop while the rule uses it
+    project.check()
+    project.downgrade("0001")  # the column, then the rule, back
+    with pytest.raises(exc.IntegrityError, match="ex_bookings_during"):
+        project.execute(OVERLAPPING)
+    project.upgrade()
+    project.execute(OVERLAPPING)  # what the acknowledgement allowed
