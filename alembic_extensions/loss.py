@@ -50,14 +50,19 @@ from alembic_extensions.dependents import (
     rule_definition,
     sql_identifiers,
 )
-from alembic_extensions.ops import DropExclusionRuleOp, RenameIndexOp
+from alembic_extensions.ops import (
+    DropExclusionRuleOp,
+    RenameIndexOp,
+    RuleBackOnDowngradeOp,
+    restore_rule_statement,
+)
 from alembic_extensions.probes import rewrites
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, Row
     from sqlalchemy.engine import Dialect
 
 _PROBE_TABLE = "pgkeel_type_probe"
@@ -471,9 +476,10 @@ _UNIQUE_RULES_USING = text(
     "  AND (a.attnum = ANY (x.indkey) OR a.attnum IN (SELECT d.refobjsubid FROM pg_depend d"
     "   WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indrelid))) AS used"
-    " , (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
-    "  WHERE c.conindid = x.indexrelid AND c.contype = 'x') AS exclusion"
+    " , c.contype = 'x' AS exclusion, pg_get_constraintdef(c.oid) AS constraint_definition,"
+    " pg_get_indexdef(x.indexrelid) AS index_definition"
     " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+    " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.contype IN ('u', 'x')"
     " WHERE x.indrelid = to_regclass(:relation) AND NOT x.indisprimary"
     " AND (x.indisunique OR x.indisexclusion)"
     " ORDER BY i.relname"
@@ -482,10 +488,11 @@ _UNIQUE_RULES_USING = text(
 exclusion constraint (``EXCLUDE USING gist (during WITH &&)``, a rule Alembic does not compare):
 its name, the text of each key element (a column or an expression), every column it uses,
 predicate and ``INCLUDE`` columns with them (PostgreSQL records each as a dependency of the
-index), and an exclusion constraint's definition (``exclusion``, NULL for a unique rule)."""
+index), whether it is an exclusion rule, and its definitions (the constraint's, NULL for a plain
+unique index, and the index's) to bring it back in the downgrade."""
 
 
-def _rules_in_database(guard: LossGuard, schema: str | None, table: str) -> list[Any]:
+def _rules_in_database(guard: LossGuard, schema: str | None, table: str) -> list[Row[Any]]:
     """The table's unique rules as the database holds them (``_UNIQUE_RULES_USING``' rows)."""
     assert guard.connection is not None  # noqa: S101  # the caller asks only with a connection
     relation = sql.Identifier(*([schema] if schema else []), table).as_string()
@@ -525,17 +532,31 @@ def _guard_rules_out_of_view(container: ops.ModifyTableOps, guard: LossGuard) ->
         if _replaced(row.name, key, new):
             continue
         violation = _drop_unique_violation(
-            table, row.name, key, used & dropped, exclusion=row.exclusion is not None
+            table, row.name, key, used & dropped, exclusion=row.exclusion
         )
         if guard.refuse_unless_acknowledged(violation):
             first_drop = next(op for op in container.ops if isinstance(op, ops.DropColumnOp))
             reason = "acknowledged: the rule is dropped with the column on purpose"
-            before: list[MigrateOperation] = [_acknowledge(DROP_UNIQUE, violation.where, reason)]
-            if row.exclusion is not None:  # PostgreSQL drops it on its own, not with a column
-                table_name, schema = container.table_name, container.schema
-                before.append(DropExclusionRuleOp(row.name, table_name, row.exclusion, schema))
             at = container.ops.index(first_drop)
-            container.ops[at:at] = before
+            container.ops[at:at] = [
+                _acknowledge(DROP_UNIQUE, violation.where, reason),
+                _dropped_rule(container, row),
+            ]
+
+
+def _dropped_rule(container: ops.ModifyTableOps, row: Row[Any]) -> MigrateOperation:
+    """The drop of a rule autogenerate did not see, before the column drop that takes it.
+
+    PostgreSQL drops a unique rule with the column (nothing to run, the rule back in the
+    downgrade); it refuses to drop a column an exclusion rule uses, so that one is dropped first.
+    """
+    schema, table = container.schema, container.table_name
+    restore = restore_rule_statement(
+        schema, table, row.name, row.constraint_definition, row.index_definition
+    )
+    if row.exclusion:
+        return DropExclusionRuleOp(row.name, table, restore, schema)
+    return RuleBackOnDowngradeOp(restore)
 
 
 def _table_key(

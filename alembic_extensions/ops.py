@@ -433,25 +433,52 @@ class UniqueUsingIndexOp(MigrateOperation):
         )
 
 
+def restore_rule_statement(
+    schema: str | None, table: str, name: str, constraint: str | None, index: str
+) -> str:
+    """The statement that brings a rule back as PostgreSQL printed it.
+
+    ``constraint``: ``pg_get_constraintdef`` of the constraint behind the index (None for a
+    plain unique index); ``index``: ``pg_get_indexdef`` of the index.
+    """
+    if constraint is None:
+        return index
+    statement = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}")
+    return statement.format(
+        qualified(schema, table),
+        sql.Identifier(name),
+        sql.SQL(constraint),  # PostgreSQL's own text
+    ).as_string()
+
+
 class DropExclusionRuleOp(ops.DropConstraintOp):
     """``op.drop_constraint`` of an exclusion rule, whose downgrade adds it back as it was.
 
     Alembic does not reflect exclusion constraints, so a plain drop could not be reversed:
-    ``definition`` is the rule as PostgreSQL prints it (``pg_get_constraintdef``).
+    ``restore`` is the statement that adds the rule back (``restore_rule_statement``).
     """
 
-    def __init__(self, name: str, table_name: str, definition: str, schema: str | None) -> None:
+    def __init__(self, name: str, table_name: str, restore: str, schema: str | None) -> None:
         super().__init__(name, table_name, schema=schema)
-        self.definition = definition
+        self.restore = restore
 
     def reverse(self) -> ops.ExecuteSQLOp:  # type: ignore[override]  # SQL, not a constraint
-        """``ALTER TABLE ... ADD CONSTRAINT name <definition>``."""
-        statement = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            qualified(self.schema, self.table_name),
-            sql.Identifier(str(self.constraint_name)),
-            sql.SQL(self.definition),  # PostgreSQL's own text
-        )
-        return ops.ExecuteSQLOp(statement.as_string())
+        """The rule back."""
+        return ops.ExecuteSQLOp(self.restore)
+
+
+class RuleBackOnDowngradeOp(NoOp):
+    """A rule PostgreSQL drops with a column: nothing on the way up, the rule back on the way down.
+
+    Placed before the column drop, its reverse runs after the column is added back.
+    """
+
+    def __init__(self, restore: str) -> None:
+        self.restore = restore
+
+    def reverse(self) -> ops.ExecuteSQLOp:  # type: ignore[override]  # the rule, not nothing
+        """The rule back."""
+        return ops.ExecuteSQLOp(self.restore)
 
 
 class DropReplacedRuleOp(MigrateOperation):

@@ -240,8 +240,17 @@ def test_a_rule_left_out_by_include_object_is_still_refused_when_a_column_drop_t
     command.revision(project.config(acknowledged, settings=settings), autogenerate=True)
     written = project.versions()[1].read_text()
     assert "'drop-unique',\n        'accounts.uq_accounts_email'," in written
+    downgrade = written[written.index("def downgrade") :]
+    restored = downgrade.index("CREATE UNIQUE INDEX uq_accounts_email")
+    assert downgrade.index("op.add_column('accounts'") < restored
     project.upgrade()
     assert _unique_indexes(project, "accounts") == []
+    project.downgrade("0001")  # the column, then the rule, back
+    assert _unique_indexes(project, "accounts") == ["uq_accounts_email"]
+    predicate = (
+        "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = '{}'::regclass"
+    )
+    assert project.query(predicate.format("uq_accounts_email")) == ["(NOT archived)"]
 
 
 def test_a_rule_left_out_whose_key_is_the_dropped_column_goes_with_it(
