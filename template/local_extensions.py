@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,25 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 """This template's directory (cookiecutter imports this module from it, by the path as typed)."""
 
 _PRINTABLE_ASCII = range(0x20, 0x7F)
+
+
+class _FailedHookWithoutTraceback(logging.Filter):
+    """Keep cookiecutter's line about a failed hook, drop the traceback it logs under it.
+
+    The post-generation hook prints what failed and the fix (an ``error:`` line) and exits
+    with status 1; cookiecutter then removes the service's directory and logs the stop with
+    ``logger.exception``, a traceback of its own code that says nothing more.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Let the record through, without the traceback of a ``FailedHookException``."""
+        if record.exc_info and isinstance(record.exc_info[1], FailedHookException):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("cookiecutter.hooks").addFilter(_FailedHookWithoutTraceback())
 
 
 def _escaped(character: str) -> str:

@@ -90,8 +90,9 @@ def run(argv: list[str], what: str) -> None:
     """Run a command quietly; a failure becomes a HookError with its last lines."""
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        tail = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise HookError(f"{what} failed: {tail}")
+        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines()]
+        tail = " ".join([line for line in lines if line][-3:])
+        raise HookError(f"{what} failed: {tail.rstrip('.')}")
 
 
 def build_wheel(source: Path) -> None:

@@ -225,3 +225,20 @@ def test_the_python_api_raises_cookiecutters_hook_failure_and_writes_nothing(
     errors = capsys.readouterr().err.splitlines()
     assert [line.split()[1] for line in errors] == ["project_slug", "http"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_post_generation_step_says_what_and_leaves_nothing(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    """A pgkeel that cannot be fetched fails after rendering: the service is removed."""
+    output = tmp_path / "out"
+    output.mkdir()
+    missing = f"git+file://{tmp_path / 'no-such-repository.git'}"
+    result = run_cookiecutter_cli(output, cookiecutter_config, f"pgkeel_requirement={missing}")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "git clone file://" in errors[0]
+    assert "Fix: check pgkeel_requirement" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert list(output.iterdir()) == []
