@@ -18,7 +18,7 @@ from alembic.operations import ops
 from psycopg import sql
 from sqlalchemy import CheckConstraint
 
-from alembic_extensions.indexes import normalise_predicate
+from alembic_extensions.indexes import normalise_predicate, text_casts_kept
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 
 if TYPE_CHECKING:
@@ -104,9 +104,11 @@ def check_changed(
 ) -> bool:
     """Whether the model's check expression differs from the database's."""
     expression = _expression(model, dialect)
-    if normalise_predicate(expression) == normalise_predicate(str(reflected.sqltext)):
+    table = reflected.table  # a model's column check is bound to its column, not to a table
+    kept_casts = text_casts_kept(table)
+    stored_text = str(reflected.sqltext)
+    if normalise_predicate(expression, kept_casts) == normalise_predicate(stored_text, kept_casts):
         return False
-    table = reflected.table
     if connection is None or table is None:
         return True
     stored = _stored_definition(connection, table, str(reflected.name))

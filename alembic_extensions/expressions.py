@@ -11,7 +11,8 @@ identifiers, and parentheses that change how the expression groups.
 writes them back with one pair of parentheses per operator: ``a > 0 OR (b > 0 AND c > 0)`` and
 ``((a > 0) OR ((b > 0) AND (c > 0)))`` compare equal, ``(a > 0 OR b > 0) AND c > 0`` does not.
 The casts PostgreSQL writes where the model may leave them out are left out too, as long as
-they cannot change a value: to ``text`` and ``character varying`` (without a length), a string
+they cannot change a value: to ``text`` and ``character varying`` (without a length; of a
+column, only when the caller does not say its type keeps them: see ``kept_casts``), a string
 literal's to a type named without a length (``'{}'::jsonb``, not ``'a'::varchar(1)`` or
 ``'a'::bpchar``), an integer literal's to a numeric type and a decimal one's to ``numeric``
 (``(0)::numeric``, not ``(1.5)::integer``). A form it does not parse (``CASE``,
@@ -176,9 +177,10 @@ def _tokens(text: str) -> list[_Token]:
 class _Parser:
     """PostgreSQL's precedence over a common subset of expressions, written back canonically."""
 
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[_Token], kept_casts: frozenset[str]) -> None:
         self.tokens = tokens
         self.position = 0
+        self.kept_casts = kept_casts
 
     def peek(self, ahead: int = 0) -> _Token:
         index = self.position + ahead
@@ -260,7 +262,8 @@ class _Parser:
             self.take("[")
             self.take("]")
             type_name += "[]"
-        return operand if _implied(operand, type_name) else f"({operand})::{type_name}"
+        implied = _implied(operand, type_name) and _column_name(operand) not in self.kept_casts
+        return operand if implied else f"({operand})::{type_name}"
 
     def prefix(self) -> str:
         token = self.peek()
@@ -304,6 +307,12 @@ class _Parser:
             written.append(self.expression(0))
         self.take(closing)
         return opening + ", ".join(written) + closing
+
+
+def _column_name(operand: str) -> str:
+    """The column an operand names (``t.status`` and ``"status"`` name ``status``), else itself."""
+    name = operand.rpartition(".")[2]
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == '"' else name
 
 
 def _implied(operand: str, type_name: str) -> bool:
@@ -352,8 +361,13 @@ def _token_spelling(tokens: list[_Token]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def canonical_expression(expression: str) -> str:
+def canonical_expression(expression: str, kept_casts: frozenset[str] = frozenset()) -> str:
     """``expression`` in the spelling two equal expressions share (see the module's notes).
+
+    ``kept_casts``: the columns whose cast to ``text`` is kept, those of a type PostgreSQL
+    never casts to text on its own (an enum, a uuid, a number): ``status::text > 'b'`` compares
+    names in alphabetical order, ``status > 'b'`` in the enum's order, and the two must not
+    share a spelling. PostgreSQL writes ``(name)::text`` itself for a ``varchar`` column.
 
     Remembered per text: the catalog's texts (``now()``, ``deleted_at IS NULL``...) come back on
     every column and every run.
@@ -363,7 +377,7 @@ def canonical_expression(expression: str) -> str:
     except _UnparsedError:
         return expression.strip()
     try:
-        return _Parser(tokens).whole()
+        return _Parser(tokens, kept_casts).whole()
     except _UnparsedError:
         return "tokens: " + _token_spelling(tokens)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from alembic.operations import MigrateOperation, ops
 from sqlalchemy import Identity
 
-from alembic_extensions.indexes import normalise_predicate
+from alembic_extensions.indexes import normalise_predicate, text_casts_kept
 from alembic_extensions.rules import Violation
 from pgkeel import rules
 
@@ -62,7 +62,8 @@ def generated_ops(model: Table, reflected: Table) -> list[MigrateOperation]:
         if old_column is None:  # neither side is generated (nearly every column), or a new one
             continue
         old, new = _expression(old_column), _expression(column)
-        if normalise_predicate(old) != normalise_predicate(new):
+        kept_casts = text_casts_kept(model)
+        if normalise_predicate(old, kept_casts) != normalise_predicate(new, kept_casts):
             found.append(GeneratedChangeOp(model.name, column.name, old, new, model.schema))
     return found
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ClauseElement, Index
+from sqlalchemy import ClauseElement, Enum, Index, String, TypeDecorator
+from sqlalchemy.types import NullType
 
 from alembic_extensions.probes import literal_sql, stored_form, temporary_copy
 from pgkeel.indexes import uncovered_foreign_keys
@@ -25,6 +26,7 @@ from pgkeel.indexes import uncovered_foreign_keys
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.types import TypeEngine
 
 __all__ = [  # uncovered_foreign_keys is imported from here too
     "is_invalid",
@@ -44,32 +46,70 @@ def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401
     return str(where)
 
 
-def normalise_predicate(predicate: str | None) -> str | None:
+def normalise_predicate(
+    predicate: str | None, kept_casts: frozenset[str] = frozenset()
+) -> str | None:
     """A predicate (or any expression) in the canonical spelling both sides share.
 
     Equal spellings mean the same expression; different ones may still be the same expression
-    spelt another way, which only PostgreSQL can settle (see ``expressions``).
+    spelt another way, which only PostgreSQL can settle (see ``expressions``). ``kept_casts``:
+    see ``text_casts_kept``.
     """
     if predicate is None:
         return None
     # Loaded on the first expression: a schema without one never compiles its lexer.
     from alembic_extensions.expressions import canonical_expression  # noqa: PLC0415
 
-    return canonical_expression(predicate) or None
+    return canonical_expression(predicate, kept_casts) or None
+
+
+_TEXT_CASTS_KEPT: WeakKeyDictionary[Table, frozenset[str]] = WeakKeyDictionary()
+
+
+def _cast_to_text_by_postgresql(type_: TypeEngine[Any]) -> bool:
+    """Whether PostgreSQL may write ``(column)::text`` itself for a column of this type.
+
+    It does for ``varchar`` and ``char`` (and ``text`` needs no cast), and so for an ``Enum``
+    stored as ``varchar``; a type the plugin cannot see through (a ``TypeDecorator``, an
+    unknown type) counts as one too: its cast is left out, as for any string.
+    """
+    if isinstance(type_, TypeDecorator | NullType):
+        return True
+    if isinstance(type_, Enum):
+        return not type_.native_enum
+    return isinstance(type_, String)
+
+
+def text_casts_kept(table: Table | None) -> frozenset[str]:
+    """The columns of ``table`` whose ``::text`` cast changes a comparison (enum, uuid, number).
+
+    Compared in the canonical spelling, ``status::text > 'b'`` and ``status > 'b'`` stay apart
+    on an enum column, where PostgreSQL never adds the cast itself. Computed once per table.
+    """
+    if table is None:
+        return frozenset()
+    kept = _TEXT_CASTS_KEPT.get(table)
+    if kept is None:
+        kept = frozenset(
+            column.name for column in table.columns if not _cast_to_text_by_postgresql(column.type)
+        )
+        _TEXT_CASTS_KEPT[table] = kept
+    return kept
 
 
 _MODEL_PREDICATES: WeakKeyDictionary[Index, str | None] = WeakKeyDictionary()
 
 
-def predicate(index: Index, dialect: Dialect) -> str | None:
+def predicate(index: Index, dialect: Dialect, kept_casts: frozenset[str]) -> str | None:
     """The normalised ``WHERE`` predicate of a model or reflected index.
 
-    A model's predicate is compiled once per index: autogenerate runs often in one process.
+    ``kept_casts``: the model table's ``text_casts_kept``, for both sides. A model's predicate
+    is compiled once per index: autogenerate runs often in one process.
     """
     if index in _MODEL_PREDICATES:
         return _MODEL_PREDICATES[index]
     where = index.dialect_options["postgresql"]["where"]
-    normalised = normalise_predicate(_predicate_text(where, dialect))
+    normalised = normalise_predicate(_predicate_text(where, dialect), kept_casts)
     if isinstance(where, ClauseElement):
         _MODEL_PREDICATES[index] = normalised
     return normalised
@@ -110,7 +150,8 @@ def predicate_changed(
     With a ``connection``, predicates that differ as text are compared as PostgreSQL stores
     them (see ``server_predicate``).
     """
-    if predicate(model, dialect) == predicate(reflected, dialect):
+    kept_casts = text_casts_kept(model.table)
+    if predicate(model, dialect, kept_casts) == predicate(reflected, dialect, kept_casts):
         return False
     model_where = _predicate_text(model.dialect_options["postgresql"]["where"], dialect)
     stored = reflected.dialect_options["postgresql"]["where"]
