@@ -147,6 +147,106 @@ def test_autocommit_statement_is_cleared_whatever_words_it_holds(
         assert connection.exec_driver_sql(statement).all() == []
 
 
+CHAINS = ["COMMIT AND CHAIN", "END AND CHAIN", "ROLLBACK AND CHAIN", "/* x */ commit and chain"]
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_a_chained_transaction_gets_the_tenant_again(
+    engines: tuple[Engine, Engine], chain: str, seeded: Seed
+) -> None:
+    """``COMMIT AND CHAIN`` keeps the driver in a transaction that lost the tenant's value."""
+    stray, hooked = engines
+    leave_a_value(stray, "SET", seeded.tenants[1])
+    with tenant_context(seeded.tenants[0]), create_sessionmaker(hooked)() as session:
+        assert session.scalars(TENANTS_SEEN).all() == [seeded.tenants[0]]
+        session.execute(text(chain))
+        assert session.scalars(TENANTS_SEEN).all() == [seeded.tenants[0]]
+    with hooked.connect() as connection:  # no tenant: the chained transaction sees nothing
+        assert connection.execute(TENANTS_SEEN).all() == []
+        connection.exec_driver_sql(chain)
+        assert connection.execute(TENANTS_SEEN).all() == []
+
+
+CONTROL_AMONG_STATEMENTS = {
+    "rollback to savepoint last": "SELECT 1; ROLLBACK TO SAVEPOINT s",
+    "commit then a read": "COMMIT; SELECT DISTINCT tenant_id FROM customers",
+    "a read after a commit": "SELECT 1; commit; SELECT DISTINCT tenant_id FROM customers",
+    "begin in the middle": "SELECT 1;\n-- next\nBEGIN",
+    "release": "SELECT 1; RELEASE SAVEPOINT s",
+}
+
+
+@pytest.mark.parametrize(
+    "statement", CONTROL_AMONG_STATEMENTS.values(), ids=CONTROL_AMONG_STATEMENTS
+)
+def test_transaction_control_among_statements_is_refused(
+    engines: tuple[Engine, Engine], statement: str, seeded: Seed
+) -> None:
+    """Statements after it in the same text would run before pgkeel could set the tenant."""
+    _stray, hooked = engines
+    with tenant_context(seeded.tenants[0]), hooked.connect() as connection:
+        connection.exec_driver_sql("SAVEPOINT s")
+        with pytest.raises(TenantNotSetError) as refused:
+            connection.exec_driver_sql(statement)
+        assert "Fix: send transaction control as a statement of its own" in str(refused.value)
+
+
+SEMICOLONS_THAT_END_NOTHING = {
+    "in a literal": "SELECT DISTINCT tenant_id FROM customers WHERE name <> 'a; COMMIT'",
+    "in an escape string": "SELECT DISTINCT tenant_id FROM customers WHERE name <> E'\\'; END'",
+    "in a comment": "SELECT DISTINCT tenant_id FROM customers /* ; rollback */",
+    "in a dollar quote": "SELECT DISTINCT tenant_id FROM customers WHERE name <> $q$;END$q$",
+    "a last one": "SELECT DISTINCT tenant_id FROM customers;",
+}
+
+
+@pytest.mark.parametrize(
+    "statement", SEMICOLONS_THAT_END_NOTHING.values(), ids=SEMICOLONS_THAT_END_NOTHING
+)
+def test_a_semicolon_inside_a_literal_or_comment_is_no_statement(
+    engines: tuple[Engine, Engine], statement: str, seeded: Seed
+) -> None:
+    _stray, hooked = engines
+    with tenant_context(seeded.tenants[0]), hooked.connect() as connection:
+        assert connection.exec_driver_sql(statement).scalars().all() == [seeded.tenants[0]]
+
+
+def test_a_rolled_back_savepoint_in_a_text_of_its_own_restores_no_tenant(
+    engines: tuple[Engine, Engine], seeded: Seed
+) -> None:
+    _stray, hooked = engines
+    with hooked.connect() as connection:
+        with tenant_context(seeded.tenants[1]):
+            connection.execute(TENANTS_SEEN).all()
+            connection.exec_driver_sql("SAVEPOINT s")
+        with tenant_context(seeded.tenants[0]):
+            assert connection.execute(TENANTS_SEEN).scalars().all() == [seeded.tenants[0]]
+            connection.exec_driver_sql("ROLLBACK TO SAVEPOINT s")
+            assert connection.execute(TENANTS_SEEN).scalars().all() == [seeded.tenants[0]]
+
+
+@pytest.mark.parametrize("first", ["REINDEX TABLE pg_temp.scratch", "CLUSTER pg_temp.scratch"])
+def test_a_command_run_outside_transactions_does_not_carry_the_statements_after_it(
+    engines: tuple[Engine, Engine], first: str, seeded: Seed
+) -> None:
+    """``REINDEX`` runs in a transaction block: what follows it in its text is cleared too."""
+    _stray, hooked = engines
+    autocommit = hooked.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:  # one server connection, even behind PgBouncer
+        connection.exec_driver_sql(
+            "DROP TABLE IF EXISTS pg_temp.scratch, pg_temp.copied;"
+            " CREATE TEMP TABLE scratch (x int PRIMARY KEY);"
+            " CREATE INDEX scratch_x ON scratch (x); CLUSTER scratch USING scratch_x"
+        )
+        connection.exec_driver_sql(STRAY["SET"].format(seeded.tenants[1]))
+        connection.exec_driver_sql(
+            f"{first}; CREATE TEMP TABLE copied AS SELECT DISTINCT tenant_id FROM customers"
+        )
+        copied = connection.exec_driver_sql("SELECT * FROM copied").all()
+        connection.exec_driver_sql("RESET app.tenant_id; DROP TABLE scratch, copied")
+    assert copied == []
+
+
 def test_all_tenants_on_a_core_connection_is_refused(
     engines: tuple[Engine, Engine], seeded: Seed
 ) -> None:

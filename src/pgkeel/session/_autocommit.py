@@ -23,7 +23,7 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from pgkeel.session._dbapi import driver_in_transaction, run_fixed
-from pgkeel.session._statement_head import statement_head
+from pgkeel.session._statement_head import statement_head, statement_heads
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, ExceptionContext
@@ -44,8 +44,9 @@ _OUTSIDE_TRANSACTIONS: Final = re.compile(
 ``CONCURRENTLY`` counts only where it makes a command refuse transactions (``CREATE INDEX``,
 ``DROP INDEX``, ``ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY``): the word in a string
 literal or a comment of an ordinary statement must not take that statement out of its clearing
-transaction. ``VACUUM``, ``CLUSTER`` and ``REINDEX`` run as they are whatever follows them (they
-read no rows through row-level security). ``REFRESH MATERIALIZED VIEW CONCURRENTLY``
+transaction. ``VACUUM``, ``CLUSTER`` and ``REINDEX`` run as they are whatever their arguments
+(they read no rows through row-level security), but only alone in their text: see
+``_runs_outside_transactions``. ``REFRESH MATERIALIZED VIEW CONCURRENTLY``
 runs in a transaction block, so it is wrapped like any other statement.
 """
 _TRANSACTION_CONTROL: Final = re.compile(
@@ -54,13 +55,25 @@ _TRANSACTION_CONTROL: Final = re.compile(
 )
 
 
+def _runs_outside_transactions(head: str, statement: str) -> bool:
+    """A command PostgreSQL refuses in a transaction block, alone in its text.
+
+    In a text of several statements it is wrapped like any other: PostgreSQL runs such a text
+    as one transaction block, which ``VACUUM`` refuses anyway, and ``REINDEX`` runs in one, so
+    the statements after it must not escape the clearing transaction.
+    """
+    if not _OUTSIDE_TRANSACTIONS.match(head):
+        return False
+    return ";" not in statement or len(statement_heads(statement)) < 2
+
+
 def begin_cleared(connection: Connection, statement: str) -> bool:
     """Before an ``AUTOCOMMIT`` statement: a transaction of its own, ``app.tenant_id`` cleared.
 
     True when that transaction was opened (``commit_cleared`` ends it after the statement).
     """
     head = statement_head(statement)
-    if _TRANSACTION_CONTROL.match(head) or _OUTSIDE_TRANSACTIONS.match(head):
+    if _TRANSACTION_CONTROL.match(head) or _runs_outside_transactions(head, statement):
         return False
     if driver_in_transaction(connection):  # the application's own BEGIN
         run_fixed(connection, _CLEAR_LOCAL)

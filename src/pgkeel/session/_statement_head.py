@@ -33,3 +33,27 @@ def statement_head(statement: str) -> str:
         return head
     skipped = _LEADING_COMMENTS.match(head)
     return head[skipped.end() :] if skipped else head
+
+
+_LEXEMES_HIDING_SEMICOLONS: Final = re.compile(
+    r"[Ee]'(?:[^'\\]|\\.|'')*'"  # E'...': backslash escapes
+    r"|'(?:[^']|'')*'"  # a string literal
+    r'|"(?:[^"]|"")*"'  # a quoted name
+    r"|\$(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$.*?\$(?P=tag)\$"  # a dollar-quoted body
+    r"|--[^\n]*"  # a line comment
+    r"|/\*.*?\*/",  # a block comment
+    re.DOTALL,
+)
+"""What may hold a ``;`` that ends no statement: literals, quoted names, bodies, comments."""
+
+
+def statement_heads(text: str) -> list[str]:
+    """The first words of each statement of a text that holds several (``SELECT 1; COMMIT``).
+
+    Only for a text with a ``;`` in it (the callers test that first: the ORM's statements have
+    none). Literals, quoted names, dollar-quoted bodies and comments are blanked out first, so
+    a ``;`` inside one ends nothing; an unterminated one blanks nothing, and its ``;`` counts,
+    which errs towards seeing one statement more.
+    """
+    bare = _LEXEMES_HIDING_SEMICOLONS.sub(" ", text)
+    return [part.lstrip()[:40] for part in bare.split(";") if part.strip()]

@@ -4,7 +4,9 @@
 hooked session or Core connection (with its ``BEGIN``, in one query: ``_begin``), empty when
 no tenant is set, so a value left on a pooled connection by a session-level ``SET`` never reaches
 the transaction; it runs again before a statement whenever the tenant changed inside one, and
-after a ``ROLLBACK TO SAVEPOINT`` (which may restore an earlier value).
+after a ``ROLLBACK TO SAVEPOINT`` (which may restore an earlier value) or a ``COMMIT AND CHAIN``
+(a new transaction the driver does not see). A text of several statements with transaction
+control among them is refused: the statements after it would run before the setting.
 ``Connection.info[TENANT_RECORD]`` remembers what is in force, for the transaction in progress
 only (``current_transaction``). ``AUTOCOMMIT`` statements cannot
 carry a transaction-local value: in a tenant context they are refused, outside one each runs in a
@@ -21,7 +23,7 @@ from pgkeel.session._autocommit import begin_cleared
 from pgkeel.session._begin import SET_TENANT_DBAPI, begin_with_tenant
 from pgkeel.session._dbapi import current_transaction, driver_of, fetch_one, role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN
-from pgkeel.session._statement_head import statement_head
+from pgkeel.session._statement_head import statement_head, statement_heads
 from pgkeel.tenancy import ALL_TENANTS, TenantScope, current_tenant, setting_value
 
 if TYPE_CHECKING:
@@ -35,10 +37,19 @@ The scope is a tenant id, ``ALL_TENANTS``, None (no tenant: the setting is empty
 ``current_transaction(connection)`` was made in an earlier transaction and says nothing.
 """
 _TRANSACTION_CONTROL: Final = ("ROLLBACK", "RELEASE", "SAVEPOINT", "COMMIT", "BEGIN", "END")
-_RESTORES_SETTINGS: Final = ("ROLLBACK", "ABORT")
-"""Statements after which the setting may hold an earlier value (``ROLLBACK TO SAVEPOINT``)."""
-_RESTORING_INITIALS: Final = frozenset("RrAa")
+_RESTORES_SETTINGS: Final = ("ROLLBACK", "ABORT", "COMMIT", "END")
+"""Statements after which the setting may hold another value: ``ROLLBACK TO SAVEPOINT`` (an
+earlier one), ``COMMIT AND CHAIN`` (none of the transaction's own: a session-level one)."""
+_RESTORING_INITIALS: Final = frozenset("RrAaCcEe")
 """Their first letters: most statements are told apart by one character, before any copy."""
+_ENDS_OR_RESTORES: Final = (
+    *_RESTORES_SETTINGS,
+    "BEGIN",
+    "START",
+    "SAVEPOINT",
+    "RELEASE",
+    "PREPARE",
+)
 
 
 def _require_bypass(connection: Connection) -> None:
@@ -118,8 +129,28 @@ def _in_force(connection: Connection, info: dict[Any, Any]) -> object:
 
 
 def _restores_settings(head: str) -> bool:
-    """A ``ROLLBACK`` (``TO SAVEPOINT``) or ``ABORT``: the setting may hold an earlier value."""
+    """A ``ROLLBACK`` (``TO SAVEPOINT``), ``ABORT``, ``COMMIT`` or ``END`` (``AND CHAIN``)."""
     return head[:1] in _RESTORING_INITIALS and head[:8].upper().startswith(_RESTORES_SETTINGS)
+
+
+def _refuse_control_among_statements(statement: str) -> None:
+    """Refuse a text of several statements with transaction control among them.
+
+    PostgreSQL runs them in one go: after a ``COMMIT`` (a new transaction, without the tenant)
+    or a ``ROLLBACK TO SAVEPOINT`` (an earlier tenant) in the middle, the statements that follow
+    run before pgkeel can set the tenant again, with whatever value the connection holds.
+    """
+    heads = statement_heads(statement)
+    if len(heads) < 2 or not any(h.upper().startswith(_ENDS_OR_RESTORES) for h in heads):
+        return
+    raise TenantNotSetError(
+        f"A text of {len(heads)} statements with transaction control among them "
+        f"({'; '.join(head.split(maxsplit=1)[0] for head in heads)}): the statements after a "
+        "COMMIT, ROLLBACK (TO SAVEPOINT), BEGIN or SAVEPOINT would run before pgkeel sets the "
+        "tenant again, with whatever value the connection holds. Fix: send transaction control "
+        "as a statement of its own (connection.commit(), session.begin_nested(), or one "
+        "exec_driver_sql per statement)."
+    )
 
 
 def sync_tenant(connection: Connection, statement: str) -> bool:
@@ -132,6 +163,8 @@ def sync_tenant(connection: Connection, statement: str) -> bool:
         info = connection.info
     except NotImplementedError:
         return False  # the dialect's own checks on a new driver connection, before the pool has it
+    if ";" in statement:
+        _refuse_control_among_statements(statement)
     head = statement_head(statement)
     if _restores_settings(head):
         # Whatever the context is now, the savepoint may bring back a value set before it, in
