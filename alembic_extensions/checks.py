@@ -107,7 +107,8 @@ def check_changed(
     table = reflected.table  # a model's column check is bound to its column, not to a table
     kept_casts = text_casts_kept(table)
     stored_text = str(reflected.sqltext)
-    if normalise_predicate(expression, kept_casts) == normalise_predicate(stored_text, kept_casts):
+    model_spelling = normalise_predicate(expression, kept_casts, settled=True)
+    if model_spelling == normalise_predicate(stored_text, kept_casts, settled=True):
         return False
     if connection is None or table is None:
         return True

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 __all__ = ["canonical_expression", "identifiers", "literal_of_cast"]
 
@@ -177,10 +177,13 @@ def _tokens(text: str) -> list[_Token]:
 class _Parser:
     """PostgreSQL's precedence over a common subset of expressions, written back canonically."""
 
-    def __init__(self, tokens: list[_Token], kept_casts: frozenset[str]) -> None:
+    def __init__(
+        self, tokens: list[_Token], kept_casts: frozenset[str], *, keep_expression_casts: bool
+    ) -> None:
         self.tokens = tokens
         self.position = 0
         self.kept_casts = kept_casts
+        self.keep_expression_casts = keep_expression_casts
 
     def peek(self, ahead: int = 0) -> _Token:
         index = self.position + ahead
@@ -262,8 +265,16 @@ class _Parser:
             self.take("[")
             self.take("]")
             type_name += "[]"
-        implied = _implied(operand, type_name) and _column_name(operand) not in self.kept_casts
+        implied = _implied(operand, type_name) and self._text_cast_implied(operand, type_name)
         return operand if implied else f"({operand})::{type_name}"
+
+    def _text_cast_implied(self, operand: str, type_name: str) -> bool:
+        """A cast to text left out: of a literal, a string column, or (lenient) an expression."""
+        if type_name not in _TEXT_CASTS or re.fullmatch(_STRING_LITERAL, operand):
+            return True
+        if re.fullmatch(_NAME, operand):
+            return _column_name(operand) not in self.kept_casts
+        return not self.keep_expression_casts
 
     def prefix(self) -> str:
         token = self.peek()
@@ -307,6 +318,10 @@ class _Parser:
             written.append(self.expression(0))
         self.take(closing)
         return opening + ", ".join(written) + closing
+
+
+_NAME: Final = r'(?:"[^"]+"|[a-z_][a-z_0-9$]*)(?:\.(?:"[^"]+"|[a-z_][a-z_0-9$]*))*'
+"""A column's name as the parser writes it back: unquoted in lower case, maybe qualified."""
 
 
 def _column_name(operand: str) -> str:
@@ -361,13 +376,21 @@ def _token_spelling(tokens: list[_Token]) -> str:
 
 
 @lru_cache(maxsize=4096)
-def canonical_expression(expression: str, kept_casts: frozenset[str] = frozenset()) -> str:
+def canonical_expression(
+    expression: str,
+    kept_casts: frozenset[str] = frozenset(),
+    *,
+    keep_expression_casts: bool = False,
+) -> str:
     """``expression`` in the spelling two equal expressions share (see the module's notes).
 
     ``kept_casts``: the columns whose cast to ``text`` is kept, those of a type PostgreSQL
     never casts to text on its own (an enum, a uuid, a number): ``status::text > 'b'`` compares
     names in alphabetical order, ``status > 'b'`` in the enum's order, and the two must not
     share a spelling. PostgreSQL writes ``(name)::text`` itself for a ``varchar`` column.
+    ``keep_expression_casts``: keep the cast to text of an expression too (``abs(n)::text =
+    '0'`` is not ``abs(n) = '0'``), for a caller that asks PostgreSQL when spellings differ
+    (PostgreSQL also writes it itself on a ``varchar`` expression, ``(COALESCE(name, ''))::text``).
 
     Remembered per text: the catalog's texts (``now()``, ``deleted_at IS NULL``...) come back on
     every column and every run.
@@ -377,7 +400,8 @@ def canonical_expression(expression: str, kept_casts: frozenset[str] = frozenset
     except _UnparsedError:
         return expression.strip()
     try:
-        return _Parser(tokens, kept_casts).whole()
+        parser = _Parser(tokens, kept_casts, keep_expression_casts=keep_expression_casts)
+        return parser.whole()
     except _UnparsedError:
         return "tokens: " + _token_spelling(tokens)
 

@@ -47,20 +47,21 @@ def _predicate_text(where: Any, dialect: Dialect) -> str | None:  # noqa: ANN401
 
 
 def normalise_predicate(
-    predicate: str | None, kept_casts: frozenset[str] = frozenset()
+    predicate: str | None, kept_casts: frozenset[str] = frozenset(), *, settled: bool = False
 ) -> str | None:
     """A predicate (or any expression) in the canonical spelling both sides share.
 
     Equal spellings mean the same expression; different ones may still be the same expression
     spelt another way, which only PostgreSQL can settle (see ``expressions``). ``kept_casts``:
-    see ``text_casts_kept``.
+    see ``text_casts_kept``; ``settled``: the caller asks PostgreSQL when spellings differ, so
+    an expression's cast to text is kept too (it may change the value).
     """
     if predicate is None:
         return None
     # Loaded on the first expression: a schema without one never compiles its lexer.
     from alembic_extensions.expressions import canonical_expression  # noqa: PLC0415
 
-    return canonical_expression(predicate, kept_casts) or None
+    return canonical_expression(predicate, kept_casts, keep_expression_casts=settled) or None
 
 
 _TEXT_CASTS_KEPT: WeakKeyDictionary[Table, frozenset[str]] = WeakKeyDictionary()
@@ -109,7 +110,7 @@ def predicate(index: Index, dialect: Dialect, kept_casts: frozenset[str]) -> str
     if index in _MODEL_PREDICATES:
         return _MODEL_PREDICATES[index]
     where = index.dialect_options["postgresql"]["where"]
-    normalised = normalise_predicate(_predicate_text(where, dialect), kept_casts)
+    normalised = normalise_predicate(_predicate_text(where, dialect), kept_casts, settled=True)
     if isinstance(where, ClauseElement):
         _MODEL_PREDICATES[index] = normalised
     return normalised

@@ -177,6 +177,23 @@ def test_a_cast_to_text_that_changes_the_comparison_is_kept(with_cast: str, with
 
 
 @pytest.mark.parametrize(
+    ("with_cast", "without"),
+    [
+        ("abs(balance)::text = '0'", "(abs(balance) = '0'::numeric)"),
+        ("(a + b)::text = '3'", "((a + b) = 3)"),
+        ("coalesce(name, '')::text <> ''", "(COALESCE(name, ''::text) <> ''::text)"),
+    ],
+)
+def test_an_expressions_cast_to_text_is_kept_where_postgresql_settles_it(
+    with_cast: str, without: str
+) -> None:
+    """Kept where the caller asks PostgreSQL when spellings differ (predicates, checks)."""
+    assert normalise_predicate(with_cast, settled=True) != normalise_predicate(
+        without, settled=True
+    )
+
+
+@pytest.mark.parametrize(
     ("model", "catalog"),
     [
         ("status::text <= 'closed'", "((status)::text <= 'closed'::text)"),

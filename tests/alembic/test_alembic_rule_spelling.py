@@ -78,10 +78,11 @@ def test_a_cast_to_text_of_an_enum_or_a_number_is_part_of_the_rule(
     project = make_project("text_casts")
     project.revision("create tickets")
     project.upgrade()
-    project.execute("INSERT INTO tickets (title, status, priority) VALUES ('a', 'archived', 10)")
-    project.execute("INSERT INTO tickets (title, status, priority) VALUES ('a', 'archived', 10)")
+    insert = "INSERT INTO tickets (title, status, priority, balance) VALUES ({})"
+    project.execute(insert.format("'a', 'archived', 10, 0"))
+    project.execute(insert.format("'a', 'archived', 10, 0"))  # no rule holds these
     with pytest.raises(IntegrityError):
-        project.execute("INSERT INTO tickets (title, status, priority) VALUES ('o', 'open', 1)")
+        project.execute(insert.format("'o', 'open', 1, 1"))
     project.use("models_server_spelling")
     assert project.revisions("nothing") == []
     project.use("models_v2")
@@ -90,11 +91,15 @@ def test_a_cast_to_text_of_an_enum_or_a_number_is_part_of_the_rule(
     upgrade = "".join(upgrade_section(path.read_text()) for path in written)
     assert "op.drop_constraint(op.f('chk_tickets_status_order')" in upgrade
     assert "priority >= '5'" in upgrade
+    assert "abs(balance) = '0'" in upgrade
     project.upgrade()
     project.check()
-    project.execute("INSERT INTO tickets (title, status, priority) VALUES ('o', 'open', 1)")
-    project.execute("INSERT INTO tickets (title, status, priority) VALUES ('t', 'open', 10)")
+    project.execute(insert.format("'o', 'open', 1, 1"))
+    project.execute(insert.format("'t', 'open', 10, 1"))
     with pytest.raises(IntegrityError):  # 10 >= 5 as a number: the title is unique now
-        project.execute("INSERT INTO tickets (title, status, priority) VALUES ('t', 'open', 10)")
+        project.execute(insert.format("'t', 'open', 10, 1"))
     with pytest.raises(IntegrityError):  # archived comes after closed in the enum's order
-        project.execute("INSERT INTO tickets (title, status, priority) VALUES ('x', 'archived', 1)")
+        project.execute(insert.format("'x', 'archived', 1, 1"))
+    project.execute(insert.format("'z', 'open', 1, 0"))
+    with pytest.raises(IntegrityError):  # a zero balance: unique among the empty tickets
+        project.execute(insert.format("'z', 'open', 1, 0"))

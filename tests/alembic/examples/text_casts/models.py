@@ -2,15 +2,18 @@
 
 The statuses are declared open, closed, archived: that is the enum's order, and as text it is
 archived, closed, open. So ``status::text <= 'closed'`` holds for archived and closed, and
-``status <= 'closed'`` for open and closed. A number is no different: as text, ``'10' < '5'``.
+``status <= 'closed'`` for open and closed. A number is no different: as text ``'10' < '5'``,
+and ``abs(balance)::text = '0'`` holds for no balance of two decimals (``'0.00'``), while
+``abs(balance) = '0'`` holds for a zero balance.
 """
 
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import CheckConstraint, Enum, Index, text
+from sqlalchemy import CheckConstraint, Enum, Index, Numeric, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pgkeel import TimestampMixin, UUIDPrimaryKeyMixin
@@ -33,6 +36,7 @@ class Status(enum.Enum):
 
 STATUS = Enum(Status, name="ticket_status")
 CHECK = "status::text <= 'closed'"
+EMPTY = "abs(balance)::text = '0'"
 PREDICATE = "priority::text >= '5'"
 
 
@@ -42,8 +46,10 @@ class Ticket(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     title: Mapped[str]
     status: Mapped[Status] = mapped_column(STATUS)
     priority: Mapped[int]
+    balance: Mapped[Decimal] = mapped_column(Numeric(12, 2))
 
     __table_args__ = (
         CheckConstraint(CHECK, name="status_order"),
         Index("uq_tickets_title", "title", unique=True, postgresql_where=text(PREDICATE)),
+        Index("uq_tickets_title_empty", "title", unique=True, postgresql_where=text(EMPTY)),
     )

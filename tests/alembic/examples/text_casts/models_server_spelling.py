@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import CheckConstraint, Enum, Index, text
+from sqlalchemy import CheckConstraint, Enum, Index, Numeric, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pgkeel import TimestampMixin, UUIDPrimaryKeyMixin
@@ -28,6 +29,7 @@ class Status(enum.Enum):
 
 STATUS = Enum(Status, name="ticket_status")
 CHECK = "((status)::text <= 'closed'::text)"
+EMPTY = "((abs(balance))::text = '0'::text)"
 PREDICATE = "((priority)::text >= '5'::text)"
 
 
@@ -37,8 +39,10 @@ class Ticket(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     title: Mapped[str]
     status: Mapped[Status] = mapped_column(STATUS)
     priority: Mapped[int]
+    balance: Mapped[Decimal] = mapped_column(Numeric(12, 2))
 
     __table_args__ = (
         CheckConstraint(CHECK, name="status_order"),
         Index("uq_tickets_title", "title", unique=True, postgresql_where=text(PREDICATE)),
+        Index("uq_tickets_title_empty", "title", unique=True, postgresql_where=text(EMPTY)),
     )
