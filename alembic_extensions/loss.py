@@ -57,6 +57,7 @@ from alembic_extensions.ops import (
     restore_rule_statement,
 )
 from alembic_extensions.probes import rewrites
+from alembic_extensions.rebuilds import type_change_outcome
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
@@ -175,6 +176,37 @@ def _rewrite_violation(where: str, old: str, new: str, reason: str) -> Violation
         "them (op.alter_column(..., new_column_name=...) twice, in one transaction), and the "
         "code reads the new one; (4) a later migration drops the old column (acknowledged).",
         acknowledge_hint(where) + ", for a table known to be small",
+    )
+
+
+def _rebuild_violation(where: str, old: str, new: str, rebuilt: list[str]) -> Violation:
+    return Violation(
+        TABLE_REWRITE,
+        where,
+        f"changing {where} from {old} to {new} rewrites no row, but PostgreSQL rebuilds "
+        f"{', '.join(rebuilt)} (a predicate or an expression reads the column, or its operator "
+        "class changes) inside the ALTER TABLE, under an ACCESS EXCLUSIVE lock that blocks "
+        "every read and write until the builds end.",
+        "change it in steps: (1) a migration adds a new nullable column of the new type, and "
+        "the code writes both; (2) backfill the new column in batches; (3) a migration builds "
+        "its indexes (CONCURRENTLY, as pgkeel writes them) and swaps the columns "
+        "(op.alter_column(..., new_column_name=...) twice, in one transaction), and the code "
+        "reads the new one; (4) a later migration drops the old column (acknowledged).",
+        acknowledge_hint(where) + ", for a table known to be small",
+    )
+
+
+def _refused_change_violation(where: str, old: str, new: str, refusal: str) -> Violation:
+    return Violation(
+        TABLE_REWRITE,
+        where,
+        f"changing {where} from {old} to {new} fails when the migration runs: PostgreSQL says "
+        f"'{refusal}' (asked on an empty copy of the table).",
+        "make the change PostgreSQL accepts first: a stored generated column that reads the "
+        "column is dropped and added back around the type change (adding it back rewrites "
+        "the table: for a big one, a plain column filled in batches instead); a view or rule "
+        "that reads it is dropped and created again in the same migration.",
+        acknowledge_hint(where) + " once the migration does what PostgreSQL needs",
     )
 
 
@@ -689,7 +721,10 @@ def _guard_type(
     new = str(op.modify_type.compile(dialect=guard.dialect))
     reason = probe_rewrite(guard.connection, old, new)
     if reason is None:
-        return _guard_check_scan(container, op, guard, (old, new))
+        rebuilt = _guard_rebuilds(container, op, guard, (old, new))
+        return (
+            rebuilt if rebuilt is not None else _guard_check_scan(container, op, guard, (old, new))
+        )
     if not guard.refuse_unless_acknowledged(_rewrite_violation(where, old, new, reason)):
         return [op]
     note = f"{old} to {new} {reason}: acknowledged"
@@ -698,6 +733,35 @@ def _guard_type(
         using = f"{sql.Identifier(op.column_name).as_string()}::{new}"
         return [acknowledged, AlterColumnUsingOp(op, using)]
     return [acknowledged, op]
+
+
+def _guard_rebuilds(
+    container: ops.ModifyTableOps,
+    op: ops.AlterColumnOp,
+    guard: LossGuard,
+    types: tuple[str, str],
+) -> list[ops.MigrateOperation] | None:
+    """A type change without a rewrite that rebuilds indexes, or that PostgreSQL refuses.
+
+    None when it does neither (the check scan is asked next).
+    """
+    if guard.connection is None:  # _guard_type asks only with one
+        return None
+    old, new = types
+    table, column = container.table_name, op.column_name
+    outcome = type_change_outcome(guard.connection, container.schema, table, column, new)
+    if not outcome.rebuilt and outcome.refused is None:
+        return None
+    where = _where(container.schema, table, column)
+    if outcome.refused is not None:
+        violation = _refused_change_violation(where, old, new, outcome.refused)
+        note = f"{old} to {new}, which PostgreSQL refuses as the table stands: acknowledged"
+    else:
+        violation = _rebuild_violation(where, old, new, outcome.rebuilt)
+        note = f"{old} to {new} rebuilds {', '.join(outcome.rebuilt)}: acknowledged"
+    if not guard.refuse_unless_acknowledged(violation):
+        return [op]
+    return [_acknowledge(TABLE_REWRITE, where, note), op]
 
 
 def _guard_check_scan(
