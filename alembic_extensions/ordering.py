@@ -131,6 +131,59 @@ def order_drops(upgrade_ops: ops.UpgradeOps, connection: Connection | None) -> N
     ]
 
 
+def _is_foreign_key_drop(op: ops.MigrateOperation) -> bool:
+    return isinstance(op, ops.DropConstraintOp) and op.constraint_type == "foreignkey"
+
+
+def _added_again(container: ops.ModifyTableOps) -> set[str]:
+    """The foreign keys ``container`` adds: a drop of one of them is a replacement, left alone."""
+    return {
+        str(op.constraint_name)
+        for op in container.ops
+        if isinstance(op, ops.CreateForeignKeyOp) and op.constraint_name
+    }
+
+
+def _taken_out(container: ops.ModifyTableOps) -> list[ops.MigrateOperation]:
+    """Take the foreign key drops out of ``container`` (each with its acknowledgement)."""
+    replaced = _added_again(container)
+    taken: list[ops.MigrateOperation] = []
+    kept: list[ops.MigrateOperation] = []
+    for op in container.ops:
+        if _is_foreign_key_drop(op) and str(op.constraint_name) not in replaced:  # type: ignore[attr-defined]
+            if kept and isinstance(kept[-1], AcknowledgeOp):
+                taken.append(kept.pop())
+            taken.append(op)
+        else:
+            kept.append(op)
+    container.ops = kept
+    return taken
+
+
+def foreign_key_drops_first(upgrade_ops: ops.UpgradeOps) -> None:
+    """Drop the foreign keys before anything else: each depends on its target's unique index.
+
+    A column drop or a unique rule's drop on the target table fails while a key that the
+    migration also drops still uses the index (``constraint ... depends on index ...``), and
+    autogenerate writes the tables in name order, not in that one.
+    """
+    leading: list[ops.MigrateOperation] = []
+    for container in upgrade_ops.ops:
+        if isinstance(container, ops.ModifyTableOps) and any(
+            map(_is_foreign_key_drop, container.ops)
+        ):
+            taken = _taken_out(container)
+            if taken:
+                leading.append(
+                    ops.ModifyTableOps(container.table_name, taken, schema=container.schema)
+                )
+    if leading:
+        rest = [
+            op for op in upgrade_ops.ops if not (isinstance(op, ops.ModifyTableOps) and not op.ops)
+        ]
+        upgrade_ops.ops = [*leading, *rest]
+
+
 def dropped_columns(container: ops.ModifyTableOps) -> set[str]:
     """The columns ``container`` drops."""
     return {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}

@@ -72,7 +72,7 @@ from alembic_extensions.ops import (
     UniqueUsingIndexOp,
     ValidateConstraintOp,
 )
-from alembic_extensions.ordering import order_creates, order_drops
+from alembic_extensions.ordering import foreign_key_drops_first, order_creates, order_drops
 from alembic_extensions.replacements import (
     hold_column_drops,
     keep_indexes,
@@ -337,6 +337,7 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str,
     created = _tables(upgrade_ops, ops.CreateTableOp)
     dropped = _tables(upgrade_ops, ops.DropTableOp)
     order_drops(upgrade_ops, guard.connection)
+    foreign_key_drops_first(upgrade_ops)
     order_creates(upgrade_ops)
     _apply_renames(upgrade_ops, guard.renames)
     refused = guard.refused
@@ -491,11 +492,17 @@ def _first_builds(container: ops.ModifyTableOps) -> list[ConcurrentCreateIndexOp
     return first
 
 
-def _later(op: ops.MigrateOperation, first: set[str]) -> bool:
-    """Whether ``op`` runs after the migration's transaction (an attach to a later build)."""
+def _later(op: ops.MigrateOperation, first: set[str], late_keys: set[str]) -> bool:
+    """Whether ``op`` runs after the migration's transaction.
+
+    A build on a column the downgrade adds back, its attach, and a foreign key that references
+    the key it builds (with the key's validation).
+    """
     if isinstance(op, UniqueUsingIndexOp):
         return op.constraint_name not in first
-    return isinstance(op, ConcurrentCreateIndexOp)
+    if isinstance(op, ValidateConstraintOp):
+        return op.constraint_name in late_keys
+    return isinstance(op, ConcurrentCreateIndexOp | ForeignKeyAfterKeyOp)
 
 
 def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
@@ -512,19 +519,30 @@ def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOpe
     again is empty and keeps plain DDL.
     """
     created = _tables(ops.UpgradeOps(downgrade), ops.CreateTableOp)
-    first: list[ops.MigrateOperation] = []
-    later: list[ops.MigrateOperation] = []
+    first: list[ConcurrentCreateIndexOp] = []
     for container in downgrade:
         if not isinstance(container, ops.ModifyTableOps):
             continue
         if (container.schema, container.table_name) in created:
             continue
         container.ops = [safe for op in container.ops for safe in _safe_reverse(op)]
-        builds = _first_builds(container)
-        first.extend(builds)
-        names = {str(build.create.index_name) for build in builds}
-        later.extend(op for op in container.ops if _later(op, names))
-        container.ops = [op for op in container.ops if not _later(op, names)]
+        first.extend(_first_builds(container))
+    names = {str(build.create.index_name) for build in first}
+    # A foreign key to a key built after the transaction (on a column added back) waits for it.
+    waiting = ops.UpgradeOps(downgrade)
+    after_new_keys(waiting)  # it may add operations: those of a table created again
+    downgrade = waiting.ops
+    late_keys = {
+        str(op.constraint_name)
+        for container in downgrade
+        for op in getattr(container, "ops", ())
+        if isinstance(op, ForeignKeyAfterKeyOp)
+    }
+    later: list[ops.MigrateOperation] = []
+    for container in downgrade:
+        if isinstance(container, ops.ModifyTableOps):
+            later.extend(op for op in container.ops if _later(op, names, late_keys))
+            container.ops = [op for op in container.ops if not _later(op, names, late_keys)]
     kept = [op for op in downgrade if not isinstance(op, ops.ModifyTableOps) or op.ops]
     return [*_block(first), *kept, *second_step(later)]
 

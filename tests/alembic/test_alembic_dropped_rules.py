@@ -309,3 +309,26 @@ def test_an_exclusion_rule_a_column_drop_takes_is_refused_by_name(
         project.execute(OVERLAPPING)
     project.upgrade()
     project.execute(OVERLAPPING)  # what the acknowledgement allowed
+
+
+def test_foreign_keys_are_dropped_before_the_rule_they_depend_on(
+    make_project: MakeProject,
+) -> None:
+    project = make_project("dropped_keys")
+    project.revision("create tables")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO codes (name, code) VALUES ('a', 'A');"
+        "INSERT INTO users (name, code_ref) VALUES ('u', 'A')"
+    )
+    project.use("models_v2")
+    paths = project.revisions("no codes", "acknowledge=codes.code,users.code_ref")
+    upgrade = "".join(path.read_text().split("def downgrade")[0] for path in paths)
+    key = upgrade.index("op.drop_constraint(op.f('fk_users_code_ref')")
+    assert key < upgrade.index("'uq_codes_code'")
+    assert key < upgrade.index("op.drop_column('codes', 'code'")
+    project.upgrade()
+    project.check()
+    project.execute("DELETE FROM users; DELETE FROM codes")  # code comes back NOT NULL
+    project.downgrade("0001")
+    assert _refused(project, "INSERT INTO users (name, code_ref) VALUES ('v', 'B')")
