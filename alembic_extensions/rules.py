@@ -375,6 +375,71 @@ def _tenant_foreign_key(table: Table, _settings: Settings) -> Iterator[Violation
         )
 
 
+def _names(columns: Iterable[Column[Any]]) -> frozenset[str]:
+    return frozenset(column.name for column in columns)
+
+
+def _unique_over_all_rows(table: Table, columns: frozenset[str]) -> bool:
+    """Whether ``columns`` are the table's primary key or a unique rule without a predicate."""
+    if _names(table.primary_key.columns) == columns:
+        return True
+    if any(
+        isinstance(constraint, UniqueConstraint) and _names(constraint.columns) == columns
+        for constraint in table.constraints
+    ):
+        return True
+    return any(
+        index.unique
+        and index.dialect_options["postgresql"]["where"] is None
+        and len(index.expressions) == len(index.columns)
+        and _names(index.columns) == columns
+        for index in table.indexes
+    )
+
+
+def _live_rows_only(table: Table, columns: frozenset[str]) -> bool:
+    """Whether a partial unique index covers ``columns`` (a soft-delete table's live-rows rule)."""
+    return any(index.unique and columns <= _names(index.columns) for index in table.indexes)
+
+
+def _foreign_key_target(table: Table, _settings: Settings) -> Iterator[Violation]:
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
+        referred = _referred_table(fk)
+        if referred is None:
+            continue
+        target = frozenset(element.column.name for element in fk.elements)
+        if _unique_over_all_rows(referred, target):
+            continue
+        columns = [element.parent for element in fk.elements]
+        if allowed(rules.FOREIGN_KEY_TARGET, fk, *columns, table):
+            continue
+        names = ", ".join(column.name for column in columns)
+        listed = ", ".join(sorted(target))
+        live_only = _live_rows_only(referred, target)
+        why = (
+            f"{referred.name}'s unique rule on ({listed}) covers live rows only (WHERE "
+            "deleted_at IS NULL)"
+            if live_only
+            else f"{referred.name} has no unique rule on exactly ({listed})"
+        )
+        yield Violation(
+            rules.FOREIGN_KEY_TARGET,
+            f"{table.name}.{names} -> {referred.name}.{listed}",
+            f"foreign key to {referred.name} ({listed}), but {why}: PostgreSQL refuses a "
+            "foreign key without a unique rule over all rows to reference, and the migration "
+            "would fail when it runs.",
+            (
+                f"reference {referred.name}'s primary key, or keep the rule over every row: "
+                f"info=pgkeel.naming.allow({rules.ALL_ROWS_UNIQUE!r}) on it (a deleted row "
+                "then keeps its value)"
+            )
+            if live_only
+            else f"reference {referred.name}'s primary key, or declare the unique rule on "
+            f"({listed}).",
+            _column_opt_out(rules.FOREIGN_KEY_TARGET),
+        )
+
+
 def _timestamps(table: Table, settings: Settings) -> Iterator[Violation]:
     wanted = (settings.timestamps.created, settings.timestamps.updated)
     missing = [name for name in wanted if name not in table.c]
@@ -401,6 +466,7 @@ RULES: dict[str, Callable[[Table, Settings], Iterator[Violation]]] = {
     rules.TENANT_LEADING_COLUMN: _tenant_leading_column,
     rules.TENANT_RLS: _tenant_rls,
     rules.TENANT_FOREIGN_KEY: _tenant_foreign_key,
+    rules.FOREIGN_KEY_TARGET: _foreign_key_target,
 }
 """The check of each rule id, in the order a report lists them."""
 

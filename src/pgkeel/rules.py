@@ -40,6 +40,7 @@ TENANT_LEADING_COLUMN: Final = "tenant-leading-column"
 JSONB: Final = "jsonb"
 TENANT_RLS: Final = "tenant-rls"
 TENANT_FOREIGN_KEY: Final = "tenant-foreign-key"
+FOREIGN_KEY_TARGET: Final = "foreign-key-target"
 TIMESTAMPS: Final = "timestamps"
 FK_INDEX: Final = "fk-index"
 ALL_ROWS_UNIQUE: Final = "all-rows-unique"
@@ -73,6 +74,10 @@ RULES: Final[dict[str, Rule]] = {
         Rule(
             TENANT_FOREIGN_KEY,
             "a reference between two tenant tables includes tenant_id (tenant_foreign_key)",
+        ),
+        Rule(
+            FOREIGN_KEY_TARGET,
+            "a foreign key references columns unique over all rows (not a live-rows rule)",
         ),
         Rule(TIMESTAMPS, "tables have the created and updated timestamp columns"),
         Rule(FK_INDEX, "pgkeel adds the index each foreign key needs", settable=False),

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from alembic_extensions.errors import ModelRulesError
 from alembic_extensions.rules import RULE_IDS, RULES, Violation, check_tables
@@ -244,6 +244,44 @@ def test_a_reference_to_a_shared_table_passes() -> None:
     )
     attach(invoices, RowLevelSecurity("invoices"), tenant_policy(invoices))
     assert check_tables(metadata.sorted_tables) == []
+
+
+def _countries_and_addresses(*, all_rows: bool = False) -> list[Table]:
+    """Soft-deleted countries known by code, and addresses that reference the code."""
+
+    class Base(PgkeelDeclarative, DeclarativeBase):
+        metadata = new_metadata()
+        type_annotation_map = TYPE_ANNOTATION_MAP
+
+    class Country(UUIDPrimaryKeyMixin, TimestampMixin, SoftDeleteMixin, Base):
+        __tablename__ = "countries"
+        __table_args__ = (
+            UniqueConstraint("code", info=allow("all-rows-unique") if all_rows else {}),
+        )
+        code: Mapped[str]
+
+    class Address(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+        country_code: Mapped[str] = mapped_column(ForeignKey("countries.code"))
+        street: Mapped[str] = mapped_column(ForeignKey("streets.name"))
+
+    Table("streets", Base.metadata, *standard_columns(), Column("name", Text()))
+    return Base.metadata.sorted_tables
+
+
+def test_foreign_key_target() -> None:
+    found = check_tables(_countries_and_addresses())
+    assert [(v.rule, v.where) for v in found] == [
+        ("foreign-key-target", "addresses.country_code -> countries.code"),
+        ("foreign-key-target", "addresses.street -> streets.name"),
+    ]
+    live_only, no_rule = found
+    assert "covers live rows only (WHERE deleted_at IS NULL)" in live_only.problem
+    assert "PostgreSQL refuses a foreign key" in live_only.problem
+    assert "pgkeel.naming.allow('all-rows-unique')" in live_only.fix
+    assert "no unique rule on exactly (name)" in no_rule.problem
+    assert "pgkeel.naming.allow('foreign-key-target')" in live_only.opt_out
+    kept = check_tables(_countries_and_addresses(all_rows=True))
+    assert [v.where for v in kept] == ["addresses.street -> streets.name"]
 
 
 def test_the_mixins_meet_every_rule() -> None:
