@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from pgkeel.doctor import DoctorError, Thresholds, diagnose
+from pgkeel.doctor import DoctorError, Thresholds, diagnose, render
 from pgkeel.doctor.context import Check, Problem
 from pgkeel.doctor.run import CHECKS
 from tests.doctor.conftest import as_role, execute, found, server_setting
@@ -99,6 +99,39 @@ def test_the_runtime_role_problems_are_findings_with_runtime_url(doctor_url: str
     assert [f.object for f in only(report, "tenant-table-without-rls")] == ["public.items"]
     assert "runtime-role" not in [note.check for note in report.notes]
     assert "runtime-role" in [note.check for note in found(doctor_url).notes]
+
+
+def test_the_runtime_role_rules_of_server_files_triggers_and_parents_are_reported(
+    doctor_url: str,
+) -> None:
+    role = f"files_{doctor_url.rsplit('_', 1)[-1]}"
+    execute(
+        doctor_url,
+        f"CREATE ROLE {role} LOGIN IN ROLE pg_read_server_files",
+        "CREATE TABLE items (id bigint PRIMARY KEY, tenant_id uuid)",
+        "ALTER TABLE items ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
+        "CREATE TABLE listed (id bigint)",
+        "ALTER TABLE items INHERIT listed",
+        "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+        "AS $$ BEGIN RETURN NEW; END $$",
+        "REVOKE EXECUTE ON FUNCTION stamp() FROM PUBLIC",
+        "CREATE TRIGGER stamp BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION stamp()",
+        f"GRANT INSERT ON items TO {role}",
+        f"GRANT SELECT ON listed TO {role}",
+    )
+    try:
+        report = diagnose(doctor_url, runtime_url=as_role(doctor_url, role))
+    finally:
+        execute(doctor_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+    rules = [f.evidence["rule"] for f in only(report, "runtime-role")]
+    assert rules == ["member-of-server-access-role", "inherits-parent", "definer-trigger"]
+    fixes = [f.fix for f in only(report, "runtime-role")]
+    assert fixes[0] == f"REVOKE pg_read_server_files FROM {role} (and from the roles between them)."
+    assert "ALTER TABLE public.items NO INHERIT public.listed" in fixes[1]
+    assert fixes[2].startswith("ALTER FUNCTION stamp() SECURITY INVOKER")
+    for output_format in ("text", "json", "html"):
+        shown = render(report, output_format)
+        assert all(rule in shown for rule in rules), output_format
 
 
 def test_the_doctor_runs_in_a_read_only_transaction(doctor_url: str) -> None:

@@ -531,3 +531,334 @@ def test_a_partition_with_rls_and_the_policy_passes(
     connection = as_runtime()  # type: ignore[operator]
     assert other_rows(connection, "events_0", seeded) == 0
     assert problems(connection, None) == []
+
+
+# -- 11. column and write privileges on definer views ------------------------------------------
+
+
+def test_a_column_grant_on_a_definer_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE VIEW customer_emails AS SELECT tenant_id, email FROM customers"))
+    admin.execute(text(f'GRANT SELECT (tenant_id, email) ON customer_emails TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert other_rows(connection, "customer_emails", seeded) > 0  # the leak is real
+    for metadata in (Base.metadata, None):
+        only(
+            problems(connection, metadata),
+            "definer-view",
+            "view 'public.customer_emails' reads 'public.customers'",
+            "which has SELECT on it, sees every tenant's rows",
+            f"REVOKE SELECT ON public.customer_emails FROM {runtime_role}",
+        )
+
+
+@pytest.mark.parametrize("grant", ["UPDATE, DELETE", "UPDATE (amount)"])
+def test_a_write_only_grant_on_a_definer_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed, grant: str
+) -> None:
+    admin.execute(text("CREATE VIEW invoice_amounts AS SELECT * FROM invoices"))
+    admin.execute(text(f'GRANT {grant} ON invoice_amounts TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    found = problems(connection)
+    updated = connection.execute(text("UPDATE invoice_amounts SET amount = 666")).rowcount
+    connection.execute(text("RESET ROLE"))
+    assert other_rows(connection, "invoices", seeded) > 0
+    changed = "SELECT count(DISTINCT tenant_id) FROM invoices WHERE amount = 666"
+    assert updated > 0
+    assert connection.execute(text(changed)).scalar_one() == len(seeded.tenants)  # the leak
+    privileges = "UPDATE, DELETE" if "DELETE" in grant else "UPDATE"
+    only(
+        found,
+        "definer-view",
+        "view 'public.invoice_amounts' reads 'public.invoices'",
+        f"which has {privileges} on it, changes every tenant's rows",
+        f"REVOKE {privileges} ON public.invoice_amounts FROM {runtime_role}",
+    )
+
+
+def test_a_write_grant_on_an_invoker_view_passes(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(
+        text("CREATE VIEW invoice_amounts WITH (security_invoker) AS SELECT * FROM invoices")
+    )
+    admin.execute(text(f'GRANT UPDATE, DELETE ON invoice_amounts TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert problems(connection) == []
+    connection.execute(text("UPDATE invoice_amounts SET amount = 666"))
+    connection.execute(text("RESET ROLE"))
+    changed = "SELECT count(DISTINCT tenant_id) FROM invoices WHERE amount = 666"
+    assert connection.execute(text(changed)).scalar_one() == 1  # its own tenant only
+
+
+# -- 12. rules: they run as the owner of their table -------------------------------------------
+
+READ_ALL_RULE = (
+    "CREATE RULE read_all AS ON INSERT TO {} DO INSTEAD SELECT tenant_id, email FROM customers"
+)
+
+
+def test_a_rule_on_a_plain_table_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE inbox (x int)"))
+    admin.execute(text(f'GRANT INSERT ON inbox TO "{runtime_role}"'))
+    admin.execute(text(READ_ALL_RULE.format("inbox")))
+    connection = as_runtime()  # type: ignore[operator]
+    rows = connection.execute(text("INSERT INTO inbox VALUES (1)")).all()
+    assert len({tenant for tenant, _email in rows}) == 3  # the leak is real
+    for metadata in (Base.metadata, None):
+        only(
+            problems(connection, metadata),
+            "definer-rule",
+            "rule read_all on table 'public.inbox' reaches 'public.customers'",
+            "superuser or has BYPASSRLS",
+            "which has INSERT on it",
+            "DROP RULE read_all ON public.inbox",
+            f"REVOKE INSERT ON public.inbox FROM {runtime_role}",
+        )
+
+
+def test_a_rule_on_a_security_invoker_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE inbox (x int)"))
+    admin.execute(text("CREATE VIEW inbox_v WITH (security_invoker) AS SELECT * FROM inbox"))
+    admin.execute(text(f'GRANT SELECT, INSERT ON inbox_v TO "{runtime_role}"'))
+    admin.execute(text(READ_ALL_RULE.format("inbox_v")))
+    connection = as_runtime()  # type: ignore[operator]
+    rows = connection.execute(text("INSERT INTO inbox_v VALUES (1)")).all()
+    assert len({tenant for tenant, _email in rows}) == 3
+    only(
+        problems(connection),
+        "definer-rule",
+        "rule read_all on view 'public.inbox_v'",
+        "security_invoker applies to a view's query, not to its rules",
+    )
+
+
+def test_a_rule_the_runtime_role_cannot_fire_passes(admin: Connection, as_runtime: object) -> None:
+    admin.execute(text("CREATE TABLE inbox (x int)"))
+    admin.execute(text(READ_ALL_RULE.format("inbox")))
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+def test_a_rule_of_the_forced_table_owner_passes(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    owner = make_owner(admin, runtime_role)
+    admin.execute(text(f"SET LOCAL ROLE {owner}"))
+    admin.execute(text("CREATE TABLE inbox (x int)"))
+    admin.execute(text(f'GRANT INSERT ON inbox TO "{runtime_role}"'))
+    admin.execute(text(READ_ALL_RULE.format("inbox")))
+    admin.execute(text("RESET ROLE"))
+    connection = as_runtime()  # type: ignore[operator]
+    rows = connection.execute(text("INSERT INTO inbox VALUES (1)")).all()
+    assert len({tenant for tenant, _email in rows}) == 1  # FORCE binds the owner
+    assert problems(connection) == []
+
+
+# -- 13. triggers: a definer function fires without EXECUTE ------------------------------------
+
+FILL = (
+    "CREATE FUNCTION fill_amount() RETURNS trigger LANGUAGE plpgsql {} AS $$ BEGIN "
+    "NEW.amount := (SELECT count(*) FROM customers); "
+    "UPDATE customers SET name = 'touched' WHERE id = NEW.customer_id; RETURN NEW; END $$"
+)
+FILL_TRIGGER = "CREATE TRIGGER fill BEFORE INSERT ON {} FOR EACH ROW EXECUTE FUNCTION fill_amount()"
+NEW_INVOICE = (
+    "INSERT INTO invoices (id, customer_id, number, amount, created_at, updated_at) "
+    "VALUES (gen_random_uuid(), :customer, 5, 0, now(), now()) RETURNING amount"
+)
+
+
+def test_a_definer_trigger_is_named_though_execute_is_revoked(
+    admin: Connection, as_runtime: object, seeded: Seed
+) -> None:
+    admin.execute(text(FILL.format("SECURITY DEFINER")))
+    admin.execute(text("REVOKE EXECUTE ON FUNCTION fill_amount() FROM PUBLIC"))
+    admin.execute(text(FILL_TRIGGER.format("invoices")))
+    connection = as_runtime()  # type: ignore[operator]
+    found = problems(connection)
+    assert found == problems(connection, None)
+    mine = connection.execute(text("SELECT count(*) FROM customers")).scalar_one()
+    theirs = seeded.customers[1, "live"]
+    amount = connection.execute(text(NEW_INVOICE), {"customer": theirs}).scalar_one()
+    connection.execute(text("RESET ROLE"))
+    name = "SELECT name FROM customers WHERE id = :id"
+    assert amount > mine  # it counted every tenant's customers
+    assert connection.execute(text(name), {"id": theirs}).scalar_one() == "touched"
+    only(
+        found,
+        "definer-trigger",
+        "trigger fill on 'public.invoices' runs SECURITY DEFINER function fill_amount()",
+        "fires on role",
+        "'s INSERT there",
+        "REVOKE EXECUTE does not stop a trigger",
+        "ALTER FUNCTION fill_amount() SECURITY INVOKER",
+        "DROP TRIGGER fill ON public.invoices",
+    )
+
+
+def test_an_invoker_trigger_passes(admin: Connection, as_runtime: object, seeded: Seed) -> None:
+    admin.execute(text(FILL.format("SECURITY INVOKER")))
+    admin.execute(text(FILL_TRIGGER.format("invoices")))
+    connection = as_runtime()  # type: ignore[operator]
+    assert problems(connection) == []
+    mine = connection.execute(text("SELECT count(*) FROM customers")).scalar_one()
+    amount = connection.execute(
+        text(NEW_INVOICE), {"customer": seeded.customers[0, "live"]}
+    ).scalar_one()
+    assert amount == mine
+
+
+def test_a_definer_trigger_on_a_table_the_runtime_role_cannot_write_passes(
+    admin: Connection, as_runtime: object
+) -> None:
+    admin.execute(text("CREATE TABLE archive (amount bigint, customer_id uuid)"))
+    admin.execute(text(FILL.format("SECURITY DEFINER")))
+    admin.execute(text("REVOKE EXECUTE ON FUNCTION fill_amount() FROM PUBLIC"))
+    admin.execute(text(FILL_TRIGGER.format("archive")))
+    assert problems(as_runtime()) == []  # type: ignore[operator]
+
+
+def test_a_definer_trigger_written_through_a_view_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE archive (amount bigint, customer_id uuid)"))
+    admin.execute(text("CREATE VIEW archive_v AS SELECT * FROM archive"))
+    admin.execute(text(f'GRANT INSERT ON archive_v TO "{runtime_role}"'))
+    admin.execute(text(FILL.format("SECURITY DEFINER")))
+    admin.execute(text("REVOKE EXECUTE ON FUNCTION fill_amount() FROM PUBLIC"))
+    admin.execute(text(FILL_TRIGGER.format("archive")))
+    connection = as_runtime()  # type: ignore[operator]
+    connection.execute(text("INSERT INTO archive_v (amount) VALUES (0)"))
+    connection.execute(text("RESET ROLE"))
+    stored = connection.execute(text("SELECT amount FROM archive")).scalar_one()
+    assert stored == connection.execute(text("SELECT count(*) FROM customers")).scalar_one()
+    connection.execute(text(f'SET LOCAL ROLE "{runtime_role}"'))
+    only(
+        problems(connection),
+        "definer-trigger",
+        "trigger fill on 'public.archive'",
+        "writes it through a view or rule",
+    )
+
+
+# -- 14. parents of tenant tables --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grant", ["SELECT", "UPDATE (email)"])
+def test_an_inherits_parent_without_rls_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed, grant: str
+) -> None:
+    admin.execute(text("CREATE TABLE contacts (email varchar(255))"))
+    admin.execute(text("ALTER TABLE customers INHERIT contacts"))
+    admin.execute(text(f'GRANT {grant} ON contacts TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    own = connection.execute(text("SELECT count(*) FROM customers")).scalar_one()
+    if grant == "SELECT":
+        reached = len(connection.execute(text("SELECT email FROM contacts")).all())
+    else:
+        reached = connection.execute(text("UPDATE contacts SET email = 'x'")).rowcount
+    assert reached > own  # every tenant's customers, through the parent
+    for metadata in (Base.metadata, None):
+        only(
+            problems(connection, metadata),
+            "inherits-parent",
+            "parent (INHERITS) 'public.contacts' of tenant table 'public.customers'",
+            f"has {grant.split(maxsplit=1)[0]} on it",
+            "'public.contacts' lacks ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
+            "ALTER TABLE public.contacts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
+            "ALTER TABLE public.customers NO INHERIT public.contacts",
+        )
+
+
+def test_a_grandparent_with_a_foreign_policy_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE contacts (email varchar(255))"))
+    admin.execute(text("CREATE TABLE people () INHERITS (contacts)"))
+    admin.execute(text("ALTER TABLE customers INHERIT people"))
+    admin.execute(text("ALTER TABLE contacts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"))
+    admin.execute(text("CREATE POLICY open ON contacts USING (true)"))
+    admin.execute(text(f'GRANT SELECT ON contacts TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert len(connection.execute(text("SELECT email FROM contacts")).all()) == 6
+    only(
+        problems(connection),
+        "inherits-parent",
+        "'public.contacts' of tenant table 'public.customers'",
+        "has policy 'open', which is not pgkeel's",
+        "ALTER TABLE public.people NO INHERIT public.contacts",
+    )
+
+
+def test_an_inherits_parent_with_forced_rls_passes(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE contacts (email varchar(255))"))
+    admin.execute(text("ALTER TABLE customers INHERIT contacts"))
+    admin.execute(text("ALTER TABLE contacts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY"))
+    admin.execute(text(f'GRANT SELECT ON contacts TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert connection.execute(text("SELECT email FROM contacts")).all() == []  # no policy: none
+    assert problems(connection) == []
+
+
+def test_a_definer_view_over_an_inherits_parent_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str
+) -> None:
+    admin.execute(text("CREATE TABLE contacts (email varchar(255))"))
+    admin.execute(text("ALTER TABLE customers INHERIT contacts"))
+    admin.execute(text("CREATE VIEW contact_list AS SELECT email FROM contacts"))
+    admin.execute(text(f'GRANT SELECT ON contact_list TO "{runtime_role}"'))
+    connection = as_runtime()  # type: ignore[operator]
+    assert len(connection.execute(text("SELECT email FROM contact_list")).all()) == 6
+    only(
+        problems(connection),
+        "definer-view",
+        "view 'public.contact_list' reads 'public.contacts' (a parent of a tenant table",
+        "superuser or has BYPASSRLS",
+    )
+
+
+# -- 15. roles that read the server's files ----------------------------------------------------
+
+HEAP_EMAILS = "COPY heap_lines FROM PROGRAM 'grep -a -o \"[a-z]*@[0-9]\\.test\" {}'"
+
+
+def test_membership_in_pg_execute_server_program_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, seeded: Seed
+) -> None:
+    admin.execute(text("CREATE ROLE pgkeel_leak_ops IN ROLE pg_execute_server_program"))
+    admin.execute(text(f'GRANT pgkeel_leak_ops TO "{runtime_role}"'))
+    path = admin.execute(text("SELECT pg_relation_filepath('customers')")).scalar_one()
+    admin.execute(text("CHECKPOINT"))
+    connection = as_runtime()  # type: ignore[operator]
+    connection.execute(text("CREATE TEMP TABLE heap_lines (line text)"))
+    connection.execute(text(HEAP_EMAILS.format(path)))
+    lines = connection.execute(text("SELECT line FROM heap_lines")).scalars().all()
+    assert "live@1.test" in lines  # another tenant's row, read from the table's file
+    only(
+        problems(connection),
+        "member-of-server-access-role",
+        "(directly or through other roles) of 'pg_execute_server_program'",
+        "COPY ... FROM PROGRAM",
+        f"REVOKE pg_execute_server_program FROM {runtime_role}",
+    )
+
+
+@pytest.mark.parametrize("server_role", ["pg_read_server_files", "pg_write_server_files"])
+def test_membership_in_a_server_files_role_is_named(
+    admin: Connection, as_runtime: object, runtime_role: str, server_role: str
+) -> None:
+    admin.execute(text(f'GRANT {server_role} TO "{runtime_role}"'))
+    only(
+        problems(as_runtime()),  # type: ignore[operator]
+        "member-of-server-access-role",
+        f"of {server_role!r}",
+        "any file of the database server",
+        f"REVOKE {server_role} FROM {runtime_role}",
+    )

@@ -6,13 +6,21 @@ PostgreSQL) and inspected there with ``SET LOCAL ROLE``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from pgkeel.roles import UnsafeRuntimeRoleError, check_runtime_role, runtime_role_problems
+from pgkeel.roles import (
+    RULES,
+    RoleProblem,
+    UnsafeRuntimeRoleError,
+    check_runtime_role,
+    runtime_role_problems,
+)
 from tests.isolation.conftest import Seed
 from tests.isolation.models import Base
 
@@ -76,3 +84,20 @@ def test_a_tenant_table_without_forced_rls_is_reported(
     problems = runtime_role_problems(admin)  # tables found in the catalog
     assert [p.rule for p in problems] == ["no-rls"]
     assert "'public.invoices' lacks FORCE ROW LEVEL SECURITY" in problems[0].message
+
+
+SECURITY_PAGE = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+
+
+def test_every_rule_has_a_row_in_the_security_checklist() -> None:
+    checklist = SECURITY_PAGE.read_text().split("## The roles checklist", 1)[1].split("\n## ")[0]
+    first_cells = [
+        line.split(" | ")[0] for line in checklist.splitlines() if line.startswith("| `")
+    ]
+    listed = [rule for cell in first_cells for rule in re.findall(r"`([a-z-]+)`", cell)]
+    assert sorted(listed) == sorted(RULES)
+
+
+def test_a_problem_with_an_unknown_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown runtime-role rule 'definer-veiw'"):
+        RoleProblem("definer-veiw", "a typo")

@@ -4,10 +4,12 @@ Row-level security does not apply to superusers and to roles with ``BYPASSRLS``,
 table may switch it off. The runtime role of a service must therefore be none of these: tables
 belong to a separate migration role, and the runtime role only has ``SELECT, INSERT, UPDATE,
 DELETE`` on them (see docs/multi-tenancy.md and docs/security.md). The check also looks past the
-role itself: objects that read tenant tables with a bypassing owner's rights (views,
-materialized views, ``SECURITY DEFINER`` functions), policies other than pgkeel's, privileges
-that ignore or reach past row-level security, ``CREATEROLE``, and partitions or ``INHERITS``
-children of tenant tables. ``check_runtime_role`` says which rule is broken, where, and the fix.
+role itself: objects that reach tenant tables with a bypassing owner's rights (views, rules,
+``SECURITY DEFINER`` functions and the triggers that call them), materialized views, policies
+other than pgkeel's, privileges that ignore or reach past row-level security, ``CREATEROLE``,
+membership in roles that read the server's files, partitions or ``INHERITS`` children of tenant
+tables, and the parents they inherit from. ``check_runtime_role`` says which rule is broken,
+where, and the fix.
 """
 
 from __future__ import annotations
@@ -18,15 +20,22 @@ from sqlalchemy import Engine
 
 from pgkeel.errors import PgkeelError
 from pgkeel.roles._attributes import role_problems
-from pgkeel.roles._definers import function_problems, view_problems
-from pgkeel.roles._problem import RoleProblem
+from pgkeel.roles._definers import function_problems, trigger_problems, view_problems
+from pgkeel.roles._parents import ancestor_problems, tenant_ancestors
+from pgkeel.roles._problem import RULES, RoleProblem
 from pgkeel.roles._tables import missing_tables, table_problems, tenant_relations
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
 
-__all__ = ["RoleProblem", "UnsafeRuntimeRoleError", "check_runtime_role", "runtime_role_problems"]
+__all__ = [
+    "RULES",
+    "RoleProblem",
+    "UnsafeRuntimeRoleError",
+    "check_runtime_role",
+    "runtime_role_problems",
+]
 
 
 class UnsafeRuntimeRoleError(PgkeelError):
@@ -40,7 +49,7 @@ def runtime_role_problems(
 
     The tenant tables are those of ``metadata`` (pgkeel tenant models), or, without it, every
     table of the database with a ``tenant_id`` column; their partitions and ``INHERITS``
-    children are checked too.
+    children are checked too, and so are the tables they inherit from.
     """
     if isinstance(bind, Engine):
         with bind.connect() as connection:
@@ -50,8 +59,13 @@ def runtime_role_problems(
     problems.extend(missing_tables(metadata, relations))
     superuser = any(problem.rule == "superuser" for problem in problems)
     problems.extend(table_problems(bind, role, relations, superuser=superuser))
-    problems.extend(view_problems(bind, role, relations))
-    problems.extend(function_problems(bind, role, relations))
+    ancestors = tenant_ancestors(bind, relations)
+    if not superuser:
+        problems.extend(ancestor_problems(bind, role, ancestors))
+    reaching = [*relations, *(ancestor.relation for ancestor in ancestors)]
+    problems.extend(view_problems(bind, role, reaching))
+    problems.extend(function_problems(bind, role, reaching))
+    problems.extend(trigger_problems(bind, role, reaching))
     return problems
 
 

@@ -18,9 +18,19 @@ _ROLE = text(
     "      AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname), "
     "ARRAY(SELECT p.rolname FROM pg_roles p WHERE p.oid <> r.oid "
     "      AND p.rolcreaterole AND NOT (p.rolsuper OR p.rolbypassrls) "
+    "      AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname), "
+    "ARRAY(SELECT p.rolname FROM pg_roles p WHERE p.rolname = ANY(CAST(:server_roles AS text[])) "
     "      AND pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname) "
     "FROM pg_roles r WHERE r.rolname = current_user"
 )
+_SERVER_ROLES = {
+    "pg_execute_server_program": "runs programs on the database server (COPY ... FROM PROGRAM)",
+    "pg_read_server_files": "reads any file of the database server (COPY ... FROM a file)",
+    "pg_write_server_files": (
+        "writes any file of the database server (COPY ... TO a file), its configuration included"
+    ),
+}
+"""Predefined roles that act on the server as PostgreSQL's operating-system user."""
 
 
 def _superuser(role: str) -> RoleProblem:
@@ -58,6 +68,16 @@ def _member_of_bypassing(role: str, other: str) -> RoleProblem:
     )
 
 
+def _member_of_server_role(role: str, other: str) -> RoleProblem:
+    return RoleProblem(
+        "member-of-server-access-role",
+        f"role {role!r} is a member (directly or through other roles) of {other!r}, which "
+        f"{_SERVER_ROLES[other]} as the operating-system user PostgreSQL runs as: it can read "
+        "the tables' data files (or take over the server), every tenant's rows included, past "
+        f"row-level security. Fix: REVOKE {other} FROM {role} (and from the roles between them).",
+    )
+
+
 def _member_of_createrole(role: str, other: str) -> RoleProblem:
     return RoleProblem(
         "createrole",
@@ -69,8 +89,8 @@ def _member_of_createrole(role: str, other: str) -> RoleProblem:
 
 def role_problems(connection: Connection) -> tuple[str, list[RoleProblem]]:
     """The connected role's name and what is wrong with its attributes and memberships."""
-    row = connection.execute(_ROLE).one()
-    role, superuser, bypassrls, createrole, bypassing_roles, createrole_roles = row
+    row = connection.execute(_ROLE, {"server_roles": list(_SERVER_ROLES)}).one()
+    role, superuser, bypassrls, createrole, bypassing_roles, createrole_roles, server_roles = row
     problems = []
     if superuser:
         problems.append(_superuser(role))
@@ -82,4 +102,5 @@ def role_problems(connection: Connection) -> tuple[str, list[RoleProblem]]:
         problems.append(_createrole(role))
     problems.extend(_member_of_bypassing(role, other) for other in bypassing_roles)
     problems.extend(_member_of_createrole(role, other) for other in createrole_roles)
+    problems.extend(_member_of_server_role(role, other) for other in server_roles)
     return role, problems

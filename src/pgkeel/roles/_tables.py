@@ -53,6 +53,9 @@ _POLICIES = text(
     "  coalesce(pg_get_expr(polwithcheck, polrelid), '') "
     "FROM pg_policy WHERE polrelid = ANY(CAST(:oids AS oid[])) ORDER BY polrelid, polname"
 )
+_COLUMN_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "REFERENCES")
+_HAS = {True: "has_any_column_privilege", False: "has_table_privilege"}
+"""A privilege that columns may hold counts when held on any column: it reaches those columns."""
 _COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
 _SCRATCH = MetaData()
 """Holds the stand-in ``Table`` objects ``tenant_policy`` needs to spell the expected policy."""
@@ -61,7 +64,7 @@ _NOISE = re.compile(r"::text|\bas\s+\"?nullif\"?|[\s()\"]", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Relation:
-    """A tenant table, or a partition or child of one, as the catalog describes it."""
+    """A tenant table, a partition or child of one, or a parent of one, as in the catalog."""
 
     oid: int
     schema: str
@@ -76,21 +79,43 @@ class Relation:
     truncate: bool
     trigger: bool
     references: bool
+    ancestor: bool = False
+    """A table a tenant relation inherits from, not one itself: a query on it reaches their rows."""
 
     @property
     def where(self) -> str:
         """``schema.name``, as messages name it."""
         return f"{self.schema}.{self.name}"
 
+    @property
+    def what(self) -> str:
+        """What it is to tenant data, as messages say it."""
+        return "a parent of a tenant table" if self.ancestor else "a tenant table"
+
 
 @dataclass(frozen=True)
-class _Policy:
+class Policy:
+    """A row-level security policy of a relation, its expressions as the catalog prints them."""
+
     name: str
     command: str
     permissive: bool
     public: bool
     using: str
     with_check: str
+
+
+def held_privileges(relation_oid: str, privileges: tuple[str, ...]) -> str:
+    """SQL for the array of ``privileges`` the current user holds on a relation (or a column of it).
+
+    ``relation_oid`` is the SQL expression of the relation's oid; ``privileges`` are constants.
+    """
+    checks = ", ".join(
+        f"CASE WHEN {_HAS[privilege in _COLUMN_PRIVILEGES]}(current_user, {relation_oid}, "
+        f"'{privilege}') THEN '{privilege}' END"
+        for privilege in privileges
+    )
+    return f"array_remove(ARRAY[{checks}]::text[], NULL)"
 
 
 def _normalised(expression: str) -> str:
@@ -136,11 +161,12 @@ def missing_tables(metadata: MetaData | None, relations: list[Relation]) -> list
     ]
 
 
-def _policies(connection: Connection, relations: list[Relation]) -> dict[int, list[_Policy]]:
-    found: dict[int, list[_Policy]] = {r.oid: [] for r in relations}
+def policies_of(connection: Connection, relations: list[Relation]) -> dict[int, list[Policy]]:
+    """The policies of each of ``relations``, by oid."""
+    found: dict[int, list[Policy]] = {r.oid: [] for r in relations}
     rows = connection.execute(_POLICIES, {"oids": [r.oid for r in relations]})
     for oid, *fields in rows:
-        found[oid].append(_Policy(*fields))
+        found[oid].append(Policy(*fields))
     return found
 
 
@@ -178,7 +204,7 @@ def _owner_problem(role: str, relation: Relation) -> list[RoleProblem]:
     ]
 
 
-def _rls_problem(relation: Relation, pgkeel_policy: _Policy | None) -> list[RoleProblem]:
+def _rls_problem(relation: Relation, pgkeel_policy: Policy | None) -> list[RoleProblem]:
     missing = [
         label
         for label, present in (
@@ -205,7 +231,7 @@ def _rls_problem(relation: Relation, pgkeel_policy: _Policy | None) -> list[Role
     ]
 
 
-def _is_pgkeel_policy(relation: Relation, policy: _Policy) -> bool:
+def is_pgkeel_policy(relation: Relation, policy: Policy) -> bool:
     using, with_check = _expected_policy(relation)
     return (
         policy.command == "*"
@@ -216,7 +242,7 @@ def _is_pgkeel_policy(relation: Relation, policy: _Policy) -> bool:
     )
 
 
-def _altered_policy(relation: Relation, policy: _Policy) -> RoleProblem:
+def _altered_policy(relation: Relation, policy: Policy) -> RoleProblem:
     shape = (
         f"{'PERMISSIVE' if policy.permissive else 'RESTRICTIVE'} FOR "
         f"{_COMMANDS.get(policy.command, policy.command)}"
@@ -231,7 +257,7 @@ def _altered_policy(relation: Relation, policy: _Policy) -> RoleProblem:
     )
 
 
-def _extra_policy(relation: Relation, policy: _Policy) -> RoleProblem:
+def _extra_policy(relation: Relation, policy: Policy) -> RoleProblem:
     if policy.permissive:
         why = (
             "permissive policies are OR-ed with pgkeel's, so every row it lets through is "
@@ -249,11 +275,11 @@ def _extra_policy(relation: Relation, policy: _Policy) -> RoleProblem:
     )
 
 
-def _policy_problems(relation: Relation, policies: list[_Policy]) -> list[RoleProblem]:
+def _policy_problems(relation: Relation, policies: list[Policy]) -> list[RoleProblem]:
     problems: list[RoleProblem] = []
     pgkeel_policy = next((p for p in policies if p.name == POLICY_NAME), None)
     problems.extend(_rls_problem(relation, pgkeel_policy))
-    if pgkeel_policy is not None and not _is_pgkeel_policy(relation, pgkeel_policy):
+    if pgkeel_policy is not None and not is_pgkeel_policy(relation, pgkeel_policy):
         problems.append(_altered_policy(relation, pgkeel_policy))
     problems.extend(_extra_policy(relation, p) for p in policies if p.name != POLICY_NAME)
     return problems
@@ -300,7 +326,7 @@ def table_problems(
     connection: Connection, role: str, relations: list[Relation], *, superuser: bool
 ) -> list[RoleProblem]:
     """What is wrong with each tenant relation, for ``role`` (privileges: unless a superuser)."""
-    policies = _policies(connection, relations)
+    policies = policies_of(connection, relations)
     problems: list[RoleProblem] = []
     for relation in relations:
         problems.extend(_owner_problem(role, relation))
