@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import Engine, func, insert, literal, select, text, update
+from sqlalchemy import Engine, func, insert, literal, select, text, union_all, update
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker, with_expression
 
 from pgkeel import (
@@ -148,6 +148,48 @@ def test_a_forged_detached_object_never_touches_the_other_row(  # noqa: PLR0917
 
 def test_from_statement_of_a_select_is_filtered(acting: Session, seeded: Seed) -> None:
     rows = acting.scalars(select(Invoice).from_statement(select(Invoice))).all()
+    assert {row.tenant_id for row in rows} == {seeded.tenants[0]}
+    assert all(row.deleted_at is None for row in rows)
+
+
+def _table_selects() -> dict[str, object]:
+    invoices = Invoice.__table__
+    return {
+        "select(Table)": select(invoices),
+        "select(Table columns)": select(*invoices.c),
+        "union of Table selects": union_all(select(invoices), select(invoices)),
+        "select of a Table subquery": select(select(invoices).subquery()),
+        "entity column beside a Table column": select(Invoice.id, *list(invoices.c)[1:]),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_table_selects()))
+def test_from_statement_of_a_tables_select_is_refused(acting: Session, shape: str) -> None:
+    statement = select(Invoice).from_statement(_table_selects()[shape])  # type: ignore[arg-type]
+    with pytest.raises(UnfilteredReadError, match=r"Table 'invoices'.*select\(Invoice\)"):
+        acting.scalars(statement).all()
+
+
+def test_from_statement_of_a_tables_select_with_include_deleted(
+    acting: Session, role_engine: Engine, runtime_engine: Engine, seeded: Seed
+) -> None:
+    statement = (
+        select(Invoice)
+        .from_statement(select(Invoice.__table__))
+        .execution_options(include_deleted=True)
+    )
+    if role_engine is runtime_engine:  # row-level security filters the Table's rows
+        rows = acting.scalars(statement).all()
+        assert {row.tenant_id for row in rows} == {seeded.tenants[0]}
+        assert seeded.invoices[0, "deleted"] in {row.id for row in rows}
+    else:
+        with pytest.raises(UnfilteredReadError, match="bypasses row-level security"):
+            acting.scalars(statement).all()
+
+
+def test_from_statement_of_entity_columns_is_filtered(acting: Session, seeded: Seed) -> None:
+    columns = select(*(getattr(Invoice, column.key) for column in Invoice.__table__.c))
+    rows = acting.scalars(select(Invoice).from_statement(columns)).all()
     assert {row.tenant_id for row in rows} == {seeded.tenants[0]}
     assert all(row.deleted_at is None for row in rows)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import Engine, ForeignKey, create_engine, delete, select, text
+from sqlalchemy import Engine, ForeignKey, create_engine, delete, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -192,4 +192,29 @@ def test_a_bulk_delete_soft_deletes_the_passive_children(
         with tenant_context(TENANTS[1]):  # the other tenant's rows are untouched
             assert session.scalars(select(Section)).one().deleted_at is None
             assert session.scalars(select(Paragraph)).one().deleted_at is None
+        session.rollback()
+
+
+def test_an_update_by_primary_key_of_a_joined_subclass_keeps_to_live_rows_of_the_tenant(
+    sessions: sessionmaker,  # type: ignore[type-arg]
+) -> None:
+    with tenant_context(TENANTS[1]), sessions() as session:
+        theirs = session.scalars(select(Report.id)).one()
+    rows = text("SELECT d.id, d.title, r.pages FROM documents d JOIN reports r USING (id)")
+    with tenant_context(TENANTS[0]), sessions() as session:
+        own = session.scalars(select(Report.id)).one()
+        written = [
+            {"id": own, "title": "mine", "pages": 40},
+            {"id": theirs, "title": "x", "pages": 41},
+        ]
+        session.execute(update(Report), written)  # one UPDATE of each table per row
+        stored = {row.id: (row.title, row.pages) for row in session.execute(rows)}
+        assert stored.pop(own) == ("mine", 40)
+        assert set(stored.values()) <= {("report", 3)}  # where the role sees the other row
+        session.execute(delete(Report).where(Report.id == own))  # a soft delete
+        session.execute(update(Report), [{"id": own, "title": "gone", "pages": 42}])
+        assert {row.id: (row.title, row.pages) for row in session.execute(rows)}[own] == (
+            "mine",
+            40,
+        )
         session.rollback()

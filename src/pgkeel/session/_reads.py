@@ -22,6 +22,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from pgkeel.errors import UnfilteredReadError
 from pgkeel.session import _sqlalchemy_private as private
+from pgkeel.session._by_primary_key import by_primary_key
 from pgkeel.session._cascade import (
     forget_soft_deleted,
     soft_delete_children,
@@ -264,11 +265,24 @@ def _with_filtered_extra_froms(state: ORMExecuteState, scope: TenantScope | None
     return statement.where(*conditions) if conditions else statement  # type: ignore[attr-defined]
 
 
-def _on_update_or_delete(state: ORMExecuteState, scope: TenantScope | None) -> None:
-    """An ORM ``update()``/``delete()``: the other tables it reads filtered, its tenant checked."""
+def _on_update_or_delete(
+    state: ORMExecuteState, scope: TenantScope | None, options: list[ORMOption]
+) -> Result[Any] | None:
+    """An ORM ``update()``/``delete()``: the other tables it reads filtered, its tenant checked.
+
+    Run here (its result returned) when it runs by primary key, which loader criteria do not
+    reach, or when it is a soft delete; ``None`` when the caller adds the criteria and runs it.
+    """
     state.statement = _with_filtered_extra_froms(state, scope)
     if state.is_update and isinstance(scope, uuid.UUID):
         check_written_tenant(state, scope)
+    soft_delete = state.is_delete and _soft_deletes_rows(state)
+    if not _single_parameters(state.parameters):
+        live_only = not _includes_deleted(state)
+        written = by_primary_key(state, scope, live_only=live_only, soft_delete=soft_delete)
+        if written is not None:
+            return written
+    return _soft_delete_rows(state, options) if soft_delete else None
 
 
 def _soft_deletes_rows(state: ORMExecuteState) -> bool:
@@ -347,17 +361,73 @@ def _refuse_unfiltered(state: ORMExecuteState) -> None:
         )
 
 
+def _is_filtered_table(table: Any) -> bool:  # noqa: ANN401  # a FROM object
+    return is_tenant_table(table) or is_soft_delete_table(table)
+
+
+def _table_sources(inner: Any) -> list[Any]:  # noqa: ANN401  # a Select or CompoundSelect
+    """The tenant and soft-delete tables ``inner`` reads as ``Table`` objects, not as entities.
+
+    Loader criteria reach an entity's rows only. A SELECT none of whose columns is an entity's
+    is Core: every table it reads counts (subqueries included). A SELECT of entities filters
+    them: the tables behind its other columns count (``select(Customer.id, customers.c.email)``).
+    """
+    parts = getattr(inner, "selects", None)
+    if parts is not None:
+        return [table for part in parts for table in _table_sources(part)]
+    descriptions = getattr(inner, "column_descriptions", ())
+    plain = [d["expr"] for d in descriptions if d.get("entity") is None]
+    sources = [inner] if len(plain) == len(descriptions) else plain
+    return [t for s in sources for t in private.statement_tables(s) if _is_filtered_table(t)]
+
+
+_TABLE_SOURCES: Final = _PerStructure[tuple[Any, ...]]()
+
+
+def _table_problem(state: ORMExecuteState, tables: Sequence[Any]) -> tuple[str, str, str] | None:
+    """The first table whose rows would go unfiltered, why, and the other fix; else ``None``."""
+    soft = [table.name for table in tables if is_soft_delete_table(table)]
+    if soft and not _includes_deleted(state):
+        other = "; if deleted rows are meant, say so with .execution_options(include_deleted=True)"
+        return soft[0], "soft-deleted rows would be returned", other
+    tenant = [table.name for table in tables if is_tenant_table(table)]
+    scope = current_tenant()
+    if tenant and isinstance(scope, uuid.UUID) and _bypasses_rls(state):
+        why = f"in tenant_context({scope}) on a role that bypasses row-level security"
+        other = "; or run it as the runtime role, where row-level security filters the table"
+        return tenant[0], f"{why}, every tenant's rows would be returned", other
+    return None
+
+
+def _refuse_table_source(state: ORMExecuteState, inner: Executable) -> None:
+    """``from_statement(select(<Table>))``: refused where the table's rows would go unfiltered."""
+    tables = _TABLE_SOURCES.get(inner, lambda: tuple(_table_sources(inner)))
+    problem = _table_problem(state, tables) if tables else None
+    if problem is None:
+        return
+    name, why, other = problem
+    mappers = [m for m in state.all_mappers if name in {t.name for t in m.tables}]
+    model = mappers[0].class_.__name__ if mappers else ""
+    entity = f"select({model})" if model else "select(<the mapped class>)"
+    raise UnfilteredReadError(
+        f"from_statement() of a select of the Table {name!r}: pgkeel filters mapped entities, "
+        f"not Table objects, so {why}. Fix: select the entity, {entity} (pgkeel filters "
+        f"it), as in .from_statement({entity}.where(...)){other}."
+    )
+
+
 def _bypasses_rls(state: ORMExecuteState) -> bool:
     connection = state.session.connection(bind_arguments=state.bind_arguments)
     return role_bypasses_rls(connection)[1]
 
 
 def _filtered_from_statement(state: ORMExecuteState, options: list[ORMOption]) -> Executable:
-    """``select(M).from_statement(inner)``: the filters go into ``inner`` (refused for text)."""
+    """``select(M).from_statement(inner)``: the filters go into ``inner`` (refused: text, Table)."""
     inner = private.from_statement_element(state.statement)
     if isinstance(inner, TextClause | TextualSelect) or inner is None:
         _refuse_unfiltered(state)
         return state.statement
+    _refuse_table_source(state, inner)
     return private.with_from_statement_element(state.statement, inner.options(*options))
 
 
@@ -516,9 +586,9 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     if scope is None:
         _require_tenant_if_needed(state, state.statement)
     if state.is_update or state.is_delete:
-        _on_update_or_delete(state, scope)
-    if state.is_delete and _soft_deletes_rows(state):
-        return _soft_delete_rows(state, options)
+        written = _on_update_or_delete(state, scope, options)
+        if written is not None:
+            return written
     if state.is_from_statement:
         state.statement = _filtered_from_statement(state, options)
     else:

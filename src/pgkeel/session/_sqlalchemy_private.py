@@ -20,6 +20,7 @@ from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import EMPTY_DICT
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import ORMExecuteState
     from sqlalchemy.orm._typing import OrmExecuteOptionsParameter
     from sqlalchemy.orm.interfaces import ORMOption
     from sqlalchemy.orm.session import _BindArguments
@@ -170,6 +171,30 @@ def dml_extra_froms(statement: Executable) -> list[Any]:
             found.append(from_)
         seen.update(from_._cloned_set)
     return found
+
+
+def runs_by_primary_key(state: ORMExecuteState) -> bool:
+    """Whether an ORM UPDATE or DELETE runs "by primary key": one statement per parameter set.
+
+    Private: ``update_delete_options._dml_strategy`` (the options object is public, the
+    attribute is not), which SQLAlchemy sets to ``"bulk"`` for ``update(M)`` executed with a
+    list of parameter sets before the hooks run. SQLAlchemy applies no loader criteria to it,
+    only the statement's own WHERE, so the hooks must write their criteria there.
+    """
+    options = state.update_delete_options
+    return getattr(options, "_dml_strategy", None) == "bulk"
+
+
+def synchronizes_by_evaluating(state: ORMExecuteState) -> bool:
+    """Whether SQLAlchemy would copy the written values into the session's objects.
+
+    Private: ``update_delete_options._synchronize_session``: ``"auto"`` when the hooks run
+    (SQLAlchemy makes it ``"evaluate"`` for a statement by primary key afterwards) or
+    ``"evaluate"``. SQLAlchemy refuses that synchronization once a WHERE criterion is added to
+    a statement by primary key; the hooks then expire the objects instead.
+    """
+    options = state.update_delete_options
+    return getattr(options, "_synchronize_session", None) in {"auto", "evaluate"}
 
 
 def _value_clauses(statement: Executable) -> list[Any]:
