@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
-__all__ = ["canonical_expression", "identifiers", "literal_of_cast"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["canonical_expression", "identifiers", "literal_of_cast", "with_columns_renamed"]
 
 # The patterns are compiled by ``re`` on first use (and kept in its cache): a run whose
 # expressions all match as written, or are literals with their casts, never compiles the lexer.
@@ -417,3 +420,26 @@ def identifiers(expression: str) -> frozenset[str] | None:
         return None
     names = {token.text for token in tokens if token.kind == "word"}
     return frozenset(names | {token.text[1:-1] for token in tokens if token.kind == "quoted"})
+
+
+def with_columns_renamed(expression: str, renames: Mapping[str, str]) -> str | None:
+    """``expression`` with the columns ``renames`` names renamed; None if it cannot be read.
+
+    What PostgreSQL does to an index's expression or predicate when a column is renamed (it
+    stores the column, not its name). A function's name (a word before ``(``) and the contents
+    of string literals are left as they are. The result is tokens separated by spaces, for
+    ``canonical_expression``.
+    """
+    try:
+        tokens = _tokens(expression)
+    except _UnparsedError:
+        return None
+    written: list[str] = []
+    for position, token in enumerate(tokens):
+        following = tokens[position + 1].text if position + 1 < len(tokens) else ""
+        name = token.text[1:-1].replace('""', '"') if token.kind == "quoted" else token.text
+        if token.kind in {"word", "quoted"} and following != "(" and name in renames:
+            written.append('"' + renames[name].replace('"', '""') + '"')
+        else:
+            written.append(token.text)
+    return " ".join(written)

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import Column, UniqueConstraint, text
+from sqlalchemy import ClauseElement, Column, UniqueConstraint, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from alembic_extensions.acknowledge import (
@@ -56,12 +57,12 @@ from alembic_extensions.ops import (
     RuleBackOnDowngradeOp,
     restore_rule_statement,
 )
-from alembic_extensions.probes import rewrites
+from alembic_extensions.probes import literal_sql, rewrites
 from alembic_extensions.rebuilds import type_change_outcome
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from sqlalchemy import Connection, Row
     from sqlalchemy.engine import Dialect
@@ -305,51 +306,83 @@ def apply_renames(container: ops.ModifyTableOps, renames: dict[str, str]) -> Non
 
 _DROPS = (ops.DropConstraintOp, ops.DropIndexOp)
 _ADDS = (ops.AddConstraintOp, ops.CreateIndexOp)
-_UniqueRule = tuple[str, tuple[str, ...], bool, tuple[Any, ...]]
-"""(name, key columns, whether an index rather than a constraint, its other options)."""
+_UniqueRule = tuple[str, tuple[str, ...], bool, str | None, tuple[Any, ...]]
+"""(name, key elements, whether an index rather than a constraint, predicate, other options)."""
+_POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-def _unique_rule(op: MigrateOperation) -> _UniqueRule | None:
-    """A unique rule that ``op`` drops or adds, on plain columns only (no expression, no WHERE)."""
+def _rule_text(element: Any, renames: Mapping[str, str]) -> str | None:  # noqa: ANN401  # an expression
+    """An element or predicate in the canonical spelling, its renamed columns renamed.
+
+    None when it cannot be read: such a rule is never taken for the same rule.
+    """
+    name = element.name if isinstance(element, Column) else None
+    if isinstance(name, str):
+        return renames.get(name, name)
+    # Loaded on a rename's first expression, as the other comparisons load them.
+    from alembic_extensions.expressions import (  # noqa: PLC0415
+        canonical_expression,
+        with_columns_renamed,
+    )
+
+    sql_text = (
+        literal_sql(element, _POSTGRESQL, include_table=False)
+        if isinstance(element, ClauseElement)
+        else str(element)
+    )
+    renamed = with_columns_renamed(sql_text, renames)
+    return None if renamed is None else canonical_expression(renamed)
+
+
+def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRule | None:
+    """A unique rule that ``op`` drops or adds, its columns renamed by ``renames``.
+
+    Expressions and predicates are compared in the canonical spelling: PostgreSQL keeps an
+    index's ``lower(code)`` or ``WHERE deleted_at IS NULL`` through a rename of its columns.
+    """
     rule: Any
     if isinstance(op, ops.DropConstraintOp | ops.AddConstraintOp):
         rule = op.to_constraint()
         if not isinstance(rule, UniqueConstraint):
             return None
-        is_index = False
+        is_index, elements = False, list(rule.columns)
     elif isinstance(op, ops.DropIndexOp | ops.CreateIndexOp):
         rule = op.to_index()
-        if not rule.unique or any(not isinstance(e, Column) for e in rule.expressions):
+        if not rule.unique:
             return None
-        is_index = True
+        is_index, elements = True, list(rule.expressions)
     else:
         return None
     options = (
         dict(rule.dialect_options["postgresql"]) if "postgresql" in rule.dialect_options else {}
     )
-    if options.get("where") is not None or not isinstance(rule.name, str):
+    keys = [_rule_text(element, renames) for element in elements]
+    where = options.get("where")
+    predicate = None if where is None else _rule_text(where, renames)
+    if not isinstance(rule.name, str) or None in keys or (where is not None and predicate is None):
         return None
-    other = tuple(sorted((key, repr(value)) for key, value in options.items() if value))
-    return (rule.name, tuple(column.name for column in rule.columns), is_index, other)
+    other = tuple(
+        sorted((key, repr(value)) for key, value in options.items() if key != "where" and value)
+    )
+    return (rule.name, tuple(str(key) for key in keys), is_index, predicate, other)
 
 
 def _follow_renamed_rules(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
     """A unique rule dropped and added again only because its column was renamed: renamed too.
 
-    PostgreSQL keeps the rule on the renamed column; only its name (from the naming convention)
-    differs. ``ALTER INDEX ... RENAME`` (which renames the constraint it backs) replaces the
-    rebuild of the rule and the drop of the old one, so a rename drops no rule and asks for no
-    acknowledgement.
+    PostgreSQL keeps the rule on the renamed column, expressions and predicate included; only
+    its name (from the naming convention) differs. ``ALTER INDEX ... RENAME`` (which renames the
+    constraint it backs) replaces the rebuild of the rule and the drop of the old one, so a
+    rename drops no rule and asks for no acknowledgement.
     """
-    dropped = [(op, _unique_rule(op)) for op in container.ops if isinstance(op, _DROPS)]
-    added = [(op, _unique_rule(op)) for op in container.ops if isinstance(op, _ADDS)]
+    dropped = [(op, _unique_rule(op, renames)) for op in container.ops if isinstance(op, _DROPS)]
+    added = [(op, _unique_rule(op, {})) for op in container.ops if isinstance(op, _ADDS)]
     for drop, old in dropped:
         if old is None:
             continue
-        name, columns, *options = old
-        wanted = (tuple(renames.get(column, column) for column in columns), *options)
+        name, *wanted = old
         for add, new in added:
-            if new is None or new[1:] != wanted or add not in container.ops:
+            if new is None or list(new[1:]) != wanted or add not in container.ops:
                 continue
             position = container.ops.index(drop)
             renamed = [RenameIndexOp(name, new[0], container.schema)] if name != new[0] else []

@@ -247,6 +247,41 @@ def test_the_unique_rules_of_renamed_columns_are_renamed_not_rebuilt(
         project.execute("INSERT INTO customers (email, code) VALUES ('e1', 'other')")
 
 
+def test_a_rename_keeps_partial_and_expression_rules_of_a_soft_deleted_table(
+    make_project: MakeProject,
+) -> None:
+    """``WHERE deleted_at IS NULL`` and ``lower(code)`` follow the renamed column too."""
+    project = make_project("renamed_rules")
+    project.use("models_soft")
+    project.revision("create members")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO members (email, code) SELECT 'e' || n, 'c' || n FROM generate_series(1, 300) n"
+    )
+    indexes = "SELECT indexrelid::regclass::text || '@' || indexrelid FROM pg_index"
+    before = {row.split("@")[1] for row in project.query(indexes + " WHERE indisunique")}
+    project.use("models_soft_v2")
+    written = project.revisions("rename", "rename=members.email:mail", "rename=members.code:sku")
+    upgrade = "".join(upgrade_section(path.read_text()) for path in written)
+    assert "drop-unique" not in upgrade
+    assert "create_index" not in upgrade
+    assert "op.rename_index('uq_members_email', 'uq_members_mail')" in upgrade
+    assert "op.rename_index('uq_members_lower_code', 'uq_members_lower_sku')" in upgrade
+    project.upgrade()
+    project.check()
+    after = project.query(indexes + " WHERE indisunique")
+    assert {row.split("@")[1] for row in after} == before  # the same indexes, renamed
+    with pytest.raises(IntegrityError):
+        project.execute("INSERT INTO members (mail, sku) VALUES ('e1', 'new')")
+    with pytest.raises(IntegrityError):
+        project.execute("INSERT INTO members (mail, sku) VALUES ('new', 'C1')")
+    project.execute("UPDATE members SET deleted_at = now() WHERE mail = 'e2'")
+    project.execute("INSERT INTO members (mail, sku) VALUES ('e2', 'again')")  # live rows only
+    project.downgrade("0001")
+    with pytest.raises(IntegrityError, match="uq_members_lower_code"):
+        project.execute("INSERT INTO members (email, code) VALUES ('other', 'C3')")
+
+
 def test_a_dropped_table_and_a_look_alike_rename_are_refused(make_project: MakeProject) -> None:
     project = make_project("renames")
     project.revision("create customers")
