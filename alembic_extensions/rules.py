@@ -11,7 +11,6 @@ themselves live in ``pgkeel.rules``.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -147,12 +146,6 @@ def _uuid_primary_key(table: Table, _settings: Settings) -> Iterator[Violation]:
         )
 
 
-@cache
-def _plural(word: str) -> str:
-    """``pluralize`` remembered per word: tables share nouns, and inflect is slow."""
-    return pluralize(word)
-
-
 def _noun_index(parts: list[str]) -> int:
     """Index of the last part that is a word (``events_2024`` is plural by ``events``)."""
     words = [index for index, part in enumerate(parts) if any(c.isalpha() for c in part)]
@@ -163,7 +156,7 @@ def _plural_table_name(table: Table, _settings: Settings) -> Iterator[Violation]
     name = table.name
     parts = name.split("_")
     noun = _noun_index(parts)
-    plural_snake = is_snake_case(name) and _plural(parts[noun]) == parts[noun]
+    plural_snake = is_snake_case(name) and pluralize(parts[noun]) == parts[noun]
     if plural_snake or allowed(rules.PLURAL_TABLE_NAME, table):
         return
     expected = "_".join([*parts[:noun], pluralize(parts[noun].lower()), *parts[noun + 1 :]])
