@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import ClauseElement, Column, UniqueConstraint, text
+from sqlalchemy import ClauseElement, Column, Enum, UniqueConstraint, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -53,6 +53,7 @@ from alembic_extensions.dependents import (
 )
 from alembic_extensions.ops import (
     DropExclusionRuleOp,
+    RenameConstraintOp,
     RenameIndexOp,
     RuleBackOnDowngradeOp,
     restore_rule_statement,
@@ -302,6 +303,7 @@ def apply_renames(container: ops.ModifyTableOps, renames: dict[str, str]) -> Non
         container.ops.remove(adds[new])
     if renames:
         _follow_renamed_rules(container, renames)
+        _follow_renamed_constraints(container, renames)
 
 
 _DROPS = (ops.DropConstraintOp, ops.DropIndexOp)
@@ -348,8 +350,6 @@ def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRul
         is_index, elements = False, list(rule.columns)
     elif isinstance(op, ops.DropIndexOp | ops.CreateIndexOp):
         rule = op.to_index()
-        if not rule.unique:
-            return None
         is_index, elements = True, list(rule.expressions)
     else:
         return None
@@ -364,7 +364,8 @@ def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRul
     other = tuple(
         sorted((key, repr(value)) for key, value in options.items() if key != "where" and value)
     )
-    return (rule.name, tuple(str(key) for key in keys), is_index, predicate, other)
+    unique = bool(getattr(rule, "unique", True))
+    return (rule.name, tuple(str(key) for key in keys), is_index, predicate, (unique, *other))
 
 
 def _follow_renamed_rules(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
@@ -386,6 +387,51 @@ def _follow_renamed_rules(container: ops.ModifyTableOps, renames: dict[str, str]
                 continue
             position = container.ops.index(drop)
             renamed = [RenameIndexOp(name, new[0], container.schema)] if name != new[0] else []
+            container.ops[position : position + 1] = renamed
+            container.ops.remove(add)
+            break
+
+
+def _foreign_key_shape(add: ops.CreateForeignKeyOp, renames: Mapping[str, str]) -> tuple[Any, ...]:
+    """What a foreign key says, its own columns renamed: its name aside, the same key or not."""
+    options = tuple(sorted((key, repr(value)) for key, value in add.kw.items() if value))
+    local = tuple(renames.get(str(column), str(column)) for column in add.local_cols)
+    return (local, add.referent_table, tuple(add.remote_cols), options)
+
+
+def _constraint_shape(op: MigrateOperation, renames: Mapping[str, str]) -> tuple[Any, ...] | None:
+    """A check's or a foreign key's definition, renamed columns put in; None for another op."""
+    if isinstance(op, ops.CreateForeignKeyOp):
+        return ("foreignkey", *_foreign_key_shape(op, renames))
+    if isinstance(op, ops.CreateCheckConstraintOp):
+        text_ = _rule_text(op.condition, renames)
+        return None if text_ is None else ("check", text_)
+    return None
+
+
+def _follow_renamed_constraints(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
+    """A check or foreign key dropped and added again only because its column was renamed.
+
+    PostgreSQL keeps both on the renamed column (it stores the column, not its name); the drop
+    and the add (which would name the new column before the rename) give way to nothing, or to
+    ``ALTER TABLE ... RENAME CONSTRAINT`` when the naming convention gives it a new name.
+    """
+    for drop in [op for op in container.ops if isinstance(op, ops.DropConstraintOp)]:
+        old = _constraint_shape(drop._reverse, renames) if drop._reverse is not None else None
+        if old is None:
+            continue
+        for add in container.ops:
+            if add is drop or _constraint_shape(add, {}) != old:
+                continue
+            new_name = str(getattr(add, "constraint_name", ""))
+            old_name = str(drop.constraint_name)
+            position = container.ops.index(drop)
+            schema = container.schema
+            renamed = (
+                [RenameConstraintOp(container.table_name, old_name, new_name, schema)]
+                if new_name and new_name != old_name
+                else []
+            )
             container.ops[position : position + 1] = renamed
             container.ops.remove(add)
             break
@@ -730,13 +776,18 @@ def probe_rewrite(connection: Connection, old: str, new: str) -> str | None:
 class AlterColumnUsingOp(MigrateOperation):
     """Alembic's ``alter_column`` with the ``USING`` cast a type change needs (rendered too)."""
 
-    def __init__(self, alter: ops.AlterColumnOp, using: str) -> None:
+    def __init__(
+        self, alter: ops.AlterColumnOp, using: str, reverse_using: str | None = None
+    ) -> None:
         self.alter = alter
         self.using = using
+        self.reverse_using = reverse_using
 
-    def reverse(self) -> ops.AlterColumnOp:
-        """The type back, by PostgreSQL's assignment cast."""
-        return self.alter.reverse()
+    def reverse(self) -> ops.AlterColumnOp | AlterColumnUsingOp:
+        """The type back: by PostgreSQL's assignment cast, or by ``reverse_using`` when given."""
+        if self.reverse_using is None:
+            return self.alter.reverse()
+        return AlterColumnUsingOp(self.alter.reverse(), self.reverse_using, self.using)
 
     def to_diff_tuple(self) -> Any:  # noqa: ANN401  # Alembic's diff tuples
         """The type change's diff."""
@@ -763,9 +814,18 @@ def _guard_type(
     note = f"{old} to {new} {reason}: acknowledged"
     acknowledged = _acknowledge(TABLE_REWRITE, where, note)
     if reason.startswith(_NEEDS_USING):
-        using = f"{sql.Identifier(op.column_name).as_string()}::{new}"
-        return [acknowledged, AlterColumnUsingOp(op, using)]
+        column = sql.Identifier(op.column_name).as_string()
+        if _enum_involved(op):  # PostgreSQL casts one enum to another only through text
+            back = f"{column}::text::{old}"
+            return [acknowledged, AlterColumnUsingOp(op, f"{column}::text::{new}", back)]
+        return [acknowledged, AlterColumnUsingOp(op, f"{column}::{new}")]
     return [acknowledged, op]
+
+
+def _enum_involved(op: ops.AlterColumnOp) -> bool:
+    """Whether the type change is from or to a native enum type."""
+    types = (op.modify_type, op.existing_type)
+    return any(isinstance(type_, Enum) and type_.native_enum for type_ in types)
 
 
 def _guard_rebuilds(

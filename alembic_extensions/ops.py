@@ -391,6 +391,28 @@ class RenameIndexOp(MigrateOperation):
         )
 
 
+class RenameConstraintOp(ops.ExecuteSQLOp):
+    """``ALTER TABLE ... RENAME CONSTRAINT ... TO ...``, written as ``op.execute``, reversible.
+
+    A check or foreign key whose column a migration renames stays on the column; only its name
+    (from the naming convention) follows the column's.
+    """
+
+    def __init__(self, table_name: str, old_name: str, new_name: str, schema: str | None) -> None:
+        self.table_name = table_name
+        self.old_name = old_name
+        self.new_name = new_name
+        self.schema = schema
+        statement = sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+            qualified(schema, table_name), sql.Identifier(old_name), sql.Identifier(new_name)
+        )
+        super().__init__(statement.as_string())
+
+    def reverse(self) -> RenameConstraintOp:
+        """Giving the constraint its old name back."""
+        return RenameConstraintOp(self.table_name, self.new_name, self.old_name, self.schema)
+
+
 class UniqueUsingIndexOp(MigrateOperation):
     """``ALTER TABLE ... ADD CONSTRAINT name UNIQUE USING INDEX name``.
 

@@ -337,9 +337,9 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str,
     created = _tables(upgrade_ops, ops.CreateTableOp)
     dropped = _tables(upgrade_ops, ops.DropTableOp)
     order_drops(upgrade_ops, guard.connection)
+    _apply_renames(upgrade_ops, guard.renames)  # on each table's own drops and adds
     foreign_key_drops_first(upgrade_ops)
     order_creates(upgrade_ops)
-    _apply_renames(upgrade_ops, guard.renames)
     refused = guard.refused
     renamed = guard_losses(upgrade_ops, guard, dropped)
     for container in upgrade_ops.ops:

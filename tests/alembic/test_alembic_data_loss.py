@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -280,6 +281,39 @@ def test_a_rename_keeps_partial_and_expression_rules_of_a_soft_deleted_table(
     project.downgrade("0001")
     with pytest.raises(IntegrityError, match="uq_members_lower_code"):
         project.execute("INSERT INTO members (email, code) VALUES ('other', 'C3')")
+
+
+def test_a_rename_keeps_the_checks_and_foreign_keys_on_the_column(
+    make_project: MakeProject,
+) -> None:
+    """PostgreSQL keeps them through the rename: nothing dropped, added or validated again."""
+    project = make_project("renamed_rules")
+    project.use("models_keys")
+    project.revision("create orders")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO customers (name) VALUES ('c');"
+        "INSERT INTO orders (customer_id, qty)"
+        " SELECT id, n FROM customers, generate_series(1, 200) n"
+    )
+    project.use("models_keys_v2")
+    written = project.revisions(
+        "rename", "rename=orders.customer_id:buyer_id", "rename=orders.qty:quantity"
+    )
+    upgrade = "".join(upgrade_section(path.read_text()) for path in written)
+    for absent in ("drop_constraint", "create_foreign_key", "create_check_constraint"):
+        assert absent not in upgrade
+    assert 'RENAME CONSTRAINT "fk_orders_customer_id" TO "fk_orders_buyer_id"' in upgrade
+    assert "op.rename_index('idx_orders_customer_id', 'idx_orders_buyer_id')" in upgrade
+    project.upgrade()
+    project.check()
+    with pytest.raises(IntegrityError, match="chk_orders_qty_positive"):
+        project.execute("INSERT INTO orders (buyer_id, quantity) SELECT id, 0 FROM customers")
+    with pytest.raises(IntegrityError, match="fk_orders_buyer_id"):
+        project.execute(f"INSERT INTO orders (buyer_id, quantity) VALUES ('{uuid.uuid4()}', 1)")
+    project.downgrade("0001")
+    with pytest.raises(IntegrityError, match="fk_orders_customer_id"):
+        project.execute(f"INSERT INTO orders (customer_id, qty) VALUES ('{uuid.uuid4()}', 1)")
 
 
 def test_a_dropped_table_and_a_look_alike_rename_are_refused(make_project: MakeProject) -> None:

@@ -144,3 +144,34 @@ def test_a_dropped_table_takes_its_types_and_gives_them_back(make_project: MakeP
     path.unlink()
     project.use("models")
     project.check()
+
+
+def test_a_column_moved_to_another_enum_type_is_cast_through_text(
+    make_project: MakeProject,
+) -> None:
+    """PostgreSQL has no cast from one enum to another: ``status::text::order_state``."""
+    project = make_project("enums")
+    project.revision("create orders")
+    project.upgrade()
+    project.execute(
+        "INSERT INTO orders (status) SELECT 'paid' FROM generate_series(1, 50);"
+        "INSERT INTO orders (status) VALUES ('new')"
+    )
+    project.use("models_moved")
+    with pytest.raises(UnsafeMigrationError) as refused:
+        project.revisions("own type")
+    assert [(v.rule, v.where) for v in refused.value.violations] == [
+        ("table-rewrite", "orders.status")
+    ]
+    (path,) = project.revisions("own type", "acknowledge=orders.status")
+    source = path.read_text()
+    assert "postgresql_using='\"status\"::text::order_state'" in source
+    assert "postgresql_using='\"status\"::text::order_status'" in source  # the downgrade's
+    project.upgrade()
+    project.check()
+    assert project.query("SELECT status::text || count(*) FROM orders GROUP BY status") == [
+        "new1",
+        "paid50",
+    ]
+    project.downgrade("0001")
+    assert project.query("SELECT DISTINCT status::text FROM orders") == ["new", "paid"]
