@@ -173,7 +173,11 @@ def render_generated_change(_autogen_context: AutogenContext, op: GeneratedChang
 
 
 def render_identity_change(autogen_context: AutogenContext, op: IdentityChangeOp) -> str:
-    """Alembic's ``op.alter_column(...)``, with the identity it drops named."""
+    """Alembic's ``op.alter_column(...)``, with the identity it changes or drops named.
+
+    Alembic decides from ``existing_server_default`` whether to ``ADD`` an identity, ``SET``
+    its options or ``DROP`` it: without it, a changed identity is added again (refused).
+    """
     from alembic.autogenerate.render import (  # noqa: PLC0415  # loaded with Alembic
         _render_server_default,
         render_op_text,
@@ -184,7 +188,7 @@ def render_identity_change(autogen_context: AutogenContext, op: IdentityChangeOp
     plain.__class__ = AlterColumnOp
     rendered = render_op_text(autogen_context, plain)
     existing = op.existing_server_default
-    if op.modify_server_default is not None or existing is None or existing is False:
+    if existing is None or existing is False:
         return rendered
     identity = _render_server_default(existing, autogen_context)
     return f"{rendered[:-1]},\n               existing_server_default={identity})"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
 from alembic.util import CommandError
+from sqlalchemy import Identity
 
 from alembic_extensions.acknowledge import (
     BACKFILL_ARGUMENT,
@@ -255,6 +256,10 @@ def _safe_alter(
     if isinstance(op, GeneratedChangeOp):
         guard.refused.append(generated_violation(f"{where}.{op.column}", op))
         return [op]
+    if isinstance(op.existing_server_default, Identity) and op.modify_server_default is not False:
+        # Its options change, or it stops being an identity: Alembic runs SET or DROP IDENTITY
+        # only when the migration names the identity it has (ADD GENERATED or DROP DEFAULT else).
+        return [IdentityChangeOp.of(op)]
     if adds_identity(op):
         violation = identity_violation(f"{where}.{op.column_name}")
         if guard.refuse_unless_acknowledged(violation):

@@ -514,3 +514,32 @@ def test_a_column_that_becomes_an_identity_is_refused_unless_acknowledged(
     project.upgrade()
     project.check()
     project.downgrade("0001")
+
+
+@pytest.mark.parametrize("version", ["models_options", "models_plain"])
+def test_an_identity_changed_or_dropped_runs_both_ways(
+    make_project: MakeProject, version: str
+) -> None:
+    """Alembic wrote ADD GENERATED for new options and DROP DEFAULT for none: both refused."""
+    project = make_project("identities")
+    project.revision("create tickets")
+    project.upgrade()
+    project.execute("INSERT INTO tickets DEFAULT VALUES; INSERT INTO tickets DEFAULT VALUES")
+    project.use(version)
+    (path,) = project.revisions("numbers")
+    source = path.read_text()
+    assert "existing_server_default=sa.Identity(" in source
+    project.upgrade()
+    project.check()
+    project.execute(
+        "INSERT INTO tickets (seq) VALUES (7)"
+        if version == "models_plain"
+        else "INSERT INTO tickets DEFAULT VALUES"
+    )
+    # SET START WITH keeps the sequence where it is (RESTART moves it): 2, then 12 by tens.
+    expected = [1, 2, 7] if version == "models_plain" else [1, 2, 12]
+    assert project.query("SELECT seq FROM tickets") == expected
+    project.execute("DELETE FROM tickets WHERE seq > 2")
+    project.downgrade("0001")
+    project.execute("INSERT INTO tickets DEFAULT VALUES")
+    assert len(project.query("SELECT seq FROM tickets")) == 3
