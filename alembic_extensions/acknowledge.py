@@ -3,7 +3,7 @@
 pgkeel refuses a revision that drops a column or a table, or changes a column's type in a way
 that rewrites the table, unless its author says the change is intended when generating it::
 
-    alembic revision --autogenerate -m "drop notes" -x acknowledge=orders.note
+    alembic -x acknowledge=orders.note revision --autogenerate -m "drop notes"
 
 The revision then carries the decision where a reviewer sees it, right before the operation::
 
@@ -65,9 +65,9 @@ SQUAWK_RULES: dict[str, tuple[str, ...]] = {
 """The squawk findings each acknowledged change makes on purpose."""
 
 X_ARGUMENT = "acknowledge"
-"""``alembic revision --autogenerate -x acknowledge=orders.note,invoices``."""
+"""``alembic -x acknowledge=orders.note,invoices revision --autogenerate``."""
 RENAME_ARGUMENT = "rename"
-"""``alembic revision --autogenerate -x rename=orders.name:full_name``: write a rename."""
+"""``alembic -x rename=orders.name:full_name revision --autogenerate``: write a rename."""
 BACKFILL_ARGUMENT = "backfill"
 """``-x backfill=orders.tenant_id=<SQL>``: the value the old rows get before NOT NULL."""
 
@@ -180,7 +180,7 @@ def acknowledge_hint(where: str) -> str:
     """How the author says the change is intended: the command and what it writes."""
     return (
         f"if it is intended, generate the revision again with -x {X_ARGUMENT}={where} "
-        "(alembic revision --autogenerate -m '...' "
-        f"-x {X_ARGUMENT}={where}): pgkeel writes op.acknowledge(...) before the operation, "
-        "for the reviewer and for squawk"
+        f"(alembic -x {X_ARGUMENT}={where} revision --autogenerate -m '...', or make revision "
+        f"m='...' x={X_ARGUMENT}={where} in a service made from pgkeel's template): pgkeel "
+        "writes op.acknowledge(...) before the operation, for the reviewer and for squawk"
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from alembic.util import CommandError
 from sqlalchemy import CheckConstraint, Connection, Engine, MetaData, create_engine, make_url
-from sqlalchemy.exc import OperationalError, SAWarning
+from sqlalchemy.exc import OperationalError, ProgrammingError, SAWarning
 from sqlalchemy.pool import NullPool
 
 from alembic_extensions.plugin import RULES_OPTION, SETTINGS_OPTION
@@ -359,9 +359,10 @@ def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool
     raise CommandError(
         "No database to migrate. Tried: the url argument of run_migrations(), the "
         f"{DATABASE_URL_ENV} environment variable, {where}. Fix: export "
-        f"{DATABASE_URL_ENV}=postgresql+psycopg://user@host:5432/dbname (or `pgkeel db start` "
-        "then export DATABASE_URL=$(pgkeel db url)); `alembic upgrade head --sql` needs no "
-        "database."
+        f"{DATABASE_URL_ENV}=postgresql+psycopg://owner@host:5432/dbname, the role that owns the "
+        "tables (or `pgkeel db start` then export DATABASE_URL=$(pgkeel db url --owner); a "
+        'service made from pgkeel\'s template: eval "$(make -s db)", which exports '
+        "MIGRATION_DATABASE_URL); `alembic upgrade head --sql` needs no database."
     )
 
 
@@ -470,8 +471,32 @@ def _run_online(
     try:
         with _connect(engine) as connection:
             _run_on(env, connection, kwargs, options)
+    except ProgrammingError as exc:
+        from psycopg.errors import InsufficientPrivilege  # noqa: PLC0415  # loaded by then
+
+        if isinstance(exc.orig, InsufficientPrivilege):
+            raise _not_allowed(engine, exc.orig) from None
+        raise
     finally:
         engine.dispose()
+
+
+def _not_allowed(engine: Engine, error: BaseException) -> CommandError:
+    """One paragraph for a role that may not change the schema (the runtime role, most often)."""
+    reason = (str(error).strip().splitlines() or ["permission denied"])[0]
+    return CommandError(
+        f"The role {engine.url.username!r} may not change the schema: {reason}. Migrations run "
+        "as the role that owns the tables, not as the runtime role row-level security binds. "
+        "Fix: point the migration at the owner (a service made from pgkeel's template: "
+        "MIGRATION_DATABASE_URL, which `make db` prints; pgkeel's development server: "
+        "$(pgkeel db url --owner)). Nothing was changed: the migration's transaction rolled back."
+    )
+
+
+def _answered(error: BaseException | None) -> bool:
+    """Whether the server answered and refused (a role, a database, a password): not down."""
+    text_ = str(error or "")
+    return "FATAL:" in text_ or "does not exist" in text_ or "authentication failed" in text_
 
 
 def _connect(engine: Engine) -> Connection:
@@ -481,6 +506,13 @@ def _connect(engine: Engine) -> Connection:
     except OperationalError as exc:
         reason = (str(exc.orig or exc).strip().splitlines() or ["no reason given"])[0]
         where = engine.url.render_as_string(hide_password=True)
+        if _answered(exc.orig):
+            raise CommandError(
+                f"The database server at {where} refused the connection: {reason}. Fix: check "
+                "the role, its password and the database name in MIGRATION_DATABASE_URL (or "
+                "DATABASE_URL); a service made from pgkeel's template: `make db` prints the "
+                "URLs of its development server."
+            ) from None
         raise CommandError(
             f"The database at {where} does not answer: {reason}. Fix: start it (a service made "
             "from pgkeel's template: `make db`, then export the URLs it prints), or set "

@@ -162,10 +162,10 @@ def tenant_column_violation(table_name: str, column: Column[Any]) -> Violation:
         "pgkeel.naming.allow('tenant-rls', 'tenant-leading-column')}) and autogenerate: the "
         "column, its foreign key NOT VALID then validated, its index built concurrently; deploy "
         "code that writes tenant_id on new rows. (2) Backfill and contract: put TenantMixin back "
-        "and autogenerate with the SQL that gives each old row its tenant: alembic revision "
-        f"--autogenerate -m '{table} are tenant rows' -x \"{BACKFILL_ARGUMENT}={table}.tenant_id="
-        '<SQL giving each row its tenant>". pgkeel writes op.backfill (batches by primary key, '
-        "each in its own transaction, resumable), then op.add_not_null_check "
+        "and autogenerate with the SQL that gives each old row its tenant: alembic -x "
+        f'"{BACKFILL_ARGUMENT}={table}.tenant_id=<SQL giving each row its tenant>" revision '
+        f"--autogenerate -m '{table} are tenant rows'. pgkeel writes op.backfill (batches by "
+        "primary key, each in its own transaction, resumable), then op.add_not_null_check "
         "(CHECK (tenant_id IS NOT NULL) NOT VALID), op.validate_constraint (a scan that does not "
         "block writes), op.set_not_null (no scan: the valid check proves it; the check is "
         "dropped), the unique rules led by tenant_id (each built concurrently before the old "

@@ -131,8 +131,8 @@ def test_tenant_mixin_on_a_table_with_rows_is_refused_with_the_recipe(
     assert "[tenant-backfill] orders.tenant_id: TenantMixin added to a table that" in message
     assert "NotNullViolation" in message
     assert (
-        "alembic revision --autogenerate -m 'orders are tenant rows'"
-        ' -x "backfill=orders.tenant_id=<SQL giving each row its tenant>"'
+        'alembic -x "backfill=orders.tenant_id=<SQL giving each row its tenant>" revision'
+        " --autogenerate -m 'orders are tenant rows'"
     ) in message
     assert "op.backfill (batches by primary key" in message
     assert "CHECK (tenant_id IS NOT NULL) NOT VALID), op.validate_constraint" in message

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import uuid
 from collections.abc import Callable
 
 import pytest
+from alembic.config import CommandLine
 from alembic_project import Project, ruff_check, squawk
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
@@ -329,6 +332,17 @@ def test_a_dropped_table_and_a_look_alike_rename_are_refused(make_project: MakeP
     assert "op.rename_table('customers', 'clients')" in violation.fix
     assert "loses every row of customers" in violation.problem
     assert "-x acknowledge=customers" in violation.opt_out
+    _the_command_alembic_accepts(violation.opt_out)
+
+
+def _the_command_alembic_accepts(hint: str) -> None:
+    """The command a refusal names parses as Alembic's command line (``-x`` goes first)."""
+    command = re.search(r"\((alembic [^)]*?), or make revision", hint)
+    assert command is not None, hint
+    words = shlex.split(command.group(1).replace("'...'", "'drop them'"))
+    parsed = CommandLine().parser.parse_args(words[1:])
+    assert parsed.x == ["acknowledge=customers"]
+    assert parsed.autogenerate
 
 
 def test_squawk_accepts_an_acknowledged_drop_in_that_migration_only(

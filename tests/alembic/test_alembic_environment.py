@@ -11,17 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.util import CommandError
 from alembic_project import EXAMPLES, Project
 from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from alembic_extensions.environment import MIGRATE_INFO_KEY, MigrationOptions, _include_object
 from alembic_extensions.revisions import NOTHING_TO_WRITE
+from pgkeel.testing.databases import create_database, drop_database
+from tests.databases import conninfo, runtime_role
 
 MakeProject = Callable[[str], Project]
 ALEMBIC = Path(sys.executable).parent / "alembic"
@@ -252,3 +256,38 @@ def test_a_marked_item_is_left_alone_on_both_sides_and_the_users_filter_sees_the
     assert include(table.c.id, "id", "column", False, None) is False
     assert include(reflected.c.title, "other", "column", True, None) is True
     assert seen == ["id", "other"]
+
+
+def test_a_server_that_refuses_the_role_is_not_called_down(
+    tmp_path: Path, pgkeel_server_url: URL
+) -> None:
+    wrong = pgkeel_server_url.set(username="no_such_role", password=None)
+    url = wrong.render_as_string(hide_password=False)
+    result = alembic_cli(pyproject_only(tmp_path), "upgrade", "head", DATABASE_URL=url)
+    assert result.returncode != 0
+    assert result.stdout.startswith("FAILED: The database server at "), result.stdout
+    assert 'role "no_such_role" does not exist' in result.stdout
+    assert "Fix: check the role, its password and the database name" in result.stdout
+    assert "does not answer" not in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_migrating_as_the_runtime_role_says_to_use_the_owner(
+    tmp_path: Path, pgkeel_server_url: URL, pgkeel_database_prefix: str
+) -> None:
+    """The runtime role may not create tables: one paragraph, not a traceback."""
+    name = f"{pgkeel_database_prefix}_runtime_migrates"
+    database = create_database(pgkeel_server_url, name)
+    with psycopg.connect(conninfo(database), autocommit=True) as owner:
+        owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    try:
+        with runtime_role(pgkeel_server_url, database, f"{name}_app") as runtime:
+            url = runtime.render_as_string(hide_password=False)
+            result = alembic_cli(pyproject_only(tmp_path), "upgrade", "head", DATABASE_URL=url)
+    finally:
+        drop_database(pgkeel_server_url, name)
+    assert result.returncode != 0
+    assert result.stdout.startswith(f"FAILED: The role '{name}_app' may not change the schema")
+    assert "permission denied for schema public" in result.stdout
+    assert "MIGRATION_DATABASE_URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -198,8 +198,11 @@ def _owner_problem(role: str, relation: Relation) -> list[RoleProblem]:
         RoleProblem(
             "owner",
             f"role {role!r} {owns} {_label(relation)}: an owner can disable row-level security. "
-            "Fix: let the migration role own the tables and GRANT SELECT, INSERT, UPDATE, DELETE "
-            f"ON {relation.where} TO {role} (see docs/multi-tenancy.md).",
+            f"Fix: if {role!r} is the role that runs migrations, connect the service as the "
+            "runtime role instead (DATABASE_URL; a service made from pgkeel's template: the "
+            "DATABASE_URL `make db` prints); if it is meant to be the runtime role, let the "
+            "migration role own the tables and GRANT SELECT, INSERT, UPDATE, DELETE ON "
+            f"{relation.where} TO {role} (pgkeel's docs/multi-tenancy.md).",
         )
     ]
 

@@ -92,7 +92,10 @@ class _ServerHolder:
             return line
         problem = (
             f"not PostgreSQL {wanted}, which pgkeel_postgres_version names. Fix: install "
-            f"PostgreSQL {wanted} (docs/testing.md says how) or point DATABASE_URL at one"
+            f"PostgreSQL {wanted} (pgkeel's docs/testing.md says how), or give the tests a server "
+            "of that version (--pgkeel-url or the pgkeel_url setting, else DATABASE_URL; a "
+            "service made from pgkeel's template reads TEST_DATABASE_URL), or set "
+            "pgkeel_postgres_version to the version you have"
         )
         if self.plugin_config.version_mismatch == "error":
             raise VersionMismatchError(f"{line}: {problem}.")
