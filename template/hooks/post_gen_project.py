@@ -40,13 +40,24 @@ TENANT_FILES = (
 # Files that only a service with an HTTP API has.
 HTTP_FILES = (Path("app/api"), Path("tests/api"))
 
-NEXT_STEPS = f"""
-Created {SLUG}/. Next:
+NEXT_STEPS = """
+Created {where}/. Next:
 
-    cd {SLUG}
+    cd {where}
     make install    # .venv with the service and its dev tools (uv, from uv.lock)
     make test       # migrations, standards and isolation tests on a real PostgreSQL
 """
+
+
+def where_created() -> str:
+    """The service's directory as the user reaches it from the shell that ran cookiecutter.
+
+    The hook runs inside the new directory; with ``-o`` (or the Python API) it is not under
+    the shell's directory, and only its full path gets the user there.
+    """
+    here = Path.cwd()
+    shell = Path(os.environ.get("PWD", here)).resolve()
+    return here.name if here.parent == shell else str(here)
 
 
 class HookError(Exception):
@@ -174,7 +185,7 @@ def main() -> int:
         return 1
     if wheel is not None:
         point_uv_at(wheel)
-    sys.stdout.write(lock() + "\n" + NEXT_STEPS)
+    sys.stdout.write(lock() + "\n" + NEXT_STEPS.format(where=where_created()))
     return 0
 
 

@@ -255,10 +255,28 @@ def test_any_accepted_name_gives_lint_clean_code(render: Render, name: str) -> N
 def test_the_post_generation_hook_prints_the_next_three_commands(
     render: Render, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    render(project_name="Ledger")
+    service = render(project_name="Ledger")
     out = capfd.readouterr().out
     commands = [line.split("#")[0].strip() for line in out.splitlines() if line.startswith("    ")]
-    assert commands == ["cd ledger", "make install", "make test"]
+    # Rendered elsewhere than the shell's directory (as with -o): the full path gets there.
+    assert commands == [f"cd {service}", "make install", "make test"]
+
+
+def test_make_revision_passes_each_x_value_before_the_command(render: Render) -> None:
+    """Alembic takes ``-x`` before ``revision``: the command a refusal names, via make."""
+    service = render(project_name="Ledger")
+    x = "acknowledge=invoices rename=orders.qty:quantity"
+    dry = subprocess.run(
+        ["make", "-n", "revision", "m=drop invoices", f"x={x}"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        '.venv/bin/alembic -x "acknowledge=invoices" -x "rename=orders.qty:quantity" revision'
+        ' --autogenerate -m "drop invoices"'
+    ) in dry.stdout
 
 
 @pytest.mark.parametrize("multi_tenant", MULTI_TENANT)
@@ -292,3 +310,29 @@ def test_the_default_service_serves_http_with_the_tenant_header(render: Render) 
     health = (service / "app/api/health.py").read_text()
     assert '"/healthz"' in health
     assert '"/readyz"' in health
+
+
+def test_make_pgkeel_wheel_puts_another_wheel_in_and_names_it(
+    render: Render, tmp_path: Path
+) -> None:
+    """The wheel is replaced, kept for git (no ``*`` .gitignore) and named in pyproject.toml."""
+    service = render(project_name="Ledger")
+    (old,) = (service / "wheels").glob("pgkeel-*.whl")
+    newer = tmp_path / "elsewhere" / "pgkeel-9.9.9-py3-none-any.whl"
+    newer.parent.mkdir()
+    newer.write_bytes(old.read_bytes())
+    (service / "wheels/.gitignore").write_text("*\n")  # what uv build leaves
+    subprocess.run(  # UV=/bin/true: the lock and the install are not this test's subject
+        ["make", "pgkeel-wheel", f"from={newer}", "UV=/bin/true"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sorted(path.name for path in (service / "wheels").iterdir()) == [
+        "README.md",
+        newer.name,
+    ]
+    pyproject = (service / "pyproject.toml").read_text()
+    assert f'pgkeel = {{ path = "wheels/{newer.name}" }}' in pyproject
+    assert old.name not in pyproject

@@ -51,6 +51,11 @@ def etag(project: Project) -> str:
     return f'"{project.version}"'
 
 
+def _quoted(tag: str) -> bool:
+    """Whether ``tag`` is an entity tag as HTTP writes it: ``"3"``."""
+    return len(tag) >= 2 and tag[0] == tag[-1] == '"'
+
+
 def _check_version(project: Project, if_match: str | None, *, required: bool) -> None:
     """428 without ``If-Match`` (when required), 412 when it names another version."""
     if if_match is None:
@@ -66,6 +71,14 @@ def _check_version(project: Project, if_match: str | None, *, required: bool) ->
     # tag of the same version (a proxy that compresses the body makes ``W/"3"`` of ``"3"``) means
     # the same version, and refusing it would leave such clients unable to update at all.
     wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    unquoted = sorted(tag for tag in wanted if tag != "*" and not _quoted(tag))
+    if unquoted:
+        raise Problem(
+            400,
+            "Malformed If-Match",
+            f"If-Match takes entity tags in double quotes, as the ETag header gives them: "
+            f'{unquoted[0]} has none. Fix: send If-Match: "{unquoted[0]}".',
+        )
     if "*" not in wanted and etag(project) not in wanted:
         raise Problem(
             412,

@@ -96,6 +96,15 @@ async def test_update_needs_the_current_etag(api: httpx.AsyncClient) -> None:
     assert (await api.get(url)).json()["name"] == "Mercury 3"
 
 
+async def test_an_unquoted_etag_is_a_400_that_says_to_quote_it(api: httpx.AsyncClient) -> None:
+    """``If-Match: 1`` is no entity tag; it is not a version that changed meanwhile either."""
+    project = await create(api, "Venus")
+    url = f"/projects/{project['id']}"
+    bare = await api.patch(url, json={"name": "Venus 2"}, headers={"If-Match": "1"})
+    assert 'Fix: send If-Match: "1"' in assert_problem(bare, 400)["detail"]
+    assert (await api.get(url)).json()["name"] == "Venus"
+
+
 async def test_two_concurrent_updates_of_one_version_one_wins(api: httpx.AsyncClient) -> None:
     project = await create(api, "Vostok")
     url = f"/projects/{project['id']}"
