@@ -60,6 +60,19 @@ def _unique_builds(operations: list[MigrateOperation]) -> dict[str, ConcurrentCr
     }
 
 
+def _plain_builds(operations: list[MigrateOperation]) -> set[str]:
+    """The names of the plain (not unique) indexes built: a unique one of that name is dropped.
+
+    Such a rule was dropped on purpose (refused, then acknowledged): the index that takes its
+    name is no replacement to wait for, and must not be dropped as the old rule later.
+    """
+    return {
+        str(op.create.index_name)
+        for op in operations
+        if isinstance(op, ConcurrentCreateIndexOp) and not op.create.unique
+    }
+
+
 def _replaced(
     op: MigrateOperation, name: str, schema: str | None, replaced_by: list[str]
 ) -> DropReplacedRuleOp:
@@ -82,7 +95,8 @@ def _replaced(
 def keep_unique_rules(container: ops.ModifyTableOps) -> None:
     """Drop a table's replaced unique rules only after the new unique indexes are valid."""
     builds = _unique_builds(container.ops)
-    dropped = {name for op in container.ops if (name := _dropped_unique_name(op))}
+    made_plain = _plain_builds(container.ops)  # a rule that becomes a plain index: not replaced
+    dropped = {name for op in container.ops if (name := _dropped_unique_name(op))} - made_plain
     if not builds or not dropped:
         return
     renames: list[MigrateOperation] = []
@@ -95,7 +109,7 @@ def keep_unique_rules(container: ops.ModifyTableOps) -> None:
     kept: list[MigrateOperation] = []
     for op in container.ops:
         name = _dropped_unique_name(op)
-        if name is None:
+        if name is None or name in made_plain:
             kept.append(op)
             continue
         successor = temporary_name(name)  # the index built in its place, else every new one
@@ -179,7 +193,18 @@ def keep_indexes(container: ops.ModifyTableOps) -> None:
             op.create.index_name = temporary_name(name)
             op.drop_leftover = True
             renames.append(RenameIndexOp(op.create.index_name, name, container.schema))
+            _wait_for(container, name, str(op.create.index_name))
     container.ops.extend(renames)
+
+
+def _wait_for(container: ops.ModifyTableOps, name: str, built_as: str) -> None:
+    """A rule drop that waits for index ``name`` checks it under the name it is built as.
+
+    The rename to ``name`` comes after every drop of a replaced rule (``second_step``).
+    """
+    for op in container.ops:
+        if isinstance(op, DropReplacedRuleOp) and name in op.replaced_by:
+            op.replaced_by = [built_as if each == name else each for each in op.replaced_by]
 
 
 def unique_constraint_concurrently(

@@ -202,3 +202,25 @@ def test_a_failed_build_leaves_the_old_rule_and_runs_again(make_project: MakePro
     valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'uq_members_email'::regclass"
     assert project.query(valid) == [True]
     assert _refused(project, OTHER_CODE.format(6))
+
+
+def test_a_unique_index_made_plain_beside_a_new_unique_rule_keeps_its_index(
+    make_project: MakeProject,
+) -> None:
+    """The plain index that takes the rule's name is no replacement: it stays after the upgrade."""
+    project = make_project("made_plain")
+    project.revision("create items")
+    project.upgrade()
+    project.execute("INSERT INTO items (sku) SELECT 's' || n FROM generate_series(1, 100) n")
+    project.use("models_v2")
+    project.revisions("plain sku", "acknowledge=items.idx_items_sku")
+    project.upgrade()
+    project.check()
+    indexes = "SELECT indexrelid::regclass::text || ' ' || indisunique FROM pg_index"
+    found = project.query(indexes + " WHERE indrelid = 'items'::regclass")
+    assert "idx_items_sku false" in found
+    assert "uq_items_code true" in found
+    project.execute("INSERT INTO items (sku) VALUES ('s1')")  # skus repeat now
+    project.execute("DELETE FROM items WHERE sku = 's1'")
+    project.downgrade("0001")
+    assert "idx_items_sku true" in project.query(indexes + " WHERE indrelid = 'items'::regclass")
