@@ -88,6 +88,6 @@ async def readyz(request: Request) -> JSONResponse:
     failing = [f"{name}: {result}" for name, result in checks.items() if result != "ok"]
     if failing:
         return problem_response(
-            request.url.path, 503, "Not ready", " ".join(failing), checks=checks
+            request.url.path, 503, "Not ready", "; ".join(failing) + ".", checks=checks
         )
     return JSONResponse({"status": "ready", "checks": checks})

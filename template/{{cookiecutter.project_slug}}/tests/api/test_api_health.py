@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pgkeel.testing.databases import create_database, drop_database
 from sqlalchemy.engine import URL
 
+from app.api.__main__ import port
 from tests.api.conftest import build_app, client_for
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +122,16 @@ async def test_every_log_line_of_a_request_has_its_id(
     assert by_message["about to fail"].request_id == "req-2"  # type: ignore[attr-defined]
     errors = [record for record in caplog.records if record.exc_info]
     assert [record.request_id for record in errors] == ["req-2"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("given", ["abc", "0", "70000", "-1"])
+async def test_a_port_that_is_none_stops_with_one_line(
+    given: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORT", given)
+    with pytest.raises(SystemExit) as stopped:
+        port()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: PORT={given!r} is not a TCP port. Fix: PORT=8000 (1 to 65535).\n"
+    )
