@@ -413,6 +413,24 @@ class RenameConstraintOp(ops.ExecuteSQLOp):
         return RenameConstraintOp(self.table_name, self.new_name, self.old_name, self.schema)
 
 
+class CreateSchemaOp(ops.ExecuteSQLOp):
+    """``CREATE SCHEMA IF NOT EXISTS`` for a schema the models name and the database lacks.
+
+    Alembic creates tables, not schemas: the first ``create_table(..., schema='sales')`` failed
+    with ``schema "sales" does not exist``. The downgrade drops it only if it is empty again.
+    """
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        statement = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+        super().__init__(statement.as_string())
+
+    def reverse(self) -> ops.ExecuteSQLOp:
+        """``DROP SCHEMA IF EXISTS`` (RESTRICT: a schema that holds anything stays)."""
+        statement = sql.SQL("DROP SCHEMA IF EXISTS {}").format(sql.Identifier(self.schema))
+        return ops.ExecuteSQLOp(statement.as_string())
+
+
 class UniqueUsingIndexOp(MigrateOperation):
     """``ALTER TABLE ... ADD CONSTRAINT name UNIQUE USING INDEX name``.
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
 from alembic.util import CommandError
-from sqlalchemy import Identity
+from sqlalchemy import Identity, text
 
 from alembic_extensions.acknowledge import (
     BACKFILL_ARGUMENT,
@@ -65,6 +65,7 @@ from alembic_extensions.ops import (
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     CreateObjectOp,
+    CreateSchemaOp,
     DropColumnAfterRulesOp,
     DroppedWithTableOp,
     DropReplacedRuleOp,
@@ -90,7 +91,7 @@ from pgkeel.tenancy import TENANT_COLUMN, is_tenant_table
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Column
+    from sqlalchemy import Column, Connection
 
 NOT_NULL_RULE = rules.NOT_NULL_DEFAULT
 TENANT_BACKFILL_RULE = rules.TENANT_BACKFILL
@@ -590,6 +591,20 @@ def _following_revision(
     return following
 
 
+_EXISTING_SCHEMAS = text("SELECT nspname FROM pg_namespace WHERE nspname = ANY (:names)")
+
+
+def _create_missing_schemas(upgrade_ops: ops.UpgradeOps, connection: Connection | None) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS`` first, for each schema a new table needs and none has."""
+    wanted = {
+        str(op.schema) for op in upgrade_ops.ops if isinstance(op, ops.CreateTableOp) and op.schema
+    }
+    if not wanted or connection is None:
+        return
+    existing = set(connection.execute(_EXISTING_SCHEMAS, {"names": sorted(wanted)}).scalars())
+    upgrade_ops.ops[0:0] = [CreateSchemaOp(schema) for schema in sorted(wanted - existing)]
+
+
 def make_safe(
     directives: list[ops.MigrationScript], *, split: bool = True, guard: LossGuard | None = None
 ) -> None:
@@ -608,6 +623,7 @@ def make_safe(
         for upgrade_ops in directive.upgrade_ops_list:
             _rewrite(upgrade_ops, guard, backfills)
             after_new_keys(upgrade_ops)
+            _create_missing_schemas(upgrade_ops, guard.connection)
     if guard.refused:
         raise UnsafeMigrationError(guard.refused)
     if backfills and any(directive.upgrade_ops_list for directive in directives):

@@ -111,3 +111,18 @@ def test_check_is_clean_after_the_set_schema_recipe(make_project: MakeProject) -
     assert project.query("SELECT count(*) FROM orders") == [ROWS]
     project.upgrade()
     project.check()
+
+
+def test_a_schema_the_models_name_is_created_by_the_first_migration(
+    make_project: MakeProject,
+) -> None:
+    """Alembic creates tables, not schemas: the first upgrade failed on a database without it."""
+    project = make_project("schemas")
+    source = project.revision("create orders").read_text()
+    assert "op.execute('CREATE SCHEMA IF NOT EXISTS \"sales\"')" in source
+    project.upgrade()
+    project.check()
+    assert project.query(SALES_TABLES) == ["orders"]
+    project.downgrade()
+    assert project.query("SELECT nspname FROM pg_namespace WHERE nspname = 'sales'") == []
+    assert project.leftovers() == {}
