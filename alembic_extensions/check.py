@@ -34,6 +34,7 @@ from alembic_extensions.environment import (
     COLLECTED_METADATA,
     COLLECTED_SETTINGS,
     DRIFT_CHECK,
+    NO_DATABASE,
     migrated_tables,
     project_settings,
 )
@@ -206,7 +207,10 @@ def check_drift(config: Config) -> StepResult:
         invalid = invalid_indexes(config)
         command.check(config)
     except CommandError as exc:
-        return StepResult("drift", "\n".join([*invalid, str(exc)]))
+        message = str(exc)
+        if message.startswith(NO_DATABASE):  # the step needs one; the others do not
+            message += " Or leave this step out: pgkeel check --skip drift."
+        return StepResult("drift", "\n".join([*invalid, message]))
     except SQLAlchemyError as exc:
         return StepResult("drift", f"the database could not be checked: {exc}")
     finally:

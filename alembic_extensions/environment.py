@@ -337,6 +337,10 @@ def project_settings(config: Config) -> Settings:
     return load_settings(start=start)
 
 
+NO_DATABASE = "No database to migrate."
+"""How the error begins when no URL is given: ``pgkeel check`` adds its own way out to it."""
+
+
 def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool) -> str | URL:
     """The explicit URL, else ``DATABASE_URL``, else ``sqlalchemy.url``; offline needs none."""
     if url is not None:
@@ -357,7 +361,7 @@ def resolve_url(env: EnvironmentContext, url: str | URL | None, *, offline: bool
         f"{env.config.toml_file_name or 'given in code'})"
     )
     raise CommandError(
-        "No database to migrate. Tried: the url argument of run_migrations(), the "
+        f"{NO_DATABASE} Tried: the url argument of run_migrations(), the "
         f"{DATABASE_URL_ENV} environment variable, {where}. Fix: export "
         f"{DATABASE_URL_ENV}=postgresql+psycopg://owner@host:5432/dbname, the role that owns the "
         "tables (or `pgkeel db start` then export DATABASE_URL=$(pgkeel db url --owner); a "

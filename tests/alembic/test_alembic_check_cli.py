@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic_project import Project
+from test_alembic_environment import pyproject_only
 
 from pgkeel import cli
 
@@ -84,6 +85,20 @@ def test_drift_fails_the_check(
     assert "pgkeel check: drift: FAILED" in out
     assert "New upgrade operations detected: [('add_index'" in out  # built before the old goes
     assert "('rename_index', 'uq_accounts_email_new', 'uq_accounts_email')" in out
+
+
+def test_drift_without_a_database_names_the_way_to_leave_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(pyproject_only(tmp_path))
+    status = cli.main(["check"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "pgkeel check: drift: FAILED" in out
+    assert "No database to migrate." in out
+    assert "Or leave this step out: pgkeel check --skip drift." in out
+    assert "pgkeel check: rules: ok" in out  # the steps that need no database still ran
 
 
 def test_squawk_findings_fail_the_check(

@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,31 @@ def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
     finally:
         pgkeel("db", "stop", "--dir", directory)
     assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "not running"
+
+
+def test_a_saved_port_taken_meanwhile_is_left_with_a_note(open_dir: Path) -> None:
+    """Another program on the saved port: the server moves, and says so (old URLs go stale)."""
+    directory = str(open_dir / ".pgkeel")
+    first = pgkeel("db", "start", "--dir", directory)
+    assert first.returncode == 0, first.stderr
+    pgkeel("db", "stop", "--dir", directory)
+    port = make_url(first.stdout.strip()).port
+    assert port is not None
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        try:
+            moved = pgkeel("db", "start", "--dir", directory)
+        finally:
+            pgkeel("db", "stop", "--dir", directory)
+    assert moved.returncode == 0, moved.stderr
+    new_port = make_url(moved.stdout.strip()).port
+    assert new_port != port
+    assert f"pgkeel: port {port} is taken by another program: the server moves to port " in (
+        moved.stderr
+    )
+    assert "export them again (pgkeel db url)" in moved.stderr
 
 
 def test_start_after_the_server_was_killed_starts_it_again(open_dir: Path) -> None:

@@ -13,6 +13,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ THROWAWAY_SETTINGS = {
     "max_connections": "200",
     "listen_addresses": "127.0.0.1",
 }
+
+
+_PORT_WAIT_S = 2.0
+"""How long a start waits for its saved port: a server just killed frees it a moment later."""
+
+
+def _port_frees(port: int) -> bool:
+    """Whether ``port`` is free now or within ``_PORT_WAIT_S`` (else another program holds it)."""
+    deadline = time.monotonic() + _PORT_WAIT_S
+    while not port_free(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 @dataclass
@@ -342,9 +357,14 @@ class PersistentCluster:
 
     def _start_server(self, cluster: Cluster) -> None:
         """``pg_ctl start`` in the background, on the saved port or a new free one."""
-        if not port_free(cluster.port):
-            cluster.port = stable_port(DEV_PORTS)
+        if not _port_frees(cluster.port):
+            taken, cluster.port = cluster.port, stable_port(DEV_PORTS)
             self._save_port(cluster.port)
+            sys.stderr.write(
+                f"pgkeel: port {taken} is taken by another program: the server moves to port "
+                f"{cluster.port} (saved for the next start). URLs exported before name the old "
+                "port: export them again (pgkeel db url).\n"
+            )
         options = f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
         result = cluster.run_tool(
             self.binaries.tool("pg_ctl"),
