@@ -38,6 +38,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from pgkeel import PgkeelError, create_sessionmaker, tenant_context
+from pgkeel.errors import UnfilteredReadError
 from tests.isolation.conftest import Seed, stored_row
 from tests.isolation.models import Customer, Invoice, Tag
 
@@ -255,6 +256,33 @@ def test_merge_of_another_tenants_id_never_changes_it(
     stored = stored_row(owner_engine, "invoices", theirs)
     assert stored is not None
     assert (stored["tenant_id"], stored["amount"]) == (seeded.tenants[1], 0)
+
+
+def test_merge_never_hands_back_a_hidden_object_of_the_identity_map(
+    acting: Session, seeded: Seed
+) -> None:
+    """``merge`` reads the identity map without the guard ``get`` goes through: refused."""
+    own = acting.get_one(Invoice, seeded.invoices[0, "live"])
+    acting.delete(own)
+    acting.flush()
+    assert acting.get(Invoice, own.id) is None
+    probe = Invoice(id=own.id)
+    make_transient_to_detached(probe)
+    with pytest.raises(UnfilteredReadError, match="soft-deleted, or another tenant's"):
+        acting.merge(probe)
+    theirs = seeded.invoices[1, "live"]
+    with tenant_context(seeded.tenants[1]):
+        loaded = acting.get_one(Invoice, theirs)
+    assert acting.get(Invoice, theirs) is None  # back in tenant 0's context
+    probe = Invoice(id=theirs)
+    make_transient_to_detached(probe)
+    with pytest.raises(UnfilteredReadError, match="Fix: merge in the tenant context"):
+        acting.merge(probe)
+    assert loaded.tenant_id == seeded.tenants[1]  # untouched
+    with tenant_context(seeded.tenants[1]):
+        same = Invoice(id=theirs)
+        make_transient_to_detached(same)
+        assert acting.merge(same) is loaded  # in its own tenant's context, as SQLAlchemy does
 
 
 def test_a_new_id_for_each_object_even_when_read_early(acting: Session, seeded: Seed) -> None:

@@ -2,7 +2,8 @@
 
 Reads filter deleted rows, but a collection loaded before the delete is not read again: an eager
 load of the same parent keeps the collection it already holds. So a soft delete, by flush or by
-bulk ``delete()``, must not leave the row in a collection that a later access returns.
+bulk ``delete()`` or ``obj.soft_delete()``, must not leave the row in a collection that a later
+access returns.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _own_live_invoice(customer: Customer, tenant: uuid.UUID) -> Invoice:
 
 
 @pytest.mark.parametrize("eager", [joinedload, selectinload], ids=["joinedload", "selectinload"])
-@pytest.mark.parametrize("how", ["bulk delete()", "session.delete()"])
+@pytest.mark.parametrize("how", ["bulk delete()", "session.delete()", "obj.soft_delete()"])
 def test_a_soft_deleted_child_leaves_its_loaded_collection(
     session: Session, seeded: Seed, eager: object, how: str
 ) -> None:
@@ -38,8 +39,11 @@ def test_a_soft_deleted_child_leaves_its_loaded_collection(
         invoice = _own_live_invoice(customer, tenant)
         if how == "bulk delete()":
             session.execute(delete(Invoice).where(Invoice.id == invoice.id))
-        else:
+        elif how == "session.delete()":
             session.delete(invoice)
+            session.flush()
+        else:
+            invoice.soft_delete()
             session.flush()
         again = _customer_with_invoices(session, seeded.customers[0, "live"], eager)
         assert again is customer
@@ -58,3 +62,17 @@ def test_a_soft_deleted_parent_is_not_reached_from_its_loaded_child(
         assert invoice.customer.id == seeded.customers[0, "live"]
         session.execute(delete(Customer).where(Customer.id == seeded.customers[0, "live"]))
         assert invoice.customer is None or invoice.customer.deleted_at is None
+
+
+def test_a_parent_soft_deleted_by_its_method_is_not_reached_from_its_loaded_child(
+    session: Session, seeded: Seed
+) -> None:
+    tenant = seeded.tenants[0]
+    with tenant_context(tenant):
+        invoice = session.get_one(Invoice, seeded.invoices[0, "live"])
+        customer = invoice.customer
+        customer.soft_delete()
+        session.flush()
+        again = session.scalars(select(Invoice).where(Invoice.id == invoice.id)).one()
+        assert again is invoice
+        assert invoice.customer is None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pgkeel.session import _sqlalchemy_private as private
 from pgkeel.session._autocommit import rollback_cleared
 from pgkeel.session._execute_hook import on_execute, on_execute_no_params, on_executemany
-from pgkeel.session._reads import guarded_identity_lookup, on_orm_execute
+from pgkeel.session._reads import guarded_identity_lookup, guarded_merge, on_orm_execute
 from pgkeel.session._refusals import translate_error
 from pgkeel.session._session_class import PgkeelSession, guarded_bulk_save
 from pgkeel.session._tenant_setting import begin_tenant
@@ -167,6 +167,7 @@ def install_session_hooks(
         if not issubclass(target, PgkeelSession):
             setattr(target, "_identity_lookup", guarded_identity_lookup)  # noqa: B010
             setattr(target, "_bulk_save_mappings", guarded_bulk_save)  # noqa: B010
+            setattr(target, "merge", guarded_merge)  # noqa: B010
         _listen(target)
     else:
         raise TypeError(

@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
-from sqlalchemy import TextClause, bindparam, false
-from sqlalchemy.orm import Mapper, with_loader_criteria
+from sqlalchemy import TextClause, bindparam, false, inspect
+from sqlalchemy.orm import Mapper, Session, with_loader_criteria
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.interfaces import UserDefinedOption
 from sqlalchemy.sql.selectable import TextualSelect
@@ -619,3 +619,40 @@ def _visible(obj: object, execution_options: Mapping[str, Any]) -> bool:
 
 guarded_identity_lookup: Final = private.guarded_identity_lookup(_visible)
 """``Session._identity_lookup`` that obeys the filters; ``install_session_hooks`` adds it."""
+
+
+def _held_key(instance: object) -> Any | None:  # noqa: ANN401  # an identity key
+    """The identity key ``instance`` names, when its primary key is set; else None."""
+    state = inspect(instance)
+    if state.key is not None:
+        return state.key
+    key = state.mapper.identity_key_from_instance(instance)
+    return None if any(value is None for value in key[1]) else key
+
+
+def guarded_merge(
+    self: Session,
+    instance: object,
+    *,
+    load: bool = True,
+    options: Sequence[ORMOption] | None = None,
+) -> Any:  # noqa: ANN401  # the merged object, of the instance's class
+    """``Session.merge`` that refuses to hand back an object the current context hides.
+
+    ``merge`` takes the object of the same key from the identity map as it is, without
+    ``_identity_lookup``: a row soft-deleted in this session, or loaded in another tenant's
+    context, came back from it (and took the merged values). It is refused instead.
+    """
+    key = _held_key(instance)
+    held = self.identity_map.get(key) if key is not None else None
+    if held is not None and not _visible(held, {}):
+        name = type(held).__name__
+        raise UnfilteredReadError(
+            f"Session.merge() of {name}(id={key[1][0] if key else '?'}): this session holds that "
+            "row from an earlier load, and the current context hides it (soft-deleted, or "
+            "another tenant's): merge would return it and copy the values into it. Fix: merge "
+            "in the tenant context that loaded it, or session.expunge() it first; to change a "
+            "deleted row, load it with .execution_options(include_deleted=True) and change "
+            "that object."
+        )
+    return Session.merge(self, instance, load=load, options=options)

@@ -183,9 +183,23 @@ def check_stored_tenants(session: Session, objects: list[Any], scope: uuid.UUID)
         )
 
 
+def _soft_deleted_by_value(session: Session) -> None:
+    """``obj.soft_delete()`` (or ``deleted_at`` set by hand): remembered like ``session.delete``.
+
+    So that the relationships loaded before the flush that hold the row are expired after it
+    (``on_after_flush``), whichever way the row was soft-deleted.
+    """
+    for obj in session.dirty:
+        if isinstance(obj, SoftDeleteMixin) and obj.__dict__.get("deleted_at") is not None:
+            state = inspect(obj)
+            if state.attrs.deleted_at.history.added:
+                session.info.setdefault(_SOFT_DELETED_MAPPERS, set()).add(state.mapper)
+
+
 def on_before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
     """``before_flush``: soft deletes, then the tenant of every new, changed or deleted row."""
     _soft_delete_pending(session)
+    _soft_deleted_by_value(session)
     scope = current_tenant()
     for obj in session.new:
         if isinstance(obj, TenantMixin):
