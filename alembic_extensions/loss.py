@@ -63,7 +63,7 @@ from alembic_extensions.rebuilds import type_change_outcome
 from alembic_extensions.rules import Violation
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from sqlalchemy import Connection, Row
     from sqlalchemy.engine import Dialect
@@ -173,11 +173,21 @@ def _rewrite_violation(where: str, old: str, new: str, reason: str) -> Violation
         f"changing {where} from {old} to {new} {reason}: PostgreSQL rewrites the whole table "
         "(and its indexes) under an ACCESS EXCLUSIVE lock that blocks every read and write "
         "until it ends.",
-        "change it in steps: (1) a migration adds a new nullable column of the new type, and "
-        "the code writes both; (2) backfill the new column in batches; (3) a migration swaps "
-        "them (op.alter_column(..., new_column_name=...) twice, in one transaction), and the "
-        "code reads the new one; (4) a later migration drops the old column (acknowledged).",
+        _new_column_recipe("swaps them"),
         acknowledge_hint(where) + ", for a table known to be small",
+    )
+
+
+def _new_column_recipe(swap: str) -> str:
+    """The steps that change a column's type on a live table: a new column, filled, swapped.
+
+    ``swap``: what step (3)'s migration does before the swap of the two columns.
+    """
+    return (
+        "change it in steps: (1) a migration adds a new nullable column of the new type, and "
+        f"the code writes both; (2) backfill the new column in batches; (3) a migration {swap} "
+        "(op.alter_column(..., new_column_name=...) twice, in one transaction), and the code "
+        "reads the new one; (4) a later migration drops the old column (acknowledged)."
     )
 
 
@@ -189,11 +199,9 @@ def _rebuild_violation(where: str, old: str, new: str, rebuilt: list[str]) -> Vi
         f"{', '.join(rebuilt)} (a predicate or an expression reads the column, or its operator "
         "class changes) inside the ALTER TABLE, under an ACCESS EXCLUSIVE lock that blocks "
         "every read and write until the builds end.",
-        "change it in steps: (1) a migration adds a new nullable column of the new type, and "
-        "the code writes both; (2) backfill the new column in batches; (3) a migration builds "
-        "its indexes (CONCURRENTLY, as pgkeel writes them) and swaps the columns "
-        "(op.alter_column(..., new_column_name=...) twice, in one transaction), and the code "
-        "reads the new one; (4) a later migration drops the old column (acknowledged).",
+        _new_column_recipe(
+            "builds its indexes (CONCURRENTLY, as pgkeel writes them) and swaps the columns"
+        ),
         acknowledge_hint(where) + ", for a table known to be small",
     )
 
@@ -369,24 +377,46 @@ def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRul
 
 
 def _follow_renamed_rules(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
-    """A unique rule dropped and added again only because its column was renamed: renamed too.
+    """A unique rule or index dropped and added again only because its column was renamed.
 
     PostgreSQL keeps the rule on the renamed column, expressions and predicate included; only
     its name (from the naming convention) differs. ``ALTER INDEX ... RENAME`` (which renames the
     constraint it backs) replaces the rebuild of the rule and the drop of the old one, so a
     rename drops no rule and asks for no acknowledgement.
     """
-    dropped = [(op, _unique_rule(op, renames)) for op in container.ops if isinstance(op, _DROPS)]
-    added = [(op, _unique_rule(op, {})) for op in container.ops if isinstance(op, _ADDS)]
-    for drop, old in dropped:
-        if old is None:
-            continue
-        name, *wanted = old
-        for add, new in added:
-            if new is None or list(new[1:]) != wanted or add not in container.ops:
+    _follow_renames(
+        container,
+        [(op, rule[0], rule[1:]) for op in container.ops if (rule := _drop_rule(op, renames))],
+        [(op, rule[0], rule[1:]) for op in container.ops if (rule := _add_rule(op))],
+        lambda old, new: RenameIndexOp(old, new, container.schema),
+    )
+
+
+def _drop_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRule | None:
+    return _unique_rule(op, renames) if isinstance(op, _DROPS) else None
+
+
+def _add_rule(op: MigrateOperation) -> _UniqueRule | None:
+    return _unique_rule(op, {}) if isinstance(op, _ADDS) else None
+
+
+_Named = tuple[MigrateOperation, str, Any]
+"""An operation, the name of what it drops or adds, and what that says (its name aside)."""
+
+
+def _follow_renames(
+    container: ops.ModifyTableOps,
+    dropped: Sequence[_Named],
+    added: Sequence[_Named],
+    rename: Callable[[str, str], MigrateOperation],
+) -> None:
+    """Each drop and add that say the same thing become nothing, or ``rename(old, new)``."""
+    for drop, old_name, old in dropped:
+        for add, new_name, new in added:
+            if new != old or add not in container.ops:
                 continue
             position = container.ops.index(drop)
-            renamed = [RenameIndexOp(name, new[0], container.schema)] if name != new[0] else []
+            renamed = [rename(old_name, new_name)] if new_name and new_name != old_name else []
             container.ops[position : position + 1] = renamed
             container.ops.remove(add)
             break
@@ -416,25 +446,24 @@ def _follow_renamed_constraints(container: ops.ModifyTableOps, renames: dict[str
     and the add (which would name the new column before the rename) give way to nothing, or to
     ``ALTER TABLE ... RENAME CONSTRAINT`` when the naming convention gives it a new name.
     """
-    for drop in [op for op in container.ops if isinstance(op, ops.DropConstraintOp)]:
-        old = _constraint_shape(drop._reverse, renames) if drop._reverse is not None else None
-        if old is None:
-            continue
-        for add in container.ops:
-            if add is drop or _constraint_shape(add, {}) != old:
-                continue
-            new_name = str(getattr(add, "constraint_name", ""))
-            old_name = str(drop.constraint_name)
-            position = container.ops.index(drop)
-            schema = container.schema
-            renamed = (
-                [RenameConstraintOp(container.table_name, old_name, new_name, schema)]
-                if new_name and new_name != old_name
-                else []
-            )
-            container.ops[position : position + 1] = renamed
-            container.ops.remove(add)
-            break
+    dropped = [
+        (op, str(op.constraint_name), shape)
+        for op in container.ops
+        if isinstance(op, ops.DropConstraintOp)
+        and op._reverse is not None
+        and (shape := _constraint_shape(op._reverse, renames)) is not None
+    ]
+    added = [
+        (op, str(getattr(op, "constraint_name", None) or ""), shape)
+        for op in container.ops
+        if (shape := _constraint_shape(op, {})) is not None
+    ]
+    _follow_renames(
+        container,
+        dropped,
+        added,
+        lambda old, new: RenameConstraintOp(container.table_name, old, new, container.schema),
+    )
 
 
 def _guard_columns(container: ops.ModifyTableOps, guard: LossGuard) -> set[str]:
