@@ -206,6 +206,23 @@ def test_cluster_directory_the_server_user_cannot_reach(
     assert not (locked / "db").exists()
 
 
+def test_directory_that_holds_a_project(open_dir: Path) -> None:
+    binaries = find_binaries([])
+    assert binaries is not None
+    project = open_dir / "service"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\n")
+    owner = project.stat().st_uid
+    with pytest.raises(DatabaseError) as error:
+        PersistentCluster(project, binaries).start()
+    message = str(error.value)
+    listed = "(pyproject.toml, src)"
+    assert f"{project} already holds files that are not a pgkeel cluster's {listed}" in message
+    assert f"--dir {project / '.pgkeel'}" in message
+    assert project.stat().st_uid == owner
+    assert sorted(entry.name for entry in project.iterdir()) == ["pyproject.toml", "src"]
+
+
 def test_data_directory_of_another_major_version(open_dir: Path) -> None:
     binaries = find_binaries([])
     assert binaries is not None

@@ -265,7 +265,8 @@ def test_a_subdirectory_finds_the_projects_cluster(
 
 def test_reset_and_destroy_need_yes(open_dir: Path) -> None:
     directory = str(open_dir / ".pgkeel")
-    pgkeel("db", "start", "--dir", directory)
+    started = pgkeel("db", "start", "--dir", directory)
+    assert started.returncode == 0, started.stderr
     owner = pgkeel("db", "url", "--owner", "--dir", directory).stdout.strip()
     try:
         with psycopg.connect(conninfo(make_url(owner)), autocommit=True) as connection:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STATE_FILE = "pgkeel.json"
+LOG_FILE = "postgres.log"
 DEV_PORTS = range(5433, 5533)  # next to PostgreSQL's 5432, below the ephemeral port range
 SOCKET_PATH_MAX = 100  # sun_path holds 104-108 bytes, ".s.PGSQL.NNNNN" included
 THROWAWAY_SETTINGS = {
@@ -91,7 +92,7 @@ class Cluster:
     @property
     def log_file(self) -> Path:
         """Where the server writes its log."""
-        return self.directory / "postgres.log"
+        return self.directory / LOG_FILE
 
     def url(self, database: str = "postgres", user: str = SUPERUSER) -> URL:
         """SQLAlchemy URL (psycopg 3 driver) for ``database`` as ``user`` (the superuser)."""
@@ -242,6 +243,9 @@ def throwaway_cluster(
         cluster.destroy()
 
 
+_CLUSTER_FILES = frozenset({"data", STATE_FILE, LOG_FILE})
+"""What a development cluster's directory holds; anything else belongs to someone else."""
+
 _RECORDED_SERVER_WAIT_S = 15
 """How long ``start`` waits for a server recorded as running to answer or to be gone."""
 
@@ -287,6 +291,25 @@ class PersistentCluster:
                 "start afresh, or choose another directory with --dir."
             )
 
+    def check_directory_is_a_cluster(self) -> None:
+        """Raise when the directory already holds files that are not a cluster's.
+
+        Starting hands the directory to the server's user (``postgres`` when run as root);
+        a directory that holds a project must never change owner because ``--dir`` named it.
+        """
+        if not self.directory.is_dir():
+            return
+        foreign = sorted(
+            entry.name for entry in self.directory.iterdir() if entry.name not in _CLUSTER_FILES
+        )
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise DatabaseError(
+                f"{self.directory} already holds files that are not a pgkeel cluster's "
+                f"({shown}); the cluster keeps its data, log and port in a directory of its own. "
+                f"Fix: choose a new or empty directory, such as --dir {self.directory / '.pgkeel'}."
+            )
+
     def check_version(self) -> None:
         """Raise when the data directory was made by another PostgreSQL major version."""
         with suppress(OSError, ValueError):
@@ -303,6 +326,7 @@ class PersistentCluster:
     def ensure_initialized(self) -> Cluster:
         """Create the directory and run ``initdb`` once; later calls reuse the data."""
         check_reachable(self.user, self.directory)
+        self.check_directory_is_a_cluster()
         self.check_ownership()
         self.check_version()
         self.directory.mkdir(parents=True, exist_ok=True)
