@@ -10,6 +10,7 @@ exactly its tenant's rows, as the superuser reads them.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import Iterator
 
@@ -20,6 +21,8 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
 from pgkeel import ALL_TENANTS, TenantNotSetError, create_sessionmaker, tenant_context
+from pgkeel.session import _reads
+from pgkeel.session import _sqlalchemy_private as private
 from tests.isolation.conftest import Seed
 from tests.isolation.models import Customer, Invoice, Tenant
 
@@ -131,3 +134,64 @@ def test_without_a_tenant_every_run_of_a_shape_is_refused(
             with pytest.raises(TenantNotSetError):
                 session.scalars(select(Tenant).options(joinedload(Tenant.customers))).all()
             assert session.scalars(select(Tenant).where(Tenant.id == seeded.tenants[0])).all()
+
+
+def test_a_statement_built_once_serves_each_tenant_its_own_rows_and_lazy_loads(
+    sessions: sessionmaker[Session], owner_engine: Engine, seeded: Seed, cache_log: CacheLog
+) -> None:
+    """The filtered copy pgkeel keeps per statement carries each run's own tenant to lazy loads."""
+    customer_id = seeded.customers[0, "live"]
+    customers = select(Customer).where(Customer.id == customer_id)
+    invoices = select(Invoice).where(Invoice.customer_id == customer_id)
+    for n in (0, 1, 2, 0, 1):
+        tenant = seeded.tenants[n]
+        with tenant_context(tenant), sessions() as session:
+            got = {invoice.id for invoice in session.scalars(invoices)}
+            found = session.scalars(customers).all()
+        assert got == _truth(owner_engine, tenant, customer_id, deleted=False), f"tenant {n}"
+        assert len(found) == (1 if n == 0 else 0), f"tenant {n}"
+    own = _truth(owner_engine, seeded.tenants[0], customer_id, deleted=False)
+    for later, expected in ((seeded.tenants[1], set()), (ALL_TENANTS, own)):
+        with sessions() as session:
+            with tenant_context(seeded.tenants[0]):
+                customer = session.scalars(customers).one()
+            with tenant_context(later):
+                assert {invoice.id for invoice in customer.invoices} == expected, later
+    with sessions() as session:
+        with tenant_context(ALL_TENANTS):
+            everyone = {invoice.id for invoice in session.scalars(invoices)}
+        with pytest.raises(TenantNotSetError):
+            session.scalars(invoices).all()
+    assert everyone == {
+        *_truth(owner_engine, seeded.tenants[0], customer_id, deleted=False),
+        *_truth(owner_engine, seeded.tenants[1], customer_id, deleted=False),
+        *_truth(owner_engine, seeded.tenants[2], customer_id, deleted=False),
+    }
+    assert _invoice_reads(cache_log)[:5] == ["CACHE_MISS", *["CACHE_HIT"] * 4]
+
+
+def test_the_tenant_carried_to_lazy_loads_leaves_the_cache_key_as_it_was() -> None:
+    """The copy that takes its statement's key over has the key a full walk would give it."""
+    filtered = select(Invoice).options(_reads._PARAMETER_TENANT_ROWS, _reads._LIVE_ONLY)
+    tenant = uuid.uuid4()
+    reused = private.with_uncached_option(filtered, _reads._loaded_for(tenant))
+    walked = filtered.options(_reads._loaded_for(tenant))
+    reused_key, walked_key = reused._generate_cache_key(), walked._generate_cache_key()
+    assert reused_key is not None
+    assert walked_key is not None
+    assert reused_key.key == walked_key.key
+    assert reused_key.key != select(Invoice)._generate_cache_key().key  # type: ignore[union-attr]
+    assert private.statement_options(reused)[-1] is _reads._loaded_for(tenant)
+
+
+def test_statements_built_per_call_are_not_kept(
+    sessions: sessionmaker[Session], seeded: Seed
+) -> None:
+    """pgkeel keeps its filtered copies only as long as the caller keeps the statement."""
+    gc.collect()
+    kept_before = len(_reads._FILTERED_SELECTS)
+    with tenant_context(seeded.tenants[0]), sessions() as session:
+        for _ in range(50):
+            session.scalars(select(Invoice).where(Invoice.id == uuid.uuid4())).all()
+    gc.collect()
+    assert len(_reads._FILTERED_SELECTS) <= kept_before + 1

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import uuid
+import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 
 from sqlalchemy import TextClause, bindparam, false, inspect
 from sqlalchemy.orm import Mapper, Session, with_loader_criteria
@@ -448,17 +449,20 @@ def _single_parameters(parameters: object) -> bool:
     return parameters is None or type(parameters) is dict or isinstance(parameters, Mapping)
 
 
-def _select_tenant_options(scope: TenantScope | None, carried: uuid.UUID | None) -> list[ORMOption]:
-    """The tenant options of a SELECT (``carried``: the tenant of the load it continues).
+def _select_tenant_options(
+    scope: TenantScope | None, carried: uuid.UUID | None
+) -> tuple[list[ORMOption], _LoadedFor | None]:
+    """The tenant criteria of a SELECT, and the tenant its lazy loads carry, if any.
 
-    A lazy load keeps its query's criteria: in another tenant's context it reads nothing, as
-    both tenants' criteria would say; under ``ALL_TENANTS`` it reads the query's tenant's rows.
+    ``carried`` is the tenant of the load it continues. A lazy load keeps its query's criteria:
+    in another tenant's context it reads nothing, as both tenants' criteria would say; under
+    ``ALL_TENANTS`` it reads the query's tenant's rows.
     """
     if isinstance(scope, uuid.UUID):
         if carried is not None and carried != scope:
-            return [_NO_TENANT_ROWS]
-        return [_PARAMETER_TENANT_ROWS, _loaded_for(scope)]
-    return [] if scope is ALL_TENANTS else [_NO_TENANT_ROWS]
+            return [_NO_TENANT_ROWS], None
+        return [_PARAMETER_TENANT_ROWS], _loaded_for(scope)
+    return ([] if scope is ALL_TENANTS else [_NO_TENANT_ROWS]), None
 
 
 def _select_answers(state: ORMExecuteState) -> tuple[bool, bool]:
@@ -493,13 +497,13 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_
         state.parameters = (
             {**given, _TENANT_PARAMETER: tenant} if given else {_TENANT_PARAMETER: tenant}
         )
-    options = [
-        *_select_tenant_options(scope, carried),
-        *_soft_delete_options(state, user_options, column_load=column_load),
-    ]
+    criteria, loaded_for = _select_tenant_options(scope, carried)
+    options = (*criteria, *_soft_delete_options(state, user_options, column_load=column_load))
     if has_options:
-        statement = _with_filtered_expressions(state, statement)
-    statement = statement.options(*options)
+        carry = (loaded_for,) if loaded_for is not None else ()
+        statement = _with_filtered_expressions(state, statement).options(*options, *carry)
+    else:
+        statement = _with_pgkeel_options(statement, options, loaded_for)
     reaches_unfiltered, reads_tenant_rows = _SELECT_ANSWERS.get(
         statement, lambda: _select_answers(state)
     )
@@ -508,6 +512,35 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_
     if scope is None and reads_tenant_rows:
         require_tenant("An ORM statement on a tenant model")
     state.statement = statement
+
+
+_OptionSet: TypeAlias = "tuple[ORMOption, ...]"
+_FILTERED_SELECTS: Final[weakref.WeakKeyDictionary[Executable, dict[_OptionSet, Executable]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _with_pgkeel_options(
+    statement: Executable, options: _OptionSet, loaded_for: _LoadedFor | None
+) -> Executable:
+    """``statement.options(*options, loaded_for)``, its cache key computed once per statement.
+
+    The criteria options are the same for every tenant (the tenant is a parameter), so the copy
+    with them is made once per statement and option set and kept while the statement lives (weak
+    keys). The tenant's ``_LoadedFor`` is added to a copy that takes that key over: it is not
+    part of cache keys. A statement built once and executed in every transaction (a module-level
+    ``select(Item)``) then reaches SQLAlchemy without another walk of its whole structure.
+    """
+    try:
+        made = _FILTERED_SELECTS.get(statement)
+        if made is None:
+            made = _FILTERED_SELECTS[statement] = {}
+    except TypeError:  # a statement that takes no weak reference: no copy kept
+        return statement.options(*options, *((loaded_for,) if loaded_for is not None else ()))
+    filtered = made.get(options)
+    if filtered is None:
+        filtered = made[options] = statement.options(*options)
+    return filtered if loaded_for is None else private.with_uncached_option(filtered, loaded_for)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.base import LoaderCallableStatus, PassiveFlag
+from sqlalchemy.orm.interfaces import UserDefinedOption
 from sqlalchemy.sql.base import _from_objects
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import EMPTY_DICT
@@ -95,6 +96,25 @@ def structure_key(statement: Executable) -> Any | None:  # noqa: ANN401  # a has
     generate = getattr(statement, "_generate_cache_key", None)
     found = generate() if generate is not None else None
     return None if found is None else found.key
+
+
+def with_uncached_option(statement: Executable, option: UserDefinedOption) -> Executable:
+    """``statement.options(option)`` that keeps the cache key ``statement`` has computed.
+
+    Private: ``HasMemoized._set_memoized_attribute`` and the memo SQLAlchemy keeps under
+    ``_generate_cache_key``. A user-defined option is never part of the cache key (SQLAlchemy
+    leaves it out of the key's walk), so the copy's key is ``statement``'s: the copy gets it
+    rather than walking the whole statement again. Any other option, or a statement without
+    that memo, gets the plain ``options()`` copy.
+    """
+    generate = getattr(statement, "_generate_cache_key", None)
+    copied = statement.options(option)
+    remember = getattr(copied, "_set_memoized_attribute", None)
+    if generate is None or remember is None or not isinstance(option, UserDefinedOption):
+        return copied
+    key = generate()
+    remember("_generate_cache_key", lambda: key)
+    return copied
 
 
 def guarded_identity_lookup(visible: VisibleCheck) -> Callable[..., Any]:
