@@ -58,7 +58,7 @@ from alembic_extensions.ops import (
     RuleBackOnDowngradeOp,
     restore_rule_statement,
 )
-from alembic_extensions.probes import literal_sql, rewrites
+from alembic_extensions.probes import MIGRATION_TIME_ZONE, literal_sql, rewrites
 from alembic_extensions.rebuilds import type_change_outcome
 from alembic_extensions.rules import Violation
 
@@ -900,12 +900,20 @@ def _guard_check_scan(
     table = container.table_name
     checks = checks_reading(guard.connection, container.schema, table, op.column_name)
     if not checks:
-        note = f"{old} to {new}: no table rewrite (checked by pgkeel)"
+        note = f"{old} to {new}: no table rewrite (checked by pgkeel){_zone_note(old, new)}"
         return [_acknowledge(TYPE_CHANGE, where, note), op]
     if not guard.refuse_unless_acknowledged(_check_scan_violation(where, old, new, checks)):
         return [op]
     note = f"{old} to {new} {_rechecks(checks)}: acknowledged"
     return [_acknowledge(TABLE_REWRITE, where, note), op]
+
+
+def _zone_note(old: str, new: str) -> str:
+    """What a change between ``timestamp`` and ``timestamptz`` does to the stored values."""
+    zoned = ["with time zone" in type_.lower() for type_ in (old, new)]
+    if not all("timestamp" in type_.lower() for type_ in (old, new)) or zoned[0] == zoned[1]:
+        return ""
+    return f"; the values are read as {MIGRATION_TIME_ZONE}, the time zone every migration runs in"
 
 
 def _guard_types(container: ops.ModifyTableOps, guard: LossGuard) -> None:

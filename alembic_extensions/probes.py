@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
 _FILENODE = text("SELECT pg_relation_filenode(to_regclass(:name))")
+MIGRATION_TIME_ZONE = "UTC"
+"""The ``TimeZone`` every migration runs in (``timeouts.TimeoutGuard``), and every probe.
+
+A change between ``timestamp`` and ``timestamptz`` rewrites the table, and shifts every value,
+unless the session's time zone is UTC: what PostgreSQL does depends on the session, so the
+migration pins it and the probe asks in the same one.
+"""
+IN_MIGRATION_TIME_ZONE = f"SET LOCAL TimeZone = '{MIGRATION_TIME_ZONE}'"
+"""Run first inside a probe's savepoint: its rollback restores the session's own time zone."""
 _SAVEPOINT = "pgkeel_probe"
 _PERCENT_STYLES = ("format", "pyformat")
 _ROLLBACK = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT};\nRELEASE SAVEPOINT {_SAVEPOINT}"
@@ -80,6 +89,7 @@ def rewrites(connection: Connection, create: str, alter: str, probe: str) -> boo
     """
     savepoint = connection.begin_nested()
     try:
+        connection.exec_driver_sql(IN_MIGRATION_TIME_ZONE)
         connection.exec_driver_sql(create)
         before = connection.execute(_FILENODE, {"name": probe}).scalar_one()
         connection.exec_driver_sql(alter)

@@ -21,6 +21,8 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from alembic_extensions.probes import IN_MIGRATION_TIME_ZONE
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
@@ -94,6 +96,7 @@ def type_change_outcome(
     )
     savepoint = connection.begin_nested()
     try:
+        connection.exec_driver_sql(IN_MIGRATION_TIME_ZONE)
         try:
             connection.exec_driver_sql(create.as_string())
         except DBAPIError:

@@ -1,4 +1,4 @@
-"""``lock_timeout`` and ``statement_timeout`` for every migration, online and offline.
+"""``lock_timeout``, ``statement_timeout`` and ``TimeZone`` for every migration, online and offline.
 
 Online, each transaction the migration connection begins starts with
 ``set_config(name, value, true)``: the setting lives as long as that transaction (one
@@ -10,6 +10,9 @@ script starts with session-level ``SET`` statements, which cover every statement
 Defaults: ``lock_timeout`` 5 s (a migration waiting behind a long transaction fails fast instead
 of queueing every query of the service behind it) and ``statement_timeout`` 1 h (long enough
 for ``CREATE INDEX CONCURRENTLY`` on a large table, short enough to end a runaway statement).
+``TimeZone`` is always UTC: what a change between ``timestamp`` and ``timestamptz`` does (a
+rewrite or not, which values) depends on it, and the plugin checked that change in UTC; a
+deploy's session in another zone would rewrite the table and shift every value.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 from psycopg import sql
 from sqlalchemy import event
 
+from alembic_extensions.probes import MIGRATION_TIME_ZONE
 from pgkeel._values import Value
 
 if TYPE_CHECKING:
@@ -37,9 +41,10 @@ class Timeouts(Value):
     statement_timeout: str | None = "1h"
 
     def settings(self) -> list[tuple[str, str]]:
-        """``(name, value)`` of each timeout that is set."""
+        """``(name, value)`` of each timeout that is set, then the migration's ``TimeZone``."""
         pairs = [("lock_timeout", self.lock_timeout), ("statement_timeout", self.statement_timeout)]
-        return [(name, value) for name, value in pairs if value is not None]
+        timeouts = [(name, value) for name, value in pairs if value is not None]
+        return [*timeouts, ("TimeZone", MIGRATION_TIME_ZONE)]
 
     def offline_sql(self) -> list[str]:
         """The statements that open an offline script: session-level ``SET`` of each timeout.

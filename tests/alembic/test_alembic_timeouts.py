@@ -127,4 +127,6 @@ def test_offline_scripts_start_with_the_timeouts(make_project: MakeProject) -> N
     project = make_project("fk_index")
     project.revision("create books")
     sql = project.offline_sql()
-    assert sql.startswith("SET lock_timeout = '5s';\n\nSET statement_timeout = '1h';\n\nBEGIN;")
+    timeouts = ["SET lock_timeout = '5s';", "SET statement_timeout = '1h';"]
+    settings = [*timeouts, "SET TimeZone = 'UTC';"]
+    assert sql.startswith("\n\n".join([*settings, "BEGIN;"]))
