@@ -82,9 +82,10 @@ SYNOPSIS
 
 DESCRIPTION
   A service's development database is a PostgreSQL cluster of its own, kept in DIR. Without
-  --dir, pgkeel looks for a .pgkeel directory in the current directory and each parent, so a
-  command run from a subdirectory of the service finds the service's cluster; when there is
-  none, `start` creates .pgkeel next to the nearest pyproject.toml (else here). The first
+  --dir, pgkeel looks for a .pgkeel directory in the current directory and each parent up to
+  the nearest one with a pyproject.toml (the service's root), so a command run from a
+  subdirectory of the service finds the service's cluster and never another project's; when
+  there is none, `start` creates .pgkeel in that root (else here). The first
   `start` creates the cluster (initdb, superuser `postgres`, trust authentication); later runs
   reuse its data. The server listens on 127.0.0.1 only, on the first free port from 5433 up,
   chosen when the cluster is created and kept in DIR/pgkeel.json.
@@ -202,11 +203,16 @@ class ManualParser(argparse.ArgumentParser):
 
 
 def find_cluster_dir(start: Path) -> Path:
-    """The nearest ``.pgkeel`` in ``start`` or a parent; else one by the nearest pyproject.toml."""
+    """The nearest ``.pgkeel`` in ``start`` or a parent, up to the project's root.
+
+    The search stops at the nearest directory holding a ``pyproject.toml``: a service's cluster
+    is its own, and a ``.pgkeel`` above it (a folder of several services, a home directory)
+    belongs to something else. Without a cluster on the way, the project's root gets one (else
+    ``start``).
+    """
     for directory in (start, *start.parents):
         if (directory / DEFAULT_DIR / _cluster_files.STATE_FILE).is_file():
             return directory / DEFAULT_DIR
-    for directory in (start, *start.parents):
         if (directory / "pyproject.toml").is_file():
             return directory / DEFAULT_DIR
     return start / DEFAULT_DIR
@@ -327,14 +333,17 @@ def _reset(args: argparse.Namespace) -> int:
 
 def _destroy(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
-    if not _confirmed(args, f"stops the cluster and removes {persistent.directory}"):
+    if not _confirmed(args, f"stops the cluster and removes its data in {persistent.directory}"):
         return EXIT_ERROR
-    if not persistent.directory.exists():
-        print(f"no cluster in {persistent.directory}")
+    if not persistent.holds_a_cluster():
+        print(f"no cluster in {persistent.directory}; nothing was removed")
         return EXIT_OK
     persistent.stop()
-    shutil.rmtree(persistent.directory)
-    print(f"removed {persistent.directory}")
+    persistent.remove()
+    if persistent.directory.exists():
+        print(f"removed the cluster in {persistent.directory} (the other files there are kept)")
+    else:
+        print(f"removed {persistent.directory}")
     return EXIT_OK
 
 

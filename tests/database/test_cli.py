@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from pgkeel.cli import main
+from pgkeel.cli import find_cluster_dir, main
 from pgkeel.database import conninfo
 
 PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
@@ -359,3 +359,34 @@ def test_help_starts_without_what_only_commands_need(argv: list[str]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_destroy_removes_only_a_clusters_own_files(open_dir: Path) -> None:
+    """A --dir that names a project (no cluster in it) loses nothing, confirmed or not."""
+    project = open_dir / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text("important\n")
+    (project / "data").mkdir()
+    (project / "data" / "rows.csv").write_text("1,2\n")
+    removed = pgkeel("db", "destroy", "--dir", str(project), "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == f"no cluster in {project}; nothing was removed"
+    assert (project / "src" / "main.py").read_text() == "important\n"
+    assert (project / "data" / "rows.csv").is_file()
+
+
+def test_a_cluster_above_the_projects_root_is_not_the_projects(
+    open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services under a folder that has a .pgkeel each get a cluster of their own."""
+    (open_dir / ".pgkeel").mkdir()
+    (open_dir / ".pgkeel" / "pgkeel.json").write_text('{"port": 5999}\n')
+    service = open_dir / "services" / "billing"
+    (service / "app").mkdir(parents=True)
+    (service / "pyproject.toml").write_text("[project]\nname = 'billing'\n")
+    assert find_cluster_dir(service / "app") == service / ".pgkeel"
+    assert find_cluster_dir(open_dir / "services") == open_dir / ".pgkeel"
+    monkeypatch.chdir(service / "app")
+    status = pgkeel("db", "status")
+    assert status.returncode == 3
+    assert str(service / ".pgkeel") in status.stdout

@@ -310,6 +310,25 @@ class PersistentCluster:
                 f"Fix: choose a new or empty directory, such as --dir {self.directory / '.pgkeel'}."
             )
 
+    def holds_a_cluster(self) -> bool:
+        """Whether the directory holds a cluster: its data directory or its saved port."""
+        return self.exists() or (self.directory / STATE_FILE).is_file()
+
+    def remove(self) -> None:
+        """Remove the cluster's own files, then the directory if nothing else is left in it.
+
+        Only what a cluster is made of goes: ``data`` when it is PostgreSQL's (or empty), the
+        saved port and the server's log. Anything else a mistaken ``--dir`` names stays.
+        """
+        data = self.directory / "data"
+        if self.exists() or (data.is_dir() and not any(data.iterdir())):
+            shutil.rmtree(data)
+        for name in (STATE_FILE, LOG_FILE):
+            with suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+        with suppress(OSError):
+            self.directory.rmdir()
+
     def check_version(self) -> None:
         """Raise when the data directory was made by another PostgreSQL major version."""
         with suppress(OSError, ValueError):
