@@ -8,8 +8,9 @@ role itself: objects that reach tenant tables with a bypassing owner's rights (v
 ``SECURITY DEFINER`` functions and the triggers that call them), materialized views, policies
 other than pgkeel's, privileges that ignore or reach past row-level security, ``CREATEROLE``,
 membership in roles that read the server's files, partitions or ``INHERITS`` children of tenant
-tables, and the parents they inherit from. ``check_runtime_role`` says which rule is broken,
-where, and the fix.
+tables, the parents they inherit from, the own tables of joined-table subclasses, and user
+mappings that let it read through a foreign table in another session. ``check_runtime_role``
+says which rule is broken, where, and the fix.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from pgkeel.errors import PgkeelError
 from pgkeel.roles._attributes import role_problems
 from pgkeel.roles._definers import function_problems, trigger_problems, view_problems
+from pgkeel.roles._foreign import foreign_problems
 from pgkeel.roles._parents import ancestor_problems, tenant_ancestors
 from pgkeel.roles._problem import RULES, RoleProblem
 from pgkeel.roles._tables import missing_tables, table_problems, tenant_relations
@@ -47,8 +49,9 @@ def runtime_role_problems(
 ) -> list[RoleProblem]:
     """Every reason the connected role is not bound by row-level security on the tenant tables.
 
-    The tenant tables are those of ``metadata`` (pgkeel tenant models), or, without it, every
-    table of the database with a ``tenant_id`` column; their partitions and ``INHERITS``
+    The tenant tables are those of ``metadata`` (pgkeel tenant models and the own tables of their
+    joined-table subclasses), or, without it, every table of the database with a ``tenant_id``
+    column and the subclass tables keyed to their rows; their partitions and ``INHERITS``
     children are checked too, and so are the tables they inherit from.
     """
     if isinstance(bind, Engine):
@@ -66,6 +69,9 @@ def runtime_role_problems(
     problems.extend(view_problems(bind, role, reaching))
     problems.extend(function_problems(bind, role, reaching))
     problems.extend(trigger_problems(bind, role, reaching))
+    if not superuser:
+        owners = (relation.owner_oid for relation in reaching)
+        problems.extend(foreign_problems(bind, role, owners))
     return problems
 
 

@@ -21,6 +21,7 @@ RULES = (
     "definer-function",
     "definer-trigger",
     "materialized-view",
+    "foreign-table-mapping",
 )
 """Every rule id a ``RoleProblem`` may carry; docs/security.md explains each."""
 

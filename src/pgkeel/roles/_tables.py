@@ -1,40 +1,90 @@
 """The tenant tables, their partitions and ``INHERITS`` children, as the runtime role meets them.
 
-Each must have row-level security enabled and forced, pgkeel's policy unchanged and no other
-policy, must not be owned by the runtime role, and must not give it privileges that ignore
-row-level security (``TRUNCATE``) or reach past it (``TRIGGER``, ``REFERENCES``).
+The tenant tables include the own tables of joined-table subclasses of tenant models: they have
+no ``tenant_id``, and their policy shows a row when its parent row is visible. Each must have
+row-level security enabled and forced, pgkeel's policy unchanged and no other policy, must not
+be owned by the runtime role, and must not give it privileges that ignore row-level security
+(``TRUNCATE``) or reach past it (``TRIGGER``, ``REFERENCES``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import Column, ForeignKey, MetaData, Table, text
 
 from pgkeel.roles._problem import RoleProblem
-from pgkeel.tenancy import POLICY_NAME, TENANT_COLUMN, is_tenant_table, tenant_policy
+from pgkeel.tenancy import (
+    INHERITED_TENANT_INFO,
+    POLICY_NAME,
+    TENANT_COLUMN,
+    inherited_policy,
+    is_tenant_table,
+    tenant_policy,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.engine import Connection
 
 _ROOTS_FROM_NAMES = (
-    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN unnest(CAST(:schemas AS text[]), CAST(:names AS text[])) AS w(nsp, rel) "
+    "SELECT c.oid, v.oid AS via, w.col, w.pcol FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN unnest(CAST(:schemas AS text[]), CAST(:names AS text[]), "
+    "  CAST(:parent_schemas AS text[]), CAST(:parents AS text[]), CAST(:columns AS text[]), "
+    "  CAST(:parent_columns AS text[])) AS w(nsp, rel, pnsp, prel, col, pcol) "
     "  ON c.relname = w.rel AND n.nspname = coalesce(nullif(w.nsp, ''), current_schema()) "
+    "LEFT JOIN (pg_class v JOIN pg_namespace vn ON vn.oid = v.relnamespace) "
+    "  ON v.relname = w.prel AND vn.nspname = coalesce(nullif(w.pnsp, ''), current_schema()) "
+    "  AND v.relkind IN ('r', 'p') "
     "WHERE c.relkind IN ('r', 'p')"
 )
-_ROOTS_FROM_CATALOG = (
-    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = :column AND NOT a.attisdropped "
-    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+_HAS_TENANT_COLUMN = (
+    "EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = :column "
+    "AND NOT a.attisdropped)"
+)
+_JOINS_SQL = (
+    "SELECT f.conrelid AS oid, f.confrelid AS via, k.attname::text AS col, "
+    "  pk.attname::text AS pcol "
+    "FROM pg_constraint f JOIN pg_class c ON c.oid = f.conrelid "
+    "JOIN pg_index i ON i.indrelid = f.conrelid AND i.indisprimary AND i.indnatts = 1 "
+    "JOIN pg_attribute k ON k.attrelid = f.conrelid AND k.attnum = i.indkey[0] "
+    "JOIN pg_attribute pk ON pk.attrelid = f.confrelid AND pk.attnum = f.confkey[1] "
+    "WHERE f.contype = 'f' AND f.conkey = ARRAY[i.indkey[0]] AND c.relkind IN ('r', 'p') "
+    "AND (c.relrowsecurity OR c.relforcerowsecurity OR EXISTS (SELECT 1 FROM pg_policy p "
+    "     WHERE p.polrelid = c.oid AND p.polname = :policy)) "
+    "AND NOT {has_tenant_column}"
+)
+"""Tables whose primary key is a foreign key, and that have row-level security or pgkeel's policy.
+
+Such a table whose key refers to a tenant table's rows is the own table of a joined-table subclass.
+"""
+_ROOTS_FROM_CATALOG_SQL = (
+    "WITH RECURSIVE tenant AS ("
+    "  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "  WHERE {has_tenant_column} "
+    "  AND c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "  AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+    "), joins AS ({joins}), "
+    "joined(oid, via, col, pcol) AS ("
+    "  SELECT j.* FROM joins j WHERE j.via IN (SELECT oid FROM tenant)"
+    "  UNION SELECT j.* FROM joins j JOIN joined d ON j.via = d.oid"
+    ") "
+    "SELECT oid, NULL::oid AS via, NULL::text AS col, NULL::text AS pcol FROM tenant "
+    "UNION ALL (SELECT DISTINCT ON (oid) * FROM joined ORDER BY oid, via)"
+)
+_ROOTS_FROM_CATALOG = _ROOTS_FROM_CATALOG_SQL.format(
+    has_tenant_column=_HAS_TENANT_COLUMN,
+    joins=_JOINS_SQL.format(has_tenant_column=_HAS_TENANT_COLUMN),
 )
 _RELATIONS = (
-    "WITH RECURSIVE tree(oid, parent) AS ("
-    "  SELECT oid, 0::oid FROM ({roots}) AS roots"
-    "  UNION SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid"
+    "WITH RECURSIVE tree(oid, parent, via, col, pcol) AS ("
+    "  SELECT oid, 0::oid, via, col, pcol FROM ({roots}) AS roots"
+    "  UNION SELECT i.inhrelid, i.inhparent, t.via, t.col, t.pcol FROM pg_inherits i "
+    "  JOIN tree t ON i.inhparent = t.oid"
     ") "
     "SELECT c.oid, n.nspname, c.relname, c.relispartition, "
     "  (SELECT pn.nspname || '.' || pc.relname FROM pg_class pc "
@@ -43,8 +93,10 @@ _RELATIONS = (
     "  c.relrowsecurity, c.relforcerowsecurity, "
     "  has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
     "  has_table_privilege(current_user, c.oid, 'TRIGGER'), "
-    "  has_any_column_privilege(current_user, c.oid, 'REFERENCES') "
+    "  has_any_column_privilege(current_user, c.oid, 'REFERENCES'), "
+    "  t.col, t.pcol, vn.nspname, v.relname, v.oid::regclass::text "
     "FROM tree t JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_class v ON v.oid = t.via LEFT JOIN pg_namespace vn ON vn.oid = v.relnamespace "
     "ORDER BY n.nspname, c.relname, t.parent"
 )
 _POLICIES = text(
@@ -60,6 +112,34 @@ _COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELE
 _SCRATCH = MetaData()
 """Holds the stand-in ``Table`` objects ``tenant_policy`` needs to spell the expected policy."""
 _NOISE = re.compile(r"::text|\bas\s+\"?nullif\"?|[\s()\"]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class JoinedParent:
+    """The table whose rows the rows of a joined-table subclass table follow, and their key."""
+
+    column: str
+    """The subclass table's key column, a foreign key to ``parent_column``."""
+    parent_column: str
+    schema: str | None
+    """The parent table's schema and name; ``None`` when the database has no such table."""
+    name: str | None
+    regclass: str | None
+    """The parent's name as the catalog prints it in an expression (schema only if not visible)."""
+
+    def condition(self) -> str:
+        """The expression of pgkeel's policy, spelled as ``pg_get_expr`` prints it."""
+        return f"{self.column} IN (SELECT {self.name}.{self.parent_column} FROM {self.regclass})"  # noqa: S608  # compared, never run
+
+    def policy(self, table: str, schema: str) -> tuple[str, str]:
+        """``USING`` and ``WITH CHECK`` of pgkeel's policy on ``schema.table``, as written."""
+        if self.name is None:
+            raise ValueError("the parent table is missing: there is no policy to spell")
+        scratch = MetaData()
+        parent = Table(self.name, scratch, Column(self.parent_column), schema=self.schema)
+        key: Column[Any] = Column(self.column, ForeignKey(parent.c[self.parent_column]))
+        policy = inherited_policy(Table(table, scratch, key, schema=schema), parent)
+        return policy.using, policy.with_check
 
 
 @dataclass(frozen=True)
@@ -79,6 +159,8 @@ class Relation:
     truncate: bool
     trigger: bool
     references: bool
+    joined: JoinedParent | None = None
+    """Set for the own table of a joined-table subclass (or a partition or child of one)."""
     ancestor: bool = False
     """A table a tenant relation inherits from, not one itself: a query on it reaches their rows."""
 
@@ -128,22 +210,56 @@ def _normalised(expression: str) -> str:
     return _NOISE.sub("", expression).lower()
 
 
+def _is_tenant_relation(table: Table) -> bool:
+    """A tenant table, or the own table of a joined-table subclass of a tenant model."""
+    return is_tenant_table(table) or INHERITED_TENANT_INFO in table.info
+
+
+def _joined_key(table: Table) -> tuple[Table | None, str | None, str | None]:
+    """The parent table of a joined-table subclass table, and the key columns that join them."""
+    parent = table.metadata.tables.get(table.info.get(INHERITED_TENANT_INFO, ""))
+    if parent is None:
+        return None, None, None
+    for fk in sorted(table.foreign_keys, key=lambda fk: fk.parent.name):
+        if fk.column.table is parent:
+            return parent, fk.parent.name, fk.column.name
+    return parent, None, None
+
+
 def _roots(metadata: MetaData | None) -> tuple[str, dict[str, Any]]:
     if metadata is None:
-        return _ROOTS_FROM_CATALOG, {"column": TENANT_COLUMN}
-    tables = [t for t in metadata.sorted_tables if is_tenant_table(t)]
+        return _ROOTS_FROM_CATALOG, {"column": TENANT_COLUMN, "policy": POLICY_NAME}
+    tables = [t for t in metadata.sorted_tables if _is_tenant_relation(t)]
+    keys = [(None, None, None) if is_tenant_table(t) else _joined_key(t) for t in tables]
     return _ROOTS_FROM_NAMES, {
         "schemas": [t.schema or "" for t in tables],
         "names": [t.name for t in tables],
+        "parent_schemas": [
+            parent.schema or "" if parent is not None else None for parent, *_ in keys
+        ],
+        "parents": [parent.name if parent is not None else None for parent, *_ in keys],
+        "columns": [column for _, column, _ in keys],
+        "parent_columns": [column for *_, column in keys],
     }
 
 
+def _relation(row: Sequence[Any]) -> Relation:
+    *fields, column, parent_column, schema, name, regclass = row
+    joined = None if column is None else JoinedParent(column, parent_column, schema, name, regclass)
+    return replace(Relation(*fields), joined=joined)
+
+
 def tenant_relations(connection: Connection, metadata: MetaData | None) -> list[Relation]:
-    """The tenant tables (of ``metadata``, or every table with ``tenant_id``) and their children."""
+    """The tenant tables (of ``metadata``, or every table with ``tenant_id``) and their children.
+
+    The own tables of joined-table subclasses count: of ``metadata``, those of subclasses of
+    tenant models; without it, tables whose primary key is a foreign key to a tenant table's
+    rows and that have row-level security or pgkeel's policy.
+    """
     roots, params = _roots(metadata)
     found: dict[int, Relation] = {}
     for row in connection.execute(text(_RELATIONS.format(roots=roots)), params):
-        relation = Relation(*row)
+        relation = _relation(row)
         if relation.oid not in found or relation.parent is not None:
             found[relation.oid] = relation  # a child is named as one, even if it is a root too
     return list(found.values())
@@ -157,7 +273,7 @@ def missing_tables(metadata: MetaData | None, relations: list[Relation]) -> list
     return [
         RoleProblem("no-rls", f"tenant table {table.name!r} does not exist. Fix: migrate.")
         for table in metadata.sorted_tables
-        if is_tenant_table(table) and (table.schema, table.name) not in present
+        if _is_tenant_relation(table) and (table.schema, table.name) not in present
     ]
 
 
@@ -172,17 +288,27 @@ def policies_of(connection: Connection, relations: list[Relation]) -> dict[int, 
 
 def _label(relation: Relation) -> str:
     if relation.parent is None:
+        if relation.joined is not None and relation.joined.name is not None:
+            return (
+                f"tenant table {relation.where!r} (the own table of a joined-table subclass, its "
+                f"rows follow those of '{relation.joined.schema}.{relation.joined.name}')"
+            )
         return f"tenant table {relation.where!r}"
     kind = "partition" if relation.is_partition else "child (INHERITS)"
     return f"{kind} {relation.where!r} of tenant table {relation.parent!r}"
 
 
 def _expected_policy(relation: Relation) -> tuple[str, str]:
+    """``USING`` and ``WITH CHECK`` of pgkeel's policy on ``relation``, as pgkeel writes them."""
+    if relation.joined is not None and relation.joined.name is not None:
+        return relation.joined.policy(relation.name, relation.schema)
     policy = tenant_policy(Table(relation.name, _SCRATCH, schema=relation.schema))
     return policy.using, policy.with_check
 
 
 def _policy_sql(relation: Relation) -> str:
+    if relation.joined is not None and relation.joined.name is None:
+        return "run the migrations (its parent table is missing)"
     using, with_check = _expected_policy(relation)
     return (
         f"CREATE POLICY {POLICY_NAME} ON {relation.where} FOR ALL USING ({using}) "
@@ -235,7 +361,13 @@ def _rls_problem(relation: Relation, pgkeel_policy: Policy | None) -> list[RoleP
 
 
 def is_pgkeel_policy(relation: Relation, policy: Policy) -> bool:
-    using, with_check = _expected_policy(relation)
+    """Whether ``policy`` is the one pgkeel gives ``relation``, for every command and role."""
+    if relation.joined is not None:  # the catalog names the parent's key column with its table
+        if relation.joined.name is None:
+            return False
+        using = with_check = relation.joined.condition()
+    else:
+        using, with_check = _expected_policy(relation)
     return (
         policy.command == "*"
         and policy.permissive
