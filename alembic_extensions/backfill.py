@@ -8,6 +8,9 @@ transaction of its own (inside an autocommit block, which it opens itself) under
 NULL``), so a run that was interrupted (a timeout, a deploy, Ctrl-C) resumes where it stopped:
 the batches already committed no longer match.
 
+On a table whose row-level security hides its rows from the migration's role (a tenant table,
+RLS forced, migrated by its owner), the batches go through the tenants one after the other.
+
 Progress goes to the log (logger ``alembic_extensions.backfill``, at INFO: the start, every tenth
 of the way, the end) and, when standard error is a terminal, to one line kept up to date: rows
 done of the total, rate and time left. Offline (``alembic upgrade --sql``) it writes a ``DO``
@@ -19,16 +22,20 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from alembic.operations import MigrateOperation
+from alembic.util import CommandError
 from psycopg import sql
+from sqlalchemy import text
 
 from pgkeel.dbobjects import qualified
+from pgkeel.tenancy import TENANT_COLUMN
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from alembic.operations import Operations
     from sqlalchemy.engine import Connection
@@ -263,19 +270,92 @@ def _terminal() -> TextIO | None:
     return sys.stderr if sys.stderr.isatty() else None
 
 
+_HIDDEN_BY_RLS = text(
+    "SELECT c.relrowsecurity"
+    " AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))"
+    " AND NOT r.rolsuper AND NOT r.rolbypassrls"
+    " FROM pg_class c, pg_roles r"
+    " WHERE c.oid = to_regclass(:table) AND r.rolname = current_user"
+)
+"""Whether row-level security filters the table for this role (superusers, ``BYPASSRLS``
+roles and, without ``FORCE``, its owner see every row)."""
+_TENANT_SOURCE = text(
+    "SELECT k.confrelid::regclass::text, ta.attname FROM pg_constraint k"
+    " JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]"
+    " JOIN pg_attribute ta ON ta.attrelid = k.confrelid AND ta.attnum = k.confkey[1]"
+    " WHERE k.conrelid = to_regclass(:table) AND k.contype = 'f'"
+    " AND cardinality(k.conkey) = 1 AND a.attname = :column"
+)
+_SET_TENANT = "SELECT set_config('app.tenant_id', %(tenant)s, true)"
+
+
+def tenants_to_go_through(connection: Connection, op: BackfillOp) -> list[str | None]:
+    """``[None]`` when this role sees every row; else each tenant, whose rows it sees in turn.
+
+    A table of tenant rows has row-level security, forced for its owner: a migration run as the
+    owner (``NOBYPASSRLS``, as it should be) and no tenant set sees none of its rows, and a
+    backfill would update none. Each batch then runs in a transaction that sets the tenant, one
+    tenant after the other, taken from the table ``tenant_id`` refers to.
+    """
+    relation = op.table.as_string()
+    hidden = connection.execute(_HIDDEN_BY_RLS, {"table": relation}).scalar()
+    if not hidden:
+        return [None]
+    source = connection.execute(
+        _TENANT_SOURCE, {"table": relation, "column": TENANT_COLUMN}
+    ).first()
+    if source is None:
+        raise CommandError(
+            f"op.backfill({op.table_name!r}): row-level security hides the table's rows from "
+            f"this role, and its {TENANT_COLUMN} refers to no table of tenants to go through: "
+            "the backfill would update nothing. Fix: run the migration as a role that bypasses "
+            "row-level security (BYPASSRLS), or give the table a foreign key to its tenants."
+        )
+    table, column = source
+    ids = connection.exec_driver_sql(
+        sql.SQL("SELECT {}::text FROM {} ORDER BY 1")
+        .format(sql.Identifier(column), sql.SQL(table))
+        .as_string()
+    )
+    return [str(tenant) for tenant in ids.scalars()]
+
+
+@contextmanager
+def _as_tenant(connection: Connection, tenant: str | None) -> Iterator[None]:
+    """A transaction of its own with ``tenant`` set (None: each statement on its own)."""
+    if tenant is None:
+        yield
+        return
+    connection.exec_driver_sql("BEGIN")
+    try:
+        connection.exec_driver_sql(_SET_TENANT, {"tenant": tenant})
+        yield
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
+
+
 def run_backfill(connection: Connection, op: BackfillOp) -> int:
     """Run ``op``'s batches on an autocommit ``connection``; the number of rows updated."""
-    total = int(connection.exec_driver_sql(op.count_statement().as_string()).scalar_one())
+    tenants = tenants_to_go_through(connection, op)
+    total = 0
+    for tenant in tenants:
+        with _as_tenant(connection, tenant):
+            counted = connection.exec_driver_sql(op.count_statement().as_string()).scalar_one()
+            total += int(counted)
     name = op.table_name if op.schema is None else f"{op.schema}.{op.table_name}"
     progress = Progress(name, total, _terminal())
     progress.start()
-    after: object = None
-    while True:
-        statement = op.batch_statement(first=after is None).as_string()
-        count, last = connection.exec_driver_sql(statement, {"after": after}).one()
-        if not count:
-            break
-        after = last
-        progress.advance(int(count))
+    for tenant in tenants:
+        after: object = None
+        while True:
+            statement = op.batch_statement(first=after is None).as_string()
+            with _as_tenant(connection, tenant):
+                count, last = connection.exec_driver_sql(statement, {"after": after}).one()
+            if not count:
+                break
+            after = last
+            progress.advance(int(count))
     progress.finish()
     return progress.done

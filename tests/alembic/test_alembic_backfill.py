@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic_project import Project, ruff_check, squawk
-from sqlalchemy import exc
+from sqlalchemy import create_engine, exc
+from sqlalchemy.engine import make_url
 
 from alembic_extensions.errors import UnsafeMigrationError
 
@@ -275,3 +277,64 @@ def test_a_backfill_shows_its_progress_on_a_terminal(
     lines = [line for line in screen().splitlines() if line.strip()]
     assert lines[-1].startswith("backfill orders: 3,000 rows updated in ")
     assert not any(" of 3,000 rows (" in line for line in lines)  # one line, redrawn in place
+
+
+NOTE_BACKFILL = '''"""orders get a note"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision:04d}"
+down_revision = "{down:04d}"
+
+
+def upgrade() -> None:
+    op.add_column("orders", sa.Column("note", sa.Text(), nullable=True))
+    op.backfill("orders", {{"note": "'n-' || number"}}, where="note IS NULL", batch_size=700)
+
+
+def downgrade() -> None:
+    op.drop_column("orders", "note")
+'''
+
+
+def test_a_backfill_run_as_the_tables_owner_reaches_every_tenants_rows(
+    make_project: MakeProject, pgkeel_database_prefix: str
+) -> None:
+    """Row-level security is forced on tenant tables: the owner, migrating, sees no row of its own.
+
+    The backfill goes through the tenants one after the other (each batch in a transaction that
+    sets its tenant), so it updates every row as the owner, as it does as a superuser.
+    """
+    project = _expanded(make_project)
+    project.upgrade()
+    project.use("models_v3")
+    project.revisions("orders are tenant rows")
+    project.upgrade()
+    assert project.query("SELECT relname FROM pg_class WHERE relforcerowsecurity") == ["orders"]
+    role = f"{pgkeel_database_prefix}_backfill_owner"
+    project.execute(
+        f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS;'
+        f'ALTER TABLE orders OWNER TO "{role}";'
+        f'GRANT SELECT ON tenants TO "{role}";'
+        f'GRANT ALL ON alembic_version TO "{role}";'
+        f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"'
+    )
+    number = len(project.versions()) + 1
+    note = NOTE_BACKFILL.format(revision=number, down=number - 1)
+    (project.directory / "migrations" / "versions" / f"{number:04d}_note.py").write_text(note)
+    engine = create_engine(make_url(project.url).set(username=role, password=None))
+    try:
+        with engine.connect() as connection:
+            seen = connection.exec_driver_sql("SELECT count(*) FROM orders").scalar()
+            connection.commit()
+            command.upgrade(project.config(connection=connection), "head")
+            connection.commit()
+    finally:
+        engine.dispose()
+        project.execute(
+            f'REASSIGN OWNED BY "{role}" TO CURRENT_USER; DROP OWNED BY "{role}";DROP ROLE "{role}"'
+        )
+    assert seen == 0  # no tenant set: the owner sees none of the rows
+    assert project.query("SELECT count(*) FROM orders WHERE note IS NULL") == [0]
+    assert project.query("SELECT count(*) FROM orders WHERE note = 'n-' || number") == [ORDER_ROWS]
