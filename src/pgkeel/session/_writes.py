@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import inspect, select, tuple_
-from sqlalchemy.orm import ONETOMANY, with_parent
+from sqlalchemy import event, inspect, select, tuple_
+from sqlalchemy.orm import ONETOMANY, PassiveFlag, with_parent
+from sqlalchemy.orm.attributes import get_history, instance_state
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
@@ -24,11 +26,20 @@ from pgkeel.tenancy import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Mapper, Session, UOWTransaction
+    from collections.abc import Iterable, Iterator
+
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import InstanceState, Mapper, Session, UOWTransaction
 
 
 _SOFT_DELETED_MAPPERS = "pgkeel_soft_deleted_mappers"
 """``Session.info`` key: the mappers of the objects the current flush soft-deletes."""
+_CHECKED_ROWS: Final = "pgkeel_checked_rows"
+"""``Session.info`` key: the states ``before_flush`` checked; present only during a hooked flush."""
+_UNLOADED: Final = ("dynamic", "write_only")
+"""Loader strategies whose collections keep their changes without being in the object's dict."""
+_watching_rows: Final = threading.Event()
+_watch_lock: Final = threading.Lock()
 
 
 def _describe(obj: object) -> str:
@@ -141,10 +152,16 @@ def rows_of_other_tenants(
     session: Session, mapper: Mapper[Any], identities: list[tuple[Any, ...]], scope: uuid.UUID
 ) -> list[tuple[Any, ...]]:
     """The primary keys among ``identities`` whose row belongs to another tenant than ``scope``."""
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    return _other_tenant_rows(connection, mapper, identities, scope)
+
+
+def _other_tenant_rows(
+    connection: Connection, mapper: Mapper[Any], identities: list[tuple[Any, ...]], scope: uuid.UUID
+) -> list[tuple[Any, ...]]:
     tenant = mapper.columns[TENANT_COLUMN]
     keys = [tenant.table.c[column.name] for column in mapper.primary_key]
     statement = select(*keys).where(tuple_(*keys).in_(identities), tenant.is_distinct_from(scope))
-    connection = session.connection(bind_arguments={"mapper": mapper})
     return [tuple(row) for row in connection.execute(statement)]
 
 
@@ -175,12 +192,110 @@ def check_stored_tenants(session: Session, objects: list[Any], scope: uuid.UUID)
     if not role_bypasses_rls(session.connection())[1]:
         return
     for obj in _stored_elsewhere(session, persistent, scope):
-        raise CrossTenantWriteError(
-            f"Refusing to change {_describe(obj)}: its row in the database belongs to another "
-            f"tenant, although the object says tenant_id={scope} (a detached object built or "
-            "merged with another tenant's id). Fix: load the object inside its own "
-            "tenant_context before changing it; never build a persistent object by hand."
-        )
+        raise _stored_elsewhere_error(obj, scope)
+
+
+def _stored_elsewhere_error(obj: object, scope: uuid.UUID) -> CrossTenantWriteError:
+    return CrossTenantWriteError(
+        f"Refusing to change {_describe(obj)}: its row in the database belongs to another "
+        f"tenant, although the object says tenant_id={scope} (a detached object built or "
+        "merged with another tenant's id). Fix: load the object inside its own "
+        "tenant_context before changing it; never build a persistent object by hand."
+    )
+
+
+def _collection_children(objects: Iterable[object]) -> Iterator[TenantMixin]:
+    """Persistent tenant objects added to or removed from one-to-many collections of ``objects``.
+
+    The flush sets or clears their foreign key (or deletes them as orphans), yet nothing changed
+    them before it when the relationship has no ``back_populates``.
+    """
+    for obj in objects:
+        state = instance_state(obj)
+        for relationship in state.mapper.relationships:
+            if relationship.direction is not ONETOMANY or relationship.viewonly:
+                continue
+            untouched = relationship.key not in state.dict and relationship.lazy not in _UNLOADED
+            if untouched or not issubclass(relationship.mapper.class_, TenantMixin):
+                continue
+            history = get_history(obj, relationship.key, PassiveFlag.PASSIVE_NO_INITIALIZE)
+            for child in (*history.added, *history.deleted):
+                if isinstance(child, TenantMixin) and instance_state(child).key is not None:
+                    yield child
+
+
+def _rows_to_check(session: Session) -> dict[InstanceState[Any], tuple[TenantMixin, str]]:
+    """Each persistent tenant object whose row the flush writes, with the verb for errors."""
+    dirty = list(session.dirty)
+    rows: dict[InstanceState[Any], tuple[TenantMixin, str]] = {}
+    for obj in dirty:
+        if isinstance(obj, TenantMixin) and session.is_modified(obj, include_collections=False):
+            rows[inspect(obj)] = (obj, "update")
+    for child in _collection_children([*session.new, *dirty]):
+        rows.setdefault(inspect(child), (child, "update"))
+    for obj in session.deleted:
+        if isinstance(obj, TenantMixin):
+            rows[inspect(obj)] = (obj, "delete")
+    return rows
+
+
+def _check_row_alone(connection: Connection, mapper: Mapper[Any], obj: Any, verb: str) -> None:  # noqa: ANN401
+    """The checks of ``before_flush`` for one row it did not see, on the flush's connection.
+
+    Reads nothing through the session (the flush is under way): the ``tenant_id`` in memory,
+    and on a role that bypasses row-level security the stored tenant, with one query.
+    """
+    scope = current_tenant()
+    if scope is ALL_TENANTS:
+        return
+    scope = require_tenant(f"Changing {_describe(obj)}") if scope is None else scope
+    assert isinstance(scope, uuid.UUID)  # noqa: S101  # narrowed: not None, not ALL_TENANTS
+    for value in _tenant_history(obj):
+        if not _same_tenant(value, scope):
+            raise cross_tenant(obj, value, scope, verb)
+    if not role_bypasses_rls(connection)[1]:
+        return  # row-level security makes a row of another tenant match nothing
+    if _other_tenant_rows(connection, mapper, [inspect(obj).identity], scope):
+        raise _stored_elsewhere_error(obj, scope)
+
+
+def _unchecked(obj: object, *, writes_columns: bool) -> bool:
+    """Whether a hooked flush writes ``obj``'s row without ``before_flush`` having checked it."""
+    state = inspect(obj)
+    session = state.session
+    checked = None if session is None else session.info.get(_CHECKED_ROWS)
+    if session is None or checked is None or state in checked:
+        return False
+    return not writes_columns or session.is_modified(obj, include_collections=False)
+
+
+def _on_update(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    """``before_update`` of tenant models: a row no object change or collection change named."""
+    if _unchecked(target, writes_columns=True):
+        _check_row_alone(connection, mapper, target, "update")
+
+
+def _on_delete(mapper: Mapper[Any], connection: Connection, target: object) -> None:
+    """``before_delete`` of tenant models: a row deleted without ``session.delete``."""
+    if _unchecked(target, writes_columns=False):
+        _check_row_alone(connection, mapper, target, "delete")
+
+
+def _watch_written_rows() -> None:
+    """Listen, once per process, to the UPDATEs and DELETEs of every tenant model's rows.
+
+    The last guard behind ``before_flush``: a row the flush writes that ``before_flush`` did not
+    check (the children whose foreign key a deleted parent clears, rows changed by another
+    ``before_flush`` listener) is checked alone as it is written. Sessions without pgkeel's
+    hooks never have ``_CHECKED_ROWS``, so the listeners leave their flushes alone.
+    """
+    if _watching_rows.is_set():
+        return
+    with _watch_lock:
+        if not _watching_rows.is_set():
+            event.listen(TenantMixin, "before_update", _on_update, propagate=True)
+            event.listen(TenantMixin, "before_delete", _on_delete, propagate=True)
+            _watching_rows.set()
 
 
 def _soft_deleted_by_value(session: Session) -> None:
@@ -197,24 +312,24 @@ def _soft_deleted_by_value(session: Session) -> None:
 
 
 def on_before_flush(session: Session, _context: UOWTransaction, _instances: object) -> None:
-    """``before_flush``: soft deletes, then the tenant of every new, changed or deleted row."""
+    """``before_flush``: soft deletes, then the tenant of every row the flush inserts or writes.
+
+    Written rows are those of changed and deleted objects, and of the children added to or
+    removed from a one-to-many collection; a row written otherwise is checked as it is written.
+    """
     _soft_delete_pending(session)
     _soft_deleted_by_value(session)
+    _watch_written_rows()
     scope = current_tenant()
     for obj in session.new:
         if isinstance(obj, TenantMixin):
             check_new(obj, scope)
-    changed = []
-    for obj in session.dirty:
-        if isinstance(obj, TenantMixin) and session.is_modified(obj, include_collections=False):
-            check_existing(obj, scope, "update")
-            changed.append(obj)
-    for obj in session.deleted:
-        if isinstance(obj, TenantMixin):
-            check_existing(obj, scope, "delete")
-            changed.append(obj)
-    if changed and isinstance(scope, uuid.UUID):
-        check_stored_tenants(session, changed, scope)
+    rows = _rows_to_check(session)
+    for obj, verb in rows.values():
+        check_existing(obj, scope, verb)
+    if rows and isinstance(scope, uuid.UUID):
+        check_stored_tenants(session, [obj for obj, _verb in rows.values()], scope)
+    session.info[_CHECKED_ROWS] = set(rows)
 
 
 def on_after_flush(session: Session, _context: UOWTransaction) -> None:
@@ -224,4 +339,5 @@ def on_after_flush(session: Session, _context: UOWTransaction) -> None:
     row it soft-deleted are expired.
     """
     session.info.pop(HARD_DELETES_KEY, None)
+    session.info.pop(_CHECKED_ROWS, None)
     forget_soft_deleted(session, session.info.pop(_SOFT_DELETED_MAPPERS, ()))
