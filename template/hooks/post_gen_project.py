@@ -154,10 +154,24 @@ def place_wheel() -> str | None:
 
 
 def point_uv_at(wheel: str) -> None:
-    """Add the ``[tool.uv.sources]`` entry that takes pgkeel from ``wheels/``."""
+    """The ``[tool.uv.sources]`` entry that takes pgkeel from ``wheels/``: added, or replaced.
+
+    A template applied again over the service (``cookiecutter -f -s``) keeps its pyproject.toml,
+    which has the entry already: a second table would make the file invalid TOML.
+    """
     pyproject = Path("pyproject.toml")
     entry = 'pgkeel = { path = "' + (WHEELS / wheel).as_posix() + '" }\n'
-    pyproject.write_text(pyproject.read_text() + UV_SOURCES + entry)
+    text = pyproject.read_text()
+    if UV_SOURCES.strip() not in text:
+        pyproject.write_text(text + UV_SOURCES + entry)
+        return
+    head, table, rest = text.partition(UV_SOURCES.strip() + "\n")
+    kept = [line for line in rest.splitlines(keepends=True) if not line.startswith("pgkeel =")]
+    pyproject.write_text(head + table + entry + "".join(kept))
+
+
+_LOCK_ERROR_CHARS = 400
+"""How much of uv's own words a failed lock shows (its whole message, on one line)."""
 
 
 def lock() -> str:
@@ -167,8 +181,9 @@ def lock() -> str:
         return "uv.lock: uv is not installed here; `make install` installs uv and writes it."
     result = subprocess.run([*uv, "lock", "--quiet"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"uv.lock: not written ({last}); `make install` writes it."
+        said = " ".join(result.stderr.split()) or "no output"
+        said = said if len(said) <= _LOCK_ERROR_CHARS else said[: _LOCK_ERROR_CHARS - 3] + "..."
+        return f"uv.lock: not written (uv lock said: {said}); `make install` writes it."
     return "uv.lock: written by uv (commit it with the service)."
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 from tests.template.conftest import (
     COMBINATIONS,
@@ -16,6 +18,7 @@ from tests.template.conftest import (
     MULTI_TENANT,
     POSTGRES_VERSIONS,
     ROOT,
+    TEMPLATE,
     Render,
     python_files,
     render_into,
@@ -262,21 +265,43 @@ def test_the_post_generation_hook_prints_the_next_three_commands(
     assert commands == [f"cd {service}", "make install", "make test"]
 
 
-def test_make_revision_passes_each_x_value_before_the_command(render: Render) -> None:
-    """Alembic takes ``-x`` before ``revision``: the command a refusal names, via make."""
+FAKE_ALEMBIC = "import json, sys\nprint(json.dumps(sys.argv[1:]))\n"
+
+
+def test_make_revision_passes_each_x_value_before_the_command(
+    render: Render, tmp_path: Path
+) -> None:
+    """Alembic takes ``-x`` before ``revision``; quotes, spaces and SQL reach it as typed."""
     service = render(project_name="Ledger")
-    x = "acknowledge=invoices rename=orders.qty:quantity"
-    dry = subprocess.run(
-        ["make", "-n", "revision", "m=drop invoices", f"x={x}"],
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    alembic = bin_dir / "alembic"
+    alembic.write_text(f"#!{sys.executable}\n{FAKE_ALEMBIC}")
+    alembic.chmod(0o755)
+    x = "backfill=projects.budget=length(name) * 10 acknowledge=invoices rename=orders.qty:qty"
+    ran = subprocess.run(
+        ["make", "-s", "revision", f"BIN={bin_dir}", """m=it's "done" (really)""", f"x={x}"],
         cwd=service,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert (
-        '.venv/bin/alembic -x "acknowledge=invoices" -x "rename=orders.qty:quantity" revision'
-        ' --autogenerate -m "drop invoices"'
-    ) in dry.stdout
+    passed = json.loads(ran.stdout.splitlines()[-1])
+    assert passed == [
+        *("-x", "backfill=projects.budget=length(name) * 10"),
+        *("-x", "acknowledge=invoices", "-x", "rename=orders.qty:qty"),
+        *("revision", "--autogenerate", "-m", """it's "done" (really)"""),
+    ]
+    usage = subprocess.run(
+        ["make", "-s", "revision", f"BIN={bin_dir}"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert usage.returncode == 2
+    assert "usage: make revision m=" in usage.stdout
 
 
 @pytest.mark.parametrize("multi_tenant", MULTI_TENANT)
@@ -336,3 +361,62 @@ def test_make_pgkeel_wheel_puts_another_wheel_in_and_names_it(
     pyproject = (service / "pyproject.toml").read_text()
     assert f'pgkeel = {{ path = "wheels/{newer.name}" }}' in pyproject
     assert old.name not in pyproject
+
+
+@pytest.mark.parametrize("source", ["README.md", "a project that is not pgkeel"])
+def test_make_pgkeel_wheel_refuses_what_is_not_a_pgkeel_wheel_and_changes_nothing(
+    render: Render, tmp_path: Path, source: str
+) -> None:
+    service = render(project_name="Ledger")
+    wheels = sorted(path.name for path in (service / "wheels").iterdir())
+    pyproject = (service / "pyproject.toml").read_text()
+    if source == "README.md":
+        given = tmp_path / "README.md"
+        given.write_text("# another project\n")
+    else:
+        given = tmp_path / "other"
+        given.mkdir()
+        (given / "pyproject.toml").write_text(
+            '[project]\nname = "other"\nversion = "1.0"\n'
+            '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        )
+        (given / "other").mkdir()
+        (given / "other" / "__init__.py").write_text("")
+    uv = tmp_path / "uv"
+    uv.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m uv "$@"\n')
+    uv.chmod(0o755)
+    result = subprocess.run(
+        ["make", "-s", "pgkeel-wheel", f"from={given}", f"UV={uv}"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"error: {given} gives no pgkeel wheel" in result.stdout + result.stderr
+    assert "nothing was changed" in result.stdout + result.stderr
+    assert sorted(path.name for path in (service / "wheels").iterdir()) == wheels
+    assert (service / "pyproject.toml").read_text() == pyproject
+
+
+def test_the_template_applied_again_keeps_one_pgkeel_source(
+    tmp_path: Path, cookiecutter_config: Path, pgkeel_wheel: Path
+) -> None:
+    """``cookiecutter -f -s`` over a service keeps its pyproject.toml valid, naming one wheel."""
+    answers = {"project_name": "Ledger", "pgkeel_requirement": str(pgkeel_wheel)}
+    service = render_into(tmp_path, cookiecutter_config, **answers)
+    again = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        extra_context=answers,
+        output_dir=str(tmp_path),
+        config_file=str(cookiecutter_config),
+        overwrite_if_exists=True,
+        skip_if_file_exists=True,
+    )
+    assert Path(again) == service
+    text = (service / "pyproject.toml").read_text()
+    pyproject = tomllib.loads(text)
+    assert pyproject["tool"]["uv"]["sources"]["pgkeel"] == {"path": f"wheels/{pgkeel_wheel.name}"}
+    assert text.count("[tool.uv.sources]") == 1
+    assert text.count("pgkeel = { path =") == 1
