@@ -15,11 +15,11 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 
-from sqlalchemy import TextClause, bindparam, false, inspect
+from sqlalchemy import TextClause, bindparam, false, inspect, select, tuple_
 from sqlalchemy.orm import Mapper, Session, with_loader_criteria
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.interfaces import UserDefinedOption
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql.selectable import SelectStatementGrouping, TextualSelect
 
 from pgkeel.errors import UnfilteredReadError
 from pgkeel.session import _sqlalchemy_private as private
@@ -29,7 +29,7 @@ from pgkeel.session._cascade import (
     soft_delete_children,
     soft_delete_update,
 )
-from pgkeel.session._core_filter import filtered, from_conditions
+from pgkeel.session._core_filter import base_tables, filtered, from_conditions
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._insert_ids import with_row_ids
 from pgkeel.session._mapper_subqueries import refuse_unfiltered, unfiltered_attributes
@@ -266,15 +266,62 @@ def _with_filtered_extra_froms(state: ORMExecuteState, scope: TenantScope | None
     return statement.where(*conditions) if conditions else statement  # type: ignore[attr-defined]
 
 
+def _target_criteria(
+    mapper: Mapper[Any],
+    target: Any,  # noqa: ANN401  # the Table written
+    scope: TenantScope | None,
+    *,
+    live_only: bool,
+) -> list[Any]:
+    """``tenant_id = <tenant>`` and ``deleted_at IS NULL`` for the rows of ``target``.
+
+    A joined-table subclass's own table holds neither column: its rows are those whose key
+    (the columns referring to the base table's key, else named as it) is among the base
+    table's rows that match.
+    """
+    if is_tenant_table(target) or is_soft_delete_table(target):
+        return from_conditions([target], scope, live_only=live_only)
+    table = mapper.base_mapper.local_table
+    base = table.alias()
+    conditions = from_conditions([base], scope, live_only=live_only)
+    if not conditions:
+        return []
+    keys = list(table.primary_key)
+    own = [next((c for c in target.c if c.references(key)), target.c[key.name]) for key in keys]
+    rows = select(*(base.c[key.name] for key in keys)).where(*conditions)
+    return [tuple_(*own).in_(rows)]
+
+
+def _with_core_only_criteria(state: ORMExecuteState, scope: TenantScope | None) -> Executable:
+    """An ORM ``update()``/``delete()`` run with ``dml_strategy="core_only"``: criteria written in.
+
+    SQLAlchemy compiles it as a Core statement: no loader criteria reach its target (the ORM
+    SELECTs inside it still get them). The target's go into its WHERE, as for a statement by
+    primary key; the other tables it reads are filtered as for any ORM UPDATE or DELETE.
+    """
+    statement, mapper = state.statement, state.bind_mapper
+    if mapper is None:
+        return statement
+    live_only = not _includes_deleted(state)
+    criteria = _target_criteria(mapper, statement.table, scope, live_only=live_only)  # type: ignore[attr-defined]
+    return statement.where(*criteria) if criteria else statement  # type: ignore[attr-defined]
+
+
 def _on_update_or_delete(
-    state: ORMExecuteState, scope: TenantScope | None, options: list[ORMOption]
+    state: ORMExecuteState,
+    scope: TenantScope | None,
+    options: list[ORMOption],
+    outer: Executable | None = None,
 ) -> Result[Any] | None:
     """An ORM ``update()``/``delete()``: the other tables it reads filtered, its tenant checked.
 
     Run here (its result returned) when it runs by primary key, which loader criteria do not
     reach, or when it is a soft delete; ``None`` when the caller adds the criteria and runs it.
+    ``outer``: the ``from_statement()`` it came in, which a soft delete runs in too.
     """
     state.statement = _with_filtered_extra_froms(state, scope)
+    if private.runs_core_only(state):
+        state.statement = _with_core_only_criteria(state, scope)
     if state.is_update and isinstance(scope, uuid.UUID):
         check_written_tenant(state, scope)
     soft_delete = state.is_delete and _soft_deletes_rows(state)
@@ -283,7 +330,20 @@ def _on_update_or_delete(
         written = by_primary_key(state, scope, live_only=live_only, soft_delete=soft_delete)
         if written is not None:
             return written
-    return _soft_delete_rows(state, options) if soft_delete else None
+    return _soft_delete_rows(state, options, outer) if soft_delete else None
+
+
+def _on_write(
+    state: ORMExecuteState, scope: TenantScope | None, options: list[ORMOption]
+) -> Result[Any] | None:
+    """An ORM ``update()``/``delete()``, plain or inside ``select(M).from_statement()``."""
+    outer = _dml_from_statement(state)
+    written = _on_update_or_delete(state, scope, options, outer)
+    if written is not None:
+        return written
+    statement = _with_filtered_expressions(state, state.statement).options(*options)
+    state.statement = _rewrapped(outer, statement)
+    return None
 
 
 def _soft_deletes_rows(state: ORMExecuteState) -> bool:
@@ -295,11 +355,14 @@ def _soft_deletes_rows(state: ORMExecuteState) -> bool:
     )
 
 
-def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Result[Any]:
+def _soft_delete_rows(
+    state: ORMExecuteState, options: list[ORMOption], outer: Executable | None = None
+) -> Result[Any]:
     """Run an ORM bulk ``delete()`` on a soft-delete model as ``UPDATE ... SET deleted_at``.
 
     Children behind ``passive_deletes`` cascades are soft-deleted first, in the same transaction;
     relationships already loaded in the session that may hold the rows are expired afterwards.
+    A delete inside ``select(M).from_statement()`` (``outer``) runs as an UPDATE inside it.
     """
     delete = state.statement
     mapper = state.bind_mapper
@@ -312,7 +375,7 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
         statement = statement.returning(*returning)
     statement = statement.options(*private.statement_options(delete), *options)
     statement = statement.execution_options(**delete.get_execution_options())
-    result = state.invoke_statement(statement=statement)
+    result = state.invoke_statement(statement=_rewrapped(outer, statement))
     forget_soft_deleted(state.session, [mapper])
     return result
 
@@ -320,9 +383,11 @@ def _soft_delete_rows(state: ORMExecuteState, options: list[ORMOption]) -> Resul
 def _on_insert(state: ORMExecuteState) -> None:
     """An ORM INSERT: a tenant is needed, its tenant_id checked, ``from_select`` filtered.
 
-    A ``from_select`` also gets one new id per row where the model's Python default makes ids;
+    Inside ``select(M).from_statement()`` too, checked as the plain INSERT. A ``from_select``
+    also gets one new id per row where the model's Python default makes ids;
     an ``on_conflict_do_update()`` updates only a live row of the current tenant.
     """
+    outer = _dml_from_statement(state)
     scope = current_tenant()
     if scope is None and _needs_tenant(state, state.statement):
         require_tenant("An ORM INSERT into a tenant model")
@@ -335,6 +400,7 @@ def _on_insert(state: ORMExecuteState) -> None:
         state.statement = guard_conflict_update(
             state.statement, state.bind_mapper, scope, live_only=not _includes_deleted(state)
         )
+    state.statement = _rewrapped(outer, state.statement)
 
 
 def _refuse_unfiltered(state: ORMExecuteState) -> None:
@@ -374,12 +440,16 @@ def _table_sources(inner: Any) -> list[Any]:  # noqa: ANN401  # a Select or Comp
     them: the tables behind its other columns count (``select(Customer.id, customers.c.email)``).
     """
     parts = getattr(inner, "selects", None)
-    if parts is not None:
-        return [table for part in parts for table in _table_sources(part)]
+    if parts is not None:  # a union: each SELECT, a nested union in parentheses opened
+        return [table for part in parts for table in _table_sources(_ungrouped(part))]
     descriptions = getattr(inner, "column_descriptions", ())
     plain = [d["expr"] for d in descriptions if d.get("entity") is None]
     sources = [inner] if len(plain) == len(descriptions) else plain
     return [t for s in sources for t in private.statement_tables(s) if _is_filtered_table(t)]
+
+
+def _ungrouped(select: Any) -> Any:  # noqa: ANN401  # a SELECT, perhaps in parentheses
+    return select.element if isinstance(select, SelectStatementGrouping) else select
 
 
 _TABLE_SOURCES: Final = _PerStructure[tuple[Any, ...]]()
@@ -417,19 +487,110 @@ def _refuse_table_source(state: ORMExecuteState, inner: Executable) -> None:
     )
 
 
+def _from_sources(from_: Any) -> list[Any]:  # noqa: ANN401  # a FROM object
+    """The tenant and soft-delete tables a FROM object reads as ``Table`` objects.
+
+    An entity or ``aliased()`` entity reads none (loader criteria reach it); a subquery or CTE
+    reads those of its SELECT (``_table_sources``); a table, an alias of one or a join, its own.
+    """
+    if private.orm_entity(from_) is not None:
+        return []
+    element = getattr(from_, "element", None)
+    if getattr(element, "is_select", False):
+        return _table_sources(element)
+    return [table for _from, table in base_tables([from_]) if _is_filtered_table(table)]
+
+
+def _own_table_sources(statement: Executable, mapper: Mapper[Any]) -> list[Any]:
+    """The tables of ``mapper`` that ``statement`` reads as ``Table`` objects, not as entities.
+
+    ``contains_eager()`` without an alias builds ``mapper``'s objects from its tables as the
+    statement reads them: through a joined entity (``join(Customer)``) or a selected one the
+    criteria reach them; joined or named as a ``Table`` object (``join(customers)``) nothing does.
+    """
+    own = {table for table in mapper.tables if _is_filtered_table(table)}
+    if not own:
+        return []
+    selected = {
+        table
+        for description in getattr(statement, "column_descriptions", ())
+        if isinstance(inspect(description.get("entity"), raiseerr=False), Mapper)
+        for table in inspect(description["entity"]).tables
+    }
+    plain, froms = own - selected, statement.get_final_froms()  # type: ignore[attr-defined]
+    return [t for f, t in base_tables(froms) if t in plain and private.orm_entity(f) is None]
+
+
+def _eager_table_sources(statement: Executable) -> tuple[Any, ...]:
+    """The tenant and soft-delete tables ``contains_eager()`` makes objects of, unfiltered.
+
+    Asked once per structure (``_SELECT_ANSWERS``); a statement without options has none.
+    """
+    found: list[Any] = []
+    for mapper, alias in private.contains_eager_sources(statement):
+        sources = _own_table_sources(statement, mapper) if alias is None else _from_sources(alias)
+        found.extend(sources)
+    return tuple(found)
+
+
+def _refuse_eager_table_source(state: ORMExecuteState, tables: Sequence[Any]) -> None:
+    """``contains_eager()`` from a ``Table`` object: refused where its rows would go unfiltered."""
+    problem = _table_problem(state, tables) if tables else None
+    if problem is None:
+        return
+    name, why, other = problem
+    mappers = [m for m, _alias in private.contains_eager_sources(state.statement)]
+    names = [m.class_.__name__ for m in mappers if name in {t.name for t in m.tables}]
+    model = names[0] if names else "<the mapped class>"
+    raise UnfilteredReadError(
+        f"contains_eager() loading {model} objects from the Table {name!r} (joined as a Table "
+        "object, or a subquery or alias of one): pgkeel filters mapped entities, not Table "
+        f"objects, so {why}. Fix: join the entity, as in .join({model}, ...) or the "
+        f"relationship, or an aliased({model}) passed as contains_eager(..., alias=...), or a "
+        f"subquery of select({model}){other}."
+    )
+
+
 def _bypasses_rls(state: ORMExecuteState) -> bool:
     connection = state.session.connection(bind_arguments=state.bind_arguments)
     return role_bypasses_rls(connection)[1]
 
 
 def _filtered_from_statement(state: ORMExecuteState, options: list[ORMOption]) -> Executable:
-    """``select(M).from_statement(inner)``: the filters go into ``inner`` (refused: text, Table)."""
+    """``select(M).from_statement(<select>)``: the criteria reach every ORM SELECT inside it.
+
+    They go on the ``from_statement()`` construct itself, which SQLAlchemy compiles first and
+    whose criteria every ORM SELECT compiled within it then gets: a plain ``select()``, and each
+    SELECT of a ``union_all()``/``except_()`` (nested ones too), whose own options SQLAlchemy
+    does not read. Refused: ``text()``, and a SELECT of a ``Table`` object (no criteria reach it).
+    """
     inner = private.from_statement_element(state.statement)
     if isinstance(inner, TextClause | TextualSelect) or inner is None:
         _refuse_unfiltered(state)
         return state.statement
     _refuse_table_source(state, inner)
-    return private.with_from_statement_element(state.statement, inner.options(*options))
+    return state.statement.options(*options)
+
+
+def _dml_from_statement(state: ORMExecuteState) -> Executable | None:
+    """``select(M).from_statement(<insert/update/delete>)``: its DML in ``state.statement``.
+
+    Returns the ``from_statement()`` construct (``None`` for any other statement), so that the
+    DML gets the checks of its plain form (the tenant it writes, the tables it reads, a delete
+    made a soft delete) and ``_rewrapped`` then puts the result back inside it.
+    """
+    if not state.is_from_statement:
+        return None
+    inner = private.from_statement_element(state.statement)
+    if not getattr(inner, "is_dml", False):
+        return None
+    outer, state.statement = state.statement, inner
+    return outer
+
+
+def _rewrapped(outer: Executable | None, statement: Executable) -> Executable:
+    """``statement`` back inside the ``from_statement()`` it came from (if it came from one)."""
+    return statement if outer is None else private.with_from_statement_element(outer, statement)
 
 
 def _with_filtered_expressions(state: ORMExecuteState, statement: Executable) -> Executable:
@@ -465,9 +626,19 @@ def _select_tenant_options(
     return ([] if scope is ALL_TENANTS else [_NO_TENANT_ROWS]), None
 
 
-def _select_answers(state: ORMExecuteState) -> tuple[bool, bool]:
-    """Whether a SELECT reaches an unfiltered attribute, and whether it reads tenant rows."""
-    return _statement_reaches_unfiltered(state), _touches_tenant_rows(state)
+_SelectAnswers: TypeAlias = "tuple[bool, bool, tuple[Any, ...]]"
+
+
+def _select_answers(state: ORMExecuteState) -> _SelectAnswers:
+    """Whether a SELECT reaches an unfiltered attribute or reads tenant rows; its eager tables.
+
+    The last: the tables its ``contains_eager()`` options build objects from unfiltered.
+    """
+    return (
+        _statement_reaches_unfiltered(state),
+        _touches_tenant_rows(state),
+        _eager_table_sources(state.statement),
+    )
 
 
 def _has_options(statement: Executable) -> bool:
@@ -504,11 +675,13 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_
         statement = _with_filtered_expressions(state, statement).options(*options, *carry)
     else:
         statement = _with_pgkeel_options(statement, options, loaded_for)
-    reaches_unfiltered, reads_tenant_rows = _SELECT_ANSWERS.get(
+    reaches_unfiltered, reads_tenant_rows, eager_tables = _SELECT_ANSWERS.get(
         statement, lambda: _select_answers(state)
     )
     if reaches_unfiltered:
         _refuse_unfiltered_attributes(state)
+    if eager_tables:
+        _refuse_eager_table_source(state, eager_tables)
     if scope is None and reads_tenant_rows:
         require_tenant("An ORM statement on a tenant model")
     state.statement = statement
@@ -559,7 +732,7 @@ def _statement_reaches_unfiltered(state: ORMExecuteState) -> bool:
     return any(_reaches_unfiltered(mapper) for mapper in _statement_mappers(state))
 
 
-_SELECT_ANSWERS: Final = _PerStructure[tuple[bool, bool]]()
+_SELECT_ANSWERS: Final = _PerStructure[_SelectAnswers]()
 
 
 def _refuse_unfiltered_attributes(state: ORMExecuteState) -> None:
@@ -615,13 +788,12 @@ def on_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
             _filter_select(state, scope, column_load=column_load)  # refuses unfiltered too
             return None
         _refuse_unfiltered_attributes(state)
+        _refuse_eager_table_source(state, _eager_table_sources(state.statement))
     options = [*_tenant_options(scope), *_soft_delete_options(state)]
     if scope is None:
         _require_tenant_if_needed(state, state.statement)
     if state.is_update or state.is_delete:
-        written = _on_update_or_delete(state, scope, options)
-        if written is not None:
-            return written
+        return _on_write(state, scope, options)
     if state.is_from_statement:
         state.statement = _filtered_from_statement(state, options)
     else:

@@ -205,6 +205,40 @@ def runs_by_primary_key(state: ORMExecuteState) -> bool:
     return getattr(options, "_dml_strategy", None) == "bulk"
 
 
+def runs_core_only(state: ORMExecuteState) -> bool:
+    """Whether an ORM UPDATE or DELETE runs with ``dml_strategy="core_only"``.
+
+    Private: ``update_delete_options._dml_strategy``, as in ``runs_by_primary_key``. SQLAlchemy
+    compiles such a statement as Core: it applies no loader criteria to its target (the ORM
+    SELECTs inside it still get them), so the hooks must write the target's into its WHERE.
+    """
+    options = state.update_delete_options
+    return getattr(options, "_dml_strategy", None) == "core_only"
+
+
+def contains_eager_sources(statement: Executable) -> list[tuple[Mapper[Any], Any]]:
+    """``(mapper, alias)`` for each ``contains_eager()`` among a statement's options.
+
+    ``mapper`` is the one whose objects it builds from the statement's rows, ``alias`` the FROM
+    object it names (``alias=``, or ``of_type()``), ``None`` for the mapper's own table as the
+    statement joins it. Private: a loader option's ``context`` of ``_LoadElement``s, their
+    ``local_opts["eager_from_alias"]`` (set by ``contains_eager()`` only) and their ``path``
+    (a ``PathRegistry`` whose last token is the loaded mapper). Loader criteria reach the rows of
+    an entity the statement joins, not those of a ``Table`` object the objects may be built from.
+    """
+    found: list[tuple[Mapper[Any], Any]] = []
+    for option in statement_options(statement):
+        for element in getattr(option, "context", None) or ():
+            local = getattr(element, "local_opts", None) or {}
+            if "eager_from_alias" not in local:
+                continue
+            tokens = getattr(getattr(element, "path", None), "path", ())
+            mapper = getattr(tokens[-1], "mapper", None) if tokens else None
+            if isinstance(mapper, Mapper):
+                found.append((mapper, local["eager_from_alias"]))
+    return found
+
+
 def synchronizes_by_evaluating(state: ORMExecuteState) -> bool:
     """Whether SQLAlchemy would copy the written values into the session's objects.
 
@@ -248,11 +282,12 @@ def with_conflict_update_where(statement: Executable, where: Any) -> Executable:
 
 
 def orm_entity(column: Any) -> Any | None:  # noqa: ANN401  # a column expression
-    """The mapped entity (class or ``aliased()``) a column expression was taken from, or ``None``.
+    """The mapped entity (class or ``aliased()``) a column or FROM was taken from, or ``None``.
 
     Private: ``ClauseElement._annotations["parententity"]``, which the ORM sets on the columns
-    of ``Invoice.tenant_id``; ``Invoice.__table__.c.tenant_id`` has none. Loader criteria reach
-    the entity's rows only, never a ``Table`` object's.
+    of ``Invoice.tenant_id`` (and on the table of ``join(Customer)`` or ``aliased(Customer)``);
+    ``Invoice.__table__.c.tenant_id`` has none. Loader criteria reach the entity's rows only,
+    never a ``Table`` object's.
     """
     return getattr(column, "_annotations", {}).get("parententity")
 
