@@ -133,15 +133,46 @@ def target_metadata(config: Config) -> MetaData | Sequence[MetaData]:
     return metadata  # type: ignore[no-any-return]
 
 
-def _env_failure(exc: BaseException) -> str:
-    """One paragraph for an ``env.py`` (or a model it imports) that raised while loading."""
+def _project_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of the project's own code (not an installed package's), else the last.
+
+    A model that breaks a naming rule raises inside pgkeel; the line to correct is the model's.
+    """
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    libraries = _library_directories()
+    for frame in reversed(frames):
+        if not frame.filename.startswith(("<", *libraries)):
+            return frame
+    return frames[-1] if frames else None
+
+
+def _library_directories() -> tuple[str, ...]:
+    """Where installed code lives: the standard library, site-packages, pgkeel's own packages."""
+    import sysconfig  # noqa: PLC0415  # only when env.py failed
+
+    import pgkeel  # noqa: PLC0415
+
+    paths = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths |= {str(Path(pgkeel.__file__).parent), str(Path(__file__).parent)}
+    return tuple(f"{path}/" for path in paths if path)
+
+
+def _env_failure(exc: BaseException) -> str:
+    """One paragraph for an ``env.py`` (or a model it imports) that raised while loading.
+
+    pgkeel's own errors (a name over 63 bytes) carry their fix: it is given as it is.
+    """
+    frame = _project_frame(exc)
+    where = f" at {frame.filename}:{frame.lineno}" if frame else ""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    head = f"the migration environment (env.py) failed to load{where}: {type(exc).__name__}"
+    if isinstance(exc, PgkeelError) and message:
+        return (
+            f"{head}: {message.rstrip('.')}. `pgkeel check --traceback` shows the full traceback."
+        )
     return (
-        f"the migration environment (env.py) failed to load{where}: {type(exc).__name__}"
-        f"{': ' + message if message else ''}. Fix: correct that file (an import or a model "
-        "definition); `pgkeel check --traceback` shows the full traceback."
+        f"{head}{': ' + message.rstrip('.') if message else ''}. Fix: correct that file (an "
+        "import or a model definition); `pgkeel check --traceback` shows the full traceback."
     )
 
 

@@ -334,6 +334,46 @@ def test_check_says_in_one_paragraph_that_env_py_failed(
     assert "Traceback" in traced.stderr
 
 
+LONG_NAMED_MODEL = """
+from sqlalchemy.orm import DeclarativeBase, Mapped
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.mixins import UUIDPrimaryKeyMixin
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+
+
+class QuarterlyRevenueRecognitionScheduleAdjustmentLineItemOverride(UUIDPrimaryKeyMixin, Base):
+    amount: Mapped[int]
+"""
+
+
+def test_check_points_at_the_model_whose_name_is_too_long(
+    open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgkeel's own error at import keeps its fix, and the place named is the model's line."""
+    (open_dir / "migrations").mkdir()
+    (open_dir / "models.py").write_text(LONG_NAMED_MODEL)
+    (open_dir / "migrations" / "env.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(open_dir)!r})\nimport models\n"
+    )
+    (open_dir / "pyproject.toml").write_text(
+        '[tool.alembic]\nscript_location = "%(here)s/migrations"\n'
+    )
+    monkeypatch.chdir(open_dir)
+    result = console_script("check", "--skip", "drift", "--skip", "squawk")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"failed to load at {open_dir / 'models.py'}:" in result.stderr
+    assert "NamingError: models.QuarterlyRevenueRecognition" in result.stderr
+    assert "Table name 'quarterly_revenue_recognition_" in result.stderr
+    assert "Fix: set a shorter __tablename__ (or class name). `pgkeel check --traceback`" in (
+        result.stderr
+    )
+    assert ".." not in result.stderr
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["doctor", "--help"], ["db", "start", "--help"]])
 def test_help_starts_without_what_only_commands_need(argv: list[str]) -> None:
     """`pgkeel --help` answers at once: the driver, the version lookup, the doctor's checks,

@@ -7,9 +7,14 @@ renders pgkeel's triggers, policies and indexes, and sets lock and statement tim
 from alembic import context
 from alembic.util import CommandError
 from alembic_extensions import run_migrations
+from pgkeel.errors import PgkeelError
 
 from app.core.config import SettingsError, get_settings
-from app.models import Base
+
+try:  # a model pgkeel refuses as it is defined (a name over 63 bytes): its one paragraph
+    from app.models import Base
+except PgkeelError as exc:
+    raise CommandError(str(exc)) from None
 
 try:
     url = get_settings().migration_database_url
