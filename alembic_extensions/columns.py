@@ -1,5 +1,7 @@
 """Column changes on a table that holds rows: new columns that rewrite it, ``SET NOT NULL``.
 
+And a changed collation, which Alembic's type comparison misses when one side names none.
+
 - ``ADD COLUMN`` with a constant default only writes the catalog (PostgreSQL 11+). With a
   volatile default (``gen_random_uuid()``, ``clock_timestamp()``), an identity or a stored
   generated column, PostgreSQL computes a value per row by rewriting the whole table under an
@@ -9,6 +11,12 @@
 - ``SET NOT NULL`` scans the whole table under an ACCESS EXCLUSIVE lock, unless a valid
   ``CHECK (column IS NOT NULL)`` already proves it (PostgreSQL 12+). ``proven_not_null`` reads
   those checks, for every table of the run in one query.
+- ``COLLATE``: a column's collation is part of its type (``Text(collation="C")``). Alembic
+  compares it only when the model and the database both name one; ``collation_changed`` also
+  sees a collation added or removed, a type without one meaning its type's default (what the
+  reflection reports as none). The change is a type change (``op.alter_column(...,
+  type_=...)``): it keeps the table but rebuilds the column's indexes, so the type-change guard
+  refuses it on a table with indexed rows.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import String, TypeDecorator, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.sql.naming import conv
@@ -30,6 +38,7 @@ from pgkeel import rules
 if TYPE_CHECKING:
     from alembic.operations import MigrateOperation
     from sqlalchemy import Column, Connection
+    from sqlalchemy.types import TypeEngine
 
     from alembic_extensions.loss import LossGuard
 
@@ -126,6 +135,28 @@ def set_not_null_violation(where: str, table: str, column: str) -> Violation:
         "writes SET NOT NULL (no scan) and drops the check after it.",
         acknowledge_hint(where) + ", for a table known to be small",
     )
+
+
+def _string_type(type_: TypeEngine[Any]) -> String | None:
+    """The string type under ``type_`` (a ``TypeDecorator``'s implementation), if any."""
+    found = type_.impl if isinstance(type_, TypeDecorator) else type_
+    return found if isinstance(found, String) else None
+
+
+def collation_changed(conn_col: Column[Any], metadata_col: Column[Any]) -> bool:
+    """Whether the model gives the column another collation than the database has.
+
+    Only string types are compared (``text``, ``varchar``, ``char``, enums), not arrays or
+    domains (whose collation is the domain's); a collation's schema is compared only when both
+    name one (the reflection names it only when it is not on the search path).
+    """
+    old, new = _string_type(conn_col.type), _string_type(metadata_col.type)
+    if old is None or new is None:
+        return False
+    if old.collation != new.collation:
+        return True
+    schemas = [getattr(type_, "collation_schema", None) for type_ in (old, new)]
+    return None not in schemas and schemas[0] != schemas[1]
 
 
 def _where(schema: str | None, *names: str) -> str:

@@ -2,7 +2,8 @@
 
 It configures the Alembic context (the pgkeel plugin's comparators, sequential revision ids,
 ``include_object``, rendering of custom types, the safe-DDL rewrite of operations on existing
-tables) and runs the migrations online or offline with ``lock_timeout``/``statement_timeout``.
+tables) and runs the migrations online or offline with ``lock_timeout``/``statement_timeout``
+(an offline script also stops ``psql`` at its first error).
 """
 
 from __future__ import annotations
@@ -395,9 +396,18 @@ def configure_logging(config: Config) -> None:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(_not_alembics_own_failure)
     for logger in loggers:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+
+
+def _not_alembics_own_failure(record: logging.LogRecord) -> bool:
+    """Leave out the error Alembic logs as it fails: its command line prints it (``FAILED:``).
+
+    A refusal is a paragraph of several lines; through the handler it came out twice.
+    """
+    return not (record.name == "alembic.util.messaging" and record.levelno >= logging.ERROR)
 
 
 def _real_handlers(logger: logging.Logger) -> list[logging.Handler]:
@@ -432,12 +442,22 @@ def _reflecting_not_valid_checks() -> Iterator[None]:
         yield
 
 
+_STOP_ON_ERROR = "\\set ON_ERROR_STOP on"
+"""The first line of every offline script: ``psql`` stops at the first failed statement.
+
+Without it (psql's default), a failed step is followed by the next ones and by the
+``alembic_version`` update: a migration that half ran is recorded as done. A psql meta-command,
+not SQL (so written as is, with no ``;``): squawk reads past it; another client gets a syntax
+error on the script's first statement."""
+
+
 def _run_offline(
     env: EnvironmentContext, url: str | URL, kwargs: dict[str, Any], options: MigrationOptions
 ) -> None:
     env.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **kwargs)
     _register_for_migrations(env)
     _check_history(env, options)
+    env.get_context().impl.static_output(_STOP_ON_ERROR)
     for statement in options.timeouts.offline_sql():
         env.execute(statement)
     with env.begin_transaction():

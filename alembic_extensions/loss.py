@@ -7,9 +7,11 @@
   the column (refused as such); one on columns that stay whose predicate or expression uses a
   dropped column is refused by name (``DROP COLUMN`` drops it too), also when autogenerate does
   not see it go (an ``include_object`` that leaves it out): the database says which of the
-  table's unique rules use a dropped column. A rule rebuilt with other options, made partial by
-  soft delete or led by ``tenant_id`` is replaced, and pgkeel keeps it (and the columns it uses)
-  until its successor is valid.
+  table's unique rules use a dropped column. A new rule replaces a dropped one only when it
+  enforces at least as much (``dependents.replaces``: a key made of the old key's elements,
+  ``tenant_id`` aside, and a predicate no narrower); a rule rebuilt with other options, made
+  partial by soft delete or led by ``tenant_id`` is replaced, and pgkeel keeps it (and the
+  columns it uses) until its successor is valid.
 - A column type change that PostgreSQL makes by rewriting the table (under an ACCESS EXCLUSIVE
   lock for the whole rewrite) is refused with the expand/backfill/swap recipe. Whether a change
   rewrites is asked of PostgreSQL itself (``probe_rewrite``), so binary-coercible changes (a
@@ -20,6 +22,12 @@
   ``varchar(40)``). The recipe drops the check, changes the type, adds the check back
   ``NOT VALID`` and validates it in a later step. A ``NOT VALID`` check is not checked again,
   and a new type that is a domain with checks already rewrites the table (the probe says so).
+- A type change of a column that a view, rule, policy or trigger reads is refused, rewrite or
+  not: PostgreSQL refuses it (the probe's copy of the table has none of them); the refusal
+  names each, to drop and create again around the change.
+- ``-x rename=table.old:new`` writes the rename, then what else the pair changes (type,
+  nullability, server default, comment) as an ``alter_column`` that the guards above (and the
+  NOT NULL steps) judge like any other.
 
 An acknowledged change gets an ``op.acknowledge(...)`` right before it (see ``acknowledge``).
 """
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, ops
 from psycopg import sql
-from sqlalchemy import ClauseElement, Column, Enum, UniqueConstraint, text
+from sqlalchemy import Column, Enum, UniqueConstraint, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -45,10 +53,16 @@ from alembic_extensions.acknowledge import (
     AcknowledgeOp,
     acknowledge_hint,
 )
+from alembic_extensions.defaults import default_changed
 from alembic_extensions.dependents import (
+    RuleShape,
     columns_used,
+    definition_shape,
     key_columns,
+    replaces,
     rule_definition,
+    rule_shape,
+    rule_text,
     sql_identifiers,
 )
 from alembic_extensions.ops import (
@@ -58,7 +72,7 @@ from alembic_extensions.ops import (
     RuleBackOnDowngradeOp,
     restore_rule_statement,
 )
-from alembic_extensions.probes import MIGRATION_TIME_ZONE, literal_sql, rewrites
+from alembic_extensions.probes import MIGRATION_TIME_ZONE, rewrites
 from alembic_extensions.rebuilds import type_change_outcome
 from alembic_extensions.rules import Violation
 
@@ -69,6 +83,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
 
 _PROBE_TABLE = "pgkeel_type_probe"
+_POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 _NEEDS_USING = "needs a USING cast"
 
 
@@ -297,51 +312,68 @@ class RenameColumnOp(MigrateOperation):
 
 
 def apply_renames(container: ops.ModifyTableOps, renames: dict[str, str]) -> None:
-    """Replace each drop + add pair named in ``renames`` (``old -> new``) by one rename."""
+    """Replace each drop + add pair named in ``renames`` (``old -> new``) by one rename.
+
+    What else the pair changes (type, nullability, server default, comment) follows the rename
+    as an ``alter_column`` of the renamed column, guarded as any other change of a column.
+    """
     drops = {op.column_name: op for op in container.ops if isinstance(op, ops.DropColumnOp)}
     adds = {op.column.name: op for op in container.ops if isinstance(op, ops.AddColumnOp)}
     for old, new in renames.items():
         if old not in drops or new not in adds:
             continue
-        rename = RenameColumnOp(container.table_name, old, new, adds[new].column, container.schema)
+        before, after = drops[old].to_column(), adds[new].column
+        rename = RenameColumnOp(container.table_name, old, new, before, container.schema)
         where = _where(container.schema, container.table_name, old)
         reason = f"renamed to {new}: its values are kept"
         position = container.ops.index(drops[old])
-        container.ops[position : position + 1] = [_acknowledge(RENAME, where, reason), rename]
+        changes = _renamed_column_changes(container, new, before, after)
+        container.ops[position : position + 1] = [
+            _acknowledge(RENAME, where, reason),
+            rename,
+            *changes,
+        ]
         container.ops.remove(adds[new])
     if renames:
         _follow_renamed_rules(container, renames)
         _follow_renamed_constraints(container, renames)
 
 
+def _renamed_column_changes(
+    container: ops.ModifyTableOps, name: str, before: Column[Any], after: Column[Any]
+) -> list[ops.AlterColumnOp]:
+    """The ``alter_column`` of ``name``, renamed, from ``before`` (the database's) to ``after``.
+
+    Empty when the rename is all that changes.
+    """
+    changes: dict[str, Any] = {}
+    if _type_key(before, _POSTGRESQL) != _type_key(after, _POSTGRESQL):
+        changes["modify_type"] = after.type
+    if before.nullable != after.nullable:
+        changes["modify_nullable"] = after.nullable
+    if default_changed(None, _POSTGRESQL, before, after):
+        changes["modify_server_default"] = after.server_default
+    if (before.comment or None) != (after.comment or None):
+        changes["modify_comment"] = after.comment
+    if not changes:
+        return []
+    alter = ops.AlterColumnOp(
+        container.table_name,
+        name,
+        schema=container.schema,
+        existing_type=before.type,
+        existing_nullable=before.nullable,
+        existing_server_default=before.server_default,
+        existing_comment=before.comment,
+        **changes,
+    )
+    return [alter]
+
+
 _DROPS = (ops.DropConstraintOp, ops.DropIndexOp)
 _ADDS = (ops.AddConstraintOp, ops.CreateIndexOp)
 _UniqueRule = tuple[str, tuple[str, ...], bool, str | None, tuple[Any, ...]]
 """(name, key elements, whether an index rather than a constraint, predicate, other options)."""
-_POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
-def _rule_text(element: Any, renames: Mapping[str, str]) -> str | None:  # noqa: ANN401  # an expression
-    """An element or predicate in the canonical spelling, its renamed columns renamed.
-
-    None when it cannot be read: such a rule is never taken for the same rule.
-    """
-    name = element.name if isinstance(element, Column) else None
-    if isinstance(name, str):
-        return renames.get(name, name)
-    # Loaded on a rename's first expression, as the other comparisons load them.
-    from alembic_extensions.expressions import (  # noqa: PLC0415
-        canonical_expression,
-        with_columns_renamed,
-    )
-
-    sql_text = (
-        literal_sql(element, _POSTGRESQL, include_table=False)
-        if isinstance(element, ClauseElement)
-        else str(element)
-    )
-    renamed = with_columns_renamed(sql_text, renames)
-    return None if renamed is None else canonical_expression(renamed)
 
 
 def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRule | None:
@@ -364,9 +396,9 @@ def _unique_rule(op: MigrateOperation, renames: Mapping[str, str]) -> _UniqueRul
     options = (
         dict(rule.dialect_options["postgresql"]) if "postgresql" in rule.dialect_options else {}
     )
-    keys = [_rule_text(element, renames) for element in elements]
+    keys = [rule_text(element, renames) for element in elements]
     where = options.get("where")
-    predicate = None if where is None else _rule_text(where, renames)
+    predicate = None if where is None else rule_text(where, renames)
     if not isinstance(rule.name, str) or None in keys or (where is not None and predicate is None):
         return None
     other = tuple(
@@ -434,7 +466,7 @@ def _constraint_shape(op: MigrateOperation, renames: Mapping[str, str]) -> tuple
     if isinstance(op, ops.CreateForeignKeyOp):
         return ("foreignkey", *_foreign_key_shape(op, renames))
     if isinstance(op, ops.CreateCheckConstraintOp):
-        text_ = _rule_text(op.condition, renames)
+        text_ = rule_text(op.condition, renames)
         return None if text_ is None else ("check", text_)
     return None
 
@@ -505,22 +537,39 @@ def _rule_columns(op: ops.MigrateOperation) -> tuple[str, set[str]] | None:
     return None
 
 
-def _new_unique_rules(container: ops.ModifyTableOps) -> list[tuple[str, set[str]]]:
-    """``(name, column names)`` of each unique rule the container creates."""
-    rules = []
-    for op in container.ops:
-        if isinstance(op, ops.CreateIndexOp) and op.unique:
-            rules.append((str(op.index_name), _names(op.columns)))
-        elif isinstance(op, ops.CreateUniqueConstraintOp):
-            rules.append((str(op.constraint_name), {str(c) for c in op.columns}))
-    return rules
+def _new_unique_rules(container: ops.ModifyTableOps) -> list[RuleShape]:
+    """What each unique rule the container creates enforces (one it cannot read: nothing)."""
+    creates = [
+        op
+        for op in container.ops
+        if isinstance(op, ops.CreateUniqueConstraintOp)
+        or (isinstance(op, ops.CreateIndexOp) and op.unique)
+    ]
+    return [shape for op in creates if (shape := definition_shape(op)) is not None]
 
 
-def _replaced(name: str, columns: set[str], new: list[tuple[str, set[str]]]) -> bool:
-    """A new rule of the same name, or on the same columns (tenant_id added by the mixin)."""
-    return any(
-        new_name == name or (new_columns - {"tenant_id"}) <= columns
-        for new_name, new_columns in new
+def _old_shape(op: ops.MigrateOperation, renames: Mapping[str, str]) -> RuleShape | None:
+    """What the unique rule ``op`` drops enforced, its columns renamed by ``-x rename``."""
+    definition = rule_definition(op)
+    return None if definition is None else definition_shape(definition, renames)
+
+
+def _replaced(old: RuleShape | None, new: list[RuleShape]) -> bool:
+    """Whether a new unique rule enforces at least what ``old`` did (see ``replaces``)."""
+    return old is not None and any(replaces(rule, old) for rule in new)
+
+
+def _lesser_rules(old: RuleShape | None, new: list[RuleShape]) -> str:
+    """The words of a refusal for the new rules on the same name or key that enforce less."""
+    if old is None:
+        return ""
+    lesser = sorted({rule.name for rule in new if rule.name == old.name or rule.key & old.key})
+    if not lesser:
+        return ""
+    return (
+        f" {', '.join(lesser)} does not replace it: a new rule replaces an old one only when "
+        "its key is made of the old key's elements (tenant_id aside) and its predicate is none, "
+        "the old one, or deleted_at IS NULL on a soft-delete table."
     )
 
 
@@ -544,8 +593,14 @@ def _refused_uses(columns: set[str]) -> str:
     )
 
 
-def _drop_unique_violation(
-    table: str, name: str, columns: set[str], dropped_uses: set[str], *, exclusion: bool = False
+def _drop_unique_violation(  # noqa: PLR0913  # what the refusal says
+    table: str,
+    name: str,
+    columns: set[str],
+    dropped_uses: set[str],
+    *,
+    exclusion: bool = False,
+    lesser: str = "",
 ) -> Violation:
     where = f"{table}.{name}"
     listed = ", ".join(sorted(columns)) or "an expression"
@@ -555,7 +610,7 @@ def _drop_unique_violation(
         where,
         f"the migration drops {kind} rule {name} of {table} ({listed}) and no new {kind} rule "
         f"replaces it: from then on {breaches} can be written, and the rule cannot come back "
-        f"once they are.{(_refused_uses if exclusion else _dropped_uses)(dropped_uses)}",
+        f"once they are.{lesser}{(_refused_uses if exclusion else _dropped_uses)(dropped_uses)}",
         _EXCLUSION_FIX if exclusion else _UNIQUE_FIX,
         acknowledge_hint(where),
     )
@@ -591,16 +646,19 @@ def _guard_unique_rules(container: ops.ModifyTableOps, guard: LossGuard) -> None
     dropped_columns = {op.column_name for op in container.ops if isinstance(op, ops.DropColumnOp)}
     new = _new_unique_rules(container)
     table = _where(container.schema, container.table_name)
+    renames = guard.renames.get(table, {})
     for op in list(container.ops):
         rule = _rule_columns(op)
         if rule is None:
             continue
         name, columns = rule
-        if _goes_with_column(op, dropped_columns) or _replaced(name, columns, new):
+        old = _old_shape(op, renames)
+        if _goes_with_column(op, dropped_columns) or _replaced(old, new):
             continue
         definition = rule_definition(op)
         uses = columns_used(definition) & dropped_columns if definition is not None else set()
-        violation = _drop_unique_violation(table, name, columns, uses)
+        lesser = _lesser_rules(old, new)
+        violation = _drop_unique_violation(table, name, columns, uses, lesser=lesser)
         if guard.refuse_unless_acknowledged(violation):
             reason = "acknowledged: the rule is dropped on purpose"
             container.ops.insert(
@@ -617,6 +675,7 @@ _UNIQUE_RULES_USING = text(
     "   WHERE d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid"
     "   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indrelid))) AS used"
     " , c.contype = 'x' AS exclusion, pg_get_constraintdef(c.oid) AS constraint_definition,"
+    " pg_get_expr(x.indpred, x.indrelid, true) AS predicate,"
     " pg_get_indexdef(x.indexrelid) AS index_definition"
     " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
     " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.contype IN ('u', 'x')"
@@ -628,8 +687,9 @@ _UNIQUE_RULES_USING = text(
 exclusion constraint (``EXCLUDE USING gist (during WITH &&)``, a rule Alembic does not compare):
 its name, the text of each key element (a column or an expression), every column it uses,
 predicate and ``INCLUDE`` columns with them (PostgreSQL records each as a dependency of the
-index), whether it is an exclusion rule, and its definitions (the constraint's, NULL for a plain
-unique index, and the index's) to bring it back in the downgrade."""
+index), whether it is an exclusion rule, its definitions (the constraint's, NULL for a plain
+unique index, and the index's) to bring it back in the downgrade, and its predicate (NULL when
+it covers every row) to tell whether a new rule replaces it."""
 
 
 def _rules_in_database(guard: LossGuard, schema: str | None, table: str) -> list[Row[Any]]:
@@ -669,10 +729,16 @@ def _guard_rules_out_of_view(container: ops.ModifyTableOps, guard: LossGuard) ->
         key = set().union(*(sql_identifiers(element) for element in row.key_elements)) & used
         if row.name in seen or not used & dropped or key & dropped:
             continue
-        if _replaced(row.name, key, new):
+        old = None if row.exclusion else _row_shape(row, guard.renames.get(table, {}))
+        if _replaced(old, new):
             continue
         violation = _drop_unique_violation(
-            table, row.name, key, used & dropped, exclusion=row.exclusion
+            table,
+            row.name,
+            key,
+            used & dropped,
+            exclusion=row.exclusion,
+            lesser=_lesser_rules(old, new),
         )
         if guard.refuse_unless_acknowledged(violation):
             first_drop = next(op for op in container.ops if isinstance(op, ops.DropColumnOp))
@@ -682,6 +748,17 @@ def _guard_rules_out_of_view(container: ops.ModifyTableOps, guard: LossGuard) ->
                 _acknowledge(DROP_UNIQUE, violation.where, reason),
                 _dropped_rule(container, row),
             ]
+
+
+def _row_shape(row: Row[Any], renames: Mapping[str, str]) -> RuleShape | None:
+    """What a unique rule the database holds enforces (``_UNIQUE_RULES_USING``' row)."""
+    return rule_shape(
+        row.name,
+        row.key_elements,
+        row.predicate,
+        nulls_not_distinct="NULLS NOT DISTINCT" in row.index_definition,
+        renames=renames,
+    )
 
 
 def _dropped_rule(container: ops.ModifyTableOps, row: Row[Any]) -> MigrateOperation:
@@ -823,6 +900,16 @@ class AlterColumnUsingOp(MigrateOperation):
         return self.alter.to_diff_tuple()
 
 
+def _database_name(container: ops.ModifyTableOps, column: str) -> str:
+    """The name ``column`` has in the database: its old one when the migration renames it."""
+    renamed = (
+        op.old
+        for op in container.ops
+        if isinstance(op, RenameColumnOp) and op.new == column and op.schema == container.schema
+    )
+    return next(renamed, column)
+
+
 def _guard_type(
     container: ops.ModifyTableOps, op: ops.AlterColumnOp, guard: LossGuard
 ) -> list[ops.MigrateOperation]:
@@ -830,8 +917,29 @@ def _guard_type(
     if op.modify_type is None or guard.connection is None:
         return [op]
     where = _where(container.schema, container.table_name, op.column_name)
-    old = _column_type(guard.connection, container.schema, container.table_name, op.column_name)
+    column = _database_name(container, op.column_name)
+    old = _column_type(guard.connection, container.schema, container.table_name, column)
     new = str(op.modify_type.compile(dialect=guard.dialect))
+    readers = readers_of(guard.connection, container.schema, container.table_name, column)
+    if readers:
+        if not guard.refuse_unless_acknowledged(_readers_violation(where, old, new, readers)):
+            return [op]
+        note = f"the migration drops and creates again {', '.join(readers)}: acknowledged"
+        acknowledged = _acknowledge(TABLE_REWRITE, where, note)
+        return [acknowledged, *_guard_probed(container, op, guard, (old, new))]
+    return _guard_probed(container, op, guard, (old, new))
+
+
+def _guard_probed(
+    container: ops.ModifyTableOps,
+    op: ops.AlterColumnOp,
+    guard: LossGuard,
+    types: tuple[str, str],
+) -> list[ops.MigrateOperation]:
+    """The type change as the probes judge it: a rewrite, rebuilt indexes, a check scan."""
+    assert guard.connection is not None  # noqa: S101  # _guard_type asks only with one
+    where = _where(container.schema, container.table_name, op.column_name)
+    old, new = types
     reason = probe_rewrite(guard.connection, old, new)
     if reason is None:
         rebuilt = _guard_rebuilds(container, op, guard, (old, new))
@@ -843,12 +951,58 @@ def _guard_type(
     note = f"{old} to {new} {reason}: acknowledged"
     acknowledged = _acknowledge(TABLE_REWRITE, where, note)
     if reason.startswith(_NEEDS_USING):
-        column = sql.Identifier(op.column_name).as_string()
+        quoted = sql.Identifier(op.column_name).as_string()
         if _enum_involved(op):  # PostgreSQL casts one enum to another only through text
-            back = f"{column}::text::{old}"
-            return [acknowledged, AlterColumnUsingOp(op, f"{column}::text::{new}", back)]
-        return [acknowledged, AlterColumnUsingOp(op, f"{column}::{new}")]
+            back = f"{quoted}::text::{old}"
+            return [acknowledged, AlterColumnUsingOp(op, f"{quoted}::text::{new}", back)]
+        return [acknowledged, AlterColumnUsingOp(op, f"{quoted}::{new}")]
     return [acknowledged, op]
+
+
+_READERS = text(
+    "SELECT DISTINCT CASE"
+    " WHEN d.classid = 'pg_policy'::regclass THEN 'policy ' || quote_ident(p.polname)"
+    " WHEN d.classid = 'pg_trigger'::regclass THEN 'trigger ' || quote_ident(t.tgname)"
+    " WHEN r.rulename = '_RETURN' THEN"
+    "  CASE v.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END || r.ev_class::regclass"
+    " ELSE 'rule ' || quote_ident(r.rulename) || ' on ' || r.ev_class::regclass END AS reader"
+    " FROM pg_depend d"
+    " JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
+    " LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid"
+    " LEFT JOIN pg_class v ON v.oid = r.ev_class"
+    " LEFT JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND p.oid = d.objid"
+    " LEFT JOIN pg_trigger t ON d.classid = 'pg_trigger'::regclass AND t.oid = d.objid"
+    " WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass(:relation)"
+    " AND a.attname = :column AND (r.oid IS NOT NULL OR p.oid IS NOT NULL"
+    "  OR (t.oid IS NOT NULL AND NOT t.tgisinternal))"
+    " ORDER BY 1"
+)
+"""Each view, materialized view, rule, policy and trigger that reads a column (``pg_depend``):
+PostgreSQL refuses to change the type of a column any of them uses."""
+
+
+def readers_of(connection: Connection, schema: str | None, table: str, column: str) -> list[str]:
+    """The views, rules, policies and triggers that read ``column`` (``view public.x``...)."""
+    relation = sql.Identifier(*([schema] if schema else []), table).as_string()
+    found = connection.execute(_READERS, {"relation": relation, "column": column}).scalars()
+    return [str(reader) for reader in found]
+
+
+def _readers_violation(where: str, old: str, new: str, readers: list[str]) -> Violation:
+    listed = ", ".join(readers)
+    return Violation(
+        TABLE_REWRITE,
+        where,
+        f"changing {where} from {old} to {new} fails when the migration runs: {listed} "
+        "reads the column, and PostgreSQL refuses to change the type of a column that a view, "
+        "rule, policy or trigger uses.",
+        "generate the revision again acknowledged, then edit it: in the same migration, "
+        f"drop {listed} before the alter_column and create it again after it (op.execute; "
+        "the definition from pg_get_viewdef for a view, pg_get_ruledef for a rule, "
+        "pg_policies for a policy, pg_get_triggerdef for a trigger), and the other way round "
+        "in the downgrade.",
+        acknowledge_hint(where) + " once the migration drops and creates them again",
+    )
 
 
 def _enum_involved(op: ops.AlterColumnOp) -> bool:
@@ -870,11 +1024,11 @@ def _guard_rebuilds(
     if guard.connection is None:  # _guard_type asks only with one
         return None
     old, new = types
-    table, column = container.table_name, op.column_name
+    table, column = container.table_name, _database_name(container, op.column_name)
     outcome = type_change_outcome(guard.connection, container.schema, table, column, new)
     if not outcome.rebuilt and outcome.refused is None:
         return None
-    where = _where(container.schema, table, column)
+    where = _where(container.schema, table, op.column_name)
     if outcome.refused is not None:
         violation = _refused_change_violation(where, old, new, outcome.refused)
         note = f"{old} to {new}, which PostgreSQL refuses as the table stands: acknowledged"
@@ -898,7 +1052,8 @@ def _guard_check_scan(
     where = _where(container.schema, container.table_name, op.column_name)
     old, new = types
     table = container.table_name
-    checks = checks_reading(guard.connection, container.schema, table, op.column_name)
+    column = _database_name(container, op.column_name)
+    checks = checks_reading(guard.connection, container.schema, table, column)
     if not checks:
         note = f"{old} to {new}: no table rewrite (checked by pgkeel){_zone_note(old, new)}"
         return [_acknowledge(TYPE_CHANGE, where, note), op]

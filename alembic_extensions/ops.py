@@ -573,8 +573,8 @@ class DropReplacedRuleOp(MigrateOperation):
             cls(name, table_name, replaced_by=replaced_by, index=index, schema=schema)
         )
 
-    def check_statement(self) -> sql.Composed:
-        """A ``DO`` block that raises unless every replacing index exists and is valid."""
+    def _guard(self) -> sql.Composed:
+        """PL/pgSQL that raises unless every replacing index exists and is valid."""
         names = [
             sql.SQL(".").join(sql.Identifier(part) for part in (self.schema, name) if part)
             for name in self.replaced_by
@@ -585,12 +585,36 @@ class DropReplacedRuleOp(MigrateOperation):
             f"replaces it ({', '.join(self.replaced_by)}) is missing or not valid (a build that "
             "failed). Fix: run the migration again; it builds the index, then drops the old rule."
         )
-        body = sql.SQL(
-            "BEGIN IF EXISTS (SELECT FROM unnest(ARRAY[{}]::text[]) AS wanted(name) WHERE NOT "
+        return sql.SQL(
+            "IF EXISTS (SELECT FROM unnest(ARRAY[{}]::text[]) AS wanted(name) WHERE NOT "
             "coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(wanted.name)"
-            "), false)) THEN RAISE EXCEPTION {}; END IF; END"
+            "), false)) THEN RAISE EXCEPTION {}; END IF;"
         ).format(wanted, sql.Literal(message))
-        return sql.SQL("DO {}").format(sql.Literal(body.as_string()))
+
+    def check_statement(self) -> sql.Composed:
+        """A ``DO`` block that raises unless every replacing index exists and is valid."""
+        return _do(sql.SQL("BEGIN {} END").format(self._guard()))
+
+    def offline_statement(self) -> sql.Composed:
+        """The check and the drop in one ``DO`` block, for the offline SQL.
+
+        A script run by a client that goes on after an error (``psql`` without
+        ``ON_ERROR_STOP``) must not drop the rule after the check failed: the drop runs only in
+        the check's own statement. ``CONCURRENTLY`` cannot run in a ``DO`` block, so an index
+        is dropped with a plain ``DROP INDEX``: an ACCESS EXCLUSIVE lock on the table for as
+        long as the drop takes, and no longer than ``lock_timeout`` waiting for it.
+        """
+        return _do(sql.SQL("BEGIN {} {}; END").format(self._guard(), self._drop(in_block=True)))
+
+    def _drop(self, *, in_block: bool = False) -> sql.Composed:
+        if self.index:
+            concurrently = sql.SQL("" if in_block else " CONCURRENTLY")
+            return sql.SQL("DROP INDEX{} IF EXISTS {}").format(
+                concurrently, qualified(self.schema, self.name)
+            )
+        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+            qualified(self.schema, self.table_name), sql.Identifier(self.name)
+        )
 
     def drop_statement(self) -> sql.Composed:
         """``DROP INDEX CONCURRENTLY IF EXISTS`` or ``ALTER TABLE ... DROP CONSTRAINT IF EXISTS``.
@@ -598,12 +622,13 @@ class DropReplacedRuleOp(MigrateOperation):
         It tells squawk that this drop is intended: the rule stays, under the new index.
         """
         if self.index:
-            return sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                qualified(self.schema, self.name)
-            )
-        return sql.SQL(
-            "-- squawk-ignore ban-drop-constraint\nALTER TABLE {} DROP CONSTRAINT IF EXISTS {}"
-        ).format(qualified(self.schema, self.table_name), sql.Identifier(self.name))
+            return self._drop()
+        return sql.SQL("-- squawk-ignore ban-drop-constraint\n") + self._drop()
+
+
+def _do(body: sql.Composable) -> sql.Composed:
+    """``DO '<body>'``: an anonymous PL/pgSQL block."""
+    return sql.SQL("DO {}").format(sql.Literal(body.as_string()))
 
 
 class DropColumnAfterRulesOp(MigrateOperation):

@@ -10,6 +10,8 @@ The comparators, in the order they run:
   that a failed ``CREATE INDEX CONCURRENTLY`` left INVALID: both are rebuilt.
 - ``compare_server_defaults`` (each column, first): a plain server default compared as
   PostgreSQL stores it (``compare_server_default=True`` turns the comparison on).
+- ``compare_collations`` (each column, last): a collation the model adds, removes or changes
+  (Alembic compares one only when both sides name one); rendered as a type change.
 - ``compare_check_constraints`` (each table, last): named CHECK constraints, new or changed.
 - ``compare_primary_keys`` (each table, last): a primary key whose columns changed, and a
   column that becomes or stops being generated (Alembic only warns).
@@ -226,6 +228,26 @@ def compare_server_defaults(
     return PriorityDispatchResult.STOP
 
 
+def compare_collations(
+    autogen_context: AutogenContext,
+    alter_column_op: AlterColumnOp,
+    _schema: str | None,
+    _table_name: str,
+    _column_name: str,
+    conn_col: Column[Any],
+    metadata_col: Column[Any],
+) -> PriorityDispatchResult:
+    """A changed collation, as a change to the model's type (``compare_type=False``: none)."""
+    from alembic_extensions.columns import collation_changed  # noqa: PLC0415
+
+    if autogen_context.opts.get("compare_type") is False or alter_column_op.modify_type is not None:
+        return CONTINUE
+    if collation_changed(conn_col, metadata_col):
+        alter_column_op.existing_type = conn_col.type
+        alter_column_op.modify_type = metadata_col.type
+    return CONTINUE
+
+
 def compare_database_objects(
     autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: set[str | None]
 ) -> PriorityDispatchResult:
@@ -330,6 +352,9 @@ def setup(plugin: Plugin) -> None:
     )
     plugin.add_autogenerate_comparator(
         compare_server_defaults, "column", "server_default", priority=DispatchPriority.FIRST
+    )
+    plugin.add_autogenerate_comparator(
+        compare_collations, "column", "pgkeel_collation", priority=DispatchPriority.LAST
     )
     plugin.add_autogenerate_comparator(
         compare_check_constraints, "table", "pgkeel_checks", priority=DispatchPriority.LAST

@@ -52,6 +52,10 @@ def _unique_using_index(operations: Operations, operation: ops.UniqueUsingIndexO
 
 
 def _drop_replaced(operations: Operations, operation: ops.DropReplacedRuleOp) -> None:
+    """Online, the check then the drop; offline, both in one statement (``offline_statement``)."""
+    if operations.get_context().as_sql:
+        operations.execute(ddl(operation.offline_statement()))
+        return
     operations.execute(ddl(operation.check_statement()))
     operations.execute(ddl(operation.drop_statement()))
 

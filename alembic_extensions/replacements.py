@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from alembic.operations import ops
 
 from alembic_extensions.acknowledge import AcknowledgeOp
-from alembic_extensions.dependents import columns_used, rule_definition
+from alembic_extensions.dependents import (
+    RuleShape,
+    columns_used,
+    definition_shape,
+    replaces,
+    rule_definition,
+)
 from alembic_extensions.ops import (
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
@@ -31,6 +37,8 @@ from pgkeel.naming import fit_identifier
 
 if TYPE_CHECKING:
     from alembic.operations.ops import MigrateOperation
+
+    from alembic_extensions.dependents import RuleDefinition
 
 TEMPORARY_SUFFIX = "_new"
 """Appended to the name of a unique index built while the rule it replaces still has the name."""
@@ -105,17 +113,37 @@ def keep_unique_rules(container: ops.ModifyTableOps) -> None:
         build.create.index_name = temporary_name(name)
         build.drop_leftover = True
         renames.append(RenameIndexOp(build.create.index_name, name, container.schema))
-    new = {str(build.create.index_name) for build in builds.values()}
+    shapes = {
+        str(build.create.index_name): definition_shape(build.create) for build in builds.values()
+    }
     kept: list[MigrateOperation] = []
     for op in container.ops:
         name = _dropped_unique_name(op)
         if name is None or name in made_plain:
             kept.append(op)
             continue
-        successor = temporary_name(name)  # the index built in its place, else every new one
-        replaced_by = [successor] if successor in new else sorted(new)
+        replaced_by = _successors(name, rule_definition(op), shapes)
         kept.append(_replaced(op, name, container.schema, replaced_by))
     container.ops = [*kept, *renames]
+
+
+def _successors(
+    name: str, definition: RuleDefinition | None, new: dict[str, RuleShape | None]
+) -> list[str]:
+    """The new unique indexes the drop of rule ``name`` waits for.
+
+    The one built in its place under its name, and those that enforce at least what it did
+    (``replaces``); when none does (an acknowledged drop, a rule pgkeel cannot read), every new
+    one: waiting is never less safe.
+    """
+    old = None if definition is None else definition_shape(definition)
+    successor = temporary_name(name)
+    paired = {
+        built
+        for built, shape in new.items()
+        if built == successor or (old is not None and shape is not None and replaces(shape, old))
+    }
+    return sorted(paired or new)
 
 
 def _held_columns(container: ops.ModifyTableOps, dropped: set[str]) -> set[str]:

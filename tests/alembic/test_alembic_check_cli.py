@@ -83,8 +83,8 @@ def test_drift_fails_the_check(
     assert status == 1
     assert "pgkeel check: rules: ok" in out
     assert "pgkeel check: drift: FAILED" in out
-    assert "New upgrade operations detected: [('add_index'" in out  # built before the old goes
-    assert "('rename_index', 'uq_accounts_email_new', 'uq_accounts_email')" in out
+    # The new predicate is narrower (empty emails no longer unique): the drift is refused.
+    assert "[drop-unique] accounts.uq_accounts_email:" in out
 
 
 def test_drift_without_a_database_names_the_way_to_leave_it_out(

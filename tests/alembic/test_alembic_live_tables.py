@@ -158,7 +158,9 @@ def test_a_check_constraint_is_added_not_valid_then_validated(make_project: Make
     scripts = check.migration_sql(project.config())
     assert sorted(scripts) == ["0001_create_accounts.sql", *(f"{p.stem}.sql" for p in paths)]
     for script in scripts.values():  # every revision runs with the timeouts
-        assert script.startswith("SET lock_timeout = '5s';\n\nSET statement_timeout = '1h';")
+        assert script.startswith(
+            "\\set ON_ERROR_STOP on\n\nSET lock_timeout = '5s';\n\nSET statement_timeout = '1h';"
+        )
     before = relfilenode(project, "orders")
     project.upgrade()
     assert relfilenode(project, "orders") == before

@@ -129,4 +129,4 @@ def test_offline_scripts_start_with_the_timeouts(make_project: MakeProject) -> N
     sql = project.offline_sql()
     timeouts = ["SET lock_timeout = '5s';", "SET statement_timeout = '1h';"]
     settings = [*timeouts, "SET TimeZone = 'UTC';"]
-    assert sql.startswith("\n\n".join([*settings, "BEGIN;"]))
+    assert sql.startswith("\n\n".join(["\\set ON_ERROR_STOP on", *settings, "BEGIN;"]))

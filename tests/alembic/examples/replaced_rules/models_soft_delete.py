@@ -1,0 +1,31 @@
+"""Example, next version: accounts are soft-deleted, each rule holds among live rows."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import Index, String, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.softdelete import SoftDeleteMixin
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
+
+
+class Account(UUIDPrimaryKeyMixin, TimestampMixin, SoftDeleteMixin, Base):
+    email: Mapped[str] = mapped_column(unique=True)
+    code: Mapped[str] = mapped_column(String(50))
+    region: Mapped[str] = mapped_column(String(20))
+
+    __table_args__ = (
+        Index("uq_accounts_key", "code", "region", unique=True),
+        Index(
+            "uq_accounts_region_vip", "region", unique=True, postgresql_where=text("code = 'vip'")
+        ),
+    )
