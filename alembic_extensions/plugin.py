@@ -237,7 +237,16 @@ def compare_collations(
     conn_col: Column[Any],
     metadata_col: Column[Any],
 ) -> PriorityDispatchResult:
-    """A changed collation, as a change to the model's type (``compare_type=False``: none)."""
+    """A changed collation, as a change to the model's type (``compare_type=False``: none).
+
+    Most columns name no collation on either side: two attribute reads and no import decide
+    them (a type decorator reads its implementation's), on every column of every run.
+    """
+    no_collation = None
+    if getattr(metadata_col.type, "collation", no_collation) is getattr(
+        conn_col.type, "collation", no_collation
+    ):
+        return CONTINUE
     from alembic_extensions.columns import collation_changed  # noqa: PLC0415
 
     if autogen_context.opts.get("compare_type") is False or alter_column_op.modify_type is not None:
