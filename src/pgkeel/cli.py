@@ -25,7 +25,7 @@ from pgkeel.errors import DatabaseNotFoundError, PgkeelError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from pgkeel.database import Attempt, PersistentCluster
+    from pgkeel.database import Attempt, PersistentCluster, PostgresBinaries
 
     Subparsers = argparse._SubParsersAction["ManualParser"]
     Handler = Callable[[argparse.Namespace], int]
@@ -40,6 +40,7 @@ _resolve = LazyModule("pgkeel.database.resolve")
 DEFAULT_DIR = Path(".pgkeel")
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_INTERRUPTED = 130
 
@@ -72,11 +73,11 @@ NAME
   pgkeel db - manage the development PostgreSQL cluster of a service
 
 SYNOPSIS
-  pgkeel db start   [--dir DIR]
+  pgkeel db start   [--dir DIR] [--postgres-version MAJOR]
   pgkeel db stop    [--dir DIR]
   pgkeel db status  [--dir DIR]
   pgkeel db url     [--dir DIR] [--owner | --superuser]
-  pgkeel db psql    [--dir DIR] [--owner | --superuser] [-- PSQL-ARGUMENTS]
+  pgkeel db psql    [--dir DIR] [--owner | --superuser] [--] [PSQL-ARGUMENTS]
   pgkeel db reset   [--dir DIR] --yes
   pgkeel db destroy [--dir DIR] --yes
 
@@ -108,6 +109,10 @@ COMMANDS
 
 OPTIONS
   --dir DIR     the cluster directory (default: the nearest .pgkeel, see DESCRIPTION)
+  --postgres-version MAJOR
+                `start`: the PostgreSQL major version the service targets: installed
+                binaries of that major are preferred, and a warning says when the server
+                is another major
   --owner       `url`, `psql`: as the owner role app_owner
   --superuser   `url`, `psql`: as the superuser postgres
   --yes         `reset`, `destroy`: confirm that the data is to be lost
@@ -128,7 +133,7 @@ EXIT STATUS
 EXAMPLES
   pgkeel db start
   export DATABASE_URL=$(pgkeel db url) MIGRATION_DATABASE_URL=$(pgkeel db url --owner)
-  pgkeel db psql --owner -- -c 'table alembic_version'
+  pgkeel db psql --owner -c 'table alembic_version'
   pgkeel db reset --yes      # an empty database `app`, the roles kept
   pgkeel db stop
 
@@ -157,6 +162,11 @@ SEE ALSO
 """
 
 _DIR_OPTION = "  --dir DIR     the cluster directory (default: the nearest .pgkeel upward)"
+_VERSION_OPTION = (
+    "  --postgres-version MAJOR\n"
+    "                the major version the service targets: preferred among the installed\n"
+    "                ones; a one-line warning on stderr when the server is another major"
+)
 _ROLE_OPTIONS = (
     "  --owner       as the owner role app_owner (migrations)\n"
     "  --superuser   as the cluster's superuser postgres"
@@ -218,14 +228,42 @@ def find_cluster_dir(start: Path) -> Path:
     return start / DEFAULT_DIR
 
 
+class _UsageError(PgkeelError):
+    """Arguments that cannot mean anything (exit status 2)."""
+
+
 def _cluster(args: argparse.Namespace) -> PersistentCluster:
+    if args.dir is not None and not args.dir.strip():
+        raise _UsageError(
+            "--dir is empty; nothing was done. Fix: --dir DIR names the cluster's directory, or "
+            "leave --dir out for the nearest .pgkeel."
+        )
     attempts: list[Attempt] = []
-    binaries = _database.find_binaries(attempts)
+    wanted = getattr(args, "postgres_version", None)
+    binaries = _database.find_binaries(attempts, prefer=wanted)
     if binaries is None:
         raise DatabaseNotFoundError(_resolve.not_found_message(attempts))
     directory = Path(args.dir) if args.dir else find_cluster_dir(Path.cwd())
     cluster: PersistentCluster = _database.PersistentCluster(directory, binaries)
     return cluster
+
+
+def _warn_other_major(binaries: PostgresBinaries, wanted: int | None) -> None:
+    """One line on stderr when the server is not the major version the service targets."""
+    if wanted is None or binaries.major == wanted:
+        return
+    print(
+        f"pgkeel: warning: the development server is PostgreSQL {binaries.major} "
+        f"({binaries.origin}), not PostgreSQL {wanted}, which the service targets "
+        f"(--postgres-version). Fix: install PostgreSQL {wanted} (pgkeel's docs/testing.md says "
+        "how), or set PGKEEL_PG_BINDIR to its bin directory.",
+        file=sys.stderr,
+    )
+
+
+def _start_command(args: argparse.Namespace) -> str:
+    """``pgkeel db start``, with the ``--dir`` the user gave."""
+    return "pgkeel db start" + (f" --dir {shlex.quote(args.dir)}" if args.dir else "")
 
 
 def _role(args: argparse.Namespace) -> tuple[str, str]:
@@ -236,23 +274,9 @@ def _role(args: argparse.Namespace) -> tuple[str, str]:
     return _devroles.DEV_DATABASE, role
 
 
-def _make_dir(directory: Path) -> None:
-    """Create the cluster directory, or say in one line that it cannot be made there."""
-    if directory.exists():
-        return
-    try:
-        directory.mkdir(parents=True)
-    except OSError as exc:
-        raise PgkeelError(
-            f"cannot create {directory.name} here ({directory.parent}: "
-            f"{exc.strerror or exc}); use --dir DIR to keep the cluster in a directory you "
-            "can write to."
-        ) from None
-
-
 def _start(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
-    _make_dir(persistent.directory)
+    _warn_other_major(persistent.binaries, args.postgres_version)
     cluster = persistent.start()
     print(cluster.url(_devroles.DEV_DATABASE, _devroles.RUNTIME_ROLE).render_as_string())
     return EXIT_OK
@@ -264,20 +288,25 @@ def _stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _not_running(persistent: PersistentCluster) -> int:
-    print(
-        f"pgkeel: the cluster in {persistent.directory} is not running; "
-        "run `pgkeel db start` first.",
-        file=sys.stderr,
-    )
+def _not_running(args: argparse.Namespace, persistent: PersistentCluster) -> int:
+    """Say on stderr that there is no server: no cluster in the directory, or one stopped."""
+    start, where = _start_command(args), persistent.directory
+    if persistent.holds_a_cluster():
+        said = f"the cluster in {where} is not running; run `{start}` first"
+    else:
+        said = f"there is no cluster in {where}; `{start}` creates one"
+    print(f"pgkeel: {said}.", file=sys.stderr)
     return EXIT_NOT_RUNNING
 
 
 def _status(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
     if persistent.status() is None:
-        directory = shlex.quote(str(persistent.directory))
-        print(f"not running (start it with `pgkeel db start --dir {directory}`)")
+        start = f"pgkeel db start --dir {shlex.quote(str(persistent.directory))}"
+        if persistent.holds_a_cluster():
+            print(f"not running (start it with `{start}`)")
+        else:
+            print(f"no cluster in {persistent.directory} (create one with `{start}`)")
         return EXIT_NOT_RUNNING
     url = persistent.cluster().url(_devroles.DEV_DATABASE, _devroles.RUNTIME_ROLE)
     print(f"running: {url.render_as_string()}")
@@ -287,7 +316,7 @@ def _status(args: argparse.Namespace) -> int:
 def _url(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
     if persistent.status() is None:
-        return _not_running(persistent)
+        return _not_running(args, persistent)
     print(persistent.cluster().url(*_role(args)).render_as_string())
     return EXIT_OK
 
@@ -295,7 +324,7 @@ def _url(args: argparse.Namespace) -> int:
 def _psql(args: argparse.Namespace) -> int:
     persistent = _cluster(args)
     if persistent.status() is None:
-        return _not_running(persistent)
+        return _not_running(args, persistent)
     database, user = _role(args)
     psql = shutil.which("psql", path=str(persistent.binaries.bindir)) or shutil.which("psql")
     if psql is None:
@@ -305,8 +334,7 @@ def _psql(args: argparse.Namespace) -> int:
         )
     port = persistent.cluster().port
     target = f"host=127.0.0.1 port={port} user={user} dbname={database}"
-    extra = [argument for argument in args.psql_args if argument != "--"]
-    return subprocess.run([psql, target, *extra], check=False).returncode
+    return subprocess.run([psql, target, *args.psql_args], check=False).returncode
 
 
 def _confirmed(args: argparse.Namespace, what: str) -> bool:
@@ -325,7 +353,7 @@ def _reset(args: argparse.Namespace) -> int:
     if not _confirmed(args, f"drops the database {_devroles.DEV_DATABASE} and every row in it"):
         return EXIT_ERROR
     if persistent.status() is None:
-        return _not_running(persistent)
+        return _not_running(args, persistent)
     _devroles.reset_dev_database(persistent.cluster())
     print(f"reset: the database {_devroles.DEV_DATABASE} is empty, owned by {_devroles.OWNER_ROLE}")
     return EXIT_OK
@@ -351,11 +379,14 @@ DB_ACTIONS: dict[str, _Action] = {
     "start": _Action(
         _start,
         "create the cluster if needed, start it, make its roles, print the runtime URL",
-        "[--dir DIR]",
+        "[--dir DIR] [--postgres-version MAJOR]",
         "Creates the cluster in DIR on first use (initdb), starts the server in the background "
         "and waits until it accepts connections; does nothing more when it already runs. Then "
         "creates or repairs the roles app_owner and app_user and the database app (see `pgkeel "
-        "db --help`), and prints app_user's URL, as DATABASE_URL takes it.",
+        "db --help`), and prints app_user's URL, as DATABASE_URL takes it. With "
+        "--postgres-version, the installed server of that major is preferred, and a warning "
+        "says so when the server is another one.",
+        f"{_DIR_OPTION}\n{_VERSION_OPTION}",
     ),
     "stop": _Action(
         _stop,
@@ -386,11 +417,12 @@ DB_ACTIONS: dict[str, _Action] = {
     "psql": _Action(
         _psql,
         "open psql on the development database",
-        "[--dir DIR] [--owner | --superuser] [-- PSQL-ARGUMENTS]",
+        "[--dir DIR] [--owner | --superuser] [--] [PSQL-ARGUMENTS]",
         "Runs psql (from the cluster's PostgreSQL, else from PATH) on the database app as "
         "app_user, or as app_owner with --owner, or on postgres as the superuser with "
-        "--superuser; arguments after -- go to psql. Exits with psql's status, or 3 if the "
-        "server is not running.",
+        "--superuser. Every other argument goes to psql (`pgkeel db psql -c 'select 1'`); after "
+        "--, all of them do (`pgkeel db psql -- -h` for psql's own -h). Exits with psql's "
+        "status, or 3 if the server is not running.",
         f"{_DIR_OPTION}\n{_ROLE_OPTIONS}",
         "  psql's exit status; 1 an error (one paragraph on stderr); 3 not running.",
     ),
@@ -430,9 +462,27 @@ def add_db_command(commands: Subparsers) -> None:
             roles.add_argument("--superuser", action="store_true")
         if "--yes" in action.options:
             parser.add_argument("--yes", action="store_true")
-        if name == "psql":
-            parser.add_argument("psql_args", nargs=argparse.REMAINDER)
+        if "--postgres-version" in action.options:
+            parser.add_argument("--postgres-version", type=_major, metavar="MAJOR")
         parser.set_defaults(handler=action.handler)
+
+
+def _major(given: str) -> int:
+    """A ``--postgres-version`` value: a major version number such as 17."""
+    if not given.isdigit():
+        raise argparse.ArgumentTypeError(f"{given!r} is not a PostgreSQL major version, e.g. 17")
+    return int(given)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; what ``pgkeel db psql`` does not know, and all after ``--``, is psql's."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    cut = given.index("--") if "--" in given else len(given)
+    args, extra = parser.parse_known_args(given[:cut])
+    if getattr(args, "action", None) != "psql":
+        return parser.parse_args(given)
+    args.psql_args = [*extra, *given[cut + 1 :]]
+    return args
 
 
 CHECK_MANUAL = """\
@@ -572,9 +622,12 @@ def _command_list(commands: Subparsers) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors become one paragraph on stderr and a non-zero status."""
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     try:
         return int(args.handler(args))
+    except _UsageError as exc:
+        _fail(str(exc))
+        return EXIT_USAGE
     except PgkeelError as exc:
         if args.traceback:
             traceback.print_exception(exc)

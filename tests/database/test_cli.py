@@ -59,7 +59,7 @@ def test_lifecycle_keeps_data_across_restarts(open_dir: Path) -> None:
         assert pgkeel("db", "stop", "--dir", directory).stdout.strip() == "stopped"
         stopped_url = pgkeel("db", "url", "--dir", directory)
         assert stopped_url.returncode == 3
-        assert "not running; run `pgkeel db start` first" in stopped_url.stderr
+        assert f"not running; run `pgkeel db start --dir {directory}` first" in stopped_url.stderr
         assert pgkeel("db", "start", "--dir", directory).stdout.strip() == url
         with psycopg.connect(conninfo(make_url(url))) as connection:
             assert connection.execute("select to_regclass('kept') is not null").fetchone() == (
@@ -279,6 +279,10 @@ def test_reset_and_destroy_need_yes(open_dir: Path) -> None:
             "db", "psql", "--owner", "--dir", directory, "--", "-Atc", "select count(*) from doomed"
         )
         assert (psql.returncode, psql.stdout.strip()) == (0, "0")
+        without_dashes = console_script(
+            "db", "psql", "-At", "--dir", directory, "-c", "select 1 + 1", "--owner"
+        )
+        assert (without_dashes.returncode, without_dashes.stdout.strip()) == (0, "2")
         assert pgkeel("db", "reset", "--yes", "--dir", directory).returncode == 0
         with psycopg.connect(conninfo(make_url(owner))) as connection:
             gone = connection.execute("select to_regclass('doomed')").fetchone()
@@ -430,3 +434,68 @@ def test_a_cluster_above_the_projects_root_is_not_the_projects(
     status = pgkeel("db", "status")
     assert status.returncode == 3
     assert str(service / ".pgkeel") in status.stdout
+
+
+def test_a_file_as_the_cluster_directory_is_refused_as_a_file(open_dir: Path) -> None:
+    afile = open_dir / "afile"
+    afile.write_text("mine\n")
+    result = pgkeel("db", "start", "--dir", str(afile))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"pgkeel: error: {afile} is a file, not a directory;")
+    assert "Fix: --dir a new or empty directory" in result.stderr
+    assert "File exists" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert afile.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("action", ["start", "status", "url", "stop"])
+def test_an_empty_dir_is_refused_in_one_line(
+    action: str, open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(open_dir)
+    result = pgkeel("db", action, "--dir", "")
+    assert result.returncode == 2
+    assert result.stderr.startswith("pgkeel: error: --dir is empty; nothing was done. Fix:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(open_dir.iterdir()) == []
+
+
+def test_a_directory_without_a_cluster_is_not_called_a_stopped_server(open_dir: Path) -> None:
+    nowhere = open_dir / "nonexistent"
+    url = pgkeel("db", "url", "--dir", str(nowhere))
+    assert url.returncode == 3
+    start = f"pgkeel db start --dir {nowhere}"
+    assert url.stderr == f"pgkeel: there is no cluster in {nowhere}; `{start}` creates one.\n"
+    status = pgkeel("db", "status", "--dir", str(nowhere))
+    assert status.returncode == 3
+    assert status.stdout.startswith(f"no cluster in {nowhere} (create one with `pgkeel db start")
+    assert not nowhere.exists()
+
+
+def test_psql_arguments_need_no_double_dash_where_the_server_is_stopped(open_dir: Path) -> None:
+    """psql's own options are psql's, not a usage error (the server's state is checked after)."""
+    result = pgkeel("db", "psql", "--dir", str(open_dir / "db"), "-c", "select 1")
+    assert result.returncode == 3
+    assert "unrecognized arguments" not in result.stderr
+    unknown = pgkeel("db", "url", "--dir", str(open_dir / "db"), "-c", "select 1")
+    assert unknown.returncode == 2
+    assert "unrecognized arguments: -c select 1" in unknown.stderr
+
+
+def test_start_warns_in_one_line_when_the_server_is_another_major(open_dir: Path) -> None:
+    directory = str(open_dir / ".pgkeel")
+    other = pgkeel("db", "start", "--dir", directory, "--postgres-version", "99")
+    try:
+        assert other.returncode == 0, other.stderr
+        (warning,) = other.stderr.strip().splitlines()
+        assert warning.startswith("pgkeel: warning: the development server is PostgreSQL ")
+        assert "not PostgreSQL 99, which the service targets" in warning
+        assert "Fix: install PostgreSQL 99" in warning
+        major = (open_dir / ".pgkeel" / "data" / "PG_VERSION").read_text().strip()
+        same = pgkeel("db", "start", "--dir", directory, "--postgres-version", major)
+        assert (same.returncode, same.stderr) == (0, "")
+    finally:
+        pgkeel("db", "stop", "--dir", directory)
+    refused = pgkeel("db", "start", "--dir", directory, "--postgres-version", "seventeen")
+    assert refused.returncode == 2
+    assert "'seventeen' is not a PostgreSQL major version" in refused.stderr

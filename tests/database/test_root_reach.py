@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 from pgkeel.database.binaries import PostgresBinaries, find_pgserver
 from pgkeel.database.cluster import PersistentCluster, throwaway_cluster
 from pgkeel.errors import DatabaseError
+
+PGKEEL = str(Path(sys.executable).with_name("pgkeel"))
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the server runs as this same user, who can reach its own files"
@@ -92,3 +96,18 @@ def test_a_development_cluster_runs_from_the_copy_too(
     finally:
         assert cluster.stop()
     assert cluster.status() is None
+
+
+def test_a_refused_start_creates_nothing(open_dir: Path) -> None:
+    """``pgkeel db start --dir private/db``: the server user cannot enter private/, no db/ made."""
+    private = open_dir / "private"
+    private.mkdir(mode=0o700)
+    result = subprocess.run(
+        [PGKEEL, "db", "start", "--dir", str(private / "db")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"cannot enter {private} (mode 0o700)" in result.stderr
+    assert list(private.iterdir()) == []

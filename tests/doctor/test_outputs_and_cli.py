@@ -192,3 +192,14 @@ def test_no_database_and_an_unreachable_one_are_one_paragraph_errors(
     assert "neither --url nor DATABASE_URL is set" in capsys.readouterr().err
     assert main(["doctor", "--url", "postgresql+psycopg://nobody@127.0.0.1:1/x"]) == 1
     assert "cannot connect to postgresql+psycopg://nobody@127.0.0.1:1/x" in capsys.readouterr().err
+
+
+def test_an_unreachable_database_is_named_with_the_cause_not_libpqs_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["doctor", "--url", "postgresql+psycopg://nobody@127.0.0.1:1/x"]) == 1
+    err = capsys.readouterr().err
+    assert "port 1 failed: Connection refused. Fix: start the server" in err
+    assert "Is the server running" not in err
+    assert ".." not in err
+    assert len(err.strip().splitlines()) == 1

@@ -149,6 +149,9 @@ def test_only_a_multi_tenant_service_mentions_tenants(
     assert ("Tenant" in models) is (multi_tenant == "yes")
     code = "\n".join(path.read_text() for path in python_files(service))
     assert ("tenant_context" in code) is (multi_tenant == "yes")
+    readme = (service / "README.md").read_text()
+    for name in ("X-Tenant-ID", "tenancy.py"):
+        assert (name in readme) is (multi_tenant == "yes"), name
 
 
 @pytest.mark.parametrize(("multi_tenant", "version"), COMBINATIONS)
@@ -420,3 +423,94 @@ def test_the_template_applied_again_keeps_one_pgkeel_source(
     assert pyproject["tool"]["uv"]["sources"]["pgkeel"] == {"path": f"wheels/{pgkeel_wheel.name}"}
     assert text.count("[tool.uv.sources]") == 1
     assert text.count("pgkeel = { path =") == 1
+
+
+TARGETS_OF_THE_VENV = [
+    "test", "lint", "format", "typecheck", "standards", "doctor", "ci", "db", "db-stop",
+    "migrate", "revision", "run",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("target", TARGETS_OF_THE_VENV)
+def test_a_target_run_before_make_install_says_so_in_one_line(
+    services: dict[tuple[str, str], Path], target: str
+) -> None:
+    service = services["yes", POSTGRES_VERSIONS[0]]
+    assert not (service / ".venv").exists()
+    result = subprocess.run(
+        ["make", "-s", target, "m=add invoices"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.endswith("does not exist: run `make install` first.  Stop."), line
+    assert ".venv/bin/" in line
+    assert result.stdout == ""
+
+
+FAKE_PGKEEL = """\
+import sys
+if sys.argv[1:3] == ["db", "start"]:
+    print("pgkeel: warning: the development server is PostgreSQL 15", file=sys.stderr)
+print(" ".join(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("version", POSTGRES_VERSIONS)
+def test_make_db_starts_the_server_for_the_services_postgres_version(
+    services: dict[tuple[str, str], Path], tmp_path: Path, version: str
+) -> None:
+    """``pgkeel db start`` is told the target version: its warning reaches stderr, not eval."""
+    pgkeel = tmp_path / "pgkeel"
+    pgkeel.write_text(f"#!{sys.executable}\n{FAKE_PGKEEL}")
+    pgkeel.chmod(0o755)
+    result = subprocess.run(
+        ["make", "-s", "db", f"BIN={tmp_path}"],
+        cwd=services["yes", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == ("export DATABASE_URL=db url MIGRATION_DATABASE_URL=db url --owner\n")
+    assert result.stderr == "pgkeel: warning: the development server is PostgreSQL 15\n"
+    started = subprocess.run(
+        ["make", "-n", "db", f"BIN={tmp_path}"],
+        cwd=services["yes", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"{pgkeel} db start --postgres-version {version} >/dev/null" in started.stdout
+
+
+@pytest.mark.parametrize("http", ["fastapi", "none"])
+def test_make_run_serves_the_api_as_the_readme_says(
+    render: Render, tmp_path: Path, http: str
+) -> None:
+    service = render(http=http)
+    readme = (service / "README.md").read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    ran = subprocess.run(
+        ["make", "-n", "run", f"BIN={bin_dir}"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    help_text = subprocess.run(
+        ["make", "-s", "help"], cwd=service, capture_output=True, text=True, check=True
+    ).stdout
+    if http == "fastapi":
+        assert ran.stdout == f"{bin_dir}/python -m app.api\n"
+        assert "python -m app.api" in readme
+        assert "make run" in readme
+        assert "run         python -m app.api" in help_text
+    else:
+        assert ran.returncode == 2
+        assert "make run" not in readme
+        assert "\nrun " not in help_text

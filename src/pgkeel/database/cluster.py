@@ -297,6 +297,12 @@ class PersistentCluster:
         Starting hands the directory to the server's user (``postgres`` when run as root);
         a directory that holds a project must never change owner because ``--dir`` named it.
         """
+        if self.directory.exists() and not self.directory.is_dir():
+            raise DatabaseError(
+                f"{self.directory} is a file, not a directory; the cluster keeps its data, log "
+                "and port in a directory of its own. Fix: --dir a new or empty directory, such "
+                f"as --dir {self.directory.with_name(self.directory.name + '.pgkeel')}."
+            )
         if not self.directory.is_dir():
             return
         foreign = sorted(
@@ -348,13 +354,34 @@ class PersistentCluster:
         self.check_directory_is_a_cluster()
         self.check_ownership()
         self.check_version()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._make_directory()
         self.user.give(self.directory)
         cluster = self.cluster()
         if not self.exists():
             cluster.initialize()
         self._save_port(cluster.port)
         return cluster
+
+    def _make_directory(self) -> None:
+        """Create the cluster directory and its missing parents, or say why it cannot be.
+
+        What it made goes again when the server user cannot enter it (a umask of 077): a
+        refused start leaves nothing behind.
+        """
+        missing = [d for d in (self.directory, *self.directory.parents) if not d.exists()]
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            check_reachable(self.user, self.directory)
+        except OSError as exc:
+            _remove_empty(missing)
+            raise DatabaseError(
+                f"cannot create {self.directory.name} here ({self.directory.parent}: "
+                f"{exc.strerror or exc}); use --dir DIR to keep the cluster in a directory you "
+                "can write to."
+            ) from None
+        except DatabaseError:
+            _remove_empty(missing)
+            raise
 
     def status(self) -> str | None:
         """The running server's URL, or None when it is not running."""
@@ -441,6 +468,13 @@ class PersistentCluster:
             str(cluster.data_dir),
         )
         return True
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove ``directories`` (deepest first) that are still empty."""
+    for directory in directories:
+        with suppress(OSError):
+            directory.rmdir()
 
 
 def _user_name(uid: int) -> str:

@@ -78,10 +78,15 @@ def _create_system_user(name: str) -> ServerUser:
 
 
 def blocked_parent(user: ServerUser, path: Path) -> Path | None:
-    """The first directory above ``path`` that ``user`` cannot enter (a 0700 home), if any."""
+    """The first directory above ``path`` that ``user`` cannot enter (a 0700 home), if any.
+
+    Directories not made yet are left out: pgkeel checks them again once it made them.
+    """
     if user.uid == os.geteuid():
         return None
     for parent in reversed(path.resolve().parents):
+        if not parent.exists():
+            return None
         if not parent.stat().st_mode & 0o001 and not _owned_by(parent, user):
             return parent
     return None

@@ -62,17 +62,22 @@ def _check_privileges(connection: Connection) -> None:
         )
 
 
+def _cause(exc: OperationalError) -> str:
+    """The driver's first line (the cause; libpq's hints follow it), without its period."""
+    lines = str(exc.orig or exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__).rstrip(".")
+
+
 @contextmanager
 def _read_only(bind: Engine, thresholds: Thresholds) -> Iterator[Connection]:
     """A connection in a READ ONLY transaction with the doctor's statement and lock timeouts."""
     try:
         connection = bind.connect()
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[-1] if exc.orig else str(exc)
         url = bind.url.render_as_string(hide_password=True)
         raise DoctorError(
-            f"cannot connect to {url}: {reason}. Fix: start the server, or pass the right URL "
-            "(--url, or DATABASE_URL)."
+            f"cannot connect to {url}: {_cause(exc)}. Fix: start the server, or pass the right "
+            "URL (--url, or DATABASE_URL)."
         ) from None
     with connection:
         connection.execute(text("SET TRANSACTION READ ONLY"))

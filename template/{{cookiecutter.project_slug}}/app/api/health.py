@@ -42,11 +42,18 @@ async def _database(engine: AsyncEngine) -> str:
     return "ok"
 
 
-async def _migrations(engine: AsyncEngine) -> str:
+async def _applied_revisions(engine: AsyncEngine) -> set[str]:
+    """The revisions in the database's alembic_version; none before the first migration."""
     async with engine.connect() as connection:
-        applied = set(
-            (await connection.execute(text("select version_num from alembic_version"))).scalars()
-        )
+        table = await connection.scalar(text("select to_regclass('alembic_version')"))
+        if table is None:
+            return set()
+        rows = await connection.execute(text("select version_num from alembic_version"))
+        return set(rows.scalars())
+
+
+async def _migrations(engine: AsyncEngine) -> str:
+    applied = await _applied_revisions(engine)
     heads = migration_heads()
     if applied != heads:
         return (
@@ -85,7 +92,7 @@ async def readyz(request: Request) -> JSONResponse:
             # The driver's message (hosts, ports, roles) goes to the log, not to the caller.
             _log.warning("readiness check %s failed: %s", name, error)
             checks[name] = f"failed ({type(error).__name__}): see the service's log"
-    failing = [f"{name}: {result}" for name, result in checks.items() if result != "ok"]
+    failing = [f"{name}: {said.rstrip('.')}" for name, said in checks.items() if said != "ok"]
     if failing:
         return problem_response(
             request.url.path, 503, "Not ready", "; ".join(failing) + ".", checks=checks

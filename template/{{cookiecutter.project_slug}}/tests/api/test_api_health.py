@@ -51,7 +51,14 @@ async def test_not_ready_before_the_migrations(empty_database: URL) -> None:
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["database"] == "ok"
-    assert checks["migrations"] != "ok"
+    migrations = checks["migrations"]
+    assert migrations.startswith("the database is at no revision, the code at [")
+    assert migrations.endswith(
+        "]. Fix: run `alembic upgrade head` (the migrate service) as the owner role."
+    )
+    detail = response.json()["detail"]
+    assert f"migrations: {migrations.rstrip('.')}" in detail
+    assert ".." not in detail
 
 
 async def test_not_ready_when_the_database_does_not_answer(
