@@ -142,9 +142,20 @@ def is_soft_delete_table(table: Table) -> bool:
 
 
 def hard_delete(session: Session, obj: object) -> None:
-    """Delete ``obj``'s row for real at the next flush, even on a soft-delete model."""
-    session.info.setdefault(HARD_DELETES_KEY, set()).add(inspect(obj))
-    session.delete(obj)
+    """Delete ``obj``'s row for real at the next flush, even on a soft-delete model.
+
+    The objects its ``delete`` cascade reaches go for real too (soft-deleted, they would still
+    reference the removed row). No autoflush while ``session.delete`` loads the cascade: one
+    would spend the marks before the flush they are for.
+    """
+    state = inspect(obj)
+    marks = session.info.setdefault(HARD_DELETES_KEY, set())
+    marks.add(state)
+    with session.no_autoflush:
+        session.delete(obj)
+        marks.update(
+            child for _obj, _mapper, child, _dict in state.mapper.cascade_iterator("delete", state)
+        )
 
 
 def is_marked_for_hard_delete(session: Session, obj: object) -> bool:

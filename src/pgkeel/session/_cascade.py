@@ -11,23 +11,30 @@ A soft-deleted row also leaves the relationships already loaded in the session: 
 deleted rows, but a collection (or a many-to-one reference) loaded before the delete is not read
 again, not even by a later eager load of its parent. Such attributes are expired, so their next
 access loads them again, through the filters.
+
+A ``delete-orphan`` cascade soft-deletes too: SQLAlchemy finds orphans during the flush, after
+``before_flush``, and would delete a soft-delete child removed from its parent for real.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Update, delete, func, select, tuple_, update
-from sqlalchemy.orm import ONETOMANY
+from sqlalchemy.orm import MANYTOONE, ONETOMANY, PassiveFlag
+from sqlalchemy.orm.attributes import get_history, instance_state, set_committed_value
 
 from pgkeel.session._core_filter import filtered
-from pgkeel.softdelete import SoftDeleteMixin
+from pgkeel.softdelete import SoftDeleteMixin, is_marked_for_hard_delete
 from pgkeel.tenancy import current_tenant
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from sqlalchemy.orm import Mapper, RelationshipProperty, Session
+
+_PENDING: Final = PassiveFlag.PASSIVE_NO_INITIALIZE | PassiveFlag.INCLUDE_PENDING_MUTATIONS
+"""History without loading, with the removals queued on a collection that is not loaded."""
 
 
 def _passive_cascades(mapper: Mapper[Any]) -> Iterator[RelationshipProperty[Any]]:
@@ -94,3 +101,72 @@ def forget_soft_deleted(session: Session, mappers: Iterable[Mapper[Any]]) -> Non
         ]
         if obj is not None and loaded:
             session.expire(obj, loaded)
+
+
+def _orphan_cascades(mapper: Mapper[Any]) -> Iterator[RelationshipProperty[Any]]:
+    """Relationships of ``mapper`` whose ``delete-orphan`` cascade reaches soft-delete objects."""
+    for relationship in mapper.relationships:
+        if (
+            relationship.cascade.delete_orphan
+            and not relationship.viewonly
+            and issubclass(relationship.mapper.class_, SoftDeleteMixin)
+        ):
+            yield relationship
+
+
+def _orphans(session: Session) -> Iterator[tuple[object, RelationshipProperty[Any], object]]:
+    """``(parent, relationship, child)`` for each persistent soft-delete orphan the flush deletes.
+
+    The unit of work's rule: a child removed from a ``delete-orphan`` relationship whose
+    ``hasparent`` flag is now false (not added to another parent since). Orphans of a parent that
+    ``hard_delete`` removes, and those ``hard_delete`` names, are left to be deleted.
+    """
+    for parent in (*session.new, *session.dirty, *session.deleted):
+        if is_marked_for_hard_delete(session, parent):
+            continue
+        for relationship in _orphan_cascades(instance_state(parent).mapper):
+            for child in get_history(parent, relationship.key, _PENDING).deleted:
+                if _is_soft_delete_orphan(session, relationship, child):
+                    yield parent, relationship, child
+
+
+def _is_soft_delete_orphan(
+    session: Session,
+    relationship: RelationshipProperty[Any],
+    child: object,
+) -> bool:
+    if not isinstance(child, SoftDeleteMixin) or is_marked_for_hard_delete(session, child):
+        return False
+    state = instance_state(child)
+    return state.persistent and not relationship.class_attribute.hasparent(state, optimistic=True)
+
+
+def _keep_parent(parent: object, relationship: RelationshipProperty[Any], child: object) -> None:
+    """Make ``child`` no orphan of ``parent``; a one-to-many child keeps its foreign key.
+
+    Private: ``AttributeImpl.sethasparent``, the flag the unit of work reads to find orphans
+    (``Mapper._is_orphan``, the dependency processors); no public API sets it. A backref had
+    cleared the child's many-to-one, which the flush would write as a NULL foreign key: it is
+    given back its parent, as already stored (``set_committed_value``, no history).
+    """
+    state = instance_state(child)
+    relationship.class_attribute.impl.sethasparent(state, instance_state(parent), value=True)
+    if relationship.direction is not ONETOMANY:
+        return
+    for reverse in state.mapper.relationships:
+        if reverse.direction is not MANYTOONE or reverse.viewonly:
+            continue
+        history = get_history(child, reverse.key, _PENDING)
+        if parent in history.deleted and not any(value is not None for value in history.added):
+            set_committed_value(child, reverse.key, parent)
+
+
+def soft_delete_orphans(session: Session) -> None:
+    """Soft-delete, with ``session.delete``, the soft-delete children a flush finds orphaned.
+
+    The row keeps its parent's foreign key and gets ``deleted_at``; the soft delete cascades down
+    as ``session.delete`` does.
+    """
+    for parent, relationship, child in list(_orphans(session)):
+        _keep_parent(parent, relationship, child)
+        session.delete(child)

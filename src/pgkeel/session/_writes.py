@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import get_history, instance_state
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from pgkeel.errors import CrossTenantWriteError, TenantNotSetError
-from pgkeel.session._cascade import forget_soft_deleted
+from pgkeel.session._cascade import forget_soft_deleted, soft_delete_orphans
 from pgkeel.session._dbapi import role_bypasses_rls
 from pgkeel.session._reads import UNKNOWN, loaded_value
 from pgkeel.softdelete import HARD_DELETES_KEY, SoftDeleteMixin, is_marked_for_hard_delete
@@ -316,7 +316,9 @@ def on_before_flush(session: Session, _context: UOWTransaction, _instances: obje
 
     Written rows are those of changed and deleted objects, and of the children added to or
     removed from a one-to-many collection; a row written otherwise is checked as it is written.
+    Soft-delete orphans of a ``delete-orphan`` cascade are soft-deleted like ``session.delete``.
     """
+    soft_delete_orphans(session)
     _soft_delete_pending(session)
     _soft_deleted_by_value(session)
     _watch_written_rows()
