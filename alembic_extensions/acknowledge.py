@@ -70,6 +70,11 @@ RENAME_ARGUMENT = "rename"
 """``alembic -x rename=orders.name:full_name revision --autogenerate``: write a rename."""
 BACKFILL_ARGUMENT = "backfill"
 """``-x backfill=orders.tenant_id=<SQL>``: the value the old rows get before NOT NULL."""
+DOWNGRADE_BACKFILL_ARGUMENT = "downgrade_backfill"
+"""``-x downgrade_backfill=orders.note=<SQL>``: the value a column the upgrade made nullable
+gives its NULL rows before the downgrade makes it NOT NULL again."""
+KEEP_TYPE_ARGUMENT = "downgrade_keep_type"
+"""``-x downgrade_keep_type=orders.code``: the downgrade leaves the type the upgrade gave."""
 
 
 class AcknowledgeOp(MigrateOperation):

@@ -86,6 +86,27 @@ def add_column_rewrites(
         return None
 
 
+def table_has_rows(connection: Connection, schema: str | None, table: str) -> bool:
+    """Whether ``table`` holds a row: ``SELECT EXISTS``, with row-level security off.
+
+    Where a policy would hide rows from this role (PostgreSQL then refuses to turn it off), a
+    table whose file is not empty counts as one with rows.
+    """
+    relation = sql.Identifier(*(part for part in (schema, table) if part))
+    exists = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(relation).as_string()
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql("SET LOCAL row_security = off")
+        return bool(connection.exec_driver_sql(exists.replace("%", "%%")).scalar())
+    except DBAPIError:
+        savepoint.rollback()
+        size = text("SELECT pg_relation_size(to_regclass(:relation)) > 0")
+        return bool(connection.execute(size, {"relation": relation.as_string()}).scalar())
+    finally:
+        if savepoint.is_active:
+            savepoint.rollback()
+
+
 def add_column_violation(where: str, column: Column[Any]) -> Violation:
     """The refusal of a new column PostgreSQL fills by rewriting the table, with the recipe."""
     if column.identity is not None:

@@ -270,19 +270,25 @@ def _process_revision_directives(options: MigrationOptions) -> RevisionHook:
 def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> None:
     """The safe-DDL rewrite (``alembic_extensions.safety``) of revisions that hold operations.
 
-    The ``-x acknowledge=``, ``-x rename=`` and ``-x backfill=`` answers are read (and a
-    malformed one refused) on every run; the rewrite's modules are imported only when there is
-    something to rewrite.
+    The ``-x acknowledge=``, ``-x rename=``, ``-x backfill=`` and the downgrade's answers
+    (``-x downgrade_backfill=``, ``-x downgrade_keep_type=``) are read (and a malformed one
+    refused) on every run; the rewrite's modules are imported only when there is something to
+    rewrite.
     """
     from alembic_extensions.acknowledge import (  # noqa: PLC0415
         BACKFILL_ARGUMENT,
+        DOWNGRADE_BACKFILL_ARGUMENT,
+        KEEP_TYPE_ARGUMENT,
         acknowledged_items,
         column_backfills,
         column_renames,
+        x_values,
     )
 
     acknowledged, renames = acknowledged_items(context), column_renames(context)
     backfills = column_backfills(context, BACKFILL_ARGUMENT)
+    downgrade_backfills = column_backfills(context, DOWNGRADE_BACKFILL_ARGUMENT)
+    keep_types = frozenset(x_values(context, KEEP_TYPE_ARGUMENT))
     if all(upgrade.is_empty() for d in directives for upgrade in d.upgrade_ops_list):
         return
     from alembic_extensions.loss import LossGuard  # noqa: PLC0415
@@ -296,6 +302,8 @@ def _make_safe(context: MigrationContext, directives: list[MigrationScript]) -> 
         renames,
         backfills,
         model_checks=_check_names(metadata),
+        downgrade_backfills=downgrade_backfills,
+        keep_types=keep_types,
     )
     make_safe(directives, split=context.opts.get(SPLIT_OPTION, True), guard=guard)
 

@@ -66,6 +66,7 @@ from alembic_extensions.dependents import (
     sql_identifiers,
 )
 from alembic_extensions.ops import (
+    CommentOp,
     DropExclusionRuleOp,
     RenameConstraintOp,
     RenameIndexOp,
@@ -87,6 +88,18 @@ _POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no
 _NEEDS_USING = "needs a USING cast"
 
 
+@dataclass(frozen=True)
+class ReverseType:
+    """What a downgrade writes for a column's type change back (the upgrade's, reversed)."""
+
+    note: MigrateOperation
+    """``op.acknowledge(...)`` before the change, or a comment in its place (``keep``)."""
+    using: str | None = None
+    """The ``USING`` cast the change back needs, when acknowledged."""
+    keep: bool = False
+    """The downgrade leaves the type the upgrade gave (``-x downgrade_keep_type=``)."""
+
+
 @dataclass
 class LossGuard:
     """What one autogenerate run checks against: the database, and what the author acknowledged."""
@@ -100,6 +113,14 @@ class LossGuard:
     """``-x backfill=`` answers: ``{"table.column": SQL giving each old row its value}``."""
     model_checks: frozenset[str] = frozenset()
     """The names of the model's check constraints (a check the model keeps is never dropped)."""
+    downgrade_backfills: dict[str, str] = field(default_factory=dict)
+    """``-x downgrade_backfill=`` answers: ``{"table.column": SQL}`` for a column made nullable."""
+    keep_types: frozenset[str] = frozenset()
+    """``-x downgrade_keep_type=`` answers: the columns whose downgrade keeps the new type."""
+    reversals: dict[str, ReverseType] = field(default_factory=dict)
+    """What the downgrade writes for each type change back, by ``table.column``."""
+    not_null_downgrades: dict[str, str | None] = field(default_factory=dict)
+    """Each column made nullable, answered: the SQL its NULLs get on the downgrade, or None."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Catalog reads made once per autogenerate run."""
 
@@ -916,10 +937,25 @@ def _guard_type(
     """The type change, after an acknowledgement when it may go (else refused)."""
     if op.modify_type is None or guard.connection is None:
         return [op]
-    where = _where(container.schema, container.table_name, op.column_name)
     column = _database_name(container, op.column_name)
     old = _column_type(guard.connection, container.schema, container.table_name, column)
     new = str(op.modify_type.compile(dialect=guard.dialect))
+    guarded = _guard_forward(container, op, guard, (old, new))
+    _guard_reverse(container, op, guard, (old, new))
+    return guarded
+
+
+def _guard_forward(
+    container: ops.ModifyTableOps,
+    op: ops.AlterColumnOp,
+    guard: LossGuard,
+    types: tuple[str, str],
+) -> list[ops.MigrateOperation]:
+    """The upgrade's type change, after an acknowledgement when it may go (else refused)."""
+    assert guard.connection is not None  # noqa: S101  # _guard_type asks only with one
+    where = _where(container.schema, container.table_name, op.column_name)
+    column = _database_name(container, op.column_name)
+    old, new = types
     readers = readers_of(guard.connection, container.schema, container.table_name, column)
     if readers:
         if not guard.refuse_unless_acknowledged(_readers_violation(where, old, new, readers)):
@@ -1069,6 +1105,80 @@ def _zone_note(old: str, new: str) -> str:
     if not all("timestamp" in type_.lower() for type_ in (old, new)) or zoned[0] == zoned[1]:
         return ""
     return f"; the values are read as {MIGRATION_TIME_ZONE}, the time zone every migration runs in"
+
+
+def _reverse_reason(
+    guard: LossGuard, container: ops.ModifyTableOps, column: str, types: tuple[str, str]
+) -> str | None:
+    """What changing ``column`` back from ``new`` to ``old`` does to the table; None: nothing.
+
+    Asked as for the upgrade: the rewrite probe, then a copy of the table with the column
+    already of the new type for the indexes it rebuilds, then the checks it scans for.
+    """
+    assert guard.connection is not None  # noqa: S101  # _guard_type asks only with one
+    old, new = types
+    reason = probe_rewrite(guard.connection, new, old)
+    if reason is not None:
+        return reason
+    schema, table = container.schema, container.table_name
+    outcome = type_change_outcome(guard.connection, schema, table, column, old, from_type=new)
+    if outcome.refused is not None:
+        return f"fails: PostgreSQL says '{outcome.refused}'"
+    if outcome.rebuilt:
+        return f"rebuilds {', '.join(outcome.rebuilt)}"
+    checks = checks_reading(guard.connection, schema, table, column)
+    return _rechecks(checks) if checks else None
+
+
+def _guard_reverse(
+    container: ops.ModifyTableOps,
+    op: ops.AlterColumnOp,
+    guard: LossGuard,
+    types: tuple[str, str],
+) -> None:
+    """Judge the downgrade's change back (``new`` to ``old``) as the upgrade's; record the plan.
+
+    A change back that rewrites, needs ``USING``, rebuilds indexes or scans for checks is not
+    written: the downgrade keeps the new type, with a comment that says why (a widened
+    ``varchar`` stays wide, and no value can be cut). Acknowledged (``-x acknowledge=``, the
+    answer that also covers the upgrade's own refusal), it changes the type back.
+    """
+    where = _where(container.schema, container.table_name, op.column_name)
+    old, new = types
+    reason = _reverse_reason(guard, container, _database_name(container, op.column_name), types)
+    if reason is None:
+        note = f"downgrade: {new} to {old}: no table rewrite (checked by pgkeel)"
+        guard.reversals[where] = ReverseType(_acknowledge(TYPE_CHANGE, where, note))
+        return
+    if where in guard.keep_types or where not in guard.acknowledged:
+        comment = (
+            f"{where} keeps {new} on this downgrade: changing it back to {old} {reason}. "
+            "Every value is kept; `alembic check` at the older revision reports the type. To "
+            f"change it back all the same, generate the revision with -x acknowledge={where}."
+        )
+        guard.reversals[where] = ReverseType(CommentOp(comment), keep=True)
+        return
+    note = f"downgrade: {new} to {old} {reason}: acknowledged"
+    using = None
+    if reason.startswith(_NEEDS_USING):
+        quoted = sql.Identifier(op.column_name).as_string()
+        using = f"{quoted}::text::{old}" if _enum_involved(op) else f"{quoted}::{old}"
+    guard.reversals[where] = ReverseType(_acknowledge(TABLE_REWRITE, where, note), using)
+
+
+def reverse_type_ops(
+    op: ops.AlterColumnOp | AlterColumnUsingOp, plan: ReverseType | None
+) -> list[MigrateOperation]:
+    """A downgrade's type change back as judged at autogenerate (``plan``): noted, cast, kept."""
+    if plan is None:
+        return [op]
+    if not plan.keep:
+        if plan.using is not None and isinstance(op, ops.AlterColumnOp):
+            return [plan.note, AlterColumnUsingOp(op, plan.using)]
+        return [plan.note, op]
+    alter = op.alter if isinstance(op, AlterColumnUsingOp) else op
+    alter.modify_type = None
+    return [plan.note, alter] if alter.has_changes() else [plan.note]
 
 
 def _guard_types(container: ops.ModifyTableOps, guard: LossGuard) -> None:

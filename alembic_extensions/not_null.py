@@ -23,7 +23,7 @@ from alembic.operations import MigrateOperation, ops
 from psycopg import sql
 
 from alembic_extensions.backfill import BackfillOp
-from alembic_extensions.ops import AutocommitBlockOp, NoOp, ValidateConstraintOp
+from alembic_extensions.ops import AutocommitBlockOp, CommentOp, NoOp, ValidateConstraintOp
 from pgkeel.dbobjects import qualified
 from pgkeel.naming import fit_identifier
 
@@ -161,6 +161,38 @@ def makes_not_null(op: MigrateOperation) -> bool:
         and op.modify_nullable is False
         and op.existing_nullable is not False
     )
+
+
+def makes_nullable(op: MigrateOperation) -> bool:
+    """Whether ``op`` turns a NOT NULL column into a nullable one (its reverse: NOT NULL)."""
+    return (
+        isinstance(op, ops.AlterColumnOp)
+        and op.modify_nullable is True
+        and op.existing_nullable is False
+    )
+
+
+def downgrade_not_null_steps(
+    alter: ops.AlterColumnOp, backfill: str | None, *, answered: bool
+) -> tuple[ops.AlterColumnOp | None, NotNullStepsOp]:
+    """A downgrade's NOT NULL (the reverse of a column made nullable) as the upgrade's steps.
+
+    ``backfill``: the ``-x downgrade_backfill=`` SQL for the NULL rows; without it, and
+    ``answered`` (acknowledged), a comment says that a NULL stops the downgrade.
+    """
+    rest, steps = not_null_steps(alter, backfill)
+    if backfill is None and answered:
+        where = ".".join(filter(None, (alter.schema, alter.table_name, alter.column_name)))
+        name = check_name(alter.table_name, alter.column_name)
+        steps.ops.insert(
+            0,
+            CommentOp(
+                f"{where} becomes NOT NULL again with no value for its NULLs (acknowledged): "
+                f"while a row holds NULL the validation of {name} stops this downgrade, before "
+                "anything else changed; give those rows a value, then run it again."
+            ),
+        )
+    return rest, steps
 
 
 def _nullability(alter: ops.AlterColumnOp) -> ops.AlterColumnOp:

@@ -353,6 +353,17 @@ class NoOp(MigrateOperation):
         return ()
 
 
+class CommentOp(NoOp):
+    """A note for the reader of the migration, written as ``# pgkeel: ...`` lines; runs nothing."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def reverse(self) -> NoOp:
+        """Nothing: the note is about one direction."""
+        return NoOp()
+
+
 class RenameIndexOp(MigrateOperation):
     """``ALTER INDEX ... RENAME TO ...`` (a SHARE UPDATE EXCLUSIVE lock: reads and writes go on).
 

@@ -78,32 +78,47 @@ def _names_in_table(table: list[_IndexFile], changed: list[_IndexFile]) -> list[
     return names
 
 
-def type_change_outcome(
-    connection: Connection, schema: str | None, table: str, column: str, new_type: str
+def _alter(column: str, type_: str) -> str:
+    """``ALTER TABLE <copy> ALTER COLUMN column TYPE type_``."""
+    return (
+        sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}")
+        .format(sql.Identifier(_COPY), sql.Identifier(column), sql.SQL(type_))
+        .as_string()
+    )
+
+
+def type_change_outcome(  # noqa: PLR0913  # the change, and the type it starts from
+    connection: Connection,
+    schema: str | None,
+    table: str,
+    column: str,
+    new_type: str,
+    *,
+    from_type: str | None = None,
 ) -> TypeChangeOutcome:
     """Which indexes of the table changing ``column`` to ``new_type`` rebuilds, or why it fails.
 
+    ``from_type``: the type the column has first (a downgrade's change back starts from the
+    upgrade's type); the copy's column is changed to it before its indexes are read.
     A server that cannot make the copy (a read-only standby) says nothing: no index rebuilt.
     """
     source = sql.Identifier(*([schema] if schema else []), table)
     create = sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING ALL)").format(
         sql.Identifier(_COPY), source
     )
-    alter = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(
-        sql.Identifier(_COPY),
-        sql.Identifier(column),
-        sql.SQL(new_type),
-    )
+    alter = _alter(column, new_type)
     savepoint = connection.begin_nested()
     try:
         connection.exec_driver_sql(IN_MIGRATION_TIME_ZONE)
         try:
             connection.exec_driver_sql(create.as_string())
+            if from_type is not None:
+                connection.exec_driver_sql(_alter(column, from_type).replace("%", "%%"))
         except DBAPIError:
             return TypeChangeOutcome([])
         before = _index_files(connection, _COPY)
         try:
-            connection.exec_driver_sql(alter.as_string().replace("%", "%%"))
+            connection.exec_driver_sql(alter.replace("%", "%%"))
         except DBAPIError as exc:
             message = str(exc.orig) if exc.orig is not None else str(exc)
             return TypeChangeOutcome([], " ".join(message.split()))

@@ -169,6 +169,7 @@ def _register_operations() -> None:
     renderers.dispatch_for(ops.DroppedWithTableOp)(rendering.render_dropped_with_table)
     renderers.dispatch_for(ops.DropColumnAfterRulesOp)(rendering.render_column_drop_after_rules)
     renderers.dispatch_for(ops.NoOp)(rendering.render_nothing)
+    renderers.dispatch_for(ops.CommentOp)(rendering.render_comment)
     renderers.dispatch_for(ops.DropReplacedRuleOp)(rendering.render_drop_replaced)
     renderers.dispatch_for(ops.RenameIndexOp)(rendering.render_rename_index)
     renderers.dispatch_for(ops.UniqueUsingIndexOp)(rendering.render_unique_using_index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import enum
 import inspect
+import textwrap
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from alembic_extensions.not_null import AddNotNullCheckOp, NotNullStepsOp, SetNotNullOp
     from alembic_extensions.ops import (
         AutocommitBlockOp,
+        CommentOp,
         ConcurrentCreateIndexOp,
         ConcurrentDropIndexOp,
         CreateObjectOp,
@@ -311,6 +313,12 @@ def render_column_drop_after_rules(
 def render_nothing(_autogen_context: AutogenContext, _op: NoOp) -> list[str]:
     """No lines."""
     return []
+
+
+def render_comment(_autogen_context: AutogenContext, op: CommentOp) -> list[str]:
+    """The note as comment lines: ``# pgkeel: ...``, wrapped."""
+    lines = textwrap.wrap(f"pgkeel: {op.text}", width=90, break_on_hyphens=False)
+    return [f"# {line}" for line in lines]
 
 
 def render_autocommit_block(autogen_context: AutogenContext, op: AutocommitBlockOp) -> list[str]:

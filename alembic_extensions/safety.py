@@ -38,11 +38,13 @@ from sqlalchemy import Identity, text
 from alembic_extensions.acknowledge import (
     BACKFILL_ARGUMENT,
     CONSTRAINT_REPLACED,
+    DOWNGRADE_BACKFILL_ARGUMENT,
     GENERATED_COLUMN,
+    KEEP_TYPE_ARGUMENT,
     PRIMARY_KEY_CHANGE,
     AcknowledgeOp,
 )
-from alembic_extensions.columns import guard_add_column
+from alembic_extensions.columns import guard_add_column, table_has_rows
 from alembic_extensions.dependents import columns_used
 from alembic_extensions.errors import UnsafeMigrationError
 from alembic_extensions.generated import (
@@ -54,14 +56,23 @@ from alembic_extensions.generated import (
 )
 from alembic_extensions.keys import primary_key_violation
 from alembic_extensions.late_keys import ForeignKeyAfterKeyOp, after_new_keys, split_late
-from alembic_extensions.loss import LossGuard, apply_renames, guard_losses
+from alembic_extensions.loss import (
+    AlterColumnUsingOp,
+    LossGuard,
+    apply_renames,
+    guard_losses,
+    reverse_type_ops,
+)
 from alembic_extensions.not_null import (
     NotNullStepsOp,
+    downgrade_not_null_steps,
     makes_not_null,
+    makes_nullable,
     not_null_steps,
 )
 from alembic_extensions.ops import (
     AutocommitBlockOp,
+    CommentOp,
     ConcurrentCreateIndexOp,
     ConcurrentDropIndexOp,
     CreateObjectOp,
@@ -147,6 +158,23 @@ def unused_backfill_error(where: list[str]) -> str:
     )
 
 
+def _refuse_unused_downgrade_answers(guard: LossGuard) -> None:
+    """``-x downgrade_backfill=`` and ``-x downgrade_keep_type=`` that answer nothing: an error."""
+    backfilled = set(guard.downgrade_backfills) - set(guard.not_null_downgrades)
+    kept = guard.keep_types - {where for where, plan in guard.reversals.items() if plan.keep}
+    for name, unused, needs in (
+        (DOWNGRADE_BACKFILL_ARGUMENT, backfilled, "makes nullable"),
+        (KEEP_TYPE_ARGUMENT, kept, "changes to a type the downgrade cannot change back safely"),
+    ):
+        if unused:
+            listed = ", ".join(sorted(unused))
+            raise CommandError(
+                f"-x {name}={min(unused)}: this revision {needs} no column {listed}, so the "
+                "answer is about nothing. Fix: name the column as table.column "
+                "(schema.table.column outside the default schema), or leave the answer out."
+            )
+
+
 def tenant_column_violation(table_name: str, column: Column[Any]) -> Violation:
     """The refusal of ``TenantMixin`` added to an existing table, with expand/backfill/contract."""
     table = table_name
@@ -209,19 +237,54 @@ def _not_null(op: ops.AlterColumnOp, backfills: dict[str, str]) -> list[ops.Migr
     return [rest, steps] if rest is not None else [steps]
 
 
+def _opted_out_with_rows(violation: Violation, table: str) -> Violation:
+    """The refusal of a column opted out of ``violation``'s rule on a table that holds rows."""
+    return Violation(
+        violation.rule,
+        violation.where,
+        f"{violation.where} is opted out with pgkeel.naming.allow({violation.rule!r}), which "
+        f"is for a table known to be empty, but {table} holds rows, and the migration would "
+        f"fail on the first one (NotNullViolation). As for any table with rows: "
+        + violation.problem,
+        violation.fix,
+        f"none while {table} holds rows: the opt-out is for an empty table (if its rows do "
+        "not matter, delete them first)",
+    )
+
+
+def _new_column_violation(
+    column: Column[Any], container: ops.ModifyTableOps, guard: LossGuard
+) -> Violation | None:
+    """The refusal of a new NOT NULL column the old rows have no value for; None if it may go.
+
+    The opt-out of each rule is for an empty table: the database is asked whether it is.
+    """
+    if _needs_server_default(column):
+        rule, violation = NOT_NULL_RULE, not_null_violation(container.table_name, column)
+    elif _adds_tenant(column):
+        table_name = container.table_name
+        rule, violation = TENANT_BACKFILL_RULE, tenant_column_violation(table_name, column)
+    else:
+        return None
+    if not allowed(rule, column, column.table):
+        return violation
+    connection = guard.connection
+    if connection is None or not table_has_rows(connection, container.schema, container.table_name):
+        return None
+    table = ".".join(filter(None, (container.schema, container.table_name)))
+    return _opted_out_with_rows(violation, table)
+
+
 def _safe_add_column(
     op: ops.AddColumnOp,
     container: ops.ModifyTableOps,
     refused: list[Violation],
     guard: LossGuard,
 ) -> list[ops.MigrateOperation]:
-    column = op.column
-    if _needs_server_default(column) and not allowed(NOT_NULL_RULE, column, column.table):
-        refused.append(not_null_violation(container.table_name, column))
-    elif _adds_tenant(column) and not allowed(TENANT_BACKFILL_RULE, column, column.table):
-        refused.append(tenant_column_violation(container.table_name, column))
-    else:
+    violation = _new_column_violation(op.column, container, guard)
+    if violation is None:
         return guard_add_column(op, container, guard)
+    refused.append(violation)
     return [op]
 
 
@@ -364,11 +427,34 @@ def _rewrite(upgrade_ops: ops.UpgradeOps, guard: LossGuard, backfills: dict[str,
             for safe in _safe_op(op, container, found, guard, backfills)
         ]
         refused.extend(v for v in found if (*table, v.where.rpartition(".")[2]) not in renamed)
+        _plan_nullable_downgrades(container, guard)
         keep_unique_rules(container)
         keep_indexes(container)
         hold_column_drops(container)
         _guard_primary_keys(container, guard)
         _replaced_constraints(container)
+
+
+def _alter_of(op: ops.MigrateOperation) -> ops.MigrateOperation:
+    """The ``alter_column`` inside ``op`` (one written with ``USING``), else ``op``."""
+    return op.alter if isinstance(op, AlterColumnUsingOp) else op
+
+
+def _plan_nullable_downgrades(container: ops.ModifyTableOps, guard: LossGuard) -> None:
+    """Each column the container makes nullable: what its downgrade gives the NULLs, if anything.
+
+    The downgrade makes it NOT NULL again with the upgrade's steps (a check validated without
+    blocking writes, never a plain ``SET NOT NULL``); a NULL written in between stops them before
+    anything else changes, unless ``-x downgrade_backfill=`` gives those rows a value first.
+    """
+    for op in container.ops:
+        alter = _alter_of(op)
+        if not makes_nullable(alter):
+            continue
+        assert isinstance(alter, ops.AlterColumnOp)  # noqa: S101  # makes_nullable
+        where = ".".join(filter(None, (container.schema, container.table_name, alter.column_name)))
+        # No answer: the steps alone, with a comment; a NULL written since stops them first.
+        guard.not_null_downgrades[where] = guard.downgrade_backfills.get(where)
 
 
 def _is_table_security(op: ops.MigrateOperation) -> bool:
@@ -467,18 +553,82 @@ def reverse_second_step(deferred: list[ops.MigrateOperation]) -> list[ops.Migrat
     moved = {id(op) for op in (*late, *checks)}
     rest = [op for op in deferred if id(op) not in moved]
     turned = [op for op in restore_unique_rules(rest) if not isinstance(op, NoOp)]
-    plain = [op for op in turned if not isinstance(op, _DEFERRED)]
+    plain = [
+        back
+        for op in turned
+        if not isinstance(op, _DEFERRED)
+        for back in (_column_back(op) if isinstance(op, ops.AddColumnOp) else [op])
+    ]
     dropped = [op.reverse() for op in reversed(late)]
     return [*dropped, *plain, *second_step([op for op in turned if isinstance(op, _DEFERRED)])]
 
 
-def _safe_reverse(op: ops.MigrateOperation) -> list[ops.MigrateOperation]:
-    """A downgrade's creation on a table that exists, made as safe as the upgrade's."""
+def _column_back(op: ops.AddColumnOp) -> list[ops.MigrateOperation]:
+    """A dropped column a downgrade adds back: nullable when the rows have no value for it.
+
+    Its values went with the upgrade. NOT NULL without a server default (or ``tenant_id``,
+    whose default reads the transaction's tenant, which a migration has none of) would fail on
+    the first row, so it comes back nullable, with a comment that says so. A constant server
+    default gives every row its value: that column comes back as it was.
+    """
+    column = op.column
+    if column.nullable or not (_needs_server_default(column) or _adds_tenant(column)):
+        return [op]
+    where = ".".join(filter(None, (op.schema, op.table_name, column.name)))
+    back = column._copy()
+    back.nullable = True
+    note = (
+        f"{where} comes back nullable: the upgrade dropped its values, and the rows have none "
+        "to give it (NOT NULL would fail on the first row). Make it NOT NULL again, once every "
+        f'row has a value, with a revision generated with -x "backfill={where}=<SQL>".'
+    )
+    if column.name == TENANT_COLUMN:
+        note += " Until then the policy shows a row without a tenant to no tenant."
+    return [CommentOp(note), ops.AddColumnOp(op.table_name, back, schema=op.schema)]
+
+
+def _safe_reverse_alter(
+    op: ops.AlterColumnOp | AlterColumnUsingOp, container: ops.ModifyTableOps, guard: LossGuard
+) -> list[ops.MigrateOperation]:
+    """A downgrade's ``alter_column``: the type change back as judged, NOT NULL as the steps."""
+    alter = op.alter if isinstance(op, AlterColumnUsingOp) else op
+    where = ".".join(filter(None, (container.schema, container.table_name, alter.column_name)))
+    changed = alter.modify_type is not None
+    turned = reverse_type_ops(op, guard.reversals.get(where)) if changed else [op]
+    safe: list[ops.MigrateOperation] = []
+    for item in turned:
+        inner = _alter_of(item)
+        if not makes_not_null(inner):
+            safe.append(item)
+            continue
+        assert isinstance(inner, ops.AlterColumnOp)  # noqa: S101  # makes_not_null
+        answered = where in guard.not_null_downgrades
+        backfill = guard.not_null_downgrades.get(where)
+        rest, steps = downgrade_not_null_steps(inner, backfill, answered=answered)
+        safe += [item, steps] if rest is not None else [steps]
+    return safe
+
+
+def _safe_reverse(
+    op: ops.MigrateOperation, container: ops.ModifyTableOps, guard: LossGuard
+) -> list[ops.MigrateOperation]:
+    """A downgrade's operation on a table that exists, made as safe as the upgrade's."""
     if isinstance(op, ops.CreateIndexOp):
         return [ConcurrentCreateIndexOp(op)]
     if isinstance(op, ops.CreateUniqueConstraintOp):
         return unique_constraint_concurrently(op)
+    if isinstance(op, ops.AddColumnOp):
+        return _column_back(op)
+    if isinstance(op, ops.AlterColumnOp | AlterColumnUsingOp):
+        return _safe_reverse_alter(op, container, guard)
     return [op]
+
+
+def _not_null_first(container: ops.ModifyTableOps) -> list[NotNullStepsOp]:
+    """Take out of ``container`` the steps that make its columns NOT NULL again."""
+    steps = [op for op in container.ops if isinstance(op, NotNullStepsOp)]
+    container.ops = [op for op in container.ops if not isinstance(op, NotNullStepsOp)]
+    return steps
 
 
 def _on_existing_columns(build: ConcurrentCreateIndexOp, added: set[str]) -> bool:
@@ -511,8 +661,10 @@ def _later(op: ops.MigrateOperation, first: set[str], late_keys: set[str]) -> bo
     return isinstance(op, ConcurrentCreateIndexOp | ForeignKeyAfterKeyOp)
 
 
-def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
-    """``downgrade`` (the upgrade reversed) with what it builds on existing tables made safe.
+def safe_downgrade(
+    downgrade: list[ops.MigrateOperation], guard: LossGuard | None = None
+) -> list[ops.MigrateOperation]:
+    """``downgrade`` (the upgrade reversed) with what it changes on existing tables made safe.
 
     The reverse of a dropped index or unique constraint would be a plain build, under a lock
     that blocks writes. As in the upgrade, the index is built ``CONCURRENTLY`` and a unique
@@ -523,16 +675,28 @@ def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOpe
     in the downgrade's transaction: a downgrade is one revision, and a key that the rows no
     longer satisfy must stop it whole, so that it can run again. A table the downgrade creates
     again is empty and keeps plain DDL.
+
+    A type change back is written as ``guard`` judged it at autogenerate (acknowledged, or left
+    out with a comment). A column the upgrade made nullable is made NOT NULL again by the
+    upgrade's steps (a backfill when ``-x downgrade_backfill=`` gave one, the check ``NOT
+    VALID``, its validation, ``SET NOT NULL``), first of all: a NULL left stops the downgrade
+    before it changed anything. A dropped NOT NULL column whose rows have no value comes back
+    nullable.
     """
+    guard = guard or LossGuard(None, frozenset(), [])
     created = _tables(ops.UpgradeOps(downgrade), ops.CreateTableOp)
     first: list[ConcurrentCreateIndexOp] = []
+    not_null: list[NotNullStepsOp] = []
     for container in downgrade:
         if not isinstance(container, ops.ModifyTableOps):
             continue
         if (container.schema, container.table_name) in created:
             continue
-        container.ops = [safe for op in container.ops for safe in _safe_reverse(op)]
+        container.ops = [
+            safe for op in container.ops for safe in _safe_reverse(op, container, guard)
+        ]
         first.extend(_first_builds(container))
+        not_null.extend(_not_null_first(container))
     names = {str(build.create.index_name) for build in first}
     # A foreign key to a key built after the transaction (on a column added back) waits for it.
     waiting = ops.UpgradeOps(downgrade)
@@ -550,11 +714,13 @@ def safe_downgrade(downgrade: list[ops.MigrateOperation]) -> list[ops.MigrateOpe
             later.extend(op for op in container.ops if _later(op, names, late_keys))
             container.ops = [op for op in container.ops if not _later(op, names, late_keys)]
     kept = [op for op in downgrade if not isinstance(op, ops.ModifyTableOps) or op.ops]
-    return [*_block(first), *kept, *second_step(later)]
+    return [*not_null, *_block(first), *kept, *second_step(later)]
 
 
 def _reverse_into_downgrade(
-    directive: ops.MigrationScript, tails: Sequence[list[ops.MigrateOperation]] = ()
+    directive: ops.MigrationScript,
+    tails: Sequence[list[ops.MigrateOperation]] = (),
+    guard: LossGuard | None = None,
 ) -> None:
     """Each downgrade: the reverse of its upgrade's ``tail`` (deferred operations) first.
 
@@ -568,12 +734,12 @@ def _reverse_into_downgrade(
         kept = upgrade_ops.ops[: len(upgrade_ops.ops) - len(second_step(tail))]
         downgrade_ops.ops = [
             *(reverse_second_step(tail) if tail else []),
-            *safe_downgrade(list(reversed([op.reverse() for op in kept]))),
+            *safe_downgrade(list(reversed([op.reverse() for op in kept])), guard),
         ]
 
 
 def _following_revision(
-    directive: ops.MigrationScript, deferred: list[ops.MigrateOperation]
+    directive: ops.MigrationScript, deferred: list[ops.MigrateOperation], guard: LossGuard
 ) -> ops.MigrationScript:
     """The revision that runs ``deferred`` after ``directive`` has committed."""
     upgrade_ops = directive.upgrade_ops
@@ -587,7 +753,7 @@ def _following_revision(
     )
     if directive.message is None:
         directive.message = message
-    _reverse_into_downgrade(following, [deferred])
+    _reverse_into_downgrade(following, [deferred], guard)
     return following
 
 
@@ -628,6 +794,7 @@ def make_safe(
         raise UnsafeMigrationError(guard.refused)
     if backfills and any(directive.upgrade_ops_list for directive in directives):
         raise CommandError(unused_backfill_error(sorted(backfills)))
+    _refuse_unused_downgrade_answers(guard)
     for directive in list(directives):
         tails: list[list[ops.MigrateOperation]] = []
         for upgrade_ops in directive.upgrade_ops_list:
@@ -637,6 +804,6 @@ def make_safe(
             if deferred and alone:
                 upgrade_ops.ops.extend(second_step(deferred))
             elif deferred:
-                following = _following_revision(directive, deferred)
+                following = _following_revision(directive, deferred, guard)
                 directives.insert(directives.index(directive) + 1, following)
-        _reverse_into_downgrade(directive, tails)
+        _reverse_into_downgrade(directive, tails, guard)

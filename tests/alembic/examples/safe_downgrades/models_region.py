@@ -1,0 +1,25 @@
+"""Accounts with a new NOT NULL region, opted out of not-null-default."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pgkeel.base import PgkeelDeclarative, new_metadata
+from pgkeel.mixins import TimestampMixin, UUIDPrimaryKeyMixin
+from pgkeel.naming import allow
+from pgkeel.types import TYPE_ANNOTATION_MAP
+
+
+class Base(PgkeelDeclarative, DeclarativeBase):
+    metadata = new_metadata()
+    type_annotation_map: ClassVar = TYPE_ANNOTATION_MAP
+
+
+class Account(UUIDPrimaryKeyMixin, TimestampMixin, Base):
+    email: Mapped[str]
+    code: Mapped[str] = mapped_column(String(50))
+    level: Mapped[str] = mapped_column(server_default="basic")
+    region: Mapped[str] = mapped_column(info=allow("not-null-default"))
