@@ -8,6 +8,8 @@ import re
 import shutil
 import struct
 import subprocess
+from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -15,10 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pgkeel.cli import main
-from pgkeel.doctor import JSON_SCHEMA_VERSION, Report, Thresholds, render
+from pgkeel.doctor import JSON_SCHEMA_VERSION, Report, Thresholds, diagnose, render
 from pgkeel.doctor.render.as_json import JSON_SCHEMA
 from pgkeel.doctor.thresholds import DoctorSettingsError
-from tests.doctor.conftest import execute, found, server_setting
+from tests.doctor.conftest import as_role, execute, found, server_setting
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -202,4 +204,82 @@ def test_an_unreachable_database_is_named_with_the_cause_not_libpqs_hint(
     assert "port 1 failed: Connection refused. Fix: start the server" in err
     assert "Is the server running" not in err
     assert ".." not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_cache_hit_ratio_finding_is_written_as_json(
+    problems: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sum() of the block counters is numeric: the evidence must still be JSON numbers."""
+    monkeypatch.chdir(tmp_path)
+    execute(problems, "SELECT count(*) FROM customers")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.pgkeel.doctor]\ncache_hit_ratio_min = 1.0\ncache_min_blocks = 1\n"
+    )
+    out = tmp_path / "report.json"
+    assert main(["doctor", "--url", problems, "--format", "json", "--output", str(out)]) == 4
+    data = json.loads(out.read_text())
+    jsonschema.Draft202012Validator(JSON_SCHEMA).validate(data)
+    cache = next(f for f in data["findings"] if f["check"] == "cache-hit-ratio")
+    assert isinstance(cache["evidence"]["hit"], int)
+    assert isinstance(cache["evidence"]["read"], int)
+
+
+def test_json_writes_any_evidence_value_it_is_given(report: Report) -> None:
+    finding = replace(
+        report.findings[0],
+        evidence={"whole": Decimal(12), "part": Decimal("0.5"), "other": Decimal("NaN")},
+    )
+    data = json.loads(render(replace(report, findings=(finding,)), "json"))
+    assert data["findings"][0]["evidence"] == {"whole": 12, "part": 0.5, "other": "NaN"}
+
+
+def test_prometheus_has_one_sample_per_label_set_for_findings_on_one_object(
+    doctor_url: str,
+) -> None:
+    role = f"twice_{doctor_url.rsplit('_', 1)[-1]}"
+    execute(doctor_url, f"CREATE ROLE {role} LOGIN BYPASSRLS CREATEROLE")
+    try:
+        report = diagnose(doctor_url, runtime_url=as_role(doctor_url, role))
+    finally:
+        execute(doctor_url, f"DROP ROLE {role}")
+    assert len([f for f in report.findings if f.check == "runtime-role"]) == 2
+    families = {f.name: f for f in text_string_to_metric_families(render(report, "prometheus"))}
+    for family in families.values():
+        labels = [tuple(sorted(s.labels.items())) for s in family.samples]
+        assert len(labels) == len(set(labels)), family.name
+    [runtime] = [
+        s for s in families["pgkeel_doctor_finding"].samples if s.labels["check"] == "runtime-role"
+    ]
+    assert runtime.value == 2
+
+
+def test_the_output_file_is_replaced_whole_never_rewritten_in_place(
+    problems: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "pgkeel.prom"
+    out.write_text("old report\n")
+    out.chmod(0o640)
+    before = out.stat().st_ino
+    main(["doctor", "--url", problems, "--format", "prometheus", "--output", str(out)])
+    assert out.stat().st_ino != before  # a new file renamed over the old one
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert out.read_text().startswith("# HELP pgkeel_doctor_findings")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pgkeel.prom"]
+
+
+@pytest.mark.parametrize("where", ["missing role", "unreachable"])
+def test_a_bad_runtime_url_is_a_one_paragraph_error(
+    doctor_url: str, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = (
+        as_role(doctor_url, "no_such_role_here")
+        if where == "missing role"
+        else "postgresql+psycopg://nobody@127.0.0.1:1/x"
+    )
+    assert main(["doctor", "--url", doctor_url, "--runtime-url", runtime]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to the runtime URL" in err
+    assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1

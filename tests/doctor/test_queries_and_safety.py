@@ -183,3 +183,52 @@ def test_every_check_id_is_unique_and_documented() -> None:
 def test_thresholds_default_to_the_documented_values() -> None:
     assert Thresholds().cache_hit_ratio_min == 0.95
     assert Thresholds().sequence_max_ratio == 0.75
+
+
+def test_a_table_never_vacuumed_or_analyzed_is_measured_among_the_largest(
+    doctor_url: str,
+) -> None:
+    """Its planner page count is 0: it must not lose its place to many small analyzed tables."""
+    small = [f"s{n}" for n in range(3 * Thresholds().top + 5)]
+    execute(
+        doctor_url,
+        *[f"CREATE TABLE {name} (id int) WITH (autovacuum_enabled = false)" for name in small],
+        *[f"INSERT INTO {name} VALUES (1)" for name in small],
+        f"VACUUM ANALYZE {', '.join(small)}",
+        "CREATE TABLE fresh (id int, pad text) WITH (autovacuum_enabled = false)",
+        "INSERT INTO fresh SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g",
+    )
+    assert found(doctor_url).largest_tables[0].name == "public.fresh"
+
+
+def test_fixes_quote_role_and_table_names_that_need_it(doctor_url: str) -> None:
+    role = f"Svc-User {doctor_url.rsplit('_', 1)[-1]}"
+    quoted = '"' + role + '"'
+    execute(
+        doctor_url,
+        f"CREATE ROLE {quoted} LOGIN BYPASSRLS",
+        'CREATE SCHEMA "Sales Dept"',
+        'CREATE TABLE "Sales Dept"."Tenant Tbl" (id bigint PRIMARY KEY, tenant_id uuid)',
+        f'ALTER TABLE "Sales Dept"."Tenant Tbl" OWNER TO {quoted}',
+    )
+    try:
+        report = diagnose(doctor_url, runtime_url=as_role(doctor_url, role))
+        fixes = {f.evidence["rule"]: f.fix for f in only(report, "runtime-role")}
+        assert fixes["bypassrls"].startswith(f"ALTER ROLE {quoted} NOBYPASSRLS")
+        assert f'ON "Sales Dept"."Tenant Tbl" TO {quoted}' in fixes["owner"]
+        execute(doctor_url, fixes["bypassrls"].partition(", or")[0])
+    finally:
+        execute(doctor_url, 'DROP SCHEMA "Sales Dept" CASCADE', f"DROP ROLE {quoted}")
+
+
+def test_the_pg_monitor_grant_quotes_the_role_and_names_who_may_run_it(doctor_url: str) -> None:
+    role = f"Mon Role {doctor_url.rsplit('_', 1)[-1]}"
+    execute(doctor_url, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        with pytest.raises(DoctorError) as raised:
+            diagnose(as_role(doctor_url, role))
+    finally:
+        execute(doctor_url, f'DROP ROLE "{role}"')
+    assert f'GRANT pg_monitor TO "{role}";' in str(raised.value)
+    assert "database owner" not in str(raised.value)
+    assert "ADMIN OPTION on pg_monitor" in str(raised.value)

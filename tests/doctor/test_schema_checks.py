@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from typing import TYPE_CHECKING
 
-from pgkeel.doctor import Finding, Report
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pgkeel.database import conninfo
+from pgkeel.doctor import Finding, Report, diagnose
+from pgkeel.doctor.context import Check, Problem
+from pgkeel.doctor.run import CHECKS
 from tests.doctor.conftest import execute, found
+
+if TYPE_CHECKING:
+    from pgkeel.doctor.context import Context
 
 
 def only(report: Report, check: str) -> list[Finding]:
@@ -159,8 +170,9 @@ def test_an_integer_key_without_a_sequence_near_its_limit_is_found(doctor_url: s
         "INSERT INTO entries VALUES (1, 1900000000)",
     )
     findings = only(found(doctor_url), "integer-key-near-limit")
-    assert [f.object for f in findings] == ["public.accounts.id", "public.entries.account_id"]
+    assert [f.object for f in findings] == ["public.accounts.id"]
     assert findings[0].evidence["largest"] == 1900000000
+    assert findings[0].evidence["estimated"] is False
 
 
 def test_a_tenant_table_without_forced_rls_and_policy_is_found(doctor_url: str) -> None:
@@ -187,3 +199,101 @@ def test_a_partition_of_a_protected_tenant_table_needs_its_own_rls(doctor_url: s
     )
     findings = only(found(doctor_url), "tenant-table-without-rls")
     assert [f.object for f in findings] == ["public.events_0"]
+
+
+def test_a_foreign_key_column_is_not_probed_its_values_are_the_referenced_keys(
+    doctor_url: str,
+) -> None:
+    execute(
+        doctor_url,
+        "CREATE TABLE accounts (id integer PRIMARY KEY)",
+        "CREATE TABLE entries (account_id integer PRIMARY KEY REFERENCES accounts)",
+        "INSERT INTO accounts VALUES (1900000000)",
+        "INSERT INTO entries VALUES (1900000000)",
+    )
+    findings = only(found(doctor_url), "integer-key-near-limit")
+    assert [f.object for f in findings] == ["public.accounts.id"]
+
+
+def _index_scans(url: str, index: str) -> int:
+    time.sleep(0.5)  # the doctor's session flushes its statistics as it ends
+    with psycopg.connect(conninfo(make_url(url))) as connection:
+        row = connection.execute(
+            "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s", [index]
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_analyzed_integer_key_is_read_from_its_statistics_not_scanned(doctor_url: str) -> None:
+    execute(
+        doctor_url,
+        "CREATE TABLE accounts (id integer PRIMARY KEY)",
+        "INSERT INTO accounts SELECT g FROM generate_series(1899999000, 1900000000) g",
+        "ANALYZE accounts",
+    )
+    before = _index_scans(doctor_url, "accounts_pkey")
+    [finding] = only(found(doctor_url), "integer-key-near-limit")
+    assert _index_scans(doctor_url, "accounts_pkey") == before
+    assert finding.evidence["largest"] == 1900000000
+    assert finding.evidence["estimated"] is True
+    assert "statistics" in finding.message
+
+
+def test_probing_integer_keys_keeps_no_lock_on_the_tables_it_probed(doctor_url: str) -> None:
+    """Each probe's locks go with its savepoint: thousands of tables cannot exhaust lock memory."""
+    execute(
+        doctor_url,
+        *[f"CREATE TABLE t{n} (id integer PRIMARY KEY)" for n in range(20)],
+        "INSERT INTO t7 VALUES (2000000000)",
+    )
+    held: list[int] = []
+
+    def count_locks(ctx: Context) -> list[Problem]:
+        held.append(
+            int(
+                ctx.value(  # type: ignore[arg-type]
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE l.pid = pg_backend_pid() AND c.relname ~ '^t[0-9]+'"
+                )
+            )
+        )
+        return []
+
+    checks = (*[c for c in CHECKS if c.id == "integer-key-near-limit"],)
+    report = diagnose(
+        doctor_url, checks=(*checks, Check("locks", "schema", "error", "", count_locks))
+    )
+    assert [f.object for f in report.findings] == ["public.t7.id"]
+    assert held == [0]
+
+
+def test_a_locked_table_is_skipped_alone_by_the_integer_key_probe(doctor_url: str) -> None:
+    execute(
+        doctor_url,
+        "CREATE TABLE a (id int PRIMARY KEY)",
+        "CREATE TABLE b (id int PRIMARY KEY)",
+        "INSERT INTO b VALUES (1900000000)",
+    )
+    with psycopg.connect(conninfo(make_url(doctor_url))) as migration:
+        migration.execute("LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
+        report = found(doctor_url, lock_timeout_ms=200)
+        migration.rollback()
+    assert [f.object for f in only(report, "integer-key-near-limit")] == ["public.b.id"]
+    [note] = [n for n in report.notes if n.check == "integer-key-near-limit"]
+    assert "1 key columns were skipped (for example in public.a)" in note.reason
+
+
+def test_a_sequence_starting_at_its_negative_minimum_is_measured_from_there(
+    doctor_url: str,
+) -> None:
+    execute(
+        doctor_url,
+        "CREATE SEQUENCE wide AS integer MINVALUE -2147483648 START -2147483648",
+        "SELECT nextval('wide')",
+        "SELECT setval('wide', -2147483000)",
+    )
+    assert only(found(doctor_url), "sequence-near-limit") == []
+    execute(doctor_url, "SELECT setval('wide', 1500000000)")
+    [finding] = only(found(doctor_url), "sequence-near-limit")
+    assert finding.evidence["used_ratio"] == pytest.approx(0.8493, 1e-3)

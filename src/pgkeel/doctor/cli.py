@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,33 @@ def _database_url(args: argparse.Namespace) -> str:
     return str(url)
 
 
+def _mode_for(path: Path) -> int:
+    """The mode ``path`` has, or the one a new file gets under the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader (node_exporter's textfile collector, a web server) sees the old report or the new
+    one, never half of one.
+    """
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        os.chmod(temporary, _mode_for(path))  # noqa: PTH101  # mkstemp makes it 0600
+        os.replace(temporary, path)  # noqa: PTH105
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     """Diagnose, write the report, and return the exit status --fail-on asks for."""
     from pgkeel.doctor.run import diagnose  # noqa: PLC0415  # the checks load when they run
@@ -84,7 +112,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     report = diagnose(_database_url(args), runtime_url=args.runtime_url, thresholds=thresholds)
     text = render(report, args.format)
     if args.output:
-        Path(args.output).write_text(text)
+        _write_atomically(Path(args.output), text)
     else:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.at_or_above(args.fail_on) else 0

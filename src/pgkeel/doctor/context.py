@@ -10,11 +10,13 @@ from psycopg import sql
 from sqlalchemy import text
 
 from pgkeel.doctor.model import Evidence, Finding, Note, Severity
+from pgkeel.errors import PgkeelError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlalchemy.engine import Connection, RowMapping
+    from sqlalchemy.exc import DBAPIError
 
     from pgkeel.doctor.thresholds import Thresholds
 
@@ -28,6 +30,16 @@ USER_RELATION = (
 _PLAIN = re.compile(r"(idx|ix|uq|ck|fk|pk)_[a-z0-9_]+")
 MARKER = "/* pgkeel doctor */ "
 """Leads every statement the doctor runs, so that its own statements stay out of its reports."""
+
+
+class DoctorError(PgkeelError):
+    """The doctor could not inspect the database (connection, privilege, timeout)."""
+
+
+def connection_cause(exc: DBAPIError) -> str:
+    """The driver's first line (the cause; libpq's hints follow it), without its period."""
+    lines = str(exc.orig or exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__).rstrip(".")
 
 
 @dataclass

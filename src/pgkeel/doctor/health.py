@@ -12,9 +12,10 @@ if TYPE_CHECKING:
     from pgkeel.doctor.context import Context
 
 _HIT_RATIOS = (
-    "SELECT 'tables' AS kind, coalesce(sum(heap_blks_hit), 0) AS hit, "
-    "coalesce(sum(heap_blks_read), 0) AS read FROM pg_statio_user_tables UNION ALL "
-    "SELECT 'indexes', coalesce(sum(idx_blks_hit), 0), coalesce(sum(idx_blks_read), 0) "
+    "SELECT 'tables' AS kind, coalesce(sum(heap_blks_hit), 0)::bigint AS hit, "
+    "coalesce(sum(heap_blks_read), 0)::bigint AS read FROM pg_statio_user_tables UNION ALL "
+    "SELECT 'indexes', coalesce(sum(idx_blks_hit), 0)::bigint, "
+    "coalesce(sum(idx_blks_read), 0)::bigint "
     "FROM pg_statio_user_indexes"
 )
 

@@ -112,18 +112,38 @@ _TABLE_PAGES = (
     "WHERE i.indrelid = c.oid), 0)"
 )
 """The planner's page count of a table with its TOAST and indexes: read without opening it."""
-_LARGEST_TABLES = (
-    "WITH candidates AS MATERIALIZED (SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name "
+_USER_TABLES = (
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relkind IN ('r', 'm') AND "
-    + USER_RELATION
-    + _UNLOCKED
-    + "ORDER BY "
-    + _TABLE_PAGES
-    + " DESC LIMIT 3 * :top) "
-    "SELECT name, pg_total_relation_size(oid) AS bytes FROM candidates "
-    "ORDER BY 2 DESC, 1 LIMIT :top"
+    "WHERE c.relkind IN ('r', 'm') AND " + USER_RELATION + _UNLOCKED
 )
+_TABLE_CANDIDATES = (
+    "(SELECT c.oid::bigint AS oid " + _USER_TABLES + "ORDER BY " + _TABLE_PAGES + " DESC "
+    "LIMIT 3 * :top) UNION (SELECT c.oid::bigint " + _USER_TABLES + "AND c.reltuples < 0)"
+)
+"""The tables with the most pages by the planner's count, and those never vacuumed or analyzed
+(their page count is 0 whatever their size): the ones worth measuring."""
+_TABLE_SIZES = (
+    "SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_total_relation_size(c.oid) AS bytes "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = ANY (CAST(:oids AS bigint[])::oid[])"
+)
+_MEASURED_AT_ONCE = 500
+"""Tables measured per savepoint: rolling it back releases their locks before the next ones."""
+
+
+def _largest_tables(ctx: Context, top: int) -> list[RelationSize]:
+    oids = [int(row["oid"]) for row in ctx.rows(_TABLE_CANDIDATES, top=top)]
+    sizes = []
+    for first in range(0, len(oids), _MEASURED_AT_ONCE):
+        savepoint = ctx.connection.begin_nested()
+        try:
+            rows = ctx.rows(_TABLE_SIZES, oids=oids[first : first + _MEASURED_AT_ONCE])
+        finally:
+            savepoint.rollback()
+        sizes += [RelationSize(r["name"], int(r["bytes"])) for r in rows if r["bytes"] is not None]
+    return sorted(sizes, key=lambda size: (-size.bytes, size.name))[:top]
+
+
 _LARGEST_INDEXES = (
     "WITH candidates AS MATERIALIZED (SELECT ci.oid, format('%I.%I', n.nspname, ci.relname) "
     "AS name, format('%I.%I', n.nspname, c.relname) AS table_name FROM pg_index i "
@@ -141,11 +161,12 @@ def largest(ctx: Context) -> tuple[int, list[RelationSize], list[RelationSize]]:
 
     Opening every relation to measure it costs more than every check together on a large
     schema, so the planner's page counts pick three times as many candidates as are listed, and
-    only those are measured.
+    only those are measured, with the tables never vacuumed or analyzed (the planner has no
+    page count for them).
     """
     top = ctx.thresholds.top
     database = int(ctx.value("SELECT pg_database_size(current_database())"))  # type: ignore[call-overload]
-    tables = [RelationSize(r["name"], int(r["bytes"])) for r in ctx.rows(_LARGEST_TABLES, top=top)]
+    tables = _largest_tables(ctx, top)
     indexes = [
         RelationSize(r["name"], int(r["bytes"]), r["table_name"])
         for r in ctx.rows(_LARGEST_INDEXES, top=top)

@@ -14,19 +14,28 @@ from sqlalchemy.pool import NullPool
 
 from pgkeel.database import parse_database_url
 from pgkeel.doctor.activity import ACTIVITY_CHECKS
-from pgkeel.doctor.context import MARKER, Check, Context, Problem
+from pgkeel.doctor.context import (
+    MARKER,
+    Check,
+    Context,
+    DoctorError,
+    Problem,
+    connection_cause,
+)
 from pgkeel.doctor.health import HEALTH_CHECKS
 from pgkeel.doctor.model import Finding, QueryStat, RelationSize, Report
 from pgkeel.doctor.queries import QUERY_CHECKS, largest, top_queries
 from pgkeel.doctor.runtime import RUNTIME_CHECKS
 from pgkeel.doctor.schema import SCHEMA_CHECKS
 from pgkeel.doctor.thresholds import Thresholds
-from pgkeel.errors import PgkeelError
+from pgkeel.roles._attributes import sql_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from sqlalchemy.engine import URL, Connection
+
+__all__ = ["CHECKS", "DoctorError", "diagnose"]
 
 T = TypeVar("T")
 CHECKS: tuple[Check, ...] = (
@@ -41,10 +50,6 @@ APPLICATION_NAME = "pgkeel doctor"
 REQUIRED_ROLE = "pg_monitor"
 
 
-class DoctorError(PgkeelError):
-    """The doctor could not inspect the database (connection, privilege, timeout)."""
-
-
 _PRIVILEGES = (
     "SELECT current_user, r.rolsuper OR pg_has_role(current_user, :role, 'USAGE') "
     "FROM pg_roles r WHERE r.rolname = current_user"
@@ -57,15 +62,9 @@ def _check_privileges(connection: Connection) -> None:
         raise DoctorError(
             f"role {role!r} lacks the {REQUIRED_ROLE} privileges pgkeel doctor needs to read "
             "every session's activity, the query statistics and the replication state. "
-            f"Fix: GRANT {REQUIRED_ROLE} TO {role}; (run as a superuser or the database owner), "
-            "or run pgkeel doctor as a role that has it."
+            f"Fix: GRANT {REQUIRED_ROLE} TO {sql_name(role)}; (run as a superuser or a role "
+            f"with ADMIN OPTION on {REQUIRED_ROLE}), or run pgkeel doctor as a role that has it."
         )
-
-
-def _cause(exc: OperationalError) -> str:
-    """The driver's first line (the cause; libpq's hints follow it), without its period."""
-    lines = str(exc.orig or exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__).rstrip(".")
 
 
 @contextmanager
@@ -76,8 +75,8 @@ def _read_only(bind: Engine, thresholds: Thresholds) -> Iterator[Connection]:
     except OperationalError as exc:
         url = bind.url.render_as_string(hide_password=True)
         raise DoctorError(
-            f"cannot connect to {url}: {_cause(exc)}. Fix: start the server, or pass the right "
-            "URL (--url, or DATABASE_URL)."
+            f"cannot connect to {url}: {connection_cause(exc)}. Fix: start the server, or pass "
+            "the right URL (--url, or DATABASE_URL)."
         ) from None
     with connection:
         connection.execute(text("SET TRANSACTION READ ONLY"))
@@ -126,6 +125,11 @@ def _failure_reason(exc: DBAPIError, thresholds: Thresholds) -> str:
         return (
             f"it waited longer than lock_timeout_ms = {thresholds.lock_timeout_ms} for a lock "
             "(DDL was running). Fix: run the doctor again later."
+        )
+    if isinstance(cause, psycopg.errors.OutOfMemory):
+        return (
+            f"the server ran out of memory for it ({str(cause).strip()}). Fix: raise "
+            "max_locks_per_transaction, or run the doctor again later."
         )
     if isinstance(cause, psycopg.errors.InsufficientPrivilege):
         return f"missing privilege: {str(cause).strip()}. Fix: GRANT pg_monitor to this role."

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from psycopg.errors import LockNotAvailable, QueryCanceled
 from sqlalchemy import MetaData, Table, column, func, select, table
+from sqlalchemy.exc import DBAPIError
 
 from pgkeel.doctor.context import USER_RELATION, Check, Problem, ident
 from pgkeel.naming import index_name
@@ -312,6 +314,17 @@ def _sequence_range(row: RowMapping) -> int:
     return int(-max(row["min_value"], -column_max - 1))
 
 
+def _sequence_used(row: RowMapping) -> float:
+    """The share of the sequence's range used: from where it starts to the bound it goes to."""
+    last = int(row["last_value"])
+    if row["increment_by"] > 0:
+        start, end = int(row["min_value"]), _sequence_range(row)
+    else:
+        start, end = int(row["max_value"]), -_sequence_range(row)
+    span = abs(end - start)
+    return abs(last - start) / span if span else 1.0
+
+
 def _sequence_problem(row: RowMapping, ratio: float) -> Problem:
     owner = f"{row['table_name']}.{row['column_name']}" if row["column_name"] else None
     used = f"{ratio:.0%}"
@@ -346,7 +359,7 @@ def sequence_near_limit(ctx: Context) -> list[Problem]:
             unreadable.append(row["name"])
         if row["last_value"] is None:
             continue
-        ratio = abs(int(row["last_value"])) / _sequence_range(row)
+        ratio = _sequence_used(row)
         if ratio >= ctx.thresholds.sequence_max_ratio:
             problems.append(_sequence_problem(row, ratio))
     if unreadable:
@@ -360,16 +373,23 @@ def sequence_near_limit(ctx: Context) -> list[Problem]:
     return problems
 
 
+_STATS_OF_COLUMN = "s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname"
 _INTEGER_KEYS = (
     "SELECT n.nspname AS schema, c.relname AS table, " + _TABLE_NAME + " AS table_name, "
     "a.attname::text AS column_name, quote_ident(a.attname) AS quoted, "
     "format_type(a.atttypid, NULL) AS column_type, "
-    "has_column_privilege(c.oid, a.attnum, 'SELECT') AS readable FROM pg_attribute a "
-    + _RELATION.format(oid="a.attrelid")
-    + "WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype) AND a.attnum > 0 "
+    "has_column_privilege(c.oid, a.attnum, 'SELECT') AS readable, "
+    "EXISTS (SELECT 1 FROM pg_stats s WHERE " + _STATS_OF_COLUMN + ") AS analyzed, "
+    "(SELECT max(v) FROM pg_stats s, unnest(coalesce(s.histogram_bounds::text::bigint[], '{}') "
+    "|| coalesce(s.most_common_vals::text::bigint[], '{}')) v WHERE " + _STATS_OF_COLUMN + ") "
+    "AS estimated "
+    "FROM pg_attribute a " + _RELATION.format(oid="a.attrelid") + "WHERE a.atttypid IN "
+    "('int2'::regtype, 'int4'::regtype) AND a.attnum > 0 "
     "AND NOT a.attisdropped AND " + _PLAIN_TABLE + USER_RELATION + " "
     "AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid "
-    "AND k.contype IN ('p', 'u', 'f') AND a.attnum = ANY (k.conkey)) "
+    "AND k.contype IN ('p', 'u') AND a.attnum = ANY (k.conkey)) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = c.oid "
+    "AND f.contype = 'f' AND a.attnum = ANY (f.conkey)) "
     "AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum "
     "AND i.indpred IS NULL AND i.indisvalid) "
     "AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid "
@@ -377,24 +397,51 @@ _INTEGER_KEYS = (
     "AND d.refobjsubid = a.attnum AND d.classid = 'pg_class'::regclass "
     "AND d.deptype IN ('a', 'i')) ORDER BY 3, 4"
 )
+"""Primary and unique integer keys with no sequence behind them (the sequence check reads
+those) that are not foreign keys (their values are the referenced key's), with the largest
+value the column's statistics saw, if it has been analyzed."""
 
 
-def integer_key_near_limit(ctx: Context) -> list[Problem]:
-    """Integer key columns (no sequence behind them) whose largest value nears the type's end."""
-    problems, unreadable = [], []
-    for row in ctx.rows(_INTEGER_KEYS):
-        if not row["readable"]:
-            unreadable.append(row["table_name"])
-            continue
+def _probe(ctx: Context, row: RowMapping) -> int | None:
+    """``max()`` of a key never analyzed, in a savepoint rolled back at once to drop its locks.
+
+    ``None`` when the table is locked or the probe times out: that table alone is skipped.
+    """
+    savepoint = ctx.connection.begin_nested()
+    try:
         largest = ctx.connection.scalar(
             select(func.max(column(row["column_name"]))).select_from(
                 table(row["table"], schema=row["schema"])
             )
         )
-        value = int(largest or 0)
+    except DBAPIError as exc:
+        savepoint.rollback()
+        if isinstance(exc.orig, LockNotAvailable | QueryCanceled):
+            return None
+        raise
+    savepoint.rollback()  # the probe wrote nothing; rolling back releases its ACCESS SHARE locks
+    return int(largest or 0)
+
+
+def integer_key_near_limit(ctx: Context) -> list[Problem]:
+    """Integer keys (no sequence, no foreign key) whose largest value nears the type's end.
+
+    The largest value comes from the column's statistics (an estimate: the largest value the
+    last ANALYZE saw); only keys of tables never analyzed are probed, one at a time.
+    """
+    problems, unreadable, skipped = [], [], []
+    for row in ctx.rows(_INTEGER_KEYS):
+        if not row["readable"]:
+            unreadable.append(row["table_name"])
+            continue
+        estimated = bool(row["analyzed"])
+        value = int(row["estimated"] or 0) if estimated else _probe(ctx, row)
+        if value is None:
+            skipped.append(row["table_name"])
+            continue
         ratio = abs(value) / TYPE_MAX[row["column_type"]]
         if ratio >= ctx.thresholds.integer_key_max_ratio:
-            problems.append(_integer_key_problem(row, value, ratio))
+            problems.append(_integer_key_problem(row, value, ratio, estimated=estimated))
     if unreadable:
         ctx.note(
             "integer-key-near-limit",
@@ -402,21 +449,34 @@ def integer_key_near_limit(ctx: Context) -> list[Problem]:
             f"{len(unreadable)} key columns are not readable by this role (for example in "
             f"{unreadable[0]}): GRANT pg_read_all_data TO <role> to check them.",
         )
+    if skipped:
+        ctx.note(
+            "integer-key-near-limit",
+            "not-run",
+            f"{len(skipped)} key columns were skipped (for example in {skipped[0]}): their table "
+            f"was locked longer than lock_timeout_ms = {ctx.thresholds.lock_timeout_ms} (DDL was "
+            "running) or the probe ran longer than statement_timeout_ms = "
+            f"{ctx.thresholds.statement_timeout_ms}. Fix: run the doctor again later.",
+        )
     return problems
 
 
-def _integer_key_problem(row: RowMapping, largest: int, ratio: float) -> Problem:
+def _integer_key_problem(
+    row: RowMapping, largest: int, ratio: float, *, estimated: bool
+) -> Problem:
     where = f"{row['table_name']}.{row['quoted']}"
+    source = " (by its statistics: the largest value the last ANALYZE saw)" if estimated else ""
     return Problem(
         object=where,
         message=(
-            f"key column {where} ({row['column_type']}) already holds {largest:,}, {ratio:.0%} "
-            "of its type's range: new keys will soon not fit."
+            f"key column {where} ({row['column_type']}) already holds {largest:,}{source}, "
+            f"{ratio:.0%} of its type's range: new keys will soon not fit."
         ),
         evidence={
             "largest": largest,
             "limit": TYPE_MAX[row["column_type"]],
             "used_ratio": round(ratio, 4),
+            "estimated": estimated,
         },
         fix=(
             f"ALTER TABLE {row['table_name']} ALTER COLUMN {row['quoted']} TYPE "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
+from psycopg import sql
 from sqlalchemy import text
 
 from pgkeel.roles._problem import RoleProblem
@@ -33,6 +35,36 @@ _SERVER_ROLES = {
 """Predefined roles that act on the server as PostgreSQL's operating-system user."""
 
 
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
+_KEYWORDS = frozenset(
+    str.split(
+        "all analyse analyze and any array as asc asymmetric authorization binary both case cast "
+        "check collate collation column concurrently constraint create cross current_catalog "
+        "current_date current_role current_schema current_time current_timestamp current_user "
+        "default deferrable desc distinct do else end except false fetch for foreign freeze from "
+        "full grant group having ilike in initially inner intersect into is isnull join lateral "
+        "leading left like limit localtime localtimestamp natural not notnull null offset on only "
+        "or order outer overlaps placing primary references returning right select session_user "
+        "similar some symmetric system_user table tablesample then to trailing true union unique "
+        "user using variadic verbose when where window with"
+    )
+)
+"""PostgreSQL's reserved keywords and those not allowed as a role or table name."""
+
+
+def sql_name(*parts: str) -> str:
+    """A (qualified) name as SQL for the fix statements, each part quoted if it needs to be."""
+    return ".".join(
+        part
+        if _PLAIN_NAME.fullmatch(part) and part not in _KEYWORDS
+        else sql.Identifier(part).as_string()
+        for part in parts
+    )
+
+
+_quoted = sql_name
+
+
 def _superuser(role: str) -> RoleProblem:
     return RoleProblem(
         "superuser",
@@ -44,8 +76,8 @@ def _superuser(role: str) -> RoleProblem:
 def _bypassrls(role: str) -> RoleProblem:
     return RoleProblem(
         "bypassrls",
-        f"role {role!r} has BYPASSRLS. Fix: ALTER ROLE {role} NOBYPASSRLS, or connect as another "
-        "role (system jobs may use a BYPASSRLS role; the service may not).",
+        f"role {role!r} has BYPASSRLS. Fix: ALTER ROLE {_quoted(role)} NOBYPASSRLS, or connect "
+        "as another role (system jobs may use a BYPASSRLS role; the service may not).",
     )
 
 
@@ -54,7 +86,7 @@ def _createrole(role: str) -> RoleProblem:
         "createrole",
         f"role {role!r} has CREATEROLE: it can create a role, grant it to itself and, through "
         "roles it administers, reach one that bypasses row-level security or owns a tenant "
-        f"table. Fix: ALTER ROLE {role} NOCREATEROLE (create roles from the migration or "
+        f"table. Fix: ALTER ROLE {_quoted(role)} NOCREATEROLE (create roles from the migration or "
         "administration role).",
     )
 
@@ -64,7 +96,7 @@ def _member_of_bypassing(role: str, other: str) -> RoleProblem:
         "member-of-bypassing-role",
         f"role {role!r} is a member (directly or through other roles) of {other!r}, a superuser "
         f"or BYPASSRLS role it can SET ROLE to and read every tenant's rows as. Fix: REVOKE "
-        f"{other} FROM {role} (and from the roles between them).",
+        f"{_quoted(other)} FROM {_quoted(role)} (and from the roles between them).",
     )
 
 
@@ -74,7 +106,8 @@ def _member_of_server_role(role: str, other: str) -> RoleProblem:
         f"role {role!r} is a member (directly or through other roles) of {other!r}, which "
         f"{_SERVER_ROLES[other]} as the operating-system user PostgreSQL runs as: it can read "
         "the tables' data files (or take over the server), every tenant's rows included, past "
-        f"row-level security. Fix: REVOKE {other} FROM {role} (and from the roles between them).",
+        f"row-level security. Fix: REVOKE {_quoted(other)} FROM {_quoted(role)} (and from the "
+        "roles between them).",
     )
 
 
@@ -83,7 +116,7 @@ def _member_of_createrole(role: str, other: str) -> RoleProblem:
         "createrole",
         f"role {role!r} is a member of {other!r}, which has CREATEROLE: after SET ROLE {other} it "
         "can create roles and grant them to itself. Fix: REVOKE "
-        f"{other} FROM {role}, or ALTER ROLE {other} NOCREATEROLE.",
+        f"{_quoted(other)} FROM {_quoted(role)}, or ALTER ROLE {_quoted(other)} NOCREATEROLE.",
     )
 
 

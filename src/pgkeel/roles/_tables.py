@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, ForeignKey, MetaData, Table, text
 
+from pgkeel.roles._attributes import sql_name
 from pgkeel.roles._problem import RoleProblem
 from pgkeel.tenancy import (
     INHERITED_TENANT_INFO,
@@ -328,7 +329,8 @@ def _owner_problem(role: str, relation: Relation) -> list[RoleProblem]:
             "runtime role instead (DATABASE_URL; a service made from pgkeel's template: the "
             "DATABASE_URL `make db` prints); if it is meant to be the runtime role, let the "
             "migration role own the tables and GRANT SELECT, INSERT, UPDATE, DELETE ON "
-            f"{relation.where} TO {role} (pgkeel's docs/multi-tenancy.md).",
+            f"{sql_name(relation.schema, relation.name)} TO {sql_name(role)} (pgkeel's "
+            "docs/multi-tenancy.md).",
         )
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pgkeel.doctor.model import SEVERITIES
@@ -116,6 +117,13 @@ def report_as_dict(report: Report) -> dict[str, Any]:
     }
 
 
+def _scalar(value: object) -> object:
+    """A value ``json`` cannot write, as one it can: a whole Decimal as an int, others as text."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
 def render_json(report: Report) -> str:
     """The report as indented JSON (see ``JSON_SCHEMA``)."""
-    return json.dumps(report_as_dict(report), indent=2) + "\n"
+    return json.dumps(report_as_dict(report), indent=2, default=_scalar) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from pgkeel.doctor.model import SEVERITIES
@@ -52,14 +53,21 @@ def render_prometheus(report: Report) -> str:
     lines = _counts(report, database)
     lines += _family(
         "finding",
-        "One finding: 1 while it lasts; its labels name the check and the object.",
+        "Findings on one object: their number while they last; the labels name the check and "
+        "the object.",
         (
-            _sample(
-                "finding",
-                {**database, "check": f.check, "severity": f.severity, "object": f.object},
-                1,
-            )
-            for f in report.findings
+            _sample("finding", dict(labels), count)
+            for labels, count in Counter(
+                tuple(
+                    {
+                        **database,
+                        "check": f.check,
+                        "severity": f.severity,
+                        "object": f.object,
+                    }.items()
+                )
+                for f in report.findings
+            ).items()
         ),
     )
     lines += _family(
@@ -78,9 +86,8 @@ def render_prometheus(report: Report) -> str:
         "check_not_run",
         "1 for a check that could not run (a timeout, a missing privilege).",
         (
-            _sample("check_not_run", {**database, "check": n.check}, 1)
-            for n in report.notes
-            if n.status == "not-run"
+            _sample("check_not_run", {**database, "check": check}, 1)
+            for check in dict.fromkeys(n.check for n in report.notes if n.status == "not-run")
         ),
     )
     lines += _family(
