@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from pgkeel.database import conninfo
+from pgkeel.testing import pgbouncer as pgbouncer_module
 from pgkeel.testing.pgbouncer import (
     CONNECT_ARGS,
     PGBOUNCER_ENV,
@@ -127,7 +128,9 @@ def test_it_runs_as_the_server_user(postgres_url: str) -> None:
 def test_missing_program_is_a_clear_error(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(PGBOUNCER_ENV, str(tmp_path / "no-pgbouncer"))
+    monkeypatch.delenv(PGBOUNCER_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(pgbouncer_module, "FALLBACK_PATHS", ())
     with pytest.raises(PgBouncerNotFoundError) as error, pgbouncer(postgres_url):
         pass
     assert "pgbouncer is not installed" in str(error.value)
@@ -136,7 +139,11 @@ def test_missing_program_is_a_clear_error(
 
 def test_fixture_skips_when_the_program_is_missing(tmp_path: Path) -> None:
     (tmp_path / "test_bounced.py").write_text("def test_it(pgbouncer_url):\n    pass\n")
-    env = {**os.environ, PGBOUNCER_ENV: str(tmp_path / "no-pgbouncer")}
+    (tmp_path / "conftest.py").write_text(  # not installed: neither on PATH nor in /usr/sbin
+        "import pgkeel.testing.pgbouncer\n\npgkeel.testing.pgbouncer.FALLBACK_PATHS = ()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != PGBOUNCER_ENV}
+    env["PATH"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -19,6 +20,8 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pgkeel.errors import DatabaseError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,6 +111,23 @@ def _roomy(directory: Path) -> bool:
     return os.access(directory, os.W_OK | os.X_OK) and free >= RAM_MIN_FREE_BYTES
 
 
+def _checked_forced_root(forced: str) -> Path:
+    """``PGKEEL_TMPDIR``'s directory; raises, naming the variable, unless it is a usable one."""
+    root = Path(forced)
+    if not root.is_dir():
+        problem = "is not a directory" if root.exists() else "does not exist"
+    elif not os.access(root, os.W_OK | os.X_OK):
+        problem = "is a directory this user cannot write to"
+    else:
+        return root
+    raise DatabaseError(
+        f"{TMPDIR_ENV} is {forced!r}, which {problem}; pgkeel keeps its throwaway clusters and "
+        f"PgBouncers there. Fix: create it (`mkdir -p {shlex.quote(forced)}`, and `chmod 755` "
+        f"so the server user can enter it when running as root), set {TMPDIR_ENV} to another "
+        "directory, or unset it to use /dev/shm or the system temporary directory."
+    )
+
+
 def scratch_root() -> Path:
     """Where throwaway directories go: ``PGKEEL_TMPDIR``, else ``/dev/shm`` if roomy, else temp.
 
@@ -116,7 +136,7 @@ def scratch_root() -> Path:
     """
     forced = os.environ.get(TMPDIR_ENV)
     if forced:
-        return Path(forced)
+        return _checked_forced_root(forced)
     return RAM_DIR if _roomy(RAM_DIR) else Path(tempfile.gettempdir())
 
 

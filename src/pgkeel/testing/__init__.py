@@ -22,6 +22,7 @@ controller starts one server and each worker gets its own databases on it.
 from __future__ import annotations
 
 import itertools
+import os
 from contextlib import ExitStack, nullcontext, suppress
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -31,9 +32,15 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from pgkeel.database import Server, conninfo, parse_database_url, provide_server
-from pgkeel.errors import PgkeelError
+from pgkeel.database.process import TMPDIR_ENV
+from pgkeel.errors import DatabaseError, PgkeelError
 from pgkeel.testing.config import PluginConfig, SchemaBuilder, add_options
-from pgkeel.testing.databases import create_database, drop_database, session_token
+from pgkeel.testing.databases import (
+    create_database,
+    drop_database,
+    end_other_sessions,
+    session_token,
+)
 from pgkeel.testing.pgbouncer import PgBouncer, PgBouncers, find_pgbouncer, not_found_message
 
 if TYPE_CHECKING:
@@ -70,7 +77,10 @@ class _ServerHolder:
                 prefer_major=config.wanted_major(),
                 settings=config.settings(),
             )
-            self._server = self._stack.enter_context(provider)
+            try:
+                self._server = self._stack.enter_context(provider)
+            except DatabaseError as exc:
+                raise _with_tmpdir_fix(exc) from None
         return self._server
 
     def url(self) -> URL:
@@ -103,6 +113,25 @@ class _ServerHolder:
 
     def close(self) -> None:
         self._stack.close()
+
+
+_DIR_FIX = "(`pgkeel db start --dir`)"
+
+
+def _with_tmpdir_fix(error: DatabaseError) -> DatabaseError:
+    """``error``, whose fix names ``PGKEEL_TMPDIR`` when that variable chose the directory.
+
+    A throwaway cluster lives under ``PGKEEL_TMPDIR`` when it is set; a server user who cannot
+    reach it is fixed there, not with the ``--dir`` of ``pgkeel db start``.
+    """
+    message = str(error)
+    if not os.environ.get(TMPDIR_ENV) or _DIR_FIX not in message:
+        return error
+    fix = (
+        f"(set {TMPDIR_ENV} to a directory every user can enter, or unset it; it is "
+        f"{os.environ[TMPDIR_ENV]!r})"
+    )
+    return DatabaseError(message.replace(_DIR_FIX, fix))
 
 
 class VersionMismatchError(PgkeelError):
@@ -229,11 +258,23 @@ def pgkeel_template_database(
                 pgkeel_schema(connection)
         finally:
             engine.dispose()
+        end_other_sessions(pgkeel_server_url, name)  # connections the builder left open
     yield name
     drop_database(pgkeel_server_url, name)
 
 
 _MODULE_NUMBERS = itertools.count(1)
+
+
+def _template_in_use(template: str, error: psycopg.Error) -> str:
+    first = (str(error).strip().splitlines() or [""])[0]
+    return (
+        f"db_url: the template database {template!r} cannot be copied: {first}. A connection "
+        "to it is still open (the schema builder's sessions are ended after the build, so one "
+        "was opened since, or could not be ended). Fix: close every connection to the template "
+        "database (dispose the engine your pgkeel_schema builder or Alembic env.py creates; "
+        "tests connect to db_url, never to the template)."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +283,10 @@ def db_url(
 ) -> Iterator[str]:
     """URL of a fresh database for this test module, copied from the template database."""
     name = f"{pgkeel_database_prefix}_m{next(_MODULE_NUMBERS)}"
-    url = create_database(pgkeel_server_url, name, template=pgkeel_template_database)
+    try:
+        url = create_database(pgkeel_server_url, name, template=pgkeel_template_database)
+    except psycopg.errors.ObjectInUse as exc:
+        pytest.fail(_template_in_use(pgkeel_template_database, exc), pytrace=False)
     yield url.render_as_string(hide_password=False)
     drop_database(pgkeel_server_url, name)
 
@@ -299,7 +343,7 @@ def pgbouncer_factory() -> Iterator[Callable[..., PgBouncer]]:
     ``pool_size`` (default 2) and ``pool_mode``; it returns a running ``PgBouncer`` whose ``url``
     points at the same database through the pooler. Skips when ``pgbouncer`` is not installed.
     """
-    if find_pgbouncer() is None:
+    if _or_fail(find_pgbouncer) is None:
         pytest.skip(not_found_message())
     bouncers = PgBouncers()
     yield _failing_cleanly(bouncers)

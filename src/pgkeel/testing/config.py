@@ -70,6 +70,15 @@ class SchemaBuilder(Protocol):
         """Create every table, function and policy the tests need."""
 
 
+DEFAULT_SERVER_SETTINGS = {"lock_timeout": "60s"}
+"""Settings of a throwaway cluster unless ``pgkeel_server_settings`` gives others.
+
+``lock_timeout``: a test that waits for a lock another test leaked (a connection left holding
+``LOCK TABLE`` or an open transaction) fails with ``canceling statement due to lock timeout``
+after a minute, instead of hanging the run forever. No ordinary test waits that long.
+"""
+
+
 @dataclass(frozen=True)
 class PluginConfig:
     """Every option of ``pgkeel.testing`` in one value."""
@@ -114,8 +123,8 @@ class PluginConfig:
         return self.source == "testcontainers"
 
     def settings(self) -> dict[str, str]:
-        """``server_settings`` as a mapping; raises for a pair without ``=``."""
-        settings = {}
+        """``server_settings`` over the plugin's defaults; raises for a pair without ``=``."""
+        settings = dict(DEFAULT_SERVER_SETTINGS)
         for pair in self.server_settings.split():
             name, equals, value = pair.partition("=")
             if not (name and equals):

@@ -39,6 +39,22 @@ def create_database(server: URL, name: str, *, template: str | None = None) -> U
     return server.set(database=name)
 
 
+def end_other_sessions(server: URL, name: str) -> int:
+    """End every session on database ``name`` but this one's; return how many there were.
+
+    A schema builder that leaves a connection open (an Alembic ``env.py`` with an engine of its
+    own, say) would otherwise make every copy of the template fail: PostgreSQL copies a database
+    only when no one else is connected to it.
+    """
+    with _admin(server) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return len(rows)
+
+
 def drop_database(server: URL, name: str) -> None:
     """Drop ``name`` even if connections are still open (``WITH (FORCE)``)."""
     with _admin(server) as connection:

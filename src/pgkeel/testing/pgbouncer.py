@@ -64,11 +64,27 @@ class PgBouncerError(PgkeelError):
     """PgBouncer is installed but did not start; the message quotes its log."""
 
 
+class PgBouncerSettingError(PgkeelError):
+    """``PGKEEL_PGBOUNCER`` is set but names nothing runnable: an error, never a skip."""
+
+
 def find_pgbouncer() -> str | None:
-    """Path of the ``pgbouncer`` program: ``PGKEEL_PGBOUNCER``, else PATH, else /usr/sbin."""
+    """Path of the ``pgbouncer`` program: ``PGKEEL_PGBOUNCER``, else PATH, else /usr/sbin.
+
+    ``None`` when it is not installed. A ``PGKEEL_PGBOUNCER`` that names nothing runnable raises
+    ``PgBouncerSettingError``: the tests it would run must not be skipped in silence.
+    """
     forced = os.environ.get(PGBOUNCER_ENV)
     if forced:
-        return forced if os.access(forced, os.X_OK) else None
+        found = shutil.which(forced)
+        if found is None:
+            raise PgBouncerSettingError(
+                f"{PGBOUNCER_ENV} is {forced!r}, which is not a program this user can run (no "
+                f"such file, a directory, or not executable). Fix: set {PGBOUNCER_ENV} to the "
+                "path of the pgbouncer program (`command -v pgbouncer`, often "
+                "/usr/sbin/pgbouncer), or unset it to search PATH and /usr/sbin."
+            )
+        return found
     found = shutil.which("pgbouncer")
     if found:
         return found
@@ -79,7 +95,8 @@ def not_found_message() -> str:
     """Why PgBouncer tests cannot run here, and how to make them run."""
     places = ", ".join(["PATH", *(str(path) for path in FALLBACK_PATHS)])
     return (
-        f"pgbouncer is not installed (looked in {PGBOUNCER_ENV}, {places}). Fix: install it "
+        f"pgbouncer is not installed ({PGBOUNCER_ENV} is unset; looked in {places}). Fix: "
+        "install it "
         "(Debian/Ubuntu: `apt-get install pgbouncer`; macOS: `brew install pgbouncer`; or run "
         f"`make system-deps` as root), or set {PGBOUNCER_ENV} to the program's path."
     )
