@@ -404,18 +404,9 @@ def configure_logging(config: Config) -> None:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(_not_alembics_own_failure)
     for logger in loggers:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-
-
-def _not_alembics_own_failure(record: logging.LogRecord) -> bool:
-    """Leave out the error Alembic logs as it fails: its command line prints it (``FAILED:``).
-
-    A refusal is a paragraph of several lines; through the handler it came out twice.
-    """
-    return not (record.name == "alembic.util.messaging" and record.levelno >= logging.ERROR)
 
 
 def _real_handlers(logger: logging.Logger) -> list[logging.Handler]:

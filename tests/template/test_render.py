@@ -496,7 +496,7 @@ def test_make_run_serves_the_api_as_the_readme_says(
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(sys.executable)
     ran = subprocess.run(
-        ["make", "-n", "run", f"BIN={bin_dir}"],
+        ["make", "--no-print-directory", "-n", "run", f"BIN={bin_dir}"],
         cwd=service,
         capture_output=True,
         text=True,
