@@ -242,10 +242,7 @@ def compare_collations(
     Most columns name no collation on either side: two attribute reads and no import decide
     them (a type decorator reads its implementation's), on every column of every run.
     """
-    no_collation = None
-    if getattr(metadata_col.type, "collation", no_collation) is getattr(
-        conn_col.type, "collation", no_collation
-    ):
+    if getattr(metadata_col.type, "collation", None) is getattr(conn_col.type, "collation", None):
         return CONTINUE
     from alembic_extensions.columns import collation_changed  # noqa: PLC0415
 

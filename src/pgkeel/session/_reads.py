@@ -671,8 +671,8 @@ def _filter_select(state: ORMExecuteState, scope: TenantScope | None, *, column_
     criteria, loaded_for = _select_tenant_options(scope, carried)
     options = (*criteria, *_soft_delete_options(state, user_options, column_load=column_load))
     if has_options:
-        carry = (loaded_for,) if loaded_for is not None else ()
-        statement = _with_filtered_expressions(state, statement).options(*options, *carry)
+        filtered = _with_filtered_expressions(state, statement)
+        statement = filtered.options(*_with_carried(options, loaded_for))
     else:
         statement = _with_pgkeel_options(statement, options, loaded_for)
     reaches_unfiltered, reads_tenant_rows, eager_tables = _SELECT_ANSWERS.get(
@@ -693,6 +693,11 @@ _FILTERED_SELECTS: Final[weakref.WeakKeyDictionary[Executable, dict[_OptionSet, 
 )
 
 
+def _with_carried(options: _OptionSet, loaded_for: _LoadedFor | None) -> _OptionSet:
+    """``options`` and, when there is one, the tenant the SELECT carries to its lazy loads."""
+    return options if loaded_for is None else (*options, loaded_for)
+
+
 def _with_pgkeel_options(
     statement: Executable, options: _OptionSet, loaded_for: _LoadedFor | None
 ) -> Executable:
@@ -709,7 +714,7 @@ def _with_pgkeel_options(
         if made is None:
             made = _FILTERED_SELECTS[statement] = {}
     except TypeError:  # a statement that takes no weak reference: no copy kept
-        return statement.options(*options, *((loaded_for,) if loaded_for is not None else ()))
+        return statement.options(*_with_carried(options, loaded_for))
     filtered = made.get(options)
     if filtered is None:
         filtered = made[options] = statement.options(*options)
