@@ -11,6 +11,7 @@ themselves live in ``pgkeel.rules``.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from sqlalchemy import Table
+    from sqlalchemy.sql.compiler import IdentifierPreparer
     from sqlalchemy.sql.schema import Constraint, SchemaItem
     from sqlalchemy.types import TypeEngine
 
@@ -54,7 +56,6 @@ TENANT_COLUMN = "tenant_id"
 TENANT_INFO_KEY = "pgkeel_tenant"
 RULE_IDS = tuple(rule.id for rule in rules.RULES.values() if rule.settable)
 """The ids of the rules ``check_tables`` checks (every one a project can set)."""
-_POSTGRESQL: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 class Violation(Value):
@@ -91,10 +92,12 @@ def _opt_out(rule: str, owner: str) -> str:
     return f"{owner} info=pgkeel.naming.allow({rule!r})"
 
 
+@cache  # one string a rule id, asked for by each violation
 def _column_opt_out(rule: str) -> str:
     return _opt_out(rule, "mapped_column(...,") + ")"
 
 
+@cache
 def _table_opt_out(rule: str) -> str:
     return "__table_args__ = {'info': pgkeel.naming.allow(" + repr(rule) + ")}"
 
@@ -103,22 +106,29 @@ def _base_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     return type_.impl_instance if isinstance(type_, TypeDecorator) else type_
 
 
-def _columns_where(
-    table: Table, rule: str, broken: Callable[[Column[Any]], bool]
-) -> Iterator[Column[Any]]:
-    for column in table.columns:
-        if broken(column) and not allowed(rule, column, table):
-            yield column
+# The column rules run on every column of every table at each autogenerate, and nearly every
+# column passes: each first asks one ``isinstance`` of the column's type that rules out most
+# types (a ``TypeDecorator`` may wrap anything, so it always goes on to the full test). They
+# walk ``table.c``, the collection ``table.columns`` returns, without that property's call.
+_MAYBE_TIMESTAMP = (DateTime, TypeDecorator)
+_MAYBE_JSON = (JSON, TypeDecorator)
+
+
+def _is_naive_timestamp(type_: TypeEngine[Any]) -> bool:
+    """A timestamp without time zone; an ``Interval`` (a duration, not a moment) is not one."""
+    if isinstance(type_, Interval):  # stored as interval, though its impl is DateTime
+        return False
+    base = _base_type(type_)
+    return isinstance(base, DateTime) and not base.timezone
 
 
 def _timestamptz(table: Table, _settings: Settings) -> Iterator[Violation]:
-    def naive(column: Column[Any]) -> bool:
-        if isinstance(column.type, Interval):  # a duration (stored as interval), not a moment
-            return False
-        type_ = _base_type(column.type)
-        return isinstance(type_, DateTime) and not type_.timezone
-
-    for column in _columns_where(table, rules.TIMESTAMPTZ, naive):
+    for column in table.c:
+        type_ = column.type
+        if not isinstance(type_, _MAYBE_TIMESTAMP) or not _is_naive_timestamp(type_):
+            continue
+        if allowed(rules.TIMESTAMPTZ, column, table):
+            continue
         yield Violation(
             rules.TIMESTAMPTZ,
             f"{table.name}.{column.name}",
@@ -129,12 +139,17 @@ def _timestamptz(table: Table, _settings: Settings) -> Iterator[Violation]:
         )
 
 
-def _uuid_primary_key(table: Table, _settings: Settings) -> Iterator[Violation]:
-    def integer_key(column: Column[Any]) -> bool:
-        integer = isinstance(_base_type(column.type), Integer)
-        return column.primary_key and integer and not column.foreign_keys
+def _is_integer_key(column: Column[Any]) -> bool:
+    """Whether a primary-key column is an integer that is not also a foreign key."""
+    return isinstance(_base_type(column.type), Integer) and not column.foreign_keys
 
-    for column in _columns_where(table, rules.UUID_PRIMARY_KEY, integer_key):
+
+def _uuid_primary_key(table: Table, _settings: Settings) -> Iterator[Violation]:
+    for column in table.c:
+        if not column.primary_key or not _is_integer_key(column):
+            continue
+        if allowed(rules.UUID_PRIMARY_KEY, column, table):
+            continue
         yield Violation(
             rules.UUID_PRIMARY_KEY,
             f"{table.name}.{column.name}",
@@ -147,9 +162,14 @@ def _uuid_primary_key(table: Table, _settings: Settings) -> Iterator[Violation]:
 
 
 def _noun_index(parts: list[str]) -> int:
-    """Index of the last part that is a word (``events_2024`` is plural by ``events``)."""
-    words = [index for index, part in enumerate(parts) if any(c.isalpha() for c in part)]
-    return words[-1] if words else len(parts) - 1
+    """Index of the last part that is a word (``events_2024`` is plural by ``events``).
+
+    Read from the end: the last part (nearly always the word) decides most names at once.
+    """
+    for index in range(len(parts) - 1, -1, -1):
+        if any(c.isalpha() for c in parts[index]):
+            return index
+    return len(parts) - 1
 
 
 def _plural_table_name(table: Table, _settings: Settings) -> Iterator[Violation]:
@@ -171,10 +191,9 @@ def _plural_table_name(table: Table, _settings: Settings) -> Iterator[Violation]
 
 
 def _snake_case_column(table: Table, _settings: Settings) -> Iterator[Violation]:
-    def not_snake(column: Column[Any]) -> bool:
-        return not is_snake_case(column.name)
-
-    for column in _columns_where(table, rules.SNAKE_CASE_COLUMN, not_snake):
+    for column in table.c:
+        if is_snake_case(column.name) or allowed(rules.SNAKE_CASE_COLUMN, column, table):
+            continue
         yield Violation(
             rules.SNAKE_CASE_COLUMN,
             f"{table.name}.{column.name}",
@@ -185,14 +204,36 @@ def _snake_case_column(table: Table, _settings: Settings) -> Iterator[Violation]
         )
 
 
-def _named_items(table: Table) -> Iterator[tuple[str, Any]]:
-    yield (table.name, table)
-    for column in table.columns:
-        yield (column.name, column)
+def _fits_at_a_glance(name: str) -> bool:
+    """Whether ``name`` is short ASCII: one byte a character, and too short for SQLAlchemy to cut.
+
+    Such a name (nearly every name) fits PostgreSQL's limit as it is written.
+    """
+    return name.isascii() and len(name) <= MAX_IDENTIFIER_BYTES
+
+
+def _long_named_items(table: Table) -> list[tuple[str, Any]]:
+    """The table, columns, constraints and indexes (in that order) whose name may be too long.
+
+    Each as (name, item). Every other name fits at a glance; the names of columns, constraints
+    and indexes are tested in line, without a call for each.
+    """
+    found: list[tuple[str, Any]] = []
+    if not _fits_at_a_glance(table.name):
+        found.append((table.name, table))
+    found.extend(
+        (column.name, column)
+        for column in table.c
+        if not (column.name.isascii() and len(column.name) <= MAX_IDENTIFIER_BYTES)
+    )
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
-    for item in items:
-        if isinstance(item.name, str):
-            yield (item.name, item)
+    found.extend(
+        (name, item)
+        for item in items
+        if isinstance(name := item.name, str)
+        and not (name.isascii() and len(name) <= MAX_IDENTIFIER_BYTES)
+    )
+    return found
 
 
 def _where(table: Table, item: Any) -> str:  # noqa: ANN401  # any named item of the table
@@ -203,18 +244,23 @@ def _where(table: Table, item: Any) -> str:  # noqa: ANN401  # any named item of
     return f"{table.name} ({type(item).__name__} {item.name})"
 
 
+@cache
+def _postgresql_identifiers() -> IdentifierPreparer:
+    """PostgreSQL's identifier preparer, made on first use: only a long name ever needs it."""
+    dialect: postgresql.base.PGDialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return dialect.identifier_preparer
+
+
 def _final_name(name: str) -> str:
     """The name PostgreSQL is sent: SQLAlchemy shortens convention names itself, with a hash."""
     if not isinstance(name, _truncated_label):
         return name
-    rendered = _POSTGRESQL.identifier_preparer.truncate_and_render_constraint_name(name)
+    rendered = _postgresql_identifiers().truncate_and_render_constraint_name(name)
     return rendered[1:-1].replace('""', '"') if rendered.startswith('"') else rendered
 
 
 def _identifier_length(table: Table, _settings: Settings) -> Iterator[Violation]:
-    for name, item in _named_items(table):
-        if name.isascii() and len(name) <= MAX_IDENTIFIER_BYTES:
-            continue  # one byte a character, and short enough for SQLAlchemy to keep it whole
+    for name, item in _long_named_items(table):
         length = byte_length(_final_name(name))
         if length > MAX_IDENTIFIER_BYTES and not allowed(rules.IDENTIFIER_LENGTH, item, table):
             yield Violation(
@@ -292,12 +338,19 @@ def _tenant_leading_column(table: Table, _settings: Settings) -> Iterator[Violat
         )
 
 
-def _jsonb(table: Table, _settings: Settings) -> Iterator[Violation]:
-    def plain_json(column: Column[Any]) -> bool:
-        type_ = _base_type(column.type)
-        return isinstance(type_, JSON) and not isinstance(type_, JSONB)
+def _is_plain_json(type_: TypeEngine[Any]) -> bool:
+    """A ``json`` type (kept as text), not ``jsonb``."""
+    base = _base_type(type_)
+    return isinstance(base, JSON) and not isinstance(base, JSONB)
 
-    for column in _columns_where(table, rules.JSONB, plain_json):
+
+def _jsonb(table: Table, _settings: Settings) -> Iterator[Violation]:
+    for column in table.c:
+        type_ = column.type
+        if not isinstance(type_, _MAYBE_JSON) or not _is_plain_json(type_):
+            continue
+        if allowed(rules.JSONB, column, table):
+            continue
         yield Violation(
             rules.JSONB,
             f"{table.name}.{column.name}",
@@ -395,14 +448,28 @@ def _live_rows_only(table: Table, columns: frozenset[str]) -> bool:
     return any(index.unique and columns <= _names(index.columns) for index in table.indexes)
 
 
-def _foreign_key_target(table: Table, _settings: Settings) -> Iterator[Violation]:
-    for fk in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
+def _target_names(fk: ForeignKeyConstraint) -> frozenset[str]:
+    """The names of the columns ``fk`` references."""
+    return frozenset(element.column.name for element in fk.elements)
+
+
+def _without_unique_target(table: Table) -> list[tuple[ForeignKeyConstraint, Table]]:
+    """The foreign keys of ``table`` to columns with no unique rule over all rows, in order.
+
+    Each with the table it references, sorted by the key's columns. Nearly every key references
+    a primary key: it is passed over before the keys are sorted.
+    """
+    found = []
+    for fk in table.foreign_key_constraints:
         referred = _referred_table(fk)
-        if referred is None:
-            continue
-        target = frozenset(element.column.name for element in fk.elements)
-        if _unique_over_all_rows(referred, target):
-            continue
+        if referred is not None and not _unique_over_all_rows(referred, _target_names(fk)):
+            found.append((fk, referred))
+    return sorted(found, key=lambda pair: tuple(pair[0].column_keys))
+
+
+def _foreign_key_target(table: Table, _settings: Settings) -> Iterator[Violation]:
+    for fk, referred in _without_unique_target(table):
+        target = _target_names(fk)
         columns = [element.parent for element in fk.elements]
         if allowed(rules.FOREIGN_KEY_TARGET, fk, *columns, table):
             continue
@@ -473,7 +540,8 @@ def check_tables(tables: Iterable[Table], settings: Settings = DEFAULT_SETTINGS)
     found: list[Violation] = []
     for table in tables:
         check_table_opt_outs(table)
-        found.extend(violation for check in checks for violation in check(table, settings))
+        for check in checks:
+            found.extend(check(table, settings))
     return found
 
 

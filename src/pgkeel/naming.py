@@ -33,17 +33,21 @@ from pgkeel.errors import NamingError
 from pgkeel.rules import check_rule_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import TypeVar
 
     import inflect
     from sqlalchemy.sql.schema import Constraint, SchemaItem
+
+    _ItemT = TypeVar("_ItemT", bound=SchemaItem)  # for type checkers only: no work at import
 
 MAX_IDENTIFIER_BYTES = 63
 HASH_LENGTH = 8
 ALLOW_KEY = "pgkeel_allow"
 
-_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CAMEL_BOUNDARY = r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])"
+"""Where ``snake_case`` puts an underscore; ``re`` compiles it on first use, not at import (an
+``alembic check`` of models already defined never needs it)."""
 
 
 def allow(*rule_ids: str) -> dict[str, Any]:
@@ -66,6 +70,22 @@ def _lists_opt_outs(item: SchemaItem) -> bool:
     return isinstance(info, dict) and ALLOW_KEY in info
 
 
+def _listing_opt_outs(items: Iterable[_ItemT]) -> list[_ItemT]:
+    """The items among ``items`` whose ``info`` lists ``pgkeel_allow``: nearly always none.
+
+    The test is written out here rather than calling ``_lists_opt_outs``: it runs on every
+    column, constraint and index at each autogenerate, where a call per item costs more than
+    the test itself.
+    """
+    return [
+        item
+        for item in items
+        if (info := item.__dict__.get("info")) is not None
+        and isinstance(info, dict)
+        and ALLOW_KEY in info
+    ]
+
+
 def check_table_opt_outs(table: Table) -> None:
     """``check_opt_outs`` on ``table`` and each of its columns, constraints and indexes.
 
@@ -74,16 +94,13 @@ def check_table_opt_outs(table: Table) -> None:
     """
     if _lists_opt_outs(table):
         check_opt_outs(table, f"table {table.name}")
-    for column in table.columns:
-        if _lists_opt_outs(column):
-            check_opt_outs(column, f"column {table.name}.{column.name}")
+    for column in _listing_opt_outs(table.c):
+        check_opt_outs(column, f"column {table.name}.{column.name}")
     items: list[Constraint | Index] = [*table.constraints, *table.indexes]
-    for item in items:
-        if _lists_opt_outs(item):
-            check_opt_outs(item, f"{describe(item)} of table {table.name}")
-    for fk in table.foreign_keys:
-        if _lists_opt_outs(fk):
-            check_opt_outs(fk, f"foreign key {table.name}.{fk.parent.name}")
+    for item in _listing_opt_outs(items):
+        check_opt_outs(item, f"{describe(item)} of table {table.name}")
+    for fk in _listing_opt_outs(table.foreign_keys):
+        check_opt_outs(fk, f"foreign key {table.name}.{fk.parent.name}")
 
 
 def allows(item: SchemaItem, rule_id: str) -> bool:
@@ -123,13 +140,20 @@ def check_identifier(name: str, where: str, fix: str) -> None:
 
 
 def is_snake_case(name: str) -> bool:
-    """Lower-case ASCII letters, digits and underscores, not starting with a digit."""
-    return bool(_SNAKE_CASE.match(name))
+    """Lower-case ASCII letters, digits and underscores, not starting with a digit.
+
+    String methods, not a regular expression: nothing to compile when pgkeel is imported, and a
+    quicker test of the hundreds of column names each autogenerate reads. Like the pattern
+    ``^[a-z_][a-z0-9_]*$`` it replaces (whose ``$`` also matches before a final newline), it
+    reads a name that ends with one newline as the name without it.
+    """
+    name = name.removesuffix("\n")
+    return name.isascii() and name.isidentifier() and name == name.lower()
 
 
 def snake_case(class_name: str) -> str:
     """``WorkflowStep`` -> ``workflow_step``, ``HTTPRequest`` -> ``http_request``."""
-    return _CAMEL_BOUNDARY.sub("_", class_name).lower()
+    return re.sub(_CAMEL_BOUNDARY, "_", class_name).lower()
 
 
 # Mass nouns common in schemas that inflect would pluralize (``softwares``) or misread (``medias``).

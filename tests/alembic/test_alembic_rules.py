@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 
@@ -16,9 +17,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Interval,
     MetaData,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -29,6 +32,7 @@ from alembic_extensions.rules import RULE_IDS, RULES, Violation, check_tables
 from pgkeel import SoftDeleteMixin, TenantMixin, TimestampMixin, UUIDPrimaryKeyMixin
 from pgkeel.base import PgkeelDeclarative, new_metadata
 from pgkeel.dbobjects import RowLevelSecurity, attach
+from pgkeel.errors import UnknownRuleError
 from pgkeel.naming import allow
 from pgkeel.tenancy import tenant_foreign_key, tenant_policy
 from pgkeel.types import TYPE_ANNOTATION_MAP
@@ -296,6 +300,108 @@ def test_the_mixins_meet_every_rule() -> None:
         customer: Mapped[uuid.UUID | None]
 
     assert check_tables(Base.metadata.sorted_tables) == []
+
+
+class Stamp(TypeDecorator[datetime.datetime]):
+    """A project's own timestamp type: the rules read the type it wraps."""
+
+    impl = DateTime
+    cache_ok = True
+
+
+class Document(TypeDecorator[object]):
+    impl = JSON
+    cache_ok = True
+
+
+class BinaryDocument(TypeDecorator[object]):
+    impl = JSONB
+    cache_ok = True
+
+
+def test_column_rules_read_the_type_a_type_decorator_wraps() -> None:
+    found = violations(
+        Column("seen_at", Stamp()),
+        Column("kept_at", Stamp(timezone=True)),
+        Column("every", Interval()),  # a duration, though SQLAlchemy wraps a DateTime
+        Column("body", Document()),
+        Column("doc", BinaryDocument()),
+    )
+    assert [(v.rule, v.where) for v in found] == [
+        ("timestamptz", "widgets.seen_at"),
+        ("jsonb", "widgets.body"),
+    ]
+
+
+def test_violations_come_rule_by_rule_then_column_by_column() -> None:
+    found = violations(
+        Column("dataB", JSON()),
+        Column("seenAt", DateTime()),
+        Column("dataA", JSON()),
+        Column("doneAt", DateTime()),
+    )
+    assert [(v.rule, v.where) for v in found] == [
+        ("snake-case-column", "widgets.dataB"),
+        ("snake-case-column", "widgets.seenAt"),
+        ("snake-case-column", "widgets.dataA"),
+        ("snake-case-column", "widgets.doneAt"),
+        ("timestamptz", "widgets.seenAt"),
+        ("timestamptz", "widgets.doneAt"),
+        ("jsonb", "widgets.dataB"),
+        ("jsonb", "widgets.dataA"),
+    ]
+
+
+def test_identifier_length_counts_bytes_and_reads_every_named_item() -> None:
+    accented = "\u00e9" * 32  # 32 characters, 64 bytes
+    long_index = "idx_widgets_" + "n" * 52  # 64 characters
+    found = violations(Column(accented, Text()), Column("name", Text()), Index(long_index, "name"))
+    assert [(v.rule, v.where) for v in found] == [
+        ("identifier-length", f"widgets.{accented}"),
+        ("identifier-length", f"widgets (Index {long_index})"),
+        ("snake-case-column", f"widgets.{accented}"),
+    ]
+    assert f"{accented!r} is 64 bytes" in found[0].problem
+
+
+def test_a_name_sqlalchemy_shortens_itself_is_no_violation() -> None:
+    convention = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
+    long_column = "c" * 60
+    table = Table(
+        "widgets",
+        MetaData(naming_convention=convention),
+        *standard_columns(),
+        Column(long_column, Text()),
+        UniqueConstraint(long_column),
+    )
+    assert check_tables([table]) == []
+
+
+def test_foreign_keys_are_reported_in_the_order_of_their_columns() -> None:
+    metadata = MetaData()
+    Table("parts", metadata, *standard_columns(), Column("code", Text()), Column("serial", Text()))
+    table = Table(
+        "widgets",
+        metadata,
+        *standard_columns(),
+        Column("serial_ref", Text(), ForeignKey("parts.serial")),
+        Column("code_ref", Text(), ForeignKey("parts.code")),
+        Column("part_id", UUID(as_uuid=True), ForeignKey("parts.id")),  # the primary key: fine
+    )
+    assert [v.where for v in check_tables([table])] == [
+        "widgets.code_ref -> parts.code",
+        "widgets.serial_ref -> parts.serial",
+    ]
+
+
+def test_the_opt_outs_of_a_table_and_a_foreign_key_are_checked_table_first() -> None:
+    typo = {"pgkeel_allow": {"jsnob"}}
+    reference = Column("gadget_id", UUID(as_uuid=True), ForeignKey("gadgets.id", info=typo))
+    with pytest.raises(UnknownRuleError, match=r"pgkeel_allow of foreign key widgets\.gadget_id"):
+        violations(reference)
+    reference = Column("gadget_id", UUID(as_uuid=True), ForeignKey("gadgets.id", info=typo))
+    with pytest.raises(UnknownRuleError, match=r"pgkeel_allow of table widgets:"):
+        violations(reference, info=typo)
 
 
 def test_every_rule_id_is_documented_by_a_test() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from pgkeel.naming import (
     byte_length,
     fit_identifier,
     index_name,
+    is_snake_case,
     pluralize,
     table_name_for,
 )
@@ -203,6 +205,27 @@ def test_the_noun_table_is_broad_enough() -> None:
 @pytest.mark.parametrize("plural", ["people", "children", "categories", "data", "news"])
 def test_a_plural_noun_stays_plural(plural: str) -> None:
     assert pluralize(plural) == plural
+
+
+SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
+"""What ``is_snake_case`` accepts, as the pattern it was first written with (``$`` included)."""
+
+
+SNAKE_CASE_EDGES = [
+    *("order_items", "events_2024", "_", "_1", "a", "", "1st", "orderItems", "Order", "a-b"),
+    *("a b", "\u00e9", "\u212a", "a\n", "a\n\n", "\n", "a\t", "_\n"),  # \u212a: Kelvin sign
+]
+
+
+@pytest.mark.parametrize("name", SNAKE_CASE_EDGES)
+def test_is_snake_case_accepts_what_its_pattern_matches(name: str) -> None:
+    assert is_snake_case(name) is bool(SNAKE_CASE.match(name))
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text(st.sampled_from("az_09AZ\n -\u00e9\u0131\u212a"), max_size=6) | names(12))
+def test_is_snake_case_accepts_what_its_pattern_matches_for_any_name(name: str) -> None:
+    assert is_snake_case(name) is bool(SNAKE_CASE.match(name))
 
 
 @settings(max_examples=300, deadline=None)
