@@ -119,10 +119,16 @@ def check_changed(
 def check_constraint_ops(
     model_table: Table, reflected_table: Table, dialect: Dialect, connection: Connection | None
 ) -> list[Any]:
-    """The operations that give the table the model's named checks (new or changed)."""
+    """The operations that give the table the model's named checks (new or changed).
+
+    A model table without named checks (most tables) needs no look at the database's.
+    """
+    wanted = _named_checks(model_table, of_columns=True)
+    if not wanted:
+        return []
     reflected = _named_checks(reflected_table, of_columns=False)
     found: list[Any] = []
-    for name, constraint in sorted(_named_checks(model_table, of_columns=True).items()):
+    for name, constraint in sorted(wanted.items()):
         old = reflected.get(name)
         if old is not None and not check_changed(constraint, old, dialect, connection):
             continue

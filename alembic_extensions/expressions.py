@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["canonical_expression", "identifiers", "literal_of_cast", "with_columns_renamed"]
 
-# The patterns are compiled by ``re`` on first use (and kept in its cache): a run whose
-# expressions all match as written, or are literals with their casts, never compiles the lexer.
+# The lexer is compiled by ``re`` on first use (and kept in its cache): a run whose expressions
+# all match as written, or are literals with their casts, never compiles it. The other forms
+# (a literal, a name) are read with string methods: each pattern would cost its compilation
+# (0.1 to 0.2 ms) in the first run of every process.
 _LEXEMES = r"""
     (?P<space>\s+)
     | (?P<prefixed>[A-Za-z]&?')
@@ -44,7 +46,8 @@ _LEXEMES = r"""
     | (?P<punct>::|[(),\[\].])
     | (?P<operator>[-+*/<>=~!@#%^&|`?]+)
     """
-_FOLDED_IDENTIFIER = r'"([a-z_][a-z0-9_$]*)"'
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz_0123456789$"
 _KEYWORDS = frozenset(
     [
         "all",
@@ -102,9 +105,6 @@ _KEYWORDS = frozenset(
 """Words that mean something else unquoted: ``"true"`` is a column, ``true`` a value."""
 _OPERATOR_SPECIALS = frozenset("~!@#%^&|`?")
 _TEXT_CASTS = frozenset({"text", "character varying", "varchar", "text[]", "character varying[]"})
-_STRING_LITERAL = r"'(?:[^']|'')*'"
-_INTEGER_LITERAL = r"\d+"
-_DECIMAL_LITERAL = r"\d*\.\d+|\d+\.\d*"
 _INTEGER_CASTS = frozenset({"smallint", "integer", "bigint", "numeric", "double precision"})
 _DECIMAL_CASTS = frozenset({"numeric"})
 _PADDED_TYPES = frozenset({"bpchar", "character", "char", '"char"', "name"})
@@ -131,11 +131,18 @@ class _UnparsedError(Exception):
     """A form the canonical spelling does not cover: the tokens are compared instead."""
 
 
-class _Token(NamedTuple):
-    """A lexeme: its kind and its text (a tuple: one is built per lexeme of every expression)."""
+class _Token:
+    """A lexeme: its kind and its text.
 
-    kind: str
-    text: str
+    A class with slots: light to build (one per lexeme of every expression), and to define,
+    where a ``NamedTuple`` costs a tenth of a millisecond when the module is first imported.
+    """
+
+    __slots__ = ("kind", "text")
+
+    def __init__(self, kind: str, text: str) -> None:
+        self.kind = kind
+        self.text = text
 
 
 def _operator_tokens(text: str) -> list[_Token]:
@@ -156,10 +163,9 @@ def _token(kind: str, text: str) -> list[_Token]:
         return _operator_tokens(text)
     if kind == "word":
         return [_Token(kind, text.lower())]
-    folded = re.fullmatch(_FOLDED_IDENTIFIER, text) if kind == "quoted" else None
-    if folded is None or folded.group(1) in _KEYWORDS:
-        return [_Token(kind, text)]
-    return [_Token("word", folded.group(1))]
+    if kind == "quoted" and _is_folded(text[1:-1]) and text[1:-1] not in _KEYWORDS:
+        return [_Token("word", text[1:-1])]  # "status" is status
+    return [_Token(kind, text)]
 
 
 def _tokens(text: str) -> list[_Token]:
@@ -273,9 +279,9 @@ class _Parser:
 
     def _text_cast_implied(self, operand: str, type_name: str) -> bool:
         """A cast to text left out: of a literal, a string column, or (lenient) an expression."""
-        if type_name not in _TEXT_CASTS or re.fullmatch(_STRING_LITERAL, operand):
+        if type_name not in _TEXT_CASTS or _is_string_literal(operand):
             return True
-        if re.fullmatch(_NAME, operand):
+        if _is_name(operand):
             return _column_name(operand) not in self.kept_casts
         return not self.keep_expression_casts
 
@@ -323,8 +329,47 @@ class _Parser:
         return opening + ", ".join(written) + closing
 
 
-_NAME: Final = r'(?:"[^"]+"|[a-z_][a-z_0-9$]*)(?:\.(?:"[^"]+"|[a-z_][a-z_0-9$]*))*'
-"""A column's name as the parser writes it back: unquoted in lower case, maybe qualified."""
+def _is_folded(name: str) -> bool:
+    """Whether ``name`` reads the same unquoted: ``[a-z_][a-z0-9_$]*``, in ASCII."""
+    return name[:1] in _NAME_START and not name.strip(_NAME_CHARACTERS)
+
+
+def _is_name(operand: str) -> bool:
+    """Whether ``operand`` is a column's name as the parser writes it back, maybe qualified.
+
+    Its parts are joined by dots, each unquoted in lower case (``_is_folded``) or quoted
+    (``"..."``, not empty, no quote inside).
+    """
+    rest = operand
+    while True:
+        if rest[:1] == '"':
+            closing = rest.find('"', 1)
+            if closing < 2:  # not closed, or nothing quoted
+                return False
+            rest = rest[closing + 1 :]
+        else:
+            part = rest.partition(".")[0]
+            if not _is_folded(part):
+                return False
+            rest = rest[len(part) :]
+        if not rest:
+            return True
+        if rest[0] != ".":
+            return False
+        rest = rest[1:]
+
+
+def _is_string_literal(operand: str) -> bool:
+    """Whether ``operand`` is one string literal: ``'...'``, each quote inside doubled."""
+    if len(operand) < 2 or operand[0] != "'" or operand[-1] != "'":
+        return False
+    return "'" not in operand[1:-1].replace("''", "")
+
+
+def _is_decimal(operand: str) -> bool:
+    """Whether ``operand`` is a decimal literal: digits with a point (``1.5``, ``.5``, ``1.``)."""
+    whole, point, fraction = operand.partition(".")
+    return bool(point) and (whole + fraction).isdecimal()
 
 
 def _column_name(operand: str) -> str:
@@ -342,11 +387,11 @@ def _implied(operand: str, type_name: str) -> bool:
     """
     if type_name in _TEXT_CASTS:
         return True
-    if re.fullmatch(_STRING_LITERAL, operand):
+    if _is_string_literal(operand):
         return _keeps_string(type_name)
-    if re.fullmatch(_INTEGER_LITERAL, operand):
+    if operand.isdecimal():  # an integer literal: digits only
         return type_name in _INTEGER_CASTS
-    return re.fullmatch(_DECIMAL_LITERAL, operand) is not None and type_name in _DECIMAL_CASTS
+    return _is_decimal(operand) and type_name in _DECIMAL_CASTS
 
 
 def _keeps_string(type_name: str) -> bool:

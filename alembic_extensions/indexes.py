@@ -58,10 +58,15 @@ def normalise_predicate(
     """
     if predicate is None:
         return None
-    # Loaded on the first expression: a schema without one never compiles its lexer.
-    from alembic_extensions.expressions import canonical_expression  # noqa: PLC0415
+    # Loaded on the first expression: a schema without one never imports the module. Imported
+    # from the package: ``from alembic_extensions.expressions import ...`` would look up the
+    # module's ``__path__`` on every call, an ``AttributeError`` (see ``plugin``'s notes).
+    from alembic_extensions import expressions  # noqa: PLC0415
 
-    return canonical_expression(predicate, kept_casts, keep_expression_casts=settled) or None
+    return (
+        expressions.canonical_expression(predicate, kept_casts, keep_expression_casts=settled)
+        or None
+    )
 
 
 _TEXT_CASTS_KEPT: WeakKeyDictionary[Table, frozenset[str]] = WeakKeyDictionary()
@@ -149,13 +154,17 @@ def predicate_changed(
     """Whether the model's partial-index predicate differs from the database's.
 
     With a ``connection``, predicates that differ as text are compared as PostgreSQL stores
-    them (see ``server_predicate``).
+    them (see ``server_predicate``). An index that is partial on neither side (nearly every
+    one) is settled by reading both options, before the table's casts are worked out.
     """
+    where = model.dialect_options["postgresql"]["where"]
+    stored = reflected.dialect_options["postgresql"]["where"]
+    if where is None and stored is None:
+        return False
     kept_casts = text_casts_kept(model.table)
     if predicate(model, dialect, kept_casts) == predicate(reflected, dialect, kept_casts):
         return False
-    model_where = _predicate_text(model.dialect_options["postgresql"]["where"], dialect)
-    stored = reflected.dialect_options["postgresql"]["where"]
+    model_where = _predicate_text(where, dialect)
     if connection is None or model_where is None or stored is None or model.table is None:
         return True
     return server_predicate(connection, model.table, model_where) != str(stored)

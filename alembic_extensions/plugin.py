@@ -20,7 +20,11 @@ The comparators, in the order they run:
 
 Alembic imports this module whenever it is itself imported (any process, any command), so the
 module imports nothing but ``alembic.util``: the comparators import what they use (pgkeel, the
-rule engine, the rest of Alembic) when they first run.
+rule engine, the rest of Alembic) when they first run. Those that run per table or per column
+import only once a cheap test has not settled the item, and import a module as an attribute of
+its package (``from alembic_extensions import checks``): ``from package.module import name``
+first looks ``__path__`` up on the module, and the ``AttributeError`` that lookup raises costs a
+microsecond and a half on every call.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
     from alembic.operations.ops import AlterColumnOp, ModifyTableOps, UpgradeOps
     from alembic.runtime.plugins import Plugin
-    from sqlalchemy import Column, Table
+    from sqlalchemy import Column, Index, Table
 
     from alembic_extensions.catalog import Row
     from pgkeel.settings import Settings
@@ -113,11 +117,15 @@ def cover_foreign_keys(
     _conn_table: Table | None,
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
-    """Give the model table the indexes its foreign keys need; Alembic then compares them."""
-    from pgkeel.indexes import add_foreign_key_indexes  # noqa: PLC0415
+    """Give the model table the indexes its foreign keys need; Alembic then compares them.
 
-    if metadata_table is not None:
-        add_foreign_key_indexes(metadata_table)
+    A table without foreign keys needs none: one attribute read decides it, with no import.
+    """
+    if metadata_table is None or not metadata_table.foreign_keys:
+        return CONTINUE
+    from pgkeel import indexes  # noqa: PLC0415  # see the module doc
+
+    indexes.add_foreign_key_indexes(metadata_table)
     return CONTINUE
 
 
@@ -130,29 +138,43 @@ def compare_index_predicates(
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
     """Rebuild an index whose ``WHERE`` predicate is all that changed, or that is INVALID."""
-    from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
-
-    from alembic_extensions.indexes import is_invalid, predicate_changed  # noqa: PLC0415
-
-    if conn_table is None or metadata_table is None:
+    if conn_table is None or metadata_table is None or not metadata_table.indexes:
         return CONTINUE
+    from alembic_extensions import indexes  # noqa: PLC0415  # see the module doc
+
     reflected = {index.name: index for index in conn_table.indexes}
-    touched = {
-        getattr(op, "index_name", None)
-        for op in modify_table_ops.ops
-        if isinstance(op, CreateIndexOp | DropIndexOp)
-    }
-    for index in sorted(metadata_table.indexes, key=lambda item: str(item.name)):
+    touched = _touched_indexes(modify_table_ops)
+    for index in sorted(metadata_table.indexes, key=_index_order):
         old = reflected.get(index.name)
         if old is None or index.name in touched:
             continue
         if not autogen_context.run_object_filters(index, index.name, "index", False, old):  # noqa: FBT003
             continue
         connection = autogen_context.connection
-        if is_invalid(old) or predicate_changed(index, old, autogen_context.dialect, connection):
+        if indexes.is_invalid(old) or indexes.predicate_changed(
+            index, old, autogen_context.dialect, connection
+        ):
+            from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
+
             modify_table_ops.ops.append(DropIndexOp.from_index(old))
             modify_table_ops.ops.append(CreateIndexOp.from_index(index))
     return CONTINUE
+
+
+def _index_order(index: Index) -> str:
+    return str(index.name)
+
+
+def _touched_indexes(modify_table_ops: ModifyTableOps) -> set[str | None]:
+    """The names of the indexes Alembic already creates or drops on the table (usually none)."""
+    if not modify_table_ops.ops:
+        return set()
+    from alembic.operations.ops import CreateIndexOp, DropIndexOp  # noqa: PLC0415
+
+    index_ops = (CreateIndexOp, DropIndexOp)
+    return {
+        getattr(op, "index_name", None) for op in modify_table_ops.ops if isinstance(op, index_ops)
+    }
 
 
 def compare_check_constraints(
@@ -167,18 +189,15 @@ def compare_check_constraints(
 
     A new table gets its columns' checks, which Alembic's ``create_table`` leaves out.
     """
-    from alembic_extensions.checks import (  # noqa: PLC0415
-        check_constraint_ops,
-        new_table_column_checks,
-    )
-
     if metadata_table is None or autogen_context.dialect is None:
         return CONTINUE
+    from alembic_extensions import checks  # noqa: PLC0415  # see the module doc
+
     if conn_table is None:
-        modify_table_ops.ops.extend(new_table_column_checks(metadata_table))
+        modify_table_ops.ops.extend(checks.new_table_column_checks(metadata_table))
         return CONTINUE
     modify_table_ops.ops.extend(
-        check_constraint_ops(
+        checks.check_constraint_ops(
             metadata_table, conn_table, autogen_context.dialect, autogen_context.connection
         )
     )
@@ -194,13 +213,31 @@ def compare_primary_keys(
     metadata_table: Table | None,
 ) -> PriorityDispatchResult:
     """A primary key whose columns changed, a column whose generation changed (both refused)."""
-    from alembic_extensions.generated import generated_ops  # noqa: PLC0415
-    from alembic_extensions.keys import primary_key_ops  # noqa: PLC0415
+    if conn_table is None or metadata_table is None:
+        return CONTINUE
+    if _keys_and_generation_kept(metadata_table, conn_table):  # nearly every table
+        return CONTINUE
+    from alembic_extensions import generated, keys  # noqa: PLC0415  # see the module doc
 
-    if conn_table is not None and metadata_table is not None:
-        modify_table_ops.ops.extend(primary_key_ops(metadata_table, conn_table))
-        modify_table_ops.ops.extend(generated_ops(metadata_table, conn_table))
+    modify_table_ops.ops.extend(keys.primary_key_ops(metadata_table, conn_table))
+    modify_table_ops.ops.extend(generated.generated_ops(metadata_table, conn_table))
     return CONTINUE
+
+
+def _keys_and_generation_kept(model: Table, reflected: Table) -> bool:
+    """Whether the primary key's columns are the same and no column is generated, on both sides.
+
+    ``keys`` and ``generated`` find no change then; the test spares their import in a run
+    where no table has one.
+    """
+    model_key = [column.name for column in model.primary_key.columns]
+    if model_key != [column.name for column in reflected.primary_key.columns]:
+        return False
+    return not _generated_columns(model) and not _generated_columns(reflected)
+
+
+def _generated_columns(table: Table) -> list[Column[Any]]:
+    return [column for column in table.columns if column.computed is not None]
 
 
 def compare_server_defaults(
@@ -212,12 +249,19 @@ def compare_server_defaults(
     conn_col: Column[Any],
     metadata_col: Column[Any],
 ) -> PriorityDispatchResult:
-    """A changed plain server default, compared as PostgreSQL stores it (no false difference)."""
-    from alembic_extensions.defaults import default_changed  # noqa: PLC0415
+    """A changed plain server default, compared as PostgreSQL stores it (no false difference).
 
+    Most columns have a default on neither side: nothing changed, and two attribute reads and
+    no import decide them, on every column of every run.
+    """
     if autogen_context.dialect is None:
         return CONTINUE
-    changed = default_changed(
+    if conn_col.server_default is None and metadata_col.server_default is None:
+        alter_column_op.existing_server_default = None
+        return PriorityDispatchResult.STOP
+    from alembic_extensions import defaults  # noqa: PLC0415  # see the module doc
+
+    changed = defaults.default_changed(
         autogen_context.connection, autogen_context.dialect, conn_col, metadata_col
     )
     if changed is None:
@@ -239,10 +283,16 @@ def compare_collations(
 ) -> PriorityDispatchResult:
     """A changed collation, as a change to the model's type (``compare_type=False``: none).
 
-    Most columns name no collation on either side: two attribute reads and no import decide
-    them (a type decorator reads its implementation's), on every column of every run.
+    Attribute reads and no import settle nearly every column, on every column of every run. A
+    reflected type without a collation is no string type (a number, a timestamp, JSON), whose
+    collation cannot change (``collation_changed``); it is read before the model's, as a type
+    decorator reads its implementation's by raising and catching an ``AttributeError`` when it
+    has none. Then most string columns name no collation on either side.
     """
-    if getattr(metadata_col.type, "collation", None) is getattr(conn_col.type, "collation", None):
+    reflected = conn_col.type
+    if not hasattr(reflected, "collation"):
+        return CONTINUE
+    if getattr(metadata_col.type, "collation", None) is getattr(reflected, "collation", None):
         return CONTINUE
     from alembic_extensions.columns import collation_changed  # noqa: PLC0415
 

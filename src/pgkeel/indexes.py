@@ -121,14 +121,27 @@ def unique_index_like(
     return index
 
 
-def is_covered(table: Table, columns: list[str]) -> bool:
-    """Whether an index, unique constraint or primary key of ``table`` starts with ``columns``."""
-    wanted = set(columns)
+_KEY_CONSTRAINTS: Final = (UniqueConstraint, PrimaryKeyConstraint)
+
+
+def _covering_keys(table: Table) -> list[list[str]]:
+    """The column names of each index, unique constraint and primary key of ``table``."""
     keyed: list[Index | UniqueConstraint | PrimaryKeyConstraint] = [
         *table.indexes,
-        *(c for c in table.constraints if isinstance(c, UniqueConstraint | PrimaryKeyConstraint)),
+        *(c for c in table.constraints if isinstance(c, _KEY_CONSTRAINTS)),
     ]
-    return any(set(key_names(item)[: len(columns)]) == wanted for item in keyed)
+    return [key_names(item) for item in keyed]
+
+
+def _covers(keys: list[list[str]], columns: list[str]) -> bool:
+    """Whether one of ``keys`` starts with ``columns``, in any order."""
+    wanted = set(columns)
+    return any(set(names[: len(columns)]) == wanted for names in keys)
+
+
+def is_covered(table: Table, columns: list[str]) -> bool:
+    """Whether an index, unique constraint or primary key of ``table`` starts with ``columns``."""
+    return _covers(_covering_keys(table), columns)
 
 
 def _fk_columns(fk: ForeignKeyConstraint) -> list[str]:
@@ -141,11 +154,18 @@ def _opted_out(table: Table, fk: ForeignKeyConstraint) -> bool:
 
 
 def uncovered_foreign_keys(table: Table) -> list[ForeignKeyConstraint]:
-    """Foreign keys of ``table`` with no index starting with their columns and no opt-out."""
+    """Foreign keys of ``table`` with no index starting with their columns and no opt-out.
+
+    The table's keys are read once, not once per foreign key.
+    """
+    foreign_keys = table.foreign_key_constraints
+    if not foreign_keys:
+        return []
+    keys = _covering_keys(table)
     return [
         fk
-        for fk in sorted(table.foreign_key_constraints, key=_fk_columns)
-        if not is_covered(table, _fk_columns(fk)) and not _opted_out(table, fk)
+        for fk in sorted(foreign_keys, key=_fk_columns)
+        if not _covers(keys, _fk_columns(fk)) and not _opted_out(table, fk)
     ]
 
 
