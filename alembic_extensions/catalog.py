@@ -15,8 +15,6 @@ import re
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import text
-
 from pgkeel._values import Value
 from pgkeel.dbobjects import (
     DatabaseObject,
@@ -41,7 +39,7 @@ FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 LEFT JOIN pg_description d
   ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
-WHERE p.prorettype = 'trigger'::regtype AND p.pronargs = 0 AND n.nspname = ANY(:schemas)
+WHERE p.prorettype = 'trigger'::regtype AND p.pronargs = 0 AND n.nspname = ANY(%(schemas)s)
 """,
     "triggers": """
 SELECT n.nspname, c.relname, t.tgname, t.tgtype, t.tgenabled, fn.nspname AS fn_schema,
@@ -52,14 +50,14 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_proc f ON f.oid = t.tgfoid
 JOIN pg_namespace fn ON fn.oid = f.pronamespace
 LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
-WHERE NOT t.tgisinternal AND n.nspname = ANY(:schemas)
+WHERE NOT t.tgisinternal AND n.nspname = ANY(%(schemas)s)
 """,
     "row_security": """
 SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND (c.relrowsecurity OR c.relforcerowsecurity)
-  AND n.nspname = ANY(:schemas)
+  AND n.nspname = ANY(%(schemas)s)
 """,
     "policies": """
 SELECT n.nspname, c.relname, p.polname, p.polcmd, p.polpermissive,
@@ -71,14 +69,14 @@ FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_policy'::regclass
-WHERE n.nspname = ANY(:schemas)
+WHERE n.nspname = ANY(%(schemas)s)
 """,
     "enum_types": """
 SELECT n.nspname, t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = ANY(:schemas)
+WHERE n.nspname = ANY(%(schemas)s)
 GROUP BY n.nspname, t.typname
 """,
     "enum_columns": """
@@ -87,18 +85,20 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
 JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid
 JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.typtype = 'e' AND n.nspname = ANY(:schemas) AND NOT a.attisdropped
+WHERE t.typtype = 'e' AND n.nspname = ANY(%(schemas)s) AND NOT a.attisdropped
 """,
 }
 """What each comparator reads, by kind: trigger functions, triggers, row-level security flags,
 policies (``objects``), enum types and the columns that use them (``enums``)."""
 
 _SUBQUERY = "(SELECT coalesce(json_agg(q), '[]'::json) FROM ({query}) AS q) AS {kind}"
-# Built once from the constants above; the schemas are a bound parameter.
-_SNAPSHOT = text(
-    "SELECT "
-    + ",\n".join(_SUBQUERY.format(query=query, kind=kind) for kind, query in _QUERIES.items())
+_SNAPSHOT = "SELECT " + ",\n".join(
+    _SUBQUERY.format(query=query, kind=kind) for kind, query in _QUERIES.items()
 )
+"""The one statement of a run, built once from the constants above; the schemas are a bound
+parameter. Sent as written (psycopg's ``%(name)s``, as every statement pgkeel composes): a
+SQLAlchemy ``text()`` would scan its 2.5 kB for parameters when this module is imported, and be
+compiled again (a cache lookup) on each run."""
 
 QUERY_COUNT = 1
 """Catalog queries per autogenerate run, whatever the number of tables."""
@@ -113,7 +113,9 @@ _EVENT_BITS = (
     ("DELETE", _DELETE),
     ("TRUNCATE", _TRUNCATE),
 )
-_FUNCTION_SOURCE = re.compile(r"^\nBEGIN\n(.*)\nEND;\n$", re.DOTALL)
+_FUNCTION_SOURCE = r"(?s)^\nBEGIN\n(.*)\nEND;\n$"
+"""``pg_proc.prosrc`` of a pgkeel trigger function; compiled on first use (``re``'s cache): a
+comparison whose schemas hold no trigger function never needs it."""
 
 
 class Found(Value):
@@ -160,7 +162,7 @@ def policy_shape() -> tuple[object, ...]:
 
 
 def _body(source: str) -> str:
-    match = _FUNCTION_SOURCE.match(source)
+    match = re.match(_FUNCTION_SOURCE, source)
     return match.group(1) if match else source
 
 
@@ -226,7 +228,7 @@ def _read_policies(rows: list[Row], default: str, catalog: Catalog) -> None:
 
 def read_rows(connection: Connection, schemas: Sequence[str]) -> Mapping[str, list[Row]]:
     """Every kind of ``_QUERIES`` for ``schemas``, in one statement (one round trip)."""
-    snapshot = connection.execute(_SNAPSHOT, {"schemas": sorted(set(schemas))}).one()
+    snapshot = connection.exec_driver_sql(_SNAPSHOT, {"schemas": sorted(set(schemas))}).one()
     return snapshot._asdict()
 
 

@@ -69,8 +69,8 @@ class TimeoutGuard:
         self.connection = connection
         self.settings = timeouts.settings()
         self.session_level = False
-        calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, %s)") for _ in self.settings)
-        self.statement = sql.SQL("SELECT {}").format(calls).as_string()
+        calls = ", ".join(["set_config(%s, %s, %s)"] * len(self.settings))
+        self.statement = f"SELECT {calls}"  # the values are bound: nothing to compose
 
     def __enter__(self) -> TimeoutGuard:
         if self.settings:

@@ -64,20 +64,29 @@ class Value:
     _value_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:  # noqa: ANN401  # passed on unchanged
-        """Read the new class's fields and defaults from its annotations."""
+        """Read the new class's fields and defaults from its own annotations.
+
+        Under postponed evaluation (every module of pgkeel) they are a dict of strings in the
+        class's namespace, read as they are: ``inspect.get_annotations`` would copy it and the
+        namespace first, on each class of each module imported by every command.
+        """
         super().__init_subclass__(**kwargs)
-        annotations = inspect.get_annotations(cls)  # its own, as strings here
+        namespace = cls.__dict__
+        annotations = namespace.get("__annotations__")
+        if annotations is None:  # none, or lazily evaluated ones (Python 3.14, no __future__)
+            annotations = inspect.get_annotations(cls)
         own = [name for name, kind in annotations.items() if not _is_class_variable(kind)]
+        inherited = cls._value_fields
         defaults = dict(cls._value_defaults)
         for name in own:
-            if name in cls.__dict__:
-                defaults[name] = cls.__dict__[name]
-                if isinstance(defaults[name], _Factory):
+            if name in namespace:
+                default = defaults[name] = namespace[name]
+                if isinstance(default, _Factory):
                     delattr(cls, name)
             elif defaults:
                 message = f"{cls.__qualname__}: field {name!r} without a default follows one with"
                 raise TypeError(message)
-        cls._value_fields = (*cls._value_fields, *(n for n in own if n not in cls._value_fields))
+        cls._value_fields = (*inherited, *[name for name in own if name not in inherited])
         cls._value_defaults = defaults
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401  # the fields' types

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 INFO_KEY = "pgkeel_objects"
 MARKER_PREFIX = "pgkeel:"
-_MARKER = re.compile(r"^pgkeel:([0-9a-f]+)\b")
+_MARKER = r"^pgkeel:([0-9a-f]+)\b"
+"""A pgkeel comment's start; compiled on first use (``re``'s cache), not when a model is defined."""
 
 if not TYPE_CHECKING:
     sql = LazyModule("psycopg.sql")  # composed at DDL time only: defining a model stays light
@@ -219,7 +220,7 @@ def marker(obj: DatabaseObject) -> str:
 
 def read_marker(comment: str | None) -> str | None:
     """The fingerprint a pgkeel comment holds, or None for a comment pgkeel did not write."""
-    match = _MARKER.match(comment or "")
+    match = re.match(_MARKER, comment or "")
     return match.group(1) if match else None
 
 
