@@ -122,13 +122,24 @@ def _is_naive_timestamp(type_: TypeEngine[Any]) -> bool:
     return isinstance(base, DateTime) and not base.timezone
 
 
-def _timestamptz(table: Table, _settings: Settings) -> Iterator[Violation]:
+def _columns_typed(
+    table: Table,
+    rule: str,
+    maybe: tuple[type[TypeEngine[Any]], ...],
+    broken: Callable[[TypeEngine[Any]], bool],
+) -> Iterator[Column[Any]]:
+    """The columns of ``table`` whose type ``broken`` finds against ``rule``, not opted out.
+
+    ``maybe``: the type classes that can break the rule at all (one ``isinstance`` each column).
+    """
     for column in table.c:
         type_ = column.type
-        if not isinstance(type_, _MAYBE_TIMESTAMP) or not _is_naive_timestamp(type_):
-            continue
-        if allowed(rules.TIMESTAMPTZ, column, table):
-            continue
+        if isinstance(type_, maybe) and broken(type_) and not allowed(rule, column, table):
+            yield column
+
+
+def _timestamptz(table: Table, _settings: Settings) -> Iterator[Violation]:
+    for column in _columns_typed(table, rules.TIMESTAMPTZ, _MAYBE_TIMESTAMP, _is_naive_timestamp):
         yield Violation(
             rules.TIMESTAMPTZ,
             f"{table.name}.{column.name}",
@@ -345,12 +356,7 @@ def _is_plain_json(type_: TypeEngine[Any]) -> bool:
 
 
 def _jsonb(table: Table, _settings: Settings) -> Iterator[Violation]:
-    for column in table.c:
-        type_ = column.type
-        if not isinstance(type_, _MAYBE_JSON) or not _is_plain_json(type_):
-            continue
-        if allowed(rules.JSONB, column, table):
-            continue
+    for column in _columns_typed(table, rules.JSONB, _MAYBE_JSON, _is_plain_json):
         yield Violation(
             rules.JSONB,
             f"{table.name}.{column.name}",
