@@ -550,19 +550,20 @@ Where the time goes (goal: <= 1.10x), counted rather than timed: `python -m
 bench._real_schema_instructions check autogenerate` runs the same measuring processes under
 callgrind and counts each run's instructions, which do not move with the machine's load (later
 runs of one process agree to within 0.5%). For a no-op `alembic check` on these 57 tables:
-pgkeel's modules' import is about 22M instructions (81M before its value classes stopped being
-dataclasses, 28M before a no-op run stopped loading its operation classes), pgkeel's work in
-each run about 32M against plain Alembic's 524M (the rules, the server-default, check, key,
-predicate, enum and object comparisons, the one catalog statement), and work done on the first
-run only (memos of rendered defaults and predicates, the expression lexer's patterns) about
-15M. So a later run counts 1.06x, and the first run 1.08x with or without the modules imported
-before it (autogenerate: 1.03x, 1.03x, 1.05x; plain Alembic renders and writes an empty file,
-pgkeel writes none). Timed part by part (`python -m bench._real_schema_parts check`), the
-first run's difference is pgkeel's comparators and the import of its modules (about 7 ms of
-CPU), whose instructions cost about half as much time again as a warm run's. The timed rows of
-`alembic check` read 2-6 hundredths above its counts, and move by several hundredths from one
-run of the bench to the next on this shared machine (see docs/performance.md, 'Where the
-remaining gaps come from')."""
+pgkeel's modules' import is about 27M instructions, pgkeel's work in each run about 32M
+against plain Alembic's 522M (the rules, the server-default, check, key, predicate, enum and
+object comparisons, the one catalog statement), and work done on the first run only (memos of
+rendered defaults and predicates, the expression lexer's pattern) about 5M. So a later run
+counts 1.06x, the first run 1.08x, and 1.07x with the modules imported before it
+(autogenerate: 1.04x, 1.03x, 1.01x; plain Alembic renders and writes an empty file, pgkeel
+writes none). Most tables and columns are settled by a cheap test before any comparison or
+import (no default on either side, no foreign key, no partial index, the same primary key);
+what is left is pgkeel's rules (about 3 ms a run), its other comparators (under 1.2 ms each)
+and, in the first run, the import of its modules (about 7 ms of CPU timed alone, `python -m
+bench._real_schema_parts check`), whose instructions cost about half as much time again as a
+warm run's. The timed first-run rows read 1 to 6 hundredths above their counts, and move by
+several hundredths from one run of the bench to the next on this shared machine (see
+docs/performance.md, 'Where the remaining gaps come from')."""
 
 
 if __name__ == "__main__":
