@@ -69,9 +69,6 @@ def normalise_predicate(
     )
 
 
-_TEXT_CASTS_KEPT: WeakKeyDictionary[Table, frozenset[str]] = WeakKeyDictionary()
-
-
 def _cast_to_text_by_postgresql(type_: TypeEngine[Any]) -> bool:
     """Whether PostgreSQL may write ``(column)::text`` itself for a column of this type.
 
@@ -90,34 +87,35 @@ def text_casts_kept(table: Table | None) -> frozenset[str]:
     """The columns of ``table`` whose ``::text`` cast changes a comparison (enum, uuid, number).
 
     Compared in the canonical spelling, ``status::text > 'b'`` and ``status > 'b'`` stay apart
-    on an enum column, where PostgreSQL never adds the cast itself. Computed once per table.
+    on an enum column, where PostgreSQL never adds the cast itself. Read anew at each call (one
+    ``isinstance`` a column, asked only for tables with a partial index, a named check or a
+    generated column): a model changed in place between two runs is never read stale.
     """
     if table is None:
         return frozenset()
-    kept = _TEXT_CASTS_KEPT.get(table)
-    if kept is None:
-        kept = frozenset(
-            column.name for column in table.columns if not _cast_to_text_by_postgresql(column.type)
-        )
-        _TEXT_CASTS_KEPT[table] = kept
-    return kept
+    return frozenset(
+        column.name for column in table.columns if not _cast_to_text_by_postgresql(column.type)
+    )
 
 
-_MODEL_PREDICATES: WeakKeyDictionary[Index, str | None] = WeakKeyDictionary()
+_MODEL_PREDICATES: WeakKeyDictionary[Index, tuple[object, frozenset[str], str | None]]
+_MODEL_PREDICATES = WeakKeyDictionary()
 
 
 def predicate(index: Index, dialect: Dialect, kept_casts: frozenset[str]) -> str | None:
     """The normalised ``WHERE`` predicate of a model or reflected index.
 
     ``kept_casts``: the model table's ``text_casts_kept``, for both sides. A model's predicate
-    is compiled once per index: autogenerate runs often in one process.
+    is compiled once per index and kept while its ``WHERE`` and ``kept_casts`` stay the same
+    (autogenerate runs often in one process; a model changed in place is compiled again).
     """
-    if index in _MODEL_PREDICATES:
-        return _MODEL_PREDICATES[index]
     where = index.dialect_options["postgresql"]["where"]
+    kept = _MODEL_PREDICATES.get(index)
+    if kept is not None and kept[0] is where and kept[1] == kept_casts:
+        return kept[2]
     normalised = normalise_predicate(_predicate_text(where, dialect), kept_casts, settled=True)
     if isinstance(where, ClauseElement):
-        _MODEL_PREDICATES[index] = normalised
+        _MODEL_PREDICATES[index] = (where, kept_casts, normalised)
     return normalised
 
 

@@ -173,3 +173,43 @@ def test_only_a_string_column_can_change_its_collation(
     )
     assert result is PriorityDispatchResult.CONTINUE
     assert (op.modify_type is not None) is changed
+
+
+def _tickets() -> tuple[Any, Any]:
+    from sqlalchemy import Index, MetaData, Table  # noqa: PLC0415
+
+    table = Table(
+        "tickets",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("status", String(10)),
+    )
+    index = Index("ix_tickets_open", table.c.status, postgresql_where=text("status::text <> 'x'"))
+    return table, index
+
+
+def test_a_model_table_changed_in_place_is_read_again() -> None:
+    """A column whose type changes between two runs in one process changes the kept casts."""
+    from alembic_extensions.indexes import text_casts_kept  # noqa: PLC0415
+
+    table, _index = _tickets()
+    assert "status" not in text_casts_kept(table)
+    table.c.status.type = Enum("open", "closed", name="ticket_status")
+    assert "status" in text_casts_kept(table)
+
+
+def test_a_model_predicate_is_compiled_again_when_its_casts_or_where_change() -> None:
+    """The memo of a model index's predicate holds only for the same WHERE and kept casts."""
+    from alembic_extensions.indexes import predicate  # noqa: PLC0415
+
+    _table, index = _tickets()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    plain = predicate(index, dialect, frozenset())
+    kept = predicate(index, dialect, frozenset({"status"}))
+    assert plain is not None
+    assert kept is not None
+    assert "::text" not in plain
+    assert "::text" in kept
+    assert predicate(index, dialect, frozenset()) == plain
+    index.dialect_options["postgresql"]["where"] = text("status <> 'y'")
+    assert "'y'" in (predicate(index, dialect, frozenset()) or "")
